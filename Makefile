@@ -1,0 +1,45 @@
+# convviz: `make site` builds the site, `make test` runs the whole test suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+BACKENDS ?= tensorflow jax torch
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: site test serve zoo clean help
+
+help:
+	@echo "make site   build the site into site/ (creates .venv, trains and caches the zoo)"
+	@echo "make test   run the whole test suite once per Keras backend ($(BACKENDS))"
+	@echo "make serve  serve the site at http://127.0.0.1:8000 while you edit"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# One stamp per set of extras: reinstall when pyproject.toml changes.
+$(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,jax,torch,docs]'
+	touch $@ $(VENV)/.docs-installed
+
+zoo: $(VENV)/.docs-installed
+	$(BIN)/convviz zoo train
+
+site: zoo
+	$(BIN)/mkdocs build --strict
+
+serve: zoo
+	$(BIN)/mkdocs serve
+
+test: $(VENV)/.dev-installed
+	@set -e; for b in $(BACKENDS); do \
+	  echo "=== KERAS_BACKEND=$$b ==="; \
+	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider tests; \
+	done
+
+clean:
+	rm -rf site docs/generated .convviz-cache

@@ -1,0 +1,117 @@
+"""Intermediate activations: one multi-output pass, and per-layer sparsity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from convviz import _backend
+from convviz.layers import LayerInfo, forward, layer_infos, resolve_layer
+from convviz.validation import check_images
+
+__all__ = ["activation_layers", "extract_activations", "layer_sparsity"]
+
+_CONV = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
+_POOL = ("MaxPooling2D", "AveragePooling2D")
+_ACT = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU")
+
+
+def _is_linear(layer: keras.layers.Layer) -> bool:
+    act = getattr(layer, "activation", None)
+    return act is None or getattr(act, "__name__", "") == "linear"
+
+
+def activation_layers(model: keras.Model) -> list[str]:
+    """The layers the chapter shows: conv and pooling outputs, after their nonlinearity.
+
+    A convolution with a built-in activation (``Conv2D(..., activation="relu")``) is
+    shown itself; a linear convolution followed by batch normalization and an
+    activation layer (Xception, VGG with BN) is shown through that activation layer.
+    """
+    names: list[str] = []
+    for info in layer_infos(model):
+        if not info.is_spatial or info.is_model:
+            continue
+        layer = _layer(model, info)
+        kind = info.class_name
+        if kind in _POOL or (kind in _CONV and not _is_linear(layer)) or kind in _ACT:
+            names.append(_short(model, info))
+    return names
+
+
+def _layer(model: keras.Model, info: LayerInfo) -> keras.layers.Layer:
+    obj: keras.layers.Layer = model
+    for part in info.path:
+        obj = obj.get_layer(part)
+    return obj
+
+
+def _short(model: keras.Model, info: LayerInfo) -> str:
+    from convviz.layers import _display_name
+
+    return _display_name(model, info.name)
+
+
+def extract_activations(model: keras.Model, images: np.ndarray, *,
+                        layers: Sequence[str] | None = None,
+                        batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Outputs of many layers for ``images``, in one compiled forward pass per batch.
+
+    Parameters
+    ----------
+    model
+        A Functional or Sequential model (nested backbones, ``Rescaling`` and reloaded
+        models work).
+    images
+        float32 array (N, H, W, C) in the model's input space.
+    layers
+        Layer names (plain or ``"outer/inner"``); default :func:`activation_layers`.
+    batch_size
+        Images per forward pass (bounds memory for large N).
+
+    Returns
+    -------
+    dict
+        Layer name → float32 array (N, h, w, c), keys in forward order.
+    """
+    x = check_images(model, images)
+    if layers is None:
+        names = activation_layers(model)
+    else:
+        if isinstance(layers, str):
+            raise TypeError("layers must be a sequence of layer names, not a single string")
+        names = list(layers)
+    order = {info.name: i for i, info in enumerate(layer_infos(model))}
+    names = sorted(names, key=lambda n: order[resolve_layer(model, n).name])
+    if not names:
+        raise ValueError(f"model {model.name!r} has no conv or pooling layer to show")
+    step = _backend.jit(lambda t: forward(model, t, names)[1])
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    with _backend.no_grad():
+        for start in range(0, len(x), batch_size):
+            chunk = x[start:start + batch_size]
+            n = len(chunk)
+            if n < batch_size and len(x) > batch_size:  # pad: one trace for all batches
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+            out = step(keras.ops.convert_to_tensor(chunk))
+            for name in names:
+                parts[name].append(_backend.to_numpy(out[name])[:n].astype(np.float32))
+    return {n: np.concatenate(parts[n]) for n in names}
+
+
+def layer_sparsity(activations: dict[str, np.ndarray], *, atol: float = 0.0) -> dict[str, float]:
+    """Per layer, the fraction of channels that are zero everywhere for all given images.
+
+    The chapter's observation that sparsity grows with depth, as a number per layer.
+    A channel counts as blank when ``|activation| <= atol`` at every position of every image.
+    """
+    out: dict[str, float] = {}
+    for name, a in activations.items():
+        a = np.asarray(a)
+        if a.ndim != 4:
+            raise ValueError(f"activation {name!r} must be (N, H, W, C), got shape {a.shape}")
+        blank = np.all(np.abs(a) <= atol, axis=(0, 1, 2))
+        out[name] = float(blank.mean())
+    return out

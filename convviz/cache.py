@@ -1,0 +1,180 @@
+"""An on-disk cache for trained models and computed figures' data.
+
+Keys are hashes of everything that determines an artifact (training recipe and
+seed, weights hash, parameters, convviz version). Each entry is one file holding a
+magic header, the SHA-256 of its payload and the payload. Writes go to a temporary
+file in the same folder and are renamed into place, so a reader sees a whole entry
+or none; a per-key lock file keeps two processes from computing the same entry
+twice. An entry whose checksum does not match is reported, deleted and recomputed.
+
+The cache lives in ``.convviz-cache/`` at the project root (the folder holding
+``gallery/zoo.yml``), or where the ``CONVVIZ_CACHE_DIR`` environment variable says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Cache", "default_cache", "make_key", "CorruptEntry"]
+
+log = logging.getLogger("convviz")
+ENV_VAR = "CONVVIZ_CACHE_DIR"
+_MAGIC = b"CVZC1\n"
+
+
+class CorruptEntry(Exception):
+    """A cache entry failed its checksum."""
+
+
+def _version() -> str:
+    from convviz import __version__
+
+    return __version__
+
+
+def make_key(kind: str, **parts: Any) -> str:
+    """A stable key for an artifact of ``kind`` determined by ``parts`` (JSON-able)."""
+    blob = json.dumps({"kind": kind, "convviz": _version(), **parts}, sort_keys=True, default=str)
+    return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
+
+
+def project_root() -> Path:
+    """The folder that holds ``gallery/zoo.yml``: the current folder or a parent, else the
+    folder above the installed package."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "gallery" / "zoo.yml").is_file():
+            return folder
+    return Path(__file__).resolve().parents[1]
+
+
+class Cache:
+    """A folder of checksummed entries.
+
+    Parameters
+    ----------
+    root
+        The folder (created on first write).
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
+
+    def path(self, key: str) -> Path:
+        if not key or "/" in key or key.startswith("."):
+            raise ValueError(f"invalid cache key {key!r}")
+        return self.root / key
+
+    # -- raw bytes -----------------------------------------------------------------
+    def get_bytes(self, key: str) -> bytes | None:
+        """The payload of ``key``, or None when absent. Raises CorruptEntry on a bad checksum."""
+        try:
+            data = self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        head = len(_MAGIC) + 32
+        if len(data) < head or not data.startswith(_MAGIC):
+            raise CorruptEntry(key)
+        digest, payload = data[len(_MAGIC):head], data[head:]
+        if hashlib.sha256(payload).digest() != digest:
+            raise CorruptEntry(key)
+        return payload
+
+    def put_bytes(self, key: str, payload: bytes) -> Path:
+        """Write ``payload`` under ``key`` atomically (temp file + fsync + rename)."""
+        target = self.path(key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_MAGIC)
+                fh.write(hashlib.sha256(payload).digest())
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return target
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+    def keys(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".lock"))
+
+    def size_bytes(self) -> int:
+        return sum(self.path(k).stat().st_size for k in self.keys())
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """An exclusive inter-process lock for ``key``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{key}.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- typed helpers -------------------------------------------------------------
+    def get_or_compute(self, key: str, compute: Callable[[], bytes]) -> bytes:
+        """The payload of ``key``, computed (once, under a lock) when absent or corrupt."""
+        payload = self._read_valid(key)
+        if payload is not None:
+            return payload
+        with self.lock(key):
+            payload = self._read_valid(key)  # another process may have written it
+            if payload is None:
+                payload = compute()
+                self.put_bytes(key, payload)
+        return payload
+
+    def _read_valid(self, key: str) -> bytes | None:
+        try:
+            return self.get_bytes(key)
+        except CorruptEntry:
+            log.warning("convviz cache: entry %s is corrupt; recomputing it", key)
+            self.delete(key)
+            return None
+
+    def arrays(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Cached dict of NumPy arrays."""
+        def make() -> bytes:
+            buf = io.BytesIO()
+            np.savez(buf, **compute())
+            return buf.getvalue()
+
+        with np.load(io.BytesIO(self.get_or_compute(key, make)), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def json(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Cached JSON value."""
+        return json.loads(self.get_or_compute(key, lambda: json.dumps(compute()).encode()))
+
+
+def default_cache() -> Cache:
+    """The cache at ``$CONVVIZ_CACHE_DIR`` or ``<project>/.convviz-cache``."""
+    env = os.environ.get(ENV_VAR)
+    return Cache(Path(env) if env else project_root() / ".convviz-cache")

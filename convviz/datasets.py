@@ -1,0 +1,345 @@
+"""Offline datasets: deterministic, with fixed train/test splits.
+
+* ``digits`` — scikit-learn's bundled handwritten digits (1,797 images, 8×8), resized
+  to 32×32 grayscale.
+* ``shapes`` — generated color images (64×64) of six shape classes at random
+  positions, scales, rotations and colors on textured, cluttered backgrounds, with a
+  ground-truth object mask per image. ``circle`` and ``ring`` differ only by a local
+  part (the hole): our offline analogue of the chapter's African vs Indian elephant.
+* ``photos`` — real photographs that ship inside installed packages (matplotlib's and
+  scikit-learn's sample images), inputs for ImageNet models.
+
+Pixel values are float32 in [0, 1], NHWC.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Dataset", "NAMES", "SHAPE_CLASSES", "load", "generate_shapes", "load_folder",
+           "load_image", "resize_images"]
+
+NAMES = ("digits", "shapes", "photos")
+SPLITS = ("train", "test")
+SHAPE_CLASSES = ("circle", "ring", "square", "triangle", "star", "cross")
+SHAPES_SIZE = 64
+SHAPES_COUNTS = {"train": 4800, "test": 1200}
+_SHAPES_SEEDS = {"train": 0, "test": 1}
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images with labels.
+
+    Attributes
+    ----------
+    x
+        float32 images, shape (N, H, W, C), values in [0, 1].
+    y
+        int64 labels, shape (N,).
+    class_names
+        Name of each label.
+    masks
+        bool object masks (N, H, W), or None when the dataset has none.
+    name, split
+        Where it came from.
+    """
+
+    name: str
+    split: str
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    masks: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, index: np.ndarray | slice) -> Dataset:
+        """A view of some samples (same names and split)."""
+        masks = None if self.masks is None else self.masks[index]
+        return Dataset(self.name, self.split, self.x[index], self.y[index], self.class_names, masks)
+
+
+def load(name: str, split: str = "train") -> Dataset:
+    """Load an embedded dataset.
+
+    Parameters
+    ----------
+    name
+        ``"digits"``, ``"shapes"`` or ``"photos"``.
+    split
+        ``"train"`` or ``"test"`` (``photos`` has one split; both return it).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or split (the message lists the valid ones).
+    """
+    if name not in NAMES:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(NAMES)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    return _load_cached(name, split)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str, split: str) -> Dataset:
+    if name == "digits":
+        return _digits(split)
+    if name == "shapes":
+        return generate_shapes(SHAPES_COUNTS[split], seed=_SHAPES_SEEDS[split], split=split)
+    return _photos(split)
+
+
+# ----------------------------------------------------------------------------- digits
+
+def _digits(split: str) -> Dataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    raw = load_digits()
+    images = (raw.images / 16.0).astype(np.float32)[..., None]
+    x = resize_images(images, (32, 32))
+    idx = np.arange(len(x))
+    train, test = train_test_split(idx, test_size=0.2, random_state=0, stratify=raw.target)
+    pick = np.sort(train if split == "train" else test)
+    names = tuple(str(i) for i in range(10))
+    return Dataset("digits", split, np.clip(x[pick], 0, 1), raw.target[pick].astype(np.int64), names)
+
+
+# ----------------------------------------------------------------------------- images
+
+def resize_images(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float batch (N, H, W, C) to ``size`` = (height, width), bilinear."""
+    from PIL import Image
+
+    x = np.asarray(x, dtype=np.float32)
+    h, w = size
+    if x.shape[1:3] == (h, w):
+        return x
+    out = np.empty((len(x), h, w, x.shape[-1]), np.float32)
+    for i, img in enumerate(x):
+        for c in range(x.shape[-1]):
+            out[i, :, :, c] = np.asarray(
+                Image.fromarray(img[:, :, c], mode="F").resize((w, h), Image.BILINEAR)
+            )
+    return out
+
+
+def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
+               channels: int = 3) -> np.ndarray:
+    """Read one image file as float32 (H, W, channels) in [0, 1].
+
+    Grayscale, palette and RGBA files are converted to ``channels`` (1 or 3); alpha is
+    composited on white. A center crop keeps the aspect ratio when ``size`` is given.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "P"):
+                img = img.convert("RGBA")
+                bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(bg, img)
+            img = img.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                img = _center_crop_resize(img, size)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot read image {path}: not a valid image file ({exc})") from None
+    return arr[..., None] if channels == 1 else arr
+
+
+def _center_crop_resize(img, size: tuple[int, int]):
+    from PIL import Image
+
+    h, w = size
+    W, H = img.size
+    scale = max(w / W, h / H)
+    nw, nh = max(w, round(W * scale)), max(h, round(H * scale))
+    img = img.resize((nw, nh), Image.BILINEAR)
+    left, top = (nw - w) // 2, (nh - h) // 2
+    return img.crop((left, top, left + w, top + h))
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
+                class_names: tuple[str, ...] | None = None) -> Dataset:
+    """Load an image folder: one sub-folder per class (``root/<class>/<image>``).
+
+    Classes are sorted by name unless ``class_names`` gives their order.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"image folder not found: {root}")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    names = tuple(class_names) if class_names else tuple(found)
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise ValueError(f"folders {unknown} in {root} are not in class_names {list(names)}")
+    xs, ys = [], []
+    for label, cname in enumerate(names):
+        for f in sorted((root / cname).glob("*")):
+            if f.suffix.lower() in _IMAGE_SUFFIXES:
+                xs.append(load_image(f, size=size, channels=channels))
+                ys.append(label)
+    if not xs:
+        raise ValueError(f"no images found in {root} (expected {root}/<class>/<image>.png|jpg)")
+    return Dataset(root.name, "test", np.stack(xs), np.array(ys, np.int64), names)
+
+
+# ----------------------------------------------------------------------------- photos
+
+_PHOTOS = (
+    ("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    ("china", "sklearn", "datasets/images/china.jpg"),
+    ("flower", "sklearn", "datasets/images/flower.jpg"),
+)
+
+
+def _photos(split: str) -> Dataset:
+    import importlib
+
+    xs = []
+    for _, pkg, rel in _PHOTOS:
+        base = Path(importlib.import_module(pkg).__file__).parent
+        xs.append(load_image(base / rel, size=(299, 299)))
+    names = tuple(p[0] for p in _PHOTOS)
+    return Dataset("photos", split, np.stack(xs), np.arange(len(xs), dtype=np.int64), names)
+
+
+# ----------------------------------------------------------------------------- shapes
+
+def generate_shapes(n: int, *, seed: int = 0, size: int = SHAPES_SIZE,
+                    split: str = "generated") -> Dataset:
+    """Generate ``n`` shape images with masks, reproducibly from ``seed``.
+
+    Each image has one object of a class in :data:`SHAPE_CLASSES` (balanced) at a
+    random position, scale, rotation and color, on a textured background with
+    distractor strokes and dots that are not part of the mask. Image ``i`` depends
+    only on ``(seed, i)``, so any prefix of a larger set is the same.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if size < 32:
+        raise ValueError(f"size must be at least 32 pixels, got {size}")
+    labels = np.random.default_rng([seed, 2**31]).permutation(
+        np.arange(n + (-n) % len(SHAPE_CLASSES)) % len(SHAPE_CLASSES))[:n]
+    x = np.empty((n, size, size, 3), np.float32)
+    masks = np.empty((n, size, size), bool)
+    grid = _Grid(size)
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        x[i], masks[i] = _shape_image(rng, int(labels[i]), grid)
+    return Dataset("shapes", split, x, labels.astype(np.int64), SHAPE_CLASSES, masks)
+
+
+class _Grid:
+    """Pixel-center coordinates, 2× supersampled for anti-aliased edges."""
+
+    def __init__(self, size: int):
+        s = (np.arange(2 * size) + 0.5) / 2.0
+        self.yy, self.xx = np.meshgrid(s, s, indexing="ij")
+        self.size = size
+        k = 5
+        t = np.linspace(0, k - 1, size)
+        lo = np.clip(np.floor(t).astype(int), 0, k - 2)
+        frac = t - lo
+        self.up = np.zeros((size, k))
+        self.up[np.arange(size), lo] = 1 - frac
+        self.up[np.arange(size), lo + 1] = frac
+
+    def downsample(self, a: np.ndarray) -> np.ndarray:
+        s = self.size
+        return a.reshape(s, 2, s, 2).mean(axis=(1, 3))
+
+
+def _shape_coverage(kind: int, grid: _Grid, cx: float, cy: float, r: float, theta: float) -> np.ndarray:
+    dx, dy = grid.xx - cx, grid.yy - cy
+    c, s = np.cos(theta), np.sin(theta)
+    u, v = c * dx + s * dy, -s * dx + c * dy
+    rho = np.hypot(u, v)
+    name = SHAPE_CLASSES[kind]
+    if name == "circle":
+        inside = rho <= r
+    elif name == "ring":
+        inside = (rho <= r) & (rho >= 0.55 * r)
+    elif name == "square":
+        half = 0.78 * r
+        inside = (np.abs(u) <= half) & (np.abs(v) <= half)
+    elif name == "triangle":
+        inside = np.ones_like(u, bool)
+        for k in range(3):
+            a = theta * 0 + 2 * np.pi * k / 3 + np.pi / 2
+            inside &= (u * np.cos(a) + v * np.sin(a)) <= 0.55 * r
+    elif name == "star":
+        outer, inner = r * 1.1, r * 0.45
+        step = np.pi / 5
+        phi = np.mod(np.arctan2(v, u), 2 * step)
+        phi = np.where(phi > step, 2 * step - phi, phi)
+        p = np.array([outer, 0.0])
+        q = np.array([inner * np.cos(step), inner * np.sin(step)])
+        d = q - p
+        cross_pq = p[0] * q[1] - p[1] * q[0]
+        boundary = cross_pq / (np.cos(phi) * d[1] - np.sin(phi) * d[0])
+        inside = rho <= boundary
+    else:  # cross
+        w, length = 0.3 * r, r
+        inside = ((np.abs(u) <= w) & (np.abs(v) <= length)) | ((np.abs(v) <= w) & (np.abs(u) <= length))
+    return grid.downsample(inside.astype(np.float32))
+
+
+def _segment_coverage(grid: _Grid, p0: np.ndarray, p1: np.ndarray, width: float) -> np.ndarray:
+    d = p1 - p0
+    px, py = grid.xx - p0[0], grid.yy - p0[1]
+    t = np.clip((px * d[0] + py * d[1]) / max(float(d @ d), 1e-6), 0, 1)
+    dist = np.hypot(px - t * d[0], py - t * d[1])
+    return grid.downsample((dist <= width / 2).astype(np.float32))
+
+
+def _shape_image(rng: np.random.Generator, kind: int, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
+    size = grid.size
+    # textured background: smooth color field + stripes + grain
+    base = rng.uniform(0.15, 0.85, 3)
+    coarse = rng.normal(0, 0.12, (5, 5, 3))
+    bg = base + np.stack([grid.up @ coarse[:, :, c] @ grid.up.T for c in range(3)], axis=-1)
+    yy, xx = np.mgrid[0:size, 0:size]
+    f = rng.uniform(0.2, 0.8)
+    a = rng.uniform(0, np.pi)
+    bg += rng.uniform(0.0, 0.08) * np.sin(f * (np.cos(a) * xx + np.sin(a) * yy))[..., None]
+    bg += rng.normal(0, 0.03, bg.shape)
+    # clutter: thin strokes and small dots, never part of the mask
+    for _ in range(rng.integers(2, 6)):
+        p0 = rng.uniform(0, size, 2)
+        p1 = p0 + rng.normal(0, size / 5, 2)
+        cov = _segment_coverage(grid, p0, p1, rng.uniform(0.8, 1.6))
+        bg = bg * (1 - cov[..., None]) + rng.uniform(0, 1, 3) * cov[..., None]
+    for _ in range(rng.integers(1, 5)):
+        c = rng.uniform(0, size, 2)
+        cov = _shape_coverage(0, grid, c[0], c[1], rng.uniform(1.0, 2.2), 0.0)
+        bg = bg * (1 - cov[..., None]) + rng.uniform(0, 1, 3) * cov[..., None]
+    # the object
+    r = rng.uniform(0.16, 0.3) * size
+    margin = r * 1.1 + 1
+    cx, cy = rng.uniform(margin, size - margin, 2)
+    theta = rng.uniform(0, 2 * np.pi)
+    color = rng.uniform(0, 1, 3)
+    if np.linalg.norm(color - base) < 0.5:
+        color = np.clip(1.0 - base + rng.normal(0, 0.1, 3), 0, 1)
+    cov = _shape_coverage(kind, grid, cx, cy, r, theta)
+    obj = color + rng.normal(0, 0.02, bg.shape)
+    img = bg * (1 - cov[..., None]) + obj * cov[..., None]
+    return np.clip(img, 0, 1).astype(np.float32), cov >= 0.5

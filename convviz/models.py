@@ -1,0 +1,277 @@
+"""Architectures of the embedded zoo, their training, and keras.applications wrappers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from convviz import _backend
+
+__all__ = ["ARCHITECTURES", "build", "train", "TrainResult", "APPLICATIONS",
+           "build_application", "imagenet_weights_available", "imagenet_class_names"]
+
+log = logging.getLogger("convviz")
+L = keras.layers
+
+
+def plain_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """A small plain ConvNet (the chapter's MNIST model), as a ``Sequential`` model."""
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            L.Conv2D(32, 3, activation="relu", name="conv1"),
+            L.MaxPooling2D(2, name="pool1"),
+            L.Conv2D(64, 3, activation="relu", name="conv2"),
+            L.MaxPooling2D(2, name="pool2"),
+            L.Conv2D(64, 3, activation="relu", name="conv3"),
+            L.Flatten(name="flatten"),
+            L.Dropout(0.3, name="dropout"),
+            L.Dense(64, activation="relu", name="fc"),
+            L.Dense(num_classes, activation="softmax", name="predictions"),
+        ],
+        name="plain_cnn",
+    )
+
+
+def vgg_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """A VGG-style ConvNet: stacks of 3×3 convolutions and 2×2 max pooling, then global pooling."""
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for block, (filters, convs) in enumerate([(16, 1), (32, 1), (64, 2), (128, 1)], start=1):
+        for i in range(1, convs + 1):
+            x = L.Conv2D(filters, 3, padding="same", use_bias=False,
+                         name=f"block{block}_conv{i}")(x)
+            x = L.BatchNormalization(momentum=0.9, name=f"block{block}_bn{i}")(x)
+            x = L.Activation("relu", name=f"block{block}_relu{i}")(x)
+        if block < 4:
+            x = L.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    x = L.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = L.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="vgg_cnn")
+
+
+def mini_xception(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """A small Xception: separable convolutions and residual blocks, Xception's layer names."""
+    inputs = keras.Input(input_shape, name="image")
+    x = L.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="block1_conv1")(inputs)
+    x = L.BatchNormalization(momentum=0.9, name="block1_conv1_bn")(x)
+    x = L.Activation("relu", name="block1_conv1_act")(x)
+    x = L.Conv2D(32, 3, padding="same", use_bias=False, name="block1_conv2")(x)
+    x = L.BatchNormalization(momentum=0.9, name="block1_conv2_bn")(x)
+    x = L.Activation("relu", name="block1_conv2_act")(x)
+    for block, filters in ((2, 48), (3, 96)):
+        residual = L.Conv2D(filters, 1, strides=2, padding="same", use_bias=False,
+                            name=f"conv2d_res{block}")(x)
+        residual = L.BatchNormalization(momentum=0.9, name=f"batch_normalization_res{block}")(residual)
+        if block > 2:
+            x = L.Activation("relu", name=f"block{block}_sepconv1_act")(x)
+        x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                              name=f"block{block}_sepconv1")(x)
+        x = L.BatchNormalization(momentum=0.9, name=f"block{block}_sepconv1_bn")(x)
+        x = L.Activation("relu", name=f"block{block}_sepconv2_act")(x)
+        x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                              name=f"block{block}_sepconv2")(x)
+        x = L.BatchNormalization(momentum=0.9, name=f"block{block}_sepconv2_bn")(x)
+        x = L.MaxPooling2D(3, strides=2, padding="same", name=f"block{block}_pool")(x)
+        x = L.Add(name=f"add_{block}")([x, residual])
+    # middle flow: one residual block at 8×8
+    residual = x
+    for i in (1, 2):
+        x = L.Activation("relu", name=f"block4_sepconv{i}_act")(x)
+        x = L.SeparableConv2D(96, 3, padding="same", use_bias=False, name=f"block4_sepconv{i}")(x)
+        x = L.BatchNormalization(momentum=0.9, name=f"block4_sepconv{i}_bn")(x)
+    x = L.Add(name="add_4")([x, residual])
+    # exit flow
+    x = L.SeparableConv2D(128, 3, padding="same", use_bias=False, name="block5_sepconv1")(x)
+    x = L.BatchNormalization(momentum=0.9, name="block5_sepconv1_bn")(x)
+    x = L.Activation("relu", name="block5_sepconv1_act")(x)
+    x = L.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = L.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="mini_xception")
+
+
+ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
+    "plain_cnn": plain_cnn,
+    "vgg_cnn": vgg_cnn,
+    "mini_xception": mini_xception,
+}
+
+
+def build(architecture: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """Build an untrained model of a named architecture."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](tuple(input_shape), num_classes)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained model with its test accuracy and training time."""
+
+    model: keras.Model
+    test_accuracy: float
+    seconds: float
+
+
+class _Progress(keras.callbacks.Callback):
+    """One tqdm bar over all training steps, with loss and accuracy."""
+
+    def __init__(self, total: int, desc: str):
+        super().__init__()
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="step", leave=True, dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs and batch % 10 == 0:
+            self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and "val_accuracy" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}",
+                                 val_acc=f"{logs['val_accuracy']:.3f}")
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+AUGMENTATIONS = ("none", "shift", "dihedral")
+
+
+class _Batches(keras.utils.PyDataset):
+    """Shuffled mini-batches with optional augmentation: ``"shift"`` (random translations of
+    up to 2 pixels, for digits) or ``"dihedral"`` (random flips and 90° rotations:
+    label-preserving for shapes, not for digits)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, augment: str):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.x) / self.batch_size))
+
+    def __getitem__(self, i: int):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        xb, yb = self.x[idx], self.y[idx]
+        if self.augment == "dihedral":
+            xb = xb.copy()
+            for j, (k, flip) in enumerate(zip(self.rng.integers(0, 4, len(xb)),
+                                              self.rng.integers(0, 2, len(xb)))):
+                img = np.rot90(xb[j], k)
+                xb[j] = img[:, ::-1] if flip else img
+        elif self.augment == "shift":
+            xb = xb.copy()
+            for j, (dy, dx) in enumerate(self.rng.integers(-2, 3, (len(xb), 2))):
+                xb[j] = np.roll(xb[j], (dy, dx), axis=(0, 1))
+        return xb, yb
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))
+
+
+def train(architecture: str, train_set, test_set, *, epochs: int, batch_size: int = 64,
+          learning_rate: float = 2e-3, seed: int = 0, augment: str = "none",
+          desc: str = "training", progress: bool = True) -> TrainResult:
+    """Train an architecture on a dataset, seeded; evaluate it on the test split.
+
+    Adam with a cosine-decayed learning rate; ``augment`` is one of
+    :data:`AUGMENTATIONS`. Shows one progress bar over all steps.
+    """
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"unknown augment {augment!r}; valid: {', '.join(AUGMENTATIONS)}")
+    import time
+
+    _backend.seed_everything(seed)
+    model = build(architecture, train_set.x.shape[1:], len(train_set.class_names))
+    steps = int(np.ceil(len(train_set.x) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps * epochs)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = [_Progress(steps * epochs, desc)] if progress else []
+    start = time.perf_counter()
+    batches = _Batches(train_set.x, train_set.y, batch_size, seed=seed, augment=augment)
+    model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    probs = model.predict(test_set.x, batch_size=256, verbose=0)
+    accuracy = float(np.mean(np.argmax(probs, axis=1) == test_set.y))
+    return TrainResult(model, accuracy, seconds)
+
+
+# ----------------------------------------------------------------------------- keras.applications
+
+@dataclass(frozen=True)
+class _App:
+    constructor: str
+    size: int
+    mode: str  # preprocessing: "tf" ([-1, 1]), "torch" (ImageNet mean/std) or "caffe" (BGR, mean)
+    weights_file: str
+
+
+APPLICATIONS: dict[str, _App] = {
+    "Xception": _App("Xception", 299, "tf", "xception_weights_tf_dim_ordering_tf_kernels.h5"),
+    "VGG16": _App("VGG16", 224, "caffe", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    "ResNet50V2": _App("ResNet50V2", 224, "tf", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
+    "MobileNetV2": _App("MobileNetV2", 224, "tf",
+                        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+}
+
+
+def _keras_models_dir() -> Path:
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def imagenet_weights_available(application: str) -> bool:
+    """True when the ImageNet weights of ``application`` are in the Keras cache."""
+    return (_keras_models_dir() / APPLICATIONS[application].weights_file).is_file()
+
+
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1,000 ImageNet class names from the Keras cache, or ``class_<i>`` when absent."""
+    import json
+
+    path = _keras_models_dir() / "imagenet_class_index.json"
+    if path.is_file():
+        index = json.loads(path.read_text())
+        return tuple(index[str(i)][1] for i in range(1000))
+    log.warning("convviz: ImageNet class index not in the Keras cache (%s); using class_<i>", path)
+    return tuple(f"class_{i}" for i in range(1000))
+
+
+def build_application(application: str, *, weights: str | None = "imagenet",
+                      input_size: int | None = None) -> keras.Model:
+    """A keras.applications model that takes images in [0, 1], ImageNet preprocessing inside.
+
+    The application is nested as a layer (Keras' own name, e.g. ``xception``), after a
+    preprocessing layer that maps [0, 1] pixels to what its weights expect, so every
+    convviz function sees the same input space for every model.
+    """
+    if application not in APPLICATIONS:
+        raise ValueError(f"unknown application {application!r}; valid: {', '.join(APPLICATIONS)}")
+    spec = APPLICATIONS[application]
+    size = input_size or spec.size
+    inputs = keras.Input((size, size, 3), name="image")
+    if spec.mode == "tf":
+        x = L.Rescaling(2.0, offset=-1.0, name="preprocess")(inputs)
+    elif spec.mode == "torch":
+        x = L.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2],
+                            name="preprocess")(inputs)
+    else:  # caffe: RGB -> BGR, ×255, minus the ImageNet mean, as one fixed 1×1 convolution
+        conv = L.Conv2D(3, 1, name="preprocess", trainable=False)
+        x = conv(inputs)
+        kernel = np.zeros((1, 1, 3, 3), np.float32)
+        kernel[0, 0, [2, 1, 0], [0, 1, 2]] = 255.0
+        conv.set_weights([kernel, -np.array([103.939, 116.779, 123.68], np.float32)])
+    base = getattr(keras.applications, spec.constructor)(
+        weights=weights, include_top=True, input_shape=(size, size, 3))
+    outputs = base(x)
+    return keras.Model(inputs, outputs, name=f"{application.lower()}_imagenet")

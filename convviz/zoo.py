@@ -1,0 +1,453 @@
+"""The model zoo: entries from ``gallery/zoo.yml``, validated, loaded and cached.
+
+An entry names a model, where it comes from and what to show::
+
+    models:
+      - name: shapes-cnn
+        title: VGG-style ConvNet on generated shapes
+        source: trained            # trained | keras.applications | file
+        architecture: vgg_cnn      # trained: an architecture defined in convviz
+        dataset: shapes            # digits | shapes | photos | a folder of class sub-folders
+        epochs: 12
+        augment: dihedral          # none | shift | dihedral
+        seed: 0
+        min_accuracy: 0.95
+
+Sources:
+
+* ``trained``: convviz trains the architecture on an embedded dataset (seeded) and
+  caches the model; the test accuracy is recorded for the site.
+* ``keras.applications``: a real ImageNet model (``application: Xception``...) with
+  ImageNet preprocessing inside. With ``weights: imagenet`` it is used only when the
+  weights are in the Keras cache (or ``CONVVIZ_ALLOW_DOWNLOAD=1``); otherwise it is
+  skipped with one log line, never built with random weights.
+* ``file``: a ``.keras`` file (``path``, relative to the zoo file) + a dataset + class
+  names. Files with ``Lambda`` layers or custom objects are refused (Keras
+  ``safe_mode``) unless the entry sets ``trust_code: true``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import keras
+import yaml
+
+from convviz import datasets, models
+from convviz.cache import Cache, default_cache, make_key, project_root
+
+__all__ = ["ZooError", "ZooEntry", "path", "read", "names", "entry", "load", "usable",
+           "test_accuracy", "dataset"]
+
+log = logging.getLogger("convviz")
+ENV_VAR = "CONVVIZ_ZOO"
+SOURCES = ("trained", "keras.applications", "file")
+
+_COMMON = {"name": str, "title": str, "description": str, "source": str, "dataset": str,
+           "class_names": list, "layers": list, "last_conv_layer": str, "input_shape": list}
+_BY_SOURCE: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "trained": {"architecture": str, "epochs": int, "batch_size": int,
+                "learning_rate": (float, int), "seed": int, "min_accuracy": (float, int),
+                "augment": str},
+    "keras.applications": {"application": str, "weights": (str, type(None))},
+    "file": {"path": str, "trust_code": bool},
+}
+_REQUIRED = {"trained": ("architecture", "dataset"), "keras.applications": ("application",),
+             "file": ("path", "dataset")}
+
+
+class ZooError(ValueError):
+    """A problem in the zoo file; the message names the key and its line."""
+
+
+def path() -> Path:
+    """The zoo file: ``$CONVVIZ_ZOO`` or ``<project>/gallery/zoo.yml``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else project_root() / "gallery" / "zoo.yml"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One validated zoo entry.
+
+    Attributes
+    ----------
+    name, title, description, source
+        As in the zoo file.
+    dataset
+        Embedded dataset name, or a folder path (``file`` entries).
+    options
+        The source-specific keys (``architecture``, ``epochs``, ``application``...).
+    """
+
+    name: str
+    source: str
+    dataset: str
+    title: str = ""
+    description: str = ""
+    layers: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+    zoo_file: Path | None = None
+    _class_names: tuple[str, ...] | None = None
+    _input_shape: tuple[int, int, int] | None = None
+    _last_conv_layer: str | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        if self._class_names:
+            return self._class_names
+        if self.source == "keras.applications":
+            return models.imagenet_class_names()
+        if self.dataset in datasets.NAMES:
+            return datasets.load(self.dataset, "test").class_names
+        raise ZooError(f"zoo entry {self.name!r}: class_names is required with dataset {self.dataset!r}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the model input."""
+        if self._input_shape:
+            return self._input_shape
+        if self.source == "keras.applications":
+            size = models.APPLICATIONS[self.options["application"]].size
+            return (size, size, 3)
+        if self.source == "trained":
+            return tuple(datasets.load(self.dataset, "test").x.shape[1:])
+        return tuple(int(d) for d in self._architecture().input_shape[1:])
+
+    @property
+    def last_conv_layer(self) -> str:
+        """Grad-CAM's default layer (from the zoo file, else found in the model)."""
+        if self._last_conv_layer:
+            return self._last_conv_layer
+        from convviz.layers import last_conv_layer
+
+        return last_conv_layer(self._architecture())
+
+    @cached_property
+    def _arch_model(self) -> keras.Model:
+        if self.source == "trained":
+            return models.build(self.options["architecture"], self.input_shape, len(self.class_names))
+        if self.source == "keras.applications":
+            return models.build_application(self.options["application"], weights=None)
+        return _load_file(self)
+
+    def _architecture(self) -> keras.Model:
+        return self._arch_model
+
+    @property
+    def file_path(self) -> Path | None:
+        if self.source != "file":
+            return None
+        p = Path(self.options["path"])
+        return p if p.is_absolute() or self.zoo_file is None else self.zoo_file.parent / p
+
+    @property
+    def min_accuracy(self) -> float | None:
+        v = self.options.get("min_accuracy")
+        return None if v is None else float(v)
+
+    def recipe(self) -> dict[str, Any]:
+        """Everything that determines this entry's model (the cache key)."""
+        if self.source == "trained":
+            o = self.options
+            return {"architecture": o["architecture"], "dataset": self.dataset,
+                    "epochs": o.get("epochs", 10), "batch_size": o.get("batch_size", 64),
+                    "learning_rate": float(o.get("learning_rate", 2e-3)), "seed": o.get("seed", 0),
+                    "augment": o.get("augment", "none")}
+        if self.source == "keras.applications":
+            return {"application": self.options["application"], "weights": self.options.get("weights")}
+        fp = self.file_path
+        digest = hashlib.sha256(fp.read_bytes()).hexdigest() if fp and fp.is_file() else "missing"
+        return {"file_sha256": digest}
+
+
+# ----------------------------------------------------------------------------- parsing
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _plain(node: yaml.Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    ts = t if isinstance(t, tuple) else (t,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
+             list: "a list", type(None): "null"}
+    return " or ".join(names.get(x, x.__name__) for x in ts)
+
+
+def parse(text: str, *, source: str = "<zoo>", zoo_file: Path | None = None) -> list[ZooEntry]:
+    """Parse and validate zoo YAML text; errors name the key and its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ZooError(f"{source}: not valid YAML: {exc}") from None
+    if root is None:
+        raise ZooError(f"{source}: the zoo file is empty; it needs a top-level 'models:' list")
+    if not isinstance(root, yaml.MappingNode):
+        raise ZooError(f"{source}:{_line(root)}: the zoo file must be a mapping with a 'models:' list")
+    top = {k.value: (k, v) for k, v in root.value}
+    for key, (knode, _) in top.items():
+        if key != "models":
+            raise ZooError(f"{source}:{_line(knode)}: unknown top-level key {key!r}; valid: models")
+    if "models" not in top:
+        raise ZooError(f"{source}: missing top-level key 'models'")
+    seq = top["models"][1]
+    if not isinstance(seq, yaml.SequenceNode):
+        raise ZooError(f"{source}:{_line(seq)}: 'models' must be a list of entries")
+    entries: list[ZooEntry] = []
+    seen: dict[str, int] = {}
+    for item in seq.value:
+        e = _parse_entry(item, source, zoo_file)
+        if e.name in seen:
+            raise ZooError(f"{source}:{_line(item)}: duplicate model name {e.name!r} "
+                           f"(first defined at line {seen[e.name]})")
+        seen[e.name] = _line(item)
+        entries.append(e)
+    return entries
+
+
+def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntry:
+    if not isinstance(node, yaml.MappingNode):
+        raise ZooError(f"{source}:{_line(node)}: each model entry must be a mapping (name: ..., source: ...)")
+    raw: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for k, v in node.value:
+        if k.value in raw:
+            raise ZooError(f"{source}:{_line(k)}: key {k.value!r} appears twice in one entry")
+        raw[k.value] = (k, v)
+    where = f"{source}:{_line(node)}"
+    if "name" not in raw:
+        raise ZooError(f"{where}: model entry has no 'name'")
+    if "source" not in raw:
+        raise ZooError(f"{where}: model entry has no 'source'; valid: {', '.join(SOURCES)}")
+    src = _plain(raw["source"][1])
+    if src not in SOURCES:
+        raise ZooError(f"{source}:{_line(raw['source'][1])}: unknown source {src!r}; "
+                       f"valid: {', '.join(SOURCES)}")
+    allowed = {**_COMMON, **_BY_SOURCE[src]}
+    values: dict[str, Any] = {}
+    for key, (knode, vnode) in raw.items():
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ZooError(f"{source}:{_line(knode)}: unknown key {key!r}{hint} for source {src!r}; "
+                           f"valid keys: {', '.join(sorted(allowed))}")
+        value = _plain(vnode)
+        want = allowed[key]
+        ok = isinstance(value, want) and not (isinstance(value, bool) and want in (int, (float, int)))
+        if not ok:
+            raise ZooError(f"{source}:{_line(vnode)}: {key!r} must be {_type_name(want)}, "
+                           f"got {value!r}")
+        values[key] = value
+    name = values["name"]
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ZooError(f"{source}:{_line(raw['name'][1])}: model name {name!r} must be non-empty and use "
+                       "only letters, digits, '-' and '_' (it becomes part of the site's URLs)")
+    for key in _REQUIRED[src]:
+        if key not in values:
+            raise ZooError(f"{where}: model {name!r} (source {src}) needs the key {key!r}")
+    if src == "trained":
+        if values["architecture"] not in models.ARCHITECTURES:
+            raise ZooError(f"{source}:{_line(raw['architecture'][1])}: unknown architecture "
+                           f"{values['architecture']!r}; valid: {', '.join(models.ARCHITECTURES)}")
+        if values["dataset"] not in ("digits", "shapes"):
+            raise ZooError(f"{source}:{_line(raw['dataset'][1])}: a trained model needs a labelled "
+                           f"embedded dataset; valid: digits, shapes")
+        if values.get("augment", "none") not in models.AUGMENTATIONS:
+            raise ZooError(f"{source}:{_line(raw['augment'][1])}: unknown augment {values['augment']!r}; "
+                           f"valid: {', '.join(models.AUGMENTATIONS)}")
+        for key in ("epochs", "batch_size"):
+            if key in values and values[key] < 1:
+                raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be at least 1")
+    if src == "keras.applications":
+        if values["application"] not in models.APPLICATIONS:
+            raise ZooError(f"{source}:{_line(raw['application'][1])}: unknown application "
+                           f"{values['application']!r}; valid: {', '.join(models.APPLICATIONS)}")
+        if values.get("weights", "imagenet") not in ("imagenet", None):
+            raise ZooError(f"{source}:{_line(raw['weights'][1])}: weights must be 'imagenet' or null")
+        values.setdefault("weights", "imagenet")
+        values.setdefault("dataset", "photos")
+    if "dataset" in values and values["dataset"] not in datasets.NAMES and src != "file":
+        raise ZooError(f"{source}:{_line(raw['dataset'][1])}: unknown dataset {values['dataset']!r}; "
+                       f"valid: {', '.join(datasets.NAMES)}")
+    shape = values.get("input_shape")
+    if shape is not None and (len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape)):
+        raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: input_shape must be "
+                       f"[height, width, channels] of positive integers, got {shape!r}")
+    for key in ("class_names", "layers"):
+        if key in values and not all(isinstance(v, str) for v in values[key]):
+            raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be a list of strings")
+    options = {k: v for k, v in values.items() if k in _BY_SOURCE[src]}
+    return ZooEntry(
+        name=name, source=src, dataset=values.get("dataset", ""),
+        title=values.get("title", name), description=values.get("description", ""),
+        layers=tuple(values.get("layers", ())), options=options, zoo_file=zoo_file,
+        _class_names=tuple(values["class_names"]) if "class_names" in values else None,
+        _input_shape=tuple(shape) if shape else None,
+        _last_conv_layer=values.get("last_conv_layer"),
+    )
+
+
+def read(zoo: str | Path | None = None) -> list[ZooEntry]:
+    """All entries of a zoo file (default :func:`path`)."""
+    p = Path(zoo) if zoo is not None else path()
+    if not p.is_file():
+        raise ZooError(f"zoo file not found: {p} (set {ENV_VAR} or run from the project folder)")
+    return parse(p.read_text(encoding="utf-8"), source=str(p), zoo_file=p.resolve())
+
+
+def names(zoo: str | Path | None = None) -> list[str]:
+    """Names of all zoo entries, in file order."""
+    return [e.name for e in read(zoo)]
+
+
+def entry(name: str, zoo: str | Path | None = None) -> ZooEntry:
+    """The entry called ``name``; an unknown name raises an error listing the valid names."""
+    entries = read(zoo)
+    for e in entries:
+        if e.name == name:
+            return e
+    valid = [e.name for e in entries]
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown zoo model {name!r}.{hint} Valid names: {', '.join(valid)}")
+
+
+def usable(e: ZooEntry) -> tuple[bool, str]:
+    """Whether an entry can be loaded here, and why not."""
+    if e.source == "keras.applications" and e.options.get("weights") == "imagenet":
+        if models.imagenet_weights_available(e.options["application"]):
+            return True, "ImageNet weights in the Keras cache"
+        if os.environ.get("CONVVIZ_ALLOW_DOWNLOAD") == "1":
+            return True, "ImageNet weights will be downloaded (CONVVIZ_ALLOW_DOWNLOAD=1)"
+        return False, (f"ImageNet weights for {e.options['application']} are not in the Keras cache "
+                       "and downloads are off (set CONVVIZ_ALLOW_DOWNLOAD=1 to fetch them)")
+    if e.source == "file":
+        fp = e.file_path
+        if fp is None or not fp.is_file():
+            return False, f"model file not found: {fp}"
+    return True, "ok"
+
+
+def dataset(e: ZooEntry, split: str = "test") -> datasets.Dataset:
+    """The entry's dataset, resized to the model input."""
+    h, w, c = e.input_shape
+    if e.dataset in datasets.NAMES:
+        d = datasets.load(e.dataset, split)
+        if d.x.shape[1:3] != (h, w):
+            d = datasets.Dataset(d.name, d.split, datasets.resize_images(d.x, (h, w)), d.y,
+                                 d.class_names, None)
+        return d
+    folder = Path(e.dataset)
+    if not folder.is_absolute() and e.zoo_file is not None:
+        folder = e.zoo_file.parent / folder
+    return datasets.load_folder(folder, size=(h, w), channels=c, class_names=e._class_names)
+
+
+def _model_key(e: ZooEntry) -> str:
+    return make_key("model", source=e.source, recipe=e.recipe())
+
+
+def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = True) -> keras.Model:
+    """The model of a zoo entry: trained (and cached) on first use, then read from the cache."""
+    e = name if isinstance(name, ZooEntry) else entry(name)
+    ok, why = usable(e)
+    if not ok:
+        raise ZooError(f"zoo model {e.name!r} is not usable here: {why}")
+    if e.source == "keras.applications":
+        return models.build_application(e.options["application"], weights=e.options.get("weights"))
+    if e.source == "file":
+        return _load_file(e)
+    cache = cache or default_cache()
+    key = _model_key(e)
+
+    def compute() -> bytes:
+        return _train_bytes(e, cache, key, progress=progress)
+
+    payload = cache.get_or_compute(key, compute)
+    return _model_from_bytes(payload)
+
+
+def test_accuracy(name: str | ZooEntry, *, cache: Cache | None = None) -> float | None:
+    """The recorded test accuracy of a trained entry (trains it when needed)."""
+    e = name if isinstance(name, ZooEntry) else entry(name)
+    if e.source != "trained":
+        return None
+    cache = cache or default_cache()
+    load(e, cache=cache)
+    meta = cache.json(_model_key(e) + "-meta", lambda: _evaluate(e, cache))
+    return float(meta["test_accuracy"])
+
+
+def _evaluate(e: ZooEntry, cache: Cache) -> dict[str, Any]:
+    import numpy as np
+
+    model = load(e, cache=cache)
+    test = dataset(e, "test")
+    probs = model.predict(test.x, batch_size=256, verbose=0)
+    return {"test_accuracy": float(np.mean(np.argmax(probs, 1) == test.y)), "seconds": None}
+
+
+def _train_bytes(e: ZooEntry, cache: Cache, key: str, *, progress: bool) -> bytes:
+    import json
+
+    o = e.recipe()
+    train_set, test_set = dataset(e, "train"), dataset(e, "test")
+    log.info("convviz: training %s (%s on %s, %d epochs)", e.name, o["architecture"], e.dataset, o["epochs"])
+    result = models.train(o["architecture"], train_set, test_set, epochs=o["epochs"],
+                          batch_size=o["batch_size"], learning_rate=o["learning_rate"],
+                          seed=o["seed"], augment=o["augment"], desc=f"train {e.name}",
+                          progress=progress)
+    if e.min_accuracy is not None and result.test_accuracy < e.min_accuracy:
+        log.warning("convviz: %s reached test accuracy %.4f, below its min_accuracy %.2f",
+                    e.name, result.test_accuracy, e.min_accuracy)
+    meta = {"test_accuracy": result.test_accuracy, "seconds": round(result.seconds, 1),
+            "backend": keras.backend.backend()}
+    cache.put_bytes(key + "-meta", json.dumps(meta).encode())
+    return _model_to_bytes(result.model)
+
+
+def _model_to_bytes(model: keras.Model) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "model.keras"
+        model.save(p)
+        return p.read_bytes()
+
+
+def _model_from_bytes(payload: bytes) -> keras.Model:
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "model.keras"
+        p.write_bytes(payload)
+        return keras.saving.load_model(p, compile=False, safe_mode=True)
+
+
+def _load_file(e: ZooEntry) -> keras.Model:
+    fp = e.file_path
+    if fp is None or not fp.is_file():
+        raise ZooError(f"zoo model {e.name!r}: model file not found: {fp}")
+    trust = bool(e.options.get("trust_code", False))
+    try:
+        return keras.saving.load_model(fp, compile=False, safe_mode=not trust)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text or "unsafe" in text.lower():
+            raise ZooError(
+                f"zoo model {e.name!r}: {fp} contains code (a Lambda layer or custom object) that "
+                "Keras refuses to deserialize in safe mode: loading it would run arbitrary Python "
+                "from the file. If you wrote the file and trust it, set 'trust_code: true' on the "
+                "zoo entry."
+            ) from None
+        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: {text}") from None
+    except Exception as exc:  # corrupt zip, not a Keras file...
+        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
+                       f"({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny hand-built models with known structure, an isolated cache and zoo."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+L = keras.layers
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Every test gets its own cache folder; Keras state is reset."""
+    monkeypatch.setenv("CONVVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+def to_np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def small_functional(input_shape=(16, 16, 3), classes=3, *, softmax=True):
+    inp = keras.Input(input_shape, name="image")
+    x = L.Rescaling(2.0, offset=-1.0, name="rescale")(inp)
+    x = L.Conv2D(4, 3, activation="relu", name="c1")(x)
+    x = L.MaxPooling2D(name="p1")(x)
+    x = L.Conv2D(6, 3, activation="relu", name="c2")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    out = L.Dense(classes, activation="softmax" if softmax else None, name="dense")(x)
+    return keras.Model(inp, out, name="small")
+
+
+def small_sequential(input_shape=(12, 12, 1), classes=2):
+    return keras.Sequential([
+        keras.Input(input_shape),
+        L.Conv2D(3, 3, activation="relu", name="sc1"),
+        L.MaxPooling2D(name="sp1"),
+        L.Conv2D(4, 3, activation="relu", name="sc2"),
+        L.Flatten(name="flat"),
+        L.Dense(classes, activation="softmax", name="out"),
+    ], name="seq")
+
+
+def nested_model(input_shape=(16, 16, 3), classes=3):
+    inp = keras.Input(input_shape)
+    x = L.Conv2D(4, 3, activation="relu", name="b_conv1")(inp)
+    x = L.MaxPooling2D(name="b_pool1")(x)
+    x = L.Conv2D(5, 3, activation="relu", name="b_conv2")(x)
+    backbone = keras.Model(inp, x, name="backbone")
+    outer_in = keras.Input(input_shape, name="image")
+    y = L.Rescaling(1.0 / 255, name="scale")(outer_in)
+    y = backbone(y)
+    y = L.Conv2D(6, 1, activation="relu", name="head_conv")(y)
+    y = L.GlobalAveragePooling2D(name="gap")(y)
+    out = L.Dense(classes, activation="softmax", name="predictions")(y)
+    return keras.Model(outer_in, out, name="transfer")
+
+
+def residual_model(input_shape=(8, 8, 2)):
+    inp = keras.Input(input_shape)
+    a = L.Conv2D(3, 3, padding="same", activation="relu", name="a")(inp)
+    b = L.Conv2D(3, 3, padding="same", name="b")(a)
+    c = L.Add(name="add")([a, b])
+    d = L.Conv2D(2, 1, name="d")(c)
+    out = L.Dense(2)(L.GlobalAveragePooling2D(name="gap")(d))
+    return keras.Model(inp, out, name="resnet")

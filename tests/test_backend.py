@@ -1,0 +1,82 @@
+"""value_and_grad and jit against functions with known gradients, on the active backend."""
+
+import keras
+import numpy as np
+import pytest
+
+from convviz import _backend
+from conftest import to_np
+
+ops = keras.ops
+
+
+def test_backend_name_matches_keras():
+    assert _backend.name() == keras.backend.backend()
+    assert _backend.name() in ("tensorflow", "jax", "torch")
+
+
+def test_square_sum_gradient_is_2x():
+    x = np.array([[1.0, -2.0, 3.0]], np.float32)
+    value, grad = _backend.value_and_grad(lambda t: ops.sum(t * t), x)
+    assert float(to_np(value)) == pytest.approx(14.0)
+    np.testing.assert_allclose(to_np(grad), 2 * x)
+
+
+def test_per_sample_values_give_per_sample_gradients():
+    x = np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)
+    value, grad = _backend.value_and_grad(lambda t: t[:, 0] * t[:, 1], x)
+    np.testing.assert_allclose(to_np(value), [2.0, 15.0])
+    np.testing.assert_allclose(to_np(grad), [[2.0, 1.0], [5.0, 3.0]])
+
+
+def test_transcendental_gradient():
+    x = np.linspace(-2, 2, 9, dtype=np.float32)
+    _, grad = _backend.value_and_grad(lambda t: ops.sin(t) * ops.exp(t), x)
+    expected = np.cos(x) * np.exp(x) + np.sin(x) * np.exp(x)
+    np.testing.assert_allclose(to_np(grad), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_through_a_layer_equals_kernel():
+    dense = keras.layers.Dense(1, use_bias=False)
+    dense.build((None, 3))
+    dense.set_weights([np.array([[2.0], [-1.0], [0.5]], np.float32)])
+    x = np.ones((4, 3), np.float32)
+    _, grad = _backend.value_and_grad(lambda t: dense(t)[:, 0], x)
+    np.testing.assert_allclose(to_np(grad), np.tile([2.0, -1.0, 0.5], (4, 1)))
+
+
+def test_input_that_does_not_reach_output_has_zero_gradient():
+    x = np.ones((2, 3), np.float32)
+    _, grad = _backend.value_and_grad(lambda t: ops.sum(ops.stop_gradient(t)), x)
+    np.testing.assert_array_equal(to_np(grad), np.zeros((2, 3)))
+
+
+def test_jit_value_and_grad_matches_eager():
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+
+    def f(t):
+        return ops.sum(ops.tanh(t) ** 2, axis=1)
+
+    step = _backend.jit(lambda t: _backend.value_and_grad(f, t))
+    v1, g1 = step(x)
+    v2, g2 = _backend.value_and_grad(f, x)
+    np.testing.assert_allclose(to_np(v1), to_np(v2), rtol=1e-6)
+    np.testing.assert_allclose(to_np(g1), to_np(g2), rtol=1e-5, atol=1e-7)
+    t = np.tanh(x)
+    np.testing.assert_allclose(to_np(g1), 2 * t * (1 - t * t), rtol=1e-5, atol=1e-6)
+
+
+def test_to_numpy_roundtrip():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(_backend.to_numpy(keras.ops.convert_to_tensor(x)), x)
+
+
+def test_importing_convviz_does_not_set_backend(monkeypatch):
+    import importlib
+    import os
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    import convviz
+
+    importlib.reload(convviz)
+    assert "KERAS_BACKEND" not in os.environ

@@ -1,0 +1,134 @@
+"""Cache writes are atomic, corrupt entries are detected and recomputed, processes share safely."""
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from convviz.cache import Cache, CorruptEntry, make_key
+
+
+def test_roundtrip_and_keys(tmp_path):
+    c = Cache(tmp_path)
+    assert c.get_bytes("k1") is None
+    c.put_bytes("k1", b"hello")
+    assert c.get_bytes("k1") == b"hello"
+    assert c.keys() == ["k1"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_key_depends_on_every_part():
+    a = make_key("model", recipe={"epochs": 3, "seed": 0})
+    assert a == make_key("model", recipe={"seed": 0, "epochs": 3})
+    assert a != make_key("model", recipe={"epochs": 3, "seed": 1})
+    assert a != make_key("cam", recipe={"epochs": 3, "seed": 0})
+
+
+def test_corrupt_entry_is_detected_and_recomputed(tmp_path, caplog):
+    c = Cache(tmp_path)
+    c.put_bytes("k", b"payload-1")
+    path = c.path("k")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptEntry):
+        c.get_bytes("k")
+    assert c.get_or_compute("k", lambda: b"payload-2") == b"payload-2"
+    assert "corrupt" in caplog.text
+    path.write_bytes(b"junk")  # truncated / foreign file
+    assert c.get_or_compute("k", lambda: b"payload-3") == b"payload-3"
+
+
+def test_failed_write_leaves_no_entry_and_no_temp(tmp_path, monkeypatch):
+    c = Cache(tmp_path)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        c.put_bytes("k", b"x" * 1000)
+    monkeypatch.undo()
+    assert c.get_bytes("k") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_killed_midway_leaves_nothing_a_reader_accepts(tmp_path):
+    """A writer process is SIGKILLed in the middle of writing a large payload."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        from convviz.cache import Cache
+        real_write = os.fdopen
+        class Slow:
+            def __init__(self, fh): self.fh = fh
+            def __enter__(self): return self
+            def __exit__(self, *a): return self.fh.__exit__(*a)
+            def write(self, b):
+                for i in range(0, len(b), 4096):
+                    self.fh.write(b[i:i+4096]); self.fh.flush()
+                    if i == 8192: print("writing", flush=True)
+                    import time; time.sleep(0.001)
+            def flush(self): self.fh.flush()
+            def fileno(self): return self.fh.fileno()
+        os.fdopen = lambda fd, mode: Slow(real_write(fd, mode))
+        Cache({str(tmp_path)!r}).put_bytes("big", b"x" * 4_000_000)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    c = Cache(tmp_path)
+    assert c.get_bytes("big") is None
+    assert c.keys() == []
+    assert c.get_or_compute("big", lambda: b"ok") == b"ok"
+
+
+def _compute_in_process(root, counter_dir, q):
+    c = Cache(root)
+
+    def compute():
+        (counter_dir / f"computed-{os.getpid()}").write_text("1")
+        time.sleep(0.5)
+        return b"value"
+
+    q.put(c.get_or_compute("shared", compute))
+
+
+def test_two_processes_compute_once(tmp_path):
+    root, counters = tmp_path / "cache", tmp_path / "counters"
+    counters.mkdir()
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_compute_in_process, args=(root, counters, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [q.get(timeout=5), q.get(timeout=5)] == [b"value", b"value"]
+    assert len(list(counters.iterdir())) == 1
+
+
+def test_arrays_and_json_helpers(tmp_path):
+    c = Cache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": np.arange(5), "b": np.eye(2, dtype=np.float32)}
+
+    first = c.arrays("arr", compute)
+    second = c.arrays("arr", compute)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first["a"], second["a"])
+    assert c.json("js", lambda: {"x": 1.5}) == {"x": 1.5}
+
+
+def test_invalid_keys_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="invalid cache key"):
+        Cache(tmp_path).path("../escape")

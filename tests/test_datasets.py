@@ -1,0 +1,91 @@
+"""Embedded datasets are deterministic, well-formed, with fixed splits."""
+
+import numpy as np
+import pytest
+
+from convviz import datasets
+
+
+def test_digits_shapes_and_split():
+    train, test = datasets.load("digits", "train"), datasets.load("digits", "test")
+    assert train.x.shape == (1437, 32, 32, 1) and test.x.shape == (360, 32, 32, 1)
+    assert train.x.dtype == np.float32 and 0 <= train.x.min() and train.x.max() <= 1
+    assert set(np.unique(test.y)) == set(range(10))
+    assert train.class_names == tuple("0123456789") and train.masks is None
+
+
+def test_shapes_deterministic_and_prefix_stable():
+    a = datasets.generate_shapes(12, seed=3)
+    b = datasets.generate_shapes(12, seed=3)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.masks, b.masks)
+    c = datasets.generate_shapes(12, seed=4)
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_shapes_have_objects_masks_and_balanced_classes():
+    d = datasets.generate_shapes(60, seed=0)
+    assert d.x.shape == (60, 64, 64, 3) and d.masks.shape == (60, 64, 64)
+    assert np.bincount(d.y, minlength=6).tolist() == [10] * 6
+    frac = d.masks.mean(axis=(1, 2))
+    assert frac.min() > 0.02 and frac.max() < 0.6
+    # the object differs from the background: mean color inside vs outside the mask
+    for img, m in zip(d.x[:10], d.masks[:10]):
+        assert np.linalg.norm(img[m].mean(0) - img[~m].mean(0)) > 0.1
+
+
+def test_ring_has_a_hole_and_circle_does_not():
+    d = datasets.generate_shapes(60, seed=0)
+    names = d.class_names
+    for img_mask, label in zip(d.masks, d.y):
+        ys, xs = np.nonzero(img_mask)
+        cy, cx = int(round(ys.mean())), int(round(xs.mean()))
+        if names[label] == "ring":
+            assert not img_mask[cy, cx]
+        elif names[label] == "circle":
+            assert img_mask[cy, cx]
+
+
+def test_shapes_splits_are_fixed_and_disjoint_seeds():
+    test = datasets.load("shapes", "test")
+    assert len(test) == datasets.SHAPES_COUNTS["test"]
+    again = datasets.generate_shapes(5, seed=1)
+    np.testing.assert_array_equal(test.x[:5], again.x)
+
+
+def test_photos_are_real_images():
+    p = datasets.load("photos")
+    assert p.x.shape == (3, 299, 299, 3) and p.x.std() > 0.1
+    assert p.class_names == ("grace_hopper", "china", "flower")
+
+
+@pytest.mark.parametrize("name,split,match", [("mnist", "train", "valid datasets: digits, shapes, photos"),
+                                              ("digits", "val", "valid splits: train, test")])
+def test_bad_names(name, split, match):
+    with pytest.raises(ValueError, match=match):
+        datasets.load(name, split)
+
+
+def test_generate_shapes_bad_arguments():
+    with pytest.raises(ValueError, match="at least 1"):
+        datasets.generate_shapes(0)
+    with pytest.raises(ValueError, match="at least 32"):
+        datasets.generate_shapes(4, size=16)
+
+
+def test_load_image_modes(tmp_path):
+    from PIL import Image
+
+    rgba = Image.new("RGBA", (10, 8), (255, 0, 0, 0))  # fully transparent -> white
+    rgba.save(tmp_path / "a.png")
+    gray = Image.new("L", (10, 8), 128)
+    gray.save(tmp_path / "g.png")
+    a = datasets.load_image(tmp_path / "a.png")
+    assert a.shape == (8, 10, 3) and np.allclose(a, 1.0)
+    g = datasets.load_image(tmp_path / "g.png", size=(4, 4))
+    assert g.shape == (4, 4, 3) and np.allclose(g, 128 / 255, atol=1e-2)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="not a valid image"):
+        datasets.load_image(tmp_path / "bad.png")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        datasets.load_image(tmp_path / "missing.png")

@@ -1,0 +1,187 @@
+"""Zoo parsing and validation (errors name the key and line), loading, caching."""
+
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from convviz import zoo
+from convviz.zoo import ZooError
+
+GOOD = """\
+models:
+  - name: tiny
+    source: trained
+    architecture: plain_cnn
+    dataset: digits
+    epochs: 1
+  - name: img
+    source: keras.applications
+    application: MobileNetV2
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "zoo.yml"
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def test_names_and_entry(tmp_path):
+    p = write(tmp_path, GOOD)
+    assert zoo.names(p) == ["tiny", "img"]
+    e = zoo.entry("tiny", p)
+    assert e.dataset == "digits" and e.input_shape == (32, 32, 1)
+    assert e.class_names == tuple("0123456789")
+    assert e.last_conv_layer == "conv3"
+    img = zoo.entry("img", p)
+    assert img.dataset == "photos" and img.input_shape == (224, 224, 3)
+    assert img.options["weights"] == "imagenet"
+
+
+def test_unknown_name_lists_valid(tmp_path):
+    p = write(tmp_path, GOOD)
+    with pytest.raises(ValueError, match=r"unknown zoo model 'tiny2'.*Did you mean 'tiny'.*tiny, img"):
+        zoo.entry("tiny2", p)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epoch: 3\n",
+     r":6: unknown key 'epoch' \(did you mean 'epochs'\?\)"),
+    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: three\n",
+     r":6: 'epochs' must be an integer, got 'three'"),
+    ("models:\n  - name: a\n    source: magic\n", r":3: unknown source 'magic'; valid: trained, keras.applications, file"),
+    ("models:\n  - name: a\n    source: trained\n    architecture: resnet9000\n    dataset: digits\n",
+     r":4: unknown architecture 'resnet9000'; valid: plain_cnn, vgg_cnn, mini_xception"),
+    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+     "  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n",
+     r":6: duplicate model name 'a' \(first defined at line 2\)"),
+    ("models:\n  - source: trained\n", r":2: model entry has no 'name'"),
+    ("models:\n  - name: a\n    source: trained\n    dataset: digits\n", r"needs the key 'architecture'"),
+    ("models:\n  - name: a b\n    source: trained\n", r"must be non-empty and use only letters"),
+    ("modles: []\n", r":1: unknown top-level key 'modles'"),
+    ("", r"empty"),
+    ("models: [\n", r"not valid YAML"),
+    ("models:\n  - name: a\n    source: keras.applications\n    application: AlexNet\n",
+     r":4: unknown application 'AlexNet'; valid: Xception"),
+    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: true\n",
+     r"'epochs' must be an integer, got True"),
+    ("models:\n  - name: a\n    source: file\n    path: m.keras\n    dataset: x\n    input_shape: [3, 3]\n",
+     r":6: input_shape must be \[height, width, channels\]"),
+])
+def test_validation_errors_name_key_and_line(tmp_path, text, match):
+    p = write(tmp_path, text)
+    with pytest.raises(ZooError, match=match):
+        zoo.read(p)
+
+
+def test_missing_zoo_file(tmp_path):
+    with pytest.raises(ZooError, match="zoo file not found"):
+        zoo.read(tmp_path / "nope.yml")
+
+
+def test_imagenet_entry_without_weights_is_skipped_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("CONVVIZ_ALLOW_DOWNLOAD", raising=False)
+    p = write(tmp_path, GOOD)
+    ok, why = zoo.usable(zoo.entry("img", p))
+    assert not ok and "not in the Keras cache" in why
+    with pytest.raises(ZooError, match="not usable here"):
+        zoo.load(zoo.entry("img", p))
+
+
+def test_application_builds_with_preprocessing_inside():
+    from convviz import models
+
+    m = models.build_application("MobileNetV2", weights=None, input_size=96)
+    assert m.input_shape == (None, 96, 96, 3) and m.output_shape == (None, 1000)
+    assert m.layers[1].name == "preprocess"
+    from convviz.layers import conv_layers, last_conv_layer
+
+    assert last_conv_layer(m) == "out_relu"
+    assert "block_16_project" in conv_layers(m)
+
+
+def test_caffe_preprocessing_matches_keras_reference():
+    from convviz import models
+
+    m = models.build_application("VGG16", weights=None, input_size=32)
+    pre = keras.Model(m.inputs, m.get_layer("preprocess").output)
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    ref = keras.applications.vgg16.preprocess_input(x * 255.0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(pre(x)), keras.ops.convert_to_numpy(ref),
+                               rtol=1e-5, atol=1e-3)
+
+
+def test_trained_entry_is_cached(tmp_path):
+    p = write(tmp_path, GOOD)
+    e = zoo.entry("tiny", p)
+    t0 = time.perf_counter()
+    m1 = zoo.load(e, progress=False)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    m2 = zoo.load(e, progress=False)
+    second = time.perf_counter() - t0
+    assert second < first
+    for w1, w2 in zip(m1.get_weights(), m2.get_weights()):
+        np.testing.assert_array_equal(w1, w2)
+    acc = zoo.test_accuracy(e)
+    assert 0.5 < acc <= 1.0  # one epoch on digits is far above chance (0.1)
+
+
+def _save_model(path, *, with_lambda=False):
+    inp = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, name="c")(inp)
+    if with_lambda:
+        x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(x)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    model.save(path)
+    return model
+
+
+def test_file_entry_loads_and_lambda_is_refused(tmp_path):
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    _save_model(tmp_path / "ok.keras")
+    _save_model(tmp_path / "lam.keras", with_lambda=True)
+    p = write(tmp_path, """\
+        models:
+          - name: ok
+            source: file
+            path: ok.keras
+            dataset: data
+            class_names: [a, b]
+          - name: lam
+            source: file
+            path: lam.keras
+            dataset: data
+            class_names: [a, b]
+          - name: lam-trusted
+            source: file
+            path: lam.keras
+            dataset: data
+            class_names: [a, b]
+            trust_code: true
+          - name: missing
+            source: file
+            path: nope.keras
+            dataset: data
+        """)
+    assert zoo.load(zoo.entry("ok", p)).output_shape == (None, 2)
+    assert zoo.entry("ok", p).input_shape == (8, 8, 1)
+    with pytest.raises(ZooError, match="safe mode.*trust_code: true"):
+        zoo.load(zoo.entry("lam", p))
+    assert zoo.load(zoo.entry("lam-trusted", p)).get_layer("double") is not None
+    assert zoo.usable(zoo.entry("missing", p)) == (False, f"model file not found: {tmp_path / 'nope.keras'}")
+    (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04garbage")
+    bad = write(tmp_path, "models:\n  - name: c\n    source: file\n    path: corrupt.keras\n    dataset: data\n")
+    with pytest.raises(ZooError, match="not a valid .keras model file"):
+        zoo.load(zoo.entry("c", bad))
+
+
+def test_default_zoo_is_valid():
+    entries = zoo.read()
+    names = [e.name for e in entries]
+    assert {"digits-cnn", "shapes-cnn", "shapes-xception"} <= set(names)
+    assert zoo.entry("shapes-xception").options["architecture"] == "mini_xception"
