@@ -105,12 +105,31 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     if backend == "tensorflow":
         import tensorflow as tf
 
+        _quiet_retracing_warning()
         return tf.function(fn, reduce_retracing=True)
     if backend == "jax":
         import jax
 
         return jax.jit(fn)
     return fn
+
+
+class _NoRetracingWarning:
+    """convviz compiles one function per call on purpose; TF's retracing hint is noise."""
+
+    def filter(self, record: Any) -> bool:
+        return "triggered tf.function retracing" not in str(record.getMessage())
+
+
+_FILTER = _NoRetracingWarning()
+
+
+def _quiet_retracing_warning() -> None:
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
 
 
 def no_grad() -> Any:

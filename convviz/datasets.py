@@ -236,8 +236,11 @@ def generate_shapes(n: int, *, seed: int = 0, size: int = SHAPES_SIZE,
         raise ValueError(f"n must be at least 1, got {n}")
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
-    labels = np.random.default_rng([seed, 2**31]).permutation(
-        np.arange(n + (-n) % len(SHAPE_CLASSES)) % len(SHAPE_CLASSES))[:n]
+    k = len(SHAPE_CLASSES)
+    # every block of k consecutive images holds each class once, in an order drawn from
+    # (seed, block): labels are balanced and image i depends on (seed, i) alone
+    labels = np.concatenate([np.random.default_rng([seed, 2**31, b]).permutation(k)
+                             for b in range(-(-n // k))])[:n]
     x = np.empty((n, size, size, 3), np.float32)
     masks = np.empty((n, size, size), bool)
     grid = _Grid(size)

@@ -58,7 +58,7 @@ class FilterPatterns:
     filters
         Filter (channel) indices, shape (K,).
     images
-        uint8 (K, H, W, C): post-processed patterns, border cropped.
+        uint8 (K, H, W, C): post-processed patterns, border cropped; flat gray for dead filters.
     raw
         float32 (K, h, w, C): the optimized inputs before post-processing, in the
         model's input space.
@@ -283,6 +283,7 @@ def visualize_filters(
     seconds = time.perf_counter() - start
     images = np.stack([deprocess_image(r, crop=crop) if recipe != "robust" else
                        _to_uint8(r, crop) for r in raw])
+    images[dead] = 128  # a dead filter has no pattern: flat gray, not its noisy start image
     return FilterPatterns(info.name, recipe, idx, images, raw.astype(np.float32),
                           losses.astype(np.float32), dead, seconds)
 

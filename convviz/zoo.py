@@ -436,6 +436,11 @@ def _load_file(e: ZooEntry) -> keras.Model:
     if fp is None or not fp.is_file():
         raise ZooError(f"zoo model {e.name!r}: model file not found: {fp}")
     trust = bool(e.options.get("trust_code", False))
+    import zipfile
+
+    if fp.suffix == ".keras" and not zipfile.is_zipfile(fp):
+        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
+                       "(a .keras file is a zip archive written by model.save)")
     try:
         return keras.saving.load_model(fp, compile=False, safe_mode=not trust)
     except ValueError as exc:

@@ -1,0 +1,278 @@
+"""Class activation maps: Grad-CAM and friends, batched, on every model shape.
+
+The model is split at the layer (body: input → layer output; head: layer output →
+class scores, without a final softmax) and the gradient of each image's class score is
+taken with respect to the layer output as an input of the head: one compiled call for
+the whole batch, on TensorFlow, JAX and torch, for Sequential, nested, ``Rescaling``
+and reloaded models. The user's model is never modified.
+
+Each method is one small NumPy function of the activations ``A`` (N, h, w, K) and the
+gradients ``G`` (same shape), registered by name in :data:`CAM_METHODS`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from convviz import _backend
+from convviz.layers import conv_layers, last_conv_layer, resolve_layer, split_model
+from convviz.validation import check_images
+
+__all__ = ["CAM_METHODS", "CamResult", "grad_cam", "cam_with_predictions", "upsample_maps",
+           "register_cam_method"]
+
+ops = keras.ops
+
+
+@dataclass
+class _Context:
+    """What a CAM method may use: activations, gradients, and (Score-CAM) the head."""
+
+    activations: np.ndarray  # (N, h, w, K)
+    gradients: np.ndarray  # (N, h, w, K)
+    classes: np.ndarray  # (N,)
+    score_masked: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    scorecam_channels: int = 32
+
+
+def _gradcam(c: _Context) -> np.ndarray:
+    weights = c.gradients.mean(axis=(1, 2))  # α_k: spatial mean of ∂y_c/∂A^k
+    return np.einsum("nhwk,nk->nhw", c.activations, weights)
+
+
+def _gradcam_pp(c: _Context) -> np.ndarray:
+    g, a = c.gradients, c.activations
+    g2, g3 = g**2, g**3
+    sum_a = a.sum(axis=(1, 2), keepdims=True)
+    alpha = g2 / (2 * g2 + sum_a * g3 + 1e-7)
+    alpha = np.where(g != 0, alpha, 0.0)
+    weights = (np.maximum(g, 0) * alpha).sum(axis=(1, 2))
+    return np.einsum("nhwk,nk->nhw", a, weights)
+
+
+def _layercam(c: _Context) -> np.ndarray:
+    return (np.maximum(c.gradients, 0) * c.activations).sum(axis=-1)
+
+
+def _scorecam(c: _Context) -> np.ndarray:
+    if c.score_masked is None:
+        raise ValueError("scorecam needs the model")
+    a = c.activations
+    k = min(c.scorecam_channels, a.shape[-1])
+    out = np.zeros(a.shape[:3], np.float32)
+    for i in range(len(a)):
+        top = np.argsort(-a[i].mean(axis=(0, 1)), kind="stable")[:k]  # most active channels
+        maps = np.moveaxis(a[i][..., top], -1, 0)  # (k, h, w)
+        lo = maps.min(axis=(1, 2), keepdims=True)
+        hi = maps.max(axis=(1, 2), keepdims=True)
+        norm = np.where(hi > lo, (maps - lo) / np.where(hi > lo, hi - lo, 1), 0.0)
+        scores = c.score_masked(i, norm)  # class logit of the image masked by each map
+        w = np.exp(scores - scores.max())
+        w /= w.sum()
+        out[i] = np.einsum("khw,k->hw", maps, w)
+    return out
+
+
+CAM_METHODS: dict[str, Callable[[_Context], np.ndarray]] = {
+    "gradcam": _gradcam,
+    "gradcam++": _gradcam_pp,
+    "layercam": _layercam,
+    "scorecam": _scorecam,
+}
+
+
+def register_cam_method(name: str, fn: Callable[[_Context], np.ndarray]) -> None:
+    """Add a CAM method: ``fn(ctx) -> (N, h, w)`` from ``ctx.activations`` and ``ctx.gradients``."""
+    CAM_METHODS[name] = fn
+
+
+def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of (N, h, w) maps to ``size`` = (H, W)."""
+    maps = np.asarray(maps, np.float32)
+    if maps.shape[1:3] == tuple(size):
+        return maps
+    out = ops.image.resize(ops.convert_to_tensor(maps[..., None]), size, interpolation="bilinear")
+    return _backend.to_numpy(out)[..., 0]
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """Maps with the predictions they explain.
+
+    Attributes
+    ----------
+    maps
+        (N, H, W) heatmaps (or (N, h, w) without upsampling).
+    classes
+        (N,) the class each map explains.
+    predicted
+        (N,) the model's top class.
+    probabilities
+        (N, num_classes) softmax of the class scores.
+    layer, method
+        What was computed.
+    """
+
+    maps: np.ndarray
+    classes: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray
+    layer: str
+    method: str
+
+
+def _class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
+    if class_index is None:
+        return np.full(n, -1, np.int32)
+    idx = np.atleast_1d(np.asarray(class_index))
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"class_index must be an int or a sequence of ints, got {class_index!r}")
+    if idx.size == 1:
+        idx = np.full(n, int(idx[0]))
+    if idx.shape != (n,):
+        raise ValueError(f"class_index has {idx.size} entries for {n} images: give one int or one per image")
+    bad = np.unique(idx[(idx < 0) | (idx >= num_classes)])
+    if len(bad):
+        raise ValueError(f"class_index {bad.tolist()} out of range: the model has {num_classes} classes "
+                         f"(valid 0..{num_classes - 1})")
+    return idx.astype(np.int32)
+
+
+def cam_with_predictions(
+    model: keras.Model,
+    images: np.ndarray,
+    *,
+    layer: str | None = None,
+    class_index: int | Sequence[int] | None = None,
+    method: str = "gradcam",
+    upsample: bool = True,
+    normalize: bool = True,
+    batch_size: int = 32,
+    scorecam_channels: int = 32,
+) -> CamResult:
+    """Like :func:`grad_cam`, also returning the classes explained and the predictions."""
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; valid methods: {', '.join(CAM_METHODS)}")
+    x = check_images(model, images, exact_size=True)
+    name = last_conv_layer(model) if layer is None else resolve_layer(model, layer).name
+    info = resolve_layer(model, name)
+    if not info.is_spatial:
+        raise ValueError(
+            f"layer {name!r} has output shape {info.output_shape}, not (batch, height, width, "
+            f"channels): Grad-CAM needs a convolutional layer before global pooling, e.g. one of "
+            f"{', '.join(conv_layers(model)[-4:])}")
+    out_shape = model.outputs[0].shape
+    if len(out_shape) != 2:
+        raise ValueError(f"model {model.name!r} output has shape {tuple(out_shape)}; Grad-CAM needs "
+                         "class scores of shape (batch, num_classes)")
+    num_classes = int(out_shape[-1])
+    classes_in = _class_indices(class_index, len(x), num_classes)
+    split = split_model(model, name, logits=True)
+
+    def step(xb, cls):
+        a = split.body(xb)
+
+        def score(t):
+            logits = split.head(t)
+            chosen = ops.where(cls < 0, ops.argmax(logits, axis=-1), cls)
+            return ops.take_along_axis(logits, ops.expand_dims(ops.cast(chosen, "int32"), -1), axis=-1)[:, 0]
+
+        _, g = _backend.value_and_grad(score, a)
+        logits = split.head(a)
+        return a, g, logits
+
+    jstep = _backend.jit(step)
+    acts, grads, logits = [], [], []
+    for s in range(0, len(x), batch_size):
+        xb, cb = x[s:s + batch_size], classes_in[s:s + batch_size]
+        n = len(xb)
+        if n < batch_size and len(x) > batch_size:  # pad: one trace for all batches
+            xb = np.concatenate([xb, np.repeat(xb[-1:], batch_size - n, 0)])
+            cb = np.concatenate([cb, np.repeat(cb[-1:], batch_size - n)])
+        a, g, lg = jstep(ops.convert_to_tensor(xb), ops.convert_to_tensor(cb))
+        acts.append(_backend.to_numpy(a)[:n])
+        grads.append(_backend.to_numpy(g)[:n])
+        logits.append(_backend.to_numpy(lg)[:n])
+    A, G, Z = (np.concatenate(v).astype(np.float32) for v in (acts, grads, logits))
+    predicted = Z.argmax(axis=1)
+    classes = np.where(classes_in < 0, predicted, classes_in)
+    probs = np.exp(Z - Z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+
+    score_masked = None
+    if method == "scorecam":
+        head_logits = _backend.jit(lambda t: split.head(split.body(t)))
+
+        def score_masked(i: int, masks: np.ndarray) -> np.ndarray:
+            up = upsample_maps(masks, x.shape[1:3])
+            batch = x[i][None] * up[..., None]
+            out = []
+            for s in range(0, len(batch), batch_size):
+                chunk = batch[s:s + batch_size]
+                n = len(chunk)
+                if n < batch_size:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+                with _backend.no_grad():
+                    out.append(_backend.to_numpy(head_logits(ops.convert_to_tensor(chunk)))[:n])
+            return np.concatenate(out)[:, classes[i]]
+
+    ctx = _Context(A, G, classes, score_masked, scorecam_channels)
+    maps = np.maximum(CAM_METHODS[method](ctx), 0).astype(np.float32)  # ReLU
+    maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+    if upsample:
+        maps = np.maximum(upsample_maps(maps, x.shape[1:3]), 0)
+    if normalize:
+        peak = maps.max(axis=(1, 2))
+        zero = peak <= 0
+        if zero.any():
+            warnings.warn(f"{method}: the map of image(s) {np.flatnonzero(zero).tolist()} is all zero "
+                          "(no positive evidence for the class at this layer); left as zeros",
+                          RuntimeWarning, stacklevel=3)
+        maps = maps / np.where(zero, 1.0, peak)[:, None, None]
+    return CamResult(maps, classes, predicted, probs, name, method)
+
+
+def grad_cam(
+    model: keras.Model,
+    images: np.ndarray,
+    *,
+    layer: str | None = None,
+    class_index: int | Sequence[int] | None = None,
+    method: str = "gradcam",
+    upsample: bool = True,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Class activation maps for a batch of images.
+
+    Parameters
+    ----------
+    model
+        A classifier (Functional or Sequential; nested, reloaded and ``Rescaling`` work).
+    images
+        (N, H, W, C) or (H, W, C), the model's input size, channels and value range.
+    layer
+        A layer with a rank-4 output; None: :func:`convviz.layers.last_conv_layer`.
+    class_index
+        None: each image's top class; an int, or one index per image.
+    method
+        ``"gradcam"`` (Selvaraju et al.: ReLU(Σ_k α_k A^k), α_k the spatial mean of
+        ∂y_c/∂A^k, y_c the score before the softmax), ``"gradcam++"``, ``"layercam"`` or
+        ``"scorecam"`` (masked inputs in batches, the 32 most active channels).
+    upsample
+        Resize to the input size (bilinear); False keeps the layer's resolution.
+    normalize
+        Divide each map by its maximum (the chapter's [0, 1]); an all-zero map stays
+        zero, with a warning.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (N, H, W), or (N, h, w) with ``upsample=False``. Never NaN.
+    """
+    return cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
+                                upsample=upsample, normalize=normalize).maps

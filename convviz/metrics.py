@@ -1,0 +1,238 @@
+"""Evidence for heatmaps: localization against ground-truth masks, faithfulness curves,
+and the model-randomization sanity check (Adebayo et al., 2018)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+__all__ = ["pointing_game", "energy_pointing_game", "deletion_curve", "insertion_curve", "auc",
+           "center_baseline", "random_baseline", "ssim", "spearman", "RandomizationResult",
+           "randomization_check"]
+
+
+def _check_maps_masks(heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h = np.asarray(heatmaps, np.float64)
+    m = np.asarray(masks).astype(bool)
+    if h.ndim == 2:
+        h, m = h[None], m[None] if m.ndim == 2 else m
+    if h.ndim != 3 or h.shape != m.shape:
+        raise ValueError(f"heatmaps {h.shape} and masks {m.shape} must both be (N, H, W) of the same shape")
+    if not np.all(np.isfinite(h)):
+        raise ValueError("heatmaps contain NaN or infinite values")
+    return h, m
+
+
+def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *, tolerance: int = 0) -> np.ndarray:
+    """Per image: does the map's maximum lie in the object mask?
+
+    ``tolerance`` (pixels) also accepts a maximum within that distance of the mask (Zhang et
+    al. used 15 px at 224). An all-zero map has no maximum and counts as a miss.
+
+    Returns
+    -------
+    np.ndarray
+        bool (N,); its mean is the pointing-game accuracy.
+    """
+    h, m = _check_maps_masks(heatmaps, masks)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    if tolerance:
+        from scipy.ndimage import binary_dilation
+
+        y, x = np.ogrid[-tolerance:tolerance + 1, -tolerance:tolerance + 1]
+        disk = x * x + y * y <= tolerance * tolerance
+        m = np.stack([binary_dilation(mi, structure=disk) for mi in m])
+    hits = np.zeros(len(h), bool)
+    for i, (hi, mi) in enumerate(zip(h, m)):
+        peak = hi.max()
+        if peak <= 0:
+            continue
+        hits[i] = bool(mi[hi == peak].any())  # any of the tied maxima inside counts
+    return hits
+
+
+def energy_pointing_game(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per image: the share of the map's (non-negative) mass inside the mask, in [0, 1].
+
+    An all-zero map scores 0.
+    """
+    h, m = _check_maps_masks(heatmaps, masks)
+    h = np.maximum(h, 0)
+    total = h.sum(axis=(1, 2))
+    inside = (h * m).sum(axis=(1, 2))
+    return np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0)
+
+
+def center_baseline(shape: tuple[int, int], n: int = 1, *, sigma: float = 0.25) -> np.ndarray:
+    """A centered Gaussian map (sigma as a fraction of the size), the usual trivial baseline."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w]
+    g = np.exp(-(((y - (h - 1) / 2) / (sigma * h)) ** 2 + ((x - (w - 1) / 2) / (sigma * w)) ** 2) / 2)
+    return np.repeat(g[None], n, axis=0)
+
+
+def random_baseline(shape: tuple[int, int], n: int = 1, *, seed: int = 0) -> np.ndarray:
+    """Uniform random maps (a chance-level baseline)."""
+    return np.random.default_rng(seed).random((n, *shape))
+
+
+def _scores(model: keras.Model, x: np.ndarray, classes: np.ndarray, batch_size: int) -> np.ndarray:
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    return probs[np.arange(len(x)), classes]
+
+
+def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: bool, baseline):
+    x = np.asarray(images, np.float32)
+    h = np.asarray(heatmaps, np.float64)
+    if x.ndim != 4 or h.shape != x.shape[:3]:
+        raise ValueError(f"images {x.shape} must be (N, H, W, C) and heatmaps (N, H, W), got {h.shape}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    n, hh, ww = h.shape
+    if class_index is None:
+        classes = model.predict(x, batch_size=batch_size, verbose=0).argmax(1)
+    else:
+        classes = np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
+    base = np.full_like(x, baseline) if np.isscalar(baseline) else np.asarray(baseline, np.float32)
+    order = np.argsort(-h.reshape(n, -1), axis=1, kind="stable")  # most important first
+    counts = np.linspace(0, hh * ww, steps + 1).round().astype(int)
+    curve = np.zeros((n, steps + 1))
+    for j, k in enumerate(counts):
+        keep = np.zeros((n, hh * ww), bool)
+        rows = np.repeat(np.arange(n), k)
+        keep[rows, order[:, :k].ravel()] = True
+        keep = keep.reshape(n, hh, ww, 1)
+        xs = np.where(keep, x, base) if insertion else np.where(keep, base, x)
+        curve[:, j] = _scores(model, xs, classes, batch_size)
+    return curve
+
+
+def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray, *,
+                   class_index: int | Sequence[int] | None = None, steps: int = 16,
+                   baseline: float = 0.0, batch_size: int = 64) -> np.ndarray:
+    """Class probability as the most important pixels (by heatmap) are removed first.
+
+    Returns (N, steps + 1): column 0 is the intact image, the last column all pixels
+    replaced by ``baseline``. A faithful map makes it fall fast (low :func:`auc`).
+    """
+    return _curve(model, images, heatmaps, class_index, steps, batch_size, False, baseline)
+
+
+def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray, *,
+                    class_index: int | Sequence[int] | None = None, steps: int = 16,
+                    baseline: float = 0.0, batch_size: int = 64) -> np.ndarray:
+    """Class probability as the most important pixels are inserted first into a blank
+    (``baseline``) image. A faithful map makes it rise fast (high :func:`auc`)."""
+    return _curve(model, images, heatmaps, class_index, steps, batch_size, True, baseline)
+
+
+def auc(curve: np.ndarray) -> np.ndarray:
+    """Area under curves sampled evenly on [0, 1] (trapezoid rule), per row."""
+    c = np.atleast_2d(np.asarray(curve, np.float64))
+    return ((c[:, 1:] + c[:, :-1]) / 2).mean(axis=1)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps (ties get average ranks); 0 when one is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return 0.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0, sigma: float = 1.5) -> float:
+    """Structural similarity of two 2-D maps (Gaussian window, Wang et al. 2004 constants)."""
+    from scipy.ndimage import gaussian_filter
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"ssim needs two 2-D maps of the same shape, got {a.shape} and {b.shape}")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = gaussian_filter(a, sigma), gaussian_filter(b, sigma)
+    saa = gaussian_filter(a * a, sigma) - mu_a**2
+    sbb = gaussian_filter(b * b, sigma) - mu_b**2
+    sab = gaussian_filter(a * b, sigma) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * sab + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2)
+    return float(np.mean(num / den))
+
+
+@dataclass(frozen=True)
+class RandomizationResult:
+    """Cascading model randomization: similarity of maps to the original at each step.
+
+    Attributes
+    ----------
+    layers
+        Step k re-initializes ``layers[:k+1]`` (from the top of the model down).
+    spearman, ssim
+        (steps, N) per step and image: similarity to the trained model's map.
+    method
+        The CAM method tested.
+    """
+
+    method: str
+    layers: tuple[str, ...]
+    spearman: np.ndarray
+    ssim: np.ndarray
+
+    def passes(self, *, threshold: float = 0.5) -> bool:
+        """A trustworthy method's maps decorrelate: mean rank correlation below ``threshold``
+        once every layer is randomized."""
+        return bool(np.mean(self.spearman[-1]) < threshold)
+
+
+def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+    from convviz.layers import get_layer, layer_infos
+
+    out = []
+    for info in layer_infos(model):
+        if info.is_model:
+            continue
+        layer = get_layer(model, info.name)
+        if layer.weights:
+            out.append((info.name, layer))
+    return out[::-1]  # top (output) first
+
+
+def randomization_check(model: keras.Model, images: np.ndarray, *, method: str = "gradcam",
+                        layer: str | None = None, class_index=None, max_steps: int | None = None,
+                        seed: int = 0) -> RandomizationResult:
+    """Re-initialize the model's weighted layers from the top down, one more each step, and
+    compare each step's maps with the trained model's (Adebayo et al., 2018).
+
+    The user's model is not modified: the check works on a copy. Maps explain the
+    trained model's class for each image at every step. Seeds Keras' global random
+    generator (with ``seed``) to draw the new weights.
+    """
+    from convviz.cam import cam_with_predictions
+    from convviz.layers import get_layer
+
+    ref = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method)
+    work = keras.models.clone_model(model)
+    work.set_weights(model.get_weights())
+    keras.utils.set_random_seed(10_007 + seed)  # not the seed that may have built the model
+    fresh = keras.models.clone_model(model)  # newly initialized weights, same structure
+    steps = _weighted_layers(work)
+    if max_steps is not None:
+        steps = steps[:max_steps]
+    names, sp, ss = [], [], []
+    for name, _ in steps:
+        get_layer(work, name).set_weights(get_layer(fresh, name).get_weights())
+        names.append(name)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                maps = cam_with_predictions(work, images, layer=ref.layer, class_index=ref.classes,
+                                            method=method).maps
+        sp.append([spearman(a, b) for a, b in zip(ref.maps, maps)])
+        ss.append([ssim(a, b) for a, b in zip(ref.maps, maps)])
+    return RandomizationResult(method, tuple(names), np.array(sp), np.array(ss))

@@ -1,0 +1,151 @@
+"""Grad-CAM family: maps computed by hand on hand-weighted models, the keras.io recipe, errors."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from convviz import _backend
+from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam
+from conftest import nested_model, small_functional, small_sequential, to_np
+
+ops = keras.ops
+
+
+def hand_model():
+    """Identity 'conv' (2 channels), GAP, Dense with known weights, softmax."""
+    inp = keras.Input((4, 4, 2))
+    conv = keras.layers.Conv2D(2, 1, use_bias=False, name="conv")
+    x = conv(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    dense = keras.layers.Dense(2, activation="softmax", name="dense")
+    model = keras.Model(inp, dense(x))
+    conv.set_weights([np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)])
+    dense.set_weights([np.array([[2.0, -1.0], [-1.0, 3.0]], np.float32), np.zeros(2, np.float32)])
+    return model
+
+
+def test_gradcam_by_hand():
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    x[0, 0, 0, 0] = 1.0  # channel 0 bright top-left
+    x[0, 3, 3, 1] = 1.0  # channel 1 bright bottom-right
+    # logits = mean(A) @ W; dy_c/dA^k = W[k, c] / 16 everywhere: alpha = W[:, c] / 16
+    m0 = grad_cam(hand_model(), x, class_index=0, upsample=False, normalize=False)
+    expected0 = np.maximum(2.0 / 16 * x[0, :, :, 0] - 1.0 / 16 * x[0, :, :, 1], 0)
+    np.testing.assert_allclose(m0[0], expected0, atol=1e-7)
+    m1 = grad_cam(hand_model(), x, class_index=1, upsample=False)
+    assert m1[0, 3, 3] == pytest.approx(1.0) and m1[0, 0, 0] == 0.0
+
+
+def test_softmax_is_dropped_without_mutating():
+    model = hand_model()
+    x = np.random.default_rng(0).random((3, 4, 4, 2)).astype(np.float32)
+    r = cam_with_predictions(model, x, normalize=False, upsample=False)
+    probs = to_np(model(x))
+    np.testing.assert_allclose(r.probabilities, probs, rtol=1e-5)
+    assert r.predicted.tolist() == probs.argmax(1).tolist()
+    assert model.get_layer("dense").activation.__name__ == "softmax"
+
+
+def keras_io_gradcam(model, img, layer, pred_index=None):
+    """keras.io's recipe (grad_model over the last conv layer), backend-neutral."""
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+    conv = grad_model(img)[0]
+
+    def top(c):
+        logits_model = keras.Model(model.inputs, model.get_layer("dense").output)
+        return logits_model
+
+    def score_from_conv(a):
+        # the head after the conv layer, with softmax dropped (keras.io sets activation=None)
+        x = model.get_layer("gap")(a)
+        dense = model.get_layer("dense")
+        z = ops.matmul(x, dense.kernel) + dense.bias
+        idx = int(np.argmax(to_np(z))) if pred_index is None else pred_index
+        return z[:, idx]
+
+    _, grads = _backend.value_and_grad(score_from_conv, conv)
+    pooled = ops.mean(grads, axis=(0, 1, 2))
+    heat = to_np(conv[0] @ pooled[..., None])[..., 0]
+    heat = np.maximum(heat, 0) / heat.max()
+    return heat
+
+
+def test_equals_keras_io_recipe(rng):
+    model = small_functional((16, 16, 3), softmax=True)
+    x = rng.random((3, 16, 16, 3), dtype=np.float32)
+    ours = grad_cam(model, x, layer="c2", upsample=False)
+    for i in range(3):
+        ref = keras_io_gradcam(model, x[i:i + 1], "c2")
+        np.testing.assert_allclose(ours[i], ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", sorted(CAM_METHODS))
+def test_every_method_on_every_model_shape(method, rng):
+    for model, shape in [(small_sequential(), (12, 12, 1)), (nested_model(), (16, 16, 3))]:
+        x = rng.random((3, *shape), dtype=np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            maps = grad_cam(model, x, method=method)
+        assert maps.shape == (3, *shape[:2]) and np.isfinite(maps).all()
+        assert maps.min() >= 0 and maps.max() <= 1
+
+
+def test_layercam_and_gradcampp_by_hand():
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    x[0, 1, 2, 0] = 2.0
+    x[0, 2, 1, 1] = 1.0
+    lc = grad_cam(hand_model(), x, class_index=0, method="layercam", upsample=False, normalize=False)
+    expected = np.maximum(2.0 / 16, 0) * x[0, :, :, 0] + 0 * x[0, :, :, 1]
+    np.testing.assert_allclose(lc[0], expected, atol=1e-7)
+    pp = grad_cam(hand_model(), x, class_index=0, method="gradcam++", upsample=False)
+    assert pp[0, 1, 2] == pytest.approx(1.0) and pp[0, 2, 1] == 0.0
+
+
+def test_batch_equals_one_by_one_and_per_image_classes(rng):
+    model = nested_model()
+    x = rng.random((4, 16, 16, 3), dtype=np.float32) * 255
+    batch = grad_cam(model, x, class_index=[0, 1, 2, 1])
+    for i, c in enumerate([0, 1, 2, 1]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            one = grad_cam(model, x[i], class_index=c)
+        np.testing.assert_allclose(batch[i], one[0], rtol=1e-4, atol=1e-5)
+
+
+def test_all_zero_map_warns_and_stays_zero():
+    x = np.zeros((1, 4, 4, 2), np.float32)  # no activation anywhere
+    with pytest.warns(RuntimeWarning, match="all zero"):
+        maps = grad_cam(hand_model(), x, class_index=0)
+    assert not np.isnan(maps).any() and (maps == 0).all()
+
+
+def test_reloaded_model(tmp_path, rng):
+    model = nested_model()
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    x = rng.random((2, 16, 16, 3), dtype=np.float32) * 255
+    np.testing.assert_allclose(grad_cam(again, x), grad_cam(model, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs,images,match", [
+    (dict(layer="gap"), None, "not \\(batch, height, width, channels\\)"),
+    (dict(class_index=5), None, r"class_index \[5\] out of range: the model has 3 classes"),
+    (dict(class_index=[0, 1]), None, "2 entries for 3 images"),
+    (dict(method="gradcam3"), None, "valid methods: gradcam, gradcam\\+\\+, layercam, scorecam"),
+    ({}, np.zeros((3, 16, 16, 4), np.float32), "expects 3 channel"),
+    ({}, np.zeros((3, 20, 20, 3), np.float32), "expects 16×16 images"),
+    ({}, np.full((3, 16, 16, 3), np.inf, np.float32), "NaN or infinite"),
+])
+def test_bad_input(kwargs, images, match):
+    x = np.zeros((3, 16, 16, 3), np.float32) if images is None else images
+    with pytest.raises(ValueError, match=match):
+        grad_cam(small_functional(), x, **kwargs)
+
+
+def test_several_inputs_refused():
+    a, b = keras.Input((4, 4, 1)), keras.Input((4, 4, 1))
+    model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()([a, b]))))
+    with pytest.raises(ValueError, match="2 inputs"):
+        grad_cam(model, np.zeros((1, 4, 4, 1), np.float32))

@@ -1,0 +1,133 @@
+"""Filter patterns: known answers on hand-set filters, batched == one-at-a-time, errors."""
+
+import keras
+import numpy as np
+import pytest
+
+from convviz import _backend
+from convviz.filters import FAST_SCHEDULE, book_objective_reference, deprocess_image, visualize_filters
+from conftest import nested_model, small_functional
+
+ops = keras.ops
+
+
+def color_model():
+    """conv0 responds to red minus green+blue, conv1 to blue, conv2 to vertical edges, conv3 dead."""
+    inp = keras.Input((24, 24, 3))
+    conv = keras.layers.Conv2D(4, 3, padding="same", name="conv")
+    model = keras.Model(inp, conv(inp))
+    k = np.zeros((3, 3, 3, 4), np.float32)
+    k[1, 1, :, 0] = [1.0, -0.5, -0.5]
+    k[1, 1, :, 1] = [0.0, 0.0, 1.0]
+    k[:, 0, :, 2], k[:, 2, :, 2] = -1.0, 1.0  # horizontal gradient -> vertical edges
+    conv.set_weights([k, np.array([0, 0, 0, -1000], np.float32)])
+    relu = keras.layers.ReLU(name="relu")(model.output)
+    return keras.Model(inp, relu)
+
+
+def test_color_filters_find_their_color():
+    res = visualize_filters(color_model(), "relu", [0, 1], crop=2, steps=10)
+    red = res.raw[0].mean(axis=(0, 1))
+    blue = res.raw[1].mean(axis=(0, 1))
+    assert red[0] > red[1] + 1 and red[0] > red[2] + 1
+    assert blue[2] > blue[0] + 1 and blue[2] > blue[1] + 1
+    assert not res.dead.any()
+
+
+def test_edge_filter_pattern_correlates_with_its_orientation():
+    res = visualize_filters(color_model(), "relu", [2], crop=2, steps=20)
+    gray = res.raw[0].mean(-1)
+    dx = np.abs(np.diff(gray, axis=1)).mean()
+    dy = np.abs(np.diff(gray, axis=0)).mean()
+    assert dx > 3 * dy  # intensity varies across columns: vertical stripes
+
+
+def test_dead_filter_is_flagged_not_nan():
+    res = visualize_filters(color_model(), "relu", [3], crop=2, steps=5)
+    assert res.dead.tolist() == [True]
+    assert np.isfinite(res.raw).all() and np.isfinite(res.losses).all()
+    assert (res.images == 128).all()  # a dead pattern is flat gray
+
+
+def chapter_loop(model, layer, filters, *, steps, size, lr=10.0, seed=0):
+    """The chapter's loop, one filter at a time (reference)."""
+    from convviz.layers import layer_output
+
+    body = layer_output(model, layer)
+    starts = np.random.default_rng(seed).uniform(0.4, 0.6, (len(filters), size, size, 3)).astype(np.float32)
+    out = []
+    for f, start in zip(filters, starts):
+        img = ops.convert_to_tensor(start[None])
+        for _ in range(steps):
+            _, g = _backend.value_and_grad(lambda t: ops.mean(body(t)[:, 2:-2, 2:-2, int(f)]), img)
+            g = g / ops.sqrt(ops.maximum(ops.sum(g * g), 1e-12))
+            img = img + lr * g
+        out.append(_backend.to_numpy(img)[0])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("layer", ["c1", "c2"])
+def test_batched_book_equals_one_at_a_time(layer):
+    model = small_functional((20, 20, 3))
+    res = visualize_filters(model, layer, 3, steps=6, crop=2, batch_size=2)
+    ref = chapter_loop(model, layer, [0, 1, 2], steps=6, size=20)
+    np.testing.assert_allclose(res.raw, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(res.losses, book_objective_reference(model, layer, ref, np.arange(3)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_pointwise_path_equals_full_layer():
+    """SeparableConv2D targets gather one kernel column; results equal the full layer."""
+    inp = keras.Input((20, 20, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
+    x = keras.layers.SeparableConv2D(6, 3, name="sep")(x)
+    model = keras.Model(inp, x)
+    res = visualize_filters(model, "sep", [5, 0, 3], steps=4, crop=2)
+    ref = chapter_loop(model, "sep", [5, 0, 3], steps=4, size=20)
+    np.testing.assert_allclose(res.raw, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_fast_reaches_book_objective_in_fewer_steps():
+    assert FAST_SCHEDULE
+    model = small_functional((24, 24, 3))
+    book = visualize_filters(model, "c2", 4, steps=30, crop=2)
+    fast = visualize_filters(model, "c2", 4, steps=30, crop=2, recipe="fast")
+    alive = ~book.dead
+    assert fast.losses[alive].mean() >= book.losses[alive].mean()
+
+
+def test_robust_recipe_gives_valid_images_in_range():
+    res = visualize_filters(small_functional((24, 24, 3)), "c1", 2, steps=8, crop=0, recipe="robust")
+    assert res.raw.min() >= 0 and res.raw.max() <= 1
+    assert res.images.dtype == np.uint8 and res.images.shape == (2, 24, 24, 3)
+
+
+def test_nested_layer_and_image_size():
+    res = visualize_filters(nested_model(), "backbone/b_conv2", 2, steps=2, image_size=(30, 40), crop=3)
+    assert res.raw.shape == (2, 30, 40, 3) and res.images.shape == (2, 24, 34, 3)
+
+
+def test_deprocess_matches_the_chapter():
+    img = np.random.default_rng(0).normal(size=(60, 60, 3))
+    out = deprocess_image(img, crop=25)
+    ref = img - img.mean()
+    ref /= ref.std()
+    ref = np.clip(ref * 64 + 128, 0, 255).astype("uint8")[25:-25, 25:-25, :]
+    np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(layer="c9"), "Did you mean"),
+    (dict(layer="gap"), "not \\(batch, height, width, channels\\)"),
+    (dict(filters=[0, 7]), r"filter indices \[7\] out of range.*has 6 filters"),
+    (dict(filters=99), "has 6 filters"),
+    (dict(steps=0), "steps must be a positive integer"),
+    (dict(crop=10), "too small to crop 10 pixels"),
+    (dict(recipe="magic"), "valid recipes: book, fast, robust"),
+    (dict(image_size=(4, 4)), "at least 8 pixels"),
+])
+def test_bad_input(kwargs, match):
+    args = dict(layer="c2", filters=2, crop=2, steps=1)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        visualize_filters(small_functional(), args.pop("layer"), args.pop("filters"), **args)

@@ -1,0 +1,95 @@
+"""Localization and faithfulness metrics on synthetic masks with known answers."""
+
+import numpy as np
+import pytest
+
+from convviz import metrics
+
+
+def square_mask(n=2, size=10):
+    m = np.zeros((n, size, size), bool)
+    m[:, 2:5, 2:5] = True
+    return m
+
+
+def test_pointing_game_known_answers():
+    masks = square_mask()
+    maps = np.zeros((2, 10, 10))
+    maps[0, 3, 3] = 1.0  # inside
+    maps[1, 8, 8] = 1.0  # outside
+    assert metrics.pointing_game(maps, masks).tolist() == [True, False]
+    maps[1, 8, 8], maps[1, 6, 4] = 0, 1.0  # 2 px below the mask's edge at (4, 4)
+    assert metrics.pointing_game(maps, masks, tolerance=2)[1]
+    assert not metrics.pointing_game(maps, masks, tolerance=1)[1]
+    assert metrics.pointing_game(np.zeros((2, 10, 10)), masks).tolist() == [False, False]
+
+
+def test_energy_pointing_game_known_answers():
+    masks = square_mask(1)
+    maps = np.zeros((1, 10, 10))
+    maps[0, 3, 3], maps[0, 8, 8] = 3.0, 1.0
+    assert metrics.energy_pointing_game(maps, masks)[0] == pytest.approx(0.75)
+    assert metrics.energy_pointing_game(np.zeros((1, 10, 10)), masks)[0] == 0.0
+    assert metrics.energy_pointing_game(masks.astype(float), masks)[0] == pytest.approx(1.0)
+
+
+def test_baselines():
+    g = metrics.center_baseline((9, 9), 2)
+    assert g.shape == (2, 9, 9) and np.unravel_index(g[0].argmax(), (9, 9)) == (4, 4)
+    r = metrics.random_baseline((5, 5), 3, seed=1)
+    assert r.shape == (3, 5, 5) and np.array_equal(r, metrics.random_baseline((5, 5), 3, seed=1))
+
+
+def test_shape_mismatch_and_nan():
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.pointing_game(np.zeros((2, 5, 5)), np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.energy_pointing_game(np.full((1, 4, 4), np.nan), np.zeros((1, 4, 4)))
+
+
+class BrightnessModel:
+    """p(class 0) = mean brightness of the top-left quadrant (a model with a known answer)."""
+
+    def predict(self, x, batch_size=None, verbose=0):
+        p = x[:, :4, :4, :].mean(axis=(1, 2, 3))
+        return np.stack([p, 1 - p], axis=1)
+
+
+def test_deletion_and_insertion_reward_the_right_map():
+    x = np.zeros((1, 8, 8, 1), np.float32)
+    x[0, :4, :4] = 1.0
+    good = np.zeros((1, 8, 8))
+    good[0, :4, :4] = 1.0
+    bad = 1.0 - good
+    model = BrightnessModel()
+    d_good = metrics.deletion_curve(model, x, good, class_index=0, steps=4)
+    d_bad = metrics.deletion_curve(model, x, bad, class_index=0, steps=4)
+    np.testing.assert_allclose(d_good[0], [1.0, 0.0, 0.0, 0.0, 0.0])
+    assert metrics.auc(d_good)[0] < metrics.auc(d_bad)[0]
+    i_good = metrics.insertion_curve(model, x, good, class_index=0, steps=4)
+    assert metrics.auc(i_good)[0] > metrics.auc(metrics.insertion_curve(model, x, bad, class_index=0, steps=4))[0]
+    assert metrics.auc(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)
+
+
+def test_spearman_and_ssim():
+    a = np.arange(16, dtype=float).reshape(4, 4)
+    assert metrics.spearman(a, a * 2 + 1) == pytest.approx(1.0)
+    assert metrics.spearman(a, -a) == pytest.approx(-1.0)
+    assert metrics.spearman(a, np.ones((4, 4))) == 0.0
+    img = np.random.default_rng(0).random((16, 16))
+    assert metrics.ssim(img, img) == pytest.approx(1.0)
+    assert metrics.ssim(img, np.random.default_rng(1).random((16, 16))) < 0.3
+
+
+def test_randomization_check_decorrelates_and_keeps_model(rng):
+    from conftest import small_functional
+
+    model = small_functional()
+    before = [w.copy() for w in model.get_weights()]
+    x = rng.random((4, 16, 16, 3), dtype=np.float32)
+    res = metrics.randomization_check(model, x, method="gradcam")
+    assert res.layers == ("dense", "c2", "c1")
+    assert res.spearman.shape == (3, 4) and res.ssim.shape == (3, 4)
+    assert res.spearman[-1].mean() < 0.9
+    for w0, w1 in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(w0, w1)
