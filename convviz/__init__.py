@@ -11,6 +11,52 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from convviz.activations import activation_layers, extract_activations, layer_sparsity  # noqa: E402
+from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam  # noqa: E402
+from convviz.filters import FilterPatterns, visualize_filters  # noqa: E402
+from convviz.latent import (  # noqa: E402
+    extract_embeddings,
+    find_outliers,
+    outlier_scores,
+    project,
+    trustworthiness,
+)
 from convviz.layers import conv_layers, last_conv_layer, split_model  # noqa: E402
+from convviz.plot import (  # noqa: E402
+    overlay_heatmap,
+    plot_activation_grid,
+    plot_embedding,
+    plot_filter_grid,
+    plot_heatmap_overlay,
+    plot_sparsity,
+    save_figure,
+    save_image,
+)
 
-__all__ = ["__version__", "conv_layers", "last_conv_layer", "split_model"]
+__all__ = [
+    "__version__",
+    "CAM_METHODS",
+    "FilterPatterns",
+    "activation_layers",
+    "cam_with_predictions",
+    "conv_layers",
+    "extract_activations",
+    "extract_embeddings",
+    "find_outliers",
+    "grad_cam",
+    "last_conv_layer",
+    "layer_sparsity",
+    "outlier_scores",
+    "overlay_heatmap",
+    "plot_activation_grid",
+    "plot_embedding",
+    "plot_filter_grid",
+    "plot_heatmap_overlay",
+    "plot_sparsity",
+    "project",
+    "save_figure",
+    "save_image",
+    "split_model",
+    "trustworthiness",
+    "visualize_filters",
+]

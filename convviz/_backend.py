@@ -84,7 +84,10 @@ def value_and_grad(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             value = fn(x)
-            (grad,) = torch.autograd.grad(value.sum(), x, allow_unused=True)
+            if value.requires_grad:
+                (grad,) = torch.autograd.grad(value.sum(), x, allow_unused=True)
+            else:  # the output does not depend on x
+                grad = None
         if grad is None:
             grad = torch.zeros_like(x)
         return value.detach(), grad.detach()

@@ -49,27 +49,21 @@ def test_softmax_is_dropped_without_mutating():
 
 
 def keras_io_gradcam(model, img, layer, pred_index=None):
-    """keras.io's recipe (grad_model over the last conv layer), backend-neutral."""
+    """keras.io's recipe: a grad model over the last conv layer; the top logit (softmax dropped)."""
     grad_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
     conv = grad_model(img)[0]
-
-    def top(c):
-        logits_model = keras.Model(model.inputs, model.get_layer("dense").output)
-        return logits_model
+    dense = model.get_layer("dense")
+    if pred_index is None:
+        pred_index = int(np.argmax(to_np(model(img))[0]))
 
     def score_from_conv(a):
-        # the head after the conv layer, with softmax dropped (keras.io sets activation=None)
-        x = model.get_layer("gap")(a)
-        dense = model.get_layer("dense")
-        z = ops.matmul(x, dense.kernel) + dense.bias
-        idx = int(np.argmax(to_np(z))) if pred_index is None else pred_index
-        return z[:, idx]
+        z = ops.matmul(model.get_layer("gap")(a), dense.kernel) + dense.bias
+        return z[:, pred_index]
 
     _, grads = _backend.value_and_grad(score_from_conv, conv)
     pooled = ops.mean(grads, axis=(0, 1, 2))
     heat = to_np(conv[0] @ pooled[..., None])[..., 0]
-    heat = np.maximum(heat, 0) / heat.max()
-    return heat
+    return np.maximum(heat, 0) / heat.max()
 
 
 def test_equals_keras_io_recipe(rng):

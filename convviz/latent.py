@@ -1,0 +1,163 @@
+"""Latent space: embeddings, 2-D projections with a distortion score, suspicious samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from convviz import _backend
+from convviz.layers import forward, layer_infos, resolve_layer
+from convviz.validation import check_images
+
+__all__ = ["PROJECTIONS", "default_embedding_layer", "extract_embeddings", "project",
+           "trustworthiness", "outlier_scores", "find_outliers"]
+
+PROJECTIONS = ("umap", "tsne", "pca")
+
+
+def default_embedding_layer(model: keras.Model) -> str:
+    """The layer before the last (the chapter's choice), skipping dropout."""
+    infos = [i for i in layer_infos(model) if not i.is_model and i.class_name != "Dropout"]
+    if len(infos) < 2:
+        raise ValueError(f"model {model.name!r} has no layer before its output")
+    from convviz.layers import _display_name
+
+    return _display_name(model, infos[-2].name)
+
+
+def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | None = None,
+                       batch_size: int = 64) -> np.ndarray:
+    """Features of ``images`` at ``layer``, one row per image.
+
+    Parameters
+    ----------
+    layer
+        None: the layer before the last. Spatial outputs (N, h, w, c) are averaged over
+        space to (N, c).
+    batch_size
+        Images per forward pass: memory stays bounded for any N.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (N, D).
+    """
+    x = check_images(model, images)
+    name = default_embedding_layer(model) if layer is None else resolve_layer(model, layer).name
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    step = _backend.jit(lambda t: forward(model, t, [name])[1][name])
+    out = []
+    with _backend.no_grad():
+        for s in range(0, len(x), batch_size):
+            chunk = x[s:s + batch_size]
+            n = len(chunk)
+            if n < batch_size and len(x) > batch_size:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+            f = _backend.to_numpy(step(keras.ops.convert_to_tensor(chunk)))[:n]
+            if f.ndim == 4:
+                f = f.mean(axis=(1, 2))
+            out.append(f.reshape(n, -1).astype(np.float32))
+    return np.concatenate(out)
+
+
+def _check_features(features: Any, name: str = "features") -> np.ndarray:
+    f = np.asarray(features, np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N samples, D features), got shape {f.shape}")
+    if len(f) < 3:
+        raise ValueError(f"{name} needs at least 3 samples, got {len(f)}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError(f"{name} contain {int((~np.isfinite(f)).sum())} NaN or infinite value(s)")
+    return f
+
+
+def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2,
+            random_state: int = 0, **kwargs: Any) -> np.ndarray:
+    """Project features to ``n_components`` dimensions.
+
+    ``method``: ``"umap"`` (umap-learn), ``"tsne"`` (scikit-learn) or ``"pca"``.
+    Deterministic for a given ``random_state`` (UMAP runs single-threaded for that).
+    Extra keyword arguments go to the projector (e.g. ``n_neighbors``, ``perplexity``).
+    """
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown projection method {method!r}; valid: {', '.join(PROJECTIONS)}")
+    f = _check_features(features)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=n_components, random_state=random_state, **kwargs).fit_transform(f).astype(np.float32)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        opts = {"perplexity": min(30.0, (len(f) - 1) / 3), "init": "pca", **kwargs}
+        return TSNE(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # umap's "n_jobs overridden by random_state" notice
+        import umap
+
+        opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
+        return umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
+
+
+def trustworthiness(features: np.ndarray, projection: np.ndarray, *, n_neighbors: int = 10) -> float:
+    """How faithful a projection is to the neighbourhoods of the features, in [0, 1].
+
+    1 means every point's nearest neighbours in the projection are also near it in
+    feature space (Venna & Kaski; scikit-learn's implementation).
+    """
+    from sklearn.manifold import trustworthiness as tw
+
+    f = _check_features(features)
+    p = _check_features(projection, "projection")
+    if len(f) != len(p):
+        raise ValueError(f"features ({len(f)}) and projection ({len(p)}) have different lengths")
+    if not 1 <= n_neighbors < len(f) / 2:
+        raise ValueError(f"n_neighbors must be in [1, N/2) = [1, {len(f) / 2:g}), got {n_neighbors}")
+    return float(tw(f, p, n_neighbors=n_neighbors))
+
+
+def outlier_scores(features: np.ndarray, labels: np.ndarray, *, k: int = 10) -> np.ndarray:
+    """Suspicion score per sample: higher means more likely mislabeled or ambiguous.
+
+    The score adds two parts, each in [0, 1]:
+
+    * disagreement: the share of the sample's ``k`` nearest neighbours (cosine distance
+      in feature space) whose label differs from its own;
+    * distance: how far the sample lies from its class centroid, as the rank of that
+      distance within its class (0 closest, 1 farthest).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    f = _check_features(features)
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != len(f):
+        raise ValueError(f"labels must be 1-D with one label per sample: {len(f)} samples, "
+                         f"labels shape {y.shape}")
+    if not 1 <= k < len(f):
+        raise ValueError(f"k must be in [1, N) = [1, {len(f)}), got {k} (N = {len(f)} samples)")
+    norm = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(norm)
+    _, idx = nn.kneighbors(norm)
+    neigh = idx[:, 1:]
+    disagreement = (y[neigh] != y[:, None]).mean(axis=1)
+    dist_rank = np.zeros(len(f))
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        centroid = norm[members].mean(axis=0)
+        d = np.linalg.norm(norm[members] - centroid, axis=1)
+        ranks = d.argsort().argsort()
+        dist_rank[members] = ranks / max(len(members) - 1, 1)
+    return (disagreement + dist_rank).astype(np.float32)
+
+
+def find_outliers(features: np.ndarray, labels: np.ndarray, *, top: int = 20, k: int = 10) -> np.ndarray:
+    """Indices of the ``top`` most suspicious samples, most suspicious first."""
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    scores = outlier_scores(features, labels, k=k)
+    return np.argsort(-scores, kind="stable")[:top]

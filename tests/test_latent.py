@@ -1,0 +1,71 @@
+"""Latent space: planted structure, determinism, bad inputs, extraction on every backend."""
+
+import keras
+import numpy as np
+import pytest
+
+from convviz import latent
+from conftest import nested_model, small_functional, small_sequential, to_np
+
+
+def clusters(n_per=40, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 10, (3, d))
+    x = np.concatenate([c + rng.normal(0, 1, (n_per, d)) for c in centers])
+    y = np.repeat(np.arange(3), n_per)
+    return x.astype(np.float32), y
+
+
+def test_swapped_labels_score_on_top():
+    x, y = clusters()
+    swapped = np.array([5, 50, 100])
+    y2 = y.copy()
+    y2[swapped] = (y[swapped] + 1) % 3
+    top = latent.find_outliers(x, y2, top=3)
+    assert set(top.tolist()) == set(swapped.tolist())
+
+
+def test_trustworthiness_orders_faithful_and_scrambled():
+    x, _ = clusters()
+    faithful = latent.project(x, method="pca")
+    scrambled = np.random.default_rng(0).permutation(faithful)
+    assert latent.trustworthiness(x, faithful) > 0.9
+    assert latent.trustworthiness(x, scrambled) < 0.7
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+def test_projection_deterministic(method):
+    x, _ = clusters(n_per=15)
+    a = latent.project(x, method=method, random_state=3)
+    b = latent.project(x, method=method, random_state=3)
+    assert a.shape == (45, 2)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: latent.project(np.zeros((5, 2)), method="lle"), "valid: umap, tsne, pca"),
+    (lambda: latent.outlier_scores(np.zeros((5, 2)), np.zeros(4)), "one label per sample"),
+    (lambda: latent.outlier_scores(np.zeros((5, 2)), np.zeros(5), k=5), r"k must be in \[1, N\)"),
+    (lambda: latent.outlier_scores(np.full((5, 2), np.nan), np.zeros(5)), "NaN"),
+    (lambda: latent.trustworthiness(np.zeros((6, 2)), np.zeros((5, 2))), "different lengths"),
+    (lambda: latent.project(np.zeros((5,))), "2-D array"),
+])
+def test_bad_inputs(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_extract_embeddings_default_layer_and_batches(rng):
+    model = small_functional()
+    x = rng.random((7, 16, 16, 3), dtype=np.float32)
+    emb = latent.extract_embeddings(model, x, batch_size=3)
+    ref = to_np(keras.Model(model.inputs, model.get_layer("gap").output)(x))
+    np.testing.assert_allclose(emb, ref, atol=1e-5)
+    spatial = latent.extract_embeddings(model, x, layer="c2")
+    assert spatial.shape == (7, 6)  # pooled over space
+
+
+def test_extract_embeddings_sequential_and_nested(rng):
+    assert latent.default_embedding_layer(small_sequential()) == "flat"
+    assert latent.extract_embeddings(small_sequential(), rng.random((2, 12, 12, 1))).shape == (2, 36)  # flatten of 3×3×4
+    assert latent.extract_embeddings(nested_model(), rng.random((2, 16, 16, 3)) * 255).shape == (2, 6)

@@ -1,0 +1,64 @@
+"""Figures: data in, Axes out; overlays and grids have the right pixels."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from convviz import plot  # noqa: E402
+
+
+def teardown_function():
+    plt.close("all")
+
+
+def test_mosaic_marks_blank_channels_and_normalizes():
+    a = np.zeros((4, 4, 3))
+    a[..., 0] = np.arange(16).reshape(4, 4)
+    a[..., 2] = 5.0  # constant, not blank
+    m = plot.activation_mosaic(a, ncols=3, margin=1)
+    assert m.shape == (4, 14, 3)
+    blank = m[:, 5:9]
+    assert np.allclose(blank[0, 1], plot._BLANK) and np.allclose(blank[0, 0], plot._CROSS)
+    assert not np.allclose(m[:, 10:14], plot._BLANK)
+
+
+def test_plots_return_axes():
+    ax = plot.plot_activation_grid(np.random.rand(5, 5, 8))
+    assert ax.figure is not None
+    assert plot.plot_sparsity({"a": 0.0, "b": 0.5}).get_ylabel() == "blank channels (%)"
+    ax = plot.plot_embedding(np.random.rand(10, 2), np.arange(10) % 2, class_names=["x", "y"],
+                             misclassified=np.arange(10) < 2, highlight=np.array([3]), trust=0.9)
+    assert "trustworthiness" in ax.texts[-1].get_text() or any("trust" in t.get_text() for t in ax.texts)
+
+
+def test_overlay_blends_jet():
+    img = np.zeros((8, 8, 3))
+    heat = np.zeros((4, 4))
+    heat[0, 0] = 1.0
+    out = plot.overlay_heatmap(img, heat, alpha=1.0)
+    assert out.dtype == np.uint8 and out.shape == (8, 8, 3)
+    assert out[0, 0, 0] > 100 and out[7, 7, 2] > 100  # hot red corner, cold blue elsewhere
+    gray = plot.overlay_heatmap(np.full((8, 8), 255, np.uint8), np.zeros((8, 8)), alpha=0.0)
+    assert (gray == 255).all()
+    with pytest.raises(ValueError, match="alpha"):
+        plot.overlay_heatmap(img, heat, alpha=2)
+
+
+def test_filter_grid_frames_dead_filters():
+    imgs = np.full((4, 6, 6, 3), 128, np.uint8)
+    g = plot.filter_grid(imgs, margin=2, dead=np.array([False, True, False, False]))
+    assert g.shape == (14, 14, 3)
+    assert tuple(g[0, 8]) == (220, 30, 30) and tuple(g[0, 0]) == (128, 128, 128)
+
+
+def test_save_image_and_figure(tmp_path):
+    p = plot.save_image(tmp_path / "a" / "x.png", np.zeros((3, 3, 1), np.float32))
+    from PIL import Image
+
+    assert Image.open(p).size == (3, 3)
+    fig = plt.figure()
+    assert plot.save_figure(fig, tmp_path / "f.png").stat().st_size > 0
