@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import weakref
+
 import keras
 import numpy as np
 
-__all__ = ["name", "value_and_grad", "jit", "to_numpy", "seed_everything", "versions"]
+__all__ = ["name", "value_and_grad", "jit", "cached_jit", "no_grad", "to_numpy", "seed_everything", "versions"]
 
 
 def name() -> str:
@@ -125,6 +127,7 @@ class _NoRetracingWarning:
 
 
 _FILTER = _NoRetracingWarning()
+_JIT_CACHE = weakref.WeakKeyDictionary()
 
 
 def _quiet_retracing_warning() -> None:
@@ -133,6 +136,24 @@ def _quiet_retracing_warning() -> None:
     logger = logging.getLogger("tensorflow")
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
+
+
+_JIT_CACHE: "weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]]"
+
+
+def cached_jit(owner: Any, key: Any, make: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
+    """``jit(make())``, reused for the same ``owner`` (a model) and ``key``.
+
+    TensorFlow reads variables when the function runs and torch compiles nothing, so
+    a compiled function stays valid when the weights change. JAX bakes the weights into
+    the trace: there a new function is compiled for every call.
+    """
+    if name() == "jax":
+        return jit(make())
+    per_owner = _JIT_CACHE.setdefault(owner, {})
+    if key not in per_owner:
+        per_owner[key] = jit(make())
+    return per_owner[key]
 
 
 def no_grad() -> Any:

@@ -87,7 +87,8 @@ def extract_activations(model: keras.Model, images: np.ndarray, *,
     names = sorted(names, key=lambda n: order[resolve_layer(model, n).name])
     if not names:
         raise ValueError(f"model {model.name!r} has no conv or pooling layer to show")
-    step = _backend.jit(lambda t: forward(model, t, names)[1])
+    step = _backend.cached_jit(model, ("activations", tuple(names)),
+                               lambda: lambda t: forward(model, t, names)[1])
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
     with _backend.no_grad():
         for start in range(0, len(x), batch_size):

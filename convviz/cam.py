@@ -143,6 +143,24 @@ def _class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
     return idx.astype(np.int32)
 
 
+def _cam_step(model: keras.Model, layer: str):
+    """step(x, cls) -> (A, dy_c/dA, logits): one pass for the batch; cls < 0 means top class."""
+    split = split_model(model, layer, logits=True)
+
+    def step(xb, cls):
+        a = split.body(xb)
+
+        def score(t):
+            logits = split.head(t)
+            chosen = ops.where(cls < 0, ops.argmax(logits, axis=-1), cls)
+            return ops.take_along_axis(logits, ops.expand_dims(ops.cast(chosen, "int32"), -1), axis=-1)[:, 0]
+
+        _, g = _backend.value_and_grad(score, a)
+        return a, g, split.head(a)
+
+    return step
+
+
 def cam_with_predictions(
     model: keras.Model,
     images: np.ndarray,
@@ -172,21 +190,7 @@ def cam_with_predictions(
                          "class scores of shape (batch, num_classes)")
     num_classes = int(out_shape[-1])
     classes_in = _class_indices(class_index, len(x), num_classes)
-    split = split_model(model, name, logits=True)
-
-    def step(xb, cls):
-        a = split.body(xb)
-
-        def score(t):
-            logits = split.head(t)
-            chosen = ops.where(cls < 0, ops.argmax(logits, axis=-1), cls)
-            return ops.take_along_axis(logits, ops.expand_dims(ops.cast(chosen, "int32"), -1), axis=-1)[:, 0]
-
-        _, g = _backend.value_and_grad(score, a)
-        logits = split.head(a)
-        return a, g, logits
-
-    jstep = _backend.jit(step)
+    jstep = _backend.cached_jit(model, ("grad_cam", name), lambda: _cam_step(model, name))
     acts, grads, logits = [], [], []
     for s in range(0, len(x), batch_size):
         xb, cb = x[s:s + batch_size], classes_in[s:s + batch_size]
@@ -206,7 +210,8 @@ def cam_with_predictions(
 
     score_masked = None
     if method == "scorecam":
-        head_logits = _backend.jit(lambda t: split.head(split.body(t)))
+        split = split_model(model, name, logits=True)
+        head_logits = _backend.cached_jit(model, ("logits", name), lambda: lambda t: split.head(split.body(t)))
 
         def score_masked(i: int, masks: np.ndarray) -> np.ndarray:
             up = upsample_maps(masks, x.shape[1:3])

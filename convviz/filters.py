@@ -38,7 +38,7 @@ import numpy as np
 from convviz import _backend
 from convviz.layers import conv_layers, get_layer, layer_infos, layer_input, layer_output, resolve_layer
 
-__all__ = ["FilterPatterns", "RECIPES", "visualize_filters", "deprocess_image",
+__all__ = ["FilterPatterns", "RECIPES", "visualize_filters", "deprocess_image", "representative_layers",
            "book_objective_reference"]
 
 ops = keras.ops
@@ -523,3 +523,15 @@ def book_objective_reference(model: keras.Model, layer: str, images: np.ndarray,
         a = a[:, 2:-2, 2:-2, f] if a.shape[1] > 4 and a.shape[2] > 4 else a[..., f]
         out.append(float(a.mean()))
     return np.array(out, np.float32)
+
+
+def representative_layers(model: keras.Model, n: int = 3) -> list[str]:
+    """``n`` convolution layers spread over the depth of ``model``: first, middle(s), last."""
+    from convviz.layers import _display_name
+
+    convs = [i for i in layer_infos(model)
+             if i.is_spatial and i.class_name in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")]
+    if not convs:
+        raise ValueError(f"model {model.name!r} has no convolution layer")
+    picks = sorted({round(k * (len(convs) - 1) / max(n - 1, 1)) for k in range(n)})
+    return [_display_name(model, convs[p].name) for p in picks]

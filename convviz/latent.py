@@ -48,7 +48,7 @@ def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | N
     name = default_embedding_layer(model) if layer is None else resolve_layer(model, layer).name
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    step = _backend.jit(lambda t: forward(model, t, [name])[1][name])
+    step = _backend.cached_jit(model, ("embeddings", name), lambda: lambda t: forward(model, t, [name])[1][name])
     out = []
     with _backend.no_grad():
         for s in range(0, len(x), batch_size):

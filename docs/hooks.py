@@ -1,0 +1,179 @@
+"""MkDocs hooks: turn gallery/zoo.yml into gallery pages before mkdocs-gallery runs.
+
+For every usable zoo model, the four page templates in ``gallery/templates/`` become
+``gallery/zoo_pages/<model>/{activations,filters,gradcam,latent}.py`` (files are written
+only when their content changes, so mkdocs-gallery's MD5 cache re-runs exactly the
+pages of a model whose zoo entry, weights or template changed: each page carries a
+fingerprint of them). Models removed from the zoo lose their pages.
+
+Also: reset Keras and Matplotlib between scripts, keep TensorFlow's logging away from
+the gallery's output tee, forget the MD5 of a failed build (no stale traceback page),
+and print a per-page timing summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+log = logging.getLogger("mkdocs.hooks.convviz")
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "gallery" / "templates"
+PAGES = ROOT / "gallery" / "zoo_pages"
+OUT_DIRS = (ROOT / "docs" / "gallery", ROOT / "docs" / "course" / "figures")
+PAGE_NAMES = ("activations", "filters", "gradcam", "latent")
+
+
+def _reset_keras(gallery_conf, fname):
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def _register_resetter() -> None:
+    from mkdocs_gallery import scrapers
+
+    scrapers._reset_dict["keras"] = _reset_keras
+
+
+def _patch_logging_tee() -> None:
+    """TF's absl handler calls close()/fileno() on sys.stdout at exit: give the tee them."""
+    from mkdocs_gallery import gen_single
+
+    tee = gen_single._LoggingTee
+    if not hasattr(tee, "close"):
+        tee.close = lambda self: None
+    if not hasattr(tee, "isatty"):
+        tee.isatty = lambda self: False
+
+
+_register_resetter()
+_patch_logging_tee()
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+def _fingerprint(entry, template_text: str) -> str:
+    import convviz
+
+    parts = [entry.name, entry.source, entry.dataset, repr(sorted(entry.options.items())),
+             repr(entry.recipe()), convviz.__version__, template_text]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _zoo_index(entries, skipped) -> str:
+    from convviz import zoo
+
+    lines = [
+        "# Model zoo",
+        "",
+        "Every model of [`gallery/zoo.yml`](https://github.com/convviz/convviz/blob/main/gallery/zoo.yml) "
+        "gets four pages: intermediate activations, filter patterns, Grad-CAM and latent space. "
+        "Adding an entry to the zoo adds its pages ([how](../add-your-model.md)).",
+        "",
+        "| model | source | dataset | test accuracy |",
+        "|---|---|---|---|",
+    ]
+    for e in entries:
+        acc = zoo.test_accuracy(e)
+        detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
+        acc_text = f"{acc:.2%}" if acc is not None else "—"
+        lines.append(f"| [{e.name}]({e.name}/index.md) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} |")
+    for e, why in skipped:
+        lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | not built here: {why} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _model_readme(entry) -> str:
+    from convviz import zoo
+
+    acc = zoo.test_accuracy(entry)
+    shape = "×".join(str(d) for d in entry.input_shape)
+    text = [f"# {entry.name}", "", f"**{entry.title}**. {entry.description}", "",
+            f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
+            + (f", test accuracy **{acc:.2%}**." if acc is not None else "."), ""]
+    return "\n".join(text)
+
+
+def generate_pages() -> dict[str, list[str]]:
+    """Write the per-model gallery scripts; returns {model: [pages written]}."""
+    from convviz import zoo
+
+    entries, skipped = [], []
+    for e in zoo.read():
+        ok, why = zoo.usable(e)
+        if ok:
+            entries.append(e)
+        else:
+            log.info("convviz: skipping zoo model %s: %s", e.name, why)
+            print(f"convviz: skipping zoo model {e.name}: {why}")
+            skipped.append((e, why))
+    changed: dict[str, list[str]] = {}
+    _write_if_changed(PAGES / "README.md", _zoo_index(entries, skipped))
+    for e in entries:
+        folder = PAGES / e.name
+        _write_if_changed(folder / "README.md", _model_readme(e))
+        for page in PAGE_NAMES:
+            template = (TEMPLATES / f"{page}.py").read_text(encoding="utf-8")
+            text = (template.replace("{{MODEL}}", e.name).replace("{{TITLE}}", e.title)
+                    .replace("{{FINGERPRINT}}", _fingerprint(e, template)))
+            if _write_if_changed(folder / f"{page}.py", text):
+                changed.setdefault(e.name, []).append(page)
+    keep = {e.name for e in entries}
+    for folder in PAGES.iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder)
+            for out in OUT_DIRS:
+                shutil.rmtree(out / folder.name, ignore_errors=True)
+    return changed
+
+
+def on_config(config, **kwargs):
+    changed = generate_pages()
+    for model, pages in changed.items():
+        print(f"convviz: {model}: pages to (re)build: {', '.join(pages)}")
+    return config
+
+
+def on_build_error(error, **kwargs):
+    """A failed example must not leave its MD5 behind (the next build would keep the
+    traceback page): forget every MD5 so the next build re-runs the examples."""
+    for out in OUT_DIRS:
+        for md5 in out.rglob("*.md5"):
+            md5.unlink()
+
+
+_TIME = re.compile(r"\|\s*\[?([^\]|]+?)\]?\(?[^|]*?\)?\s*\|\s*(\d+):(\d+(?:\.\d+)?)\s*\|")
+
+
+def on_post_build(config, **kwargs):
+    """Print the time of every gallery page (from mkdocs-gallery's execution-time tables)."""
+    rows = []
+    for out in OUT_DIRS:
+        for table in sorted(out.rglob("mg_execution_times.md")):
+            for line in table.read_text(encoding="utf-8").splitlines():
+                m = _TIME.search(line)
+                if m:
+                    rows.append((table.parent.relative_to(out.parent).as_posix(), m.group(1).strip(),
+                                 int(m.group(2)) * 60 + float(m.group(3))))
+    if rows:
+        print("convviz: gallery pages (seconds, 0 = unchanged, not re-run):")
+        for folder, page, sec in rows:
+            print(f"  {folder:<34} {page:<40} {sec:7.1f}")
+        print(f"  total {sum(r[2] for r in rows):.1f} s")

@@ -1,0 +1,66 @@
+"""
+Intermediate activations — {{TITLE}}
+==========================================
+
+What every convolution and pooling layer of **{{MODEL}}** outputs for one test image,
+channel by channel (chapter section 1), and how the share of blank channels grows
+with depth.
+"""
+# convviz page fingerprint: {{FINGERPRINT}}
+# mkdocs_gallery_thumbnail_number = 1
+
+# %%
+# The model and one test image
+# ----------------------------
+# `zoo.load` trains the model on first use and then reads it from the cache.
+import matplotlib.pyplot as plt
+
+import convviz
+from convviz import zoo
+
+MODEL = "{{MODEL}}"
+entry = zoo.entry(MODEL)
+model = zoo.load(entry)
+test = zoo.dataset(entry, "test")
+image = test.x[:1]
+print(f"{MODEL}: input {entry.input_shape}, test image of class {test.class_names[test.y[0]]!r}")
+
+fig, ax = plt.subplots(figsize=(2.5, 2.5))
+ax.imshow(image[0].squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+ax.set_title(f"class: {test.class_names[test.y[0]]}")
+ax.set_axis_off()
+
+# %%
+# One forward pass over every layer
+# ---------------------------------
+# `extract_activations` runs the model once and keeps the output of every conv and
+# pooling layer (after its nonlinearity), in forward order.
+activations = convviz.extract_activations(model, image)
+for name, act in activations.items():
+    print(f"{name:<24} {act.shape[1]}×{act.shape[2]}×{act.shape[3]}")
+
+# %%
+# Every channel of every layer
+# ----------------------------
+# Each channel is standardized and scaled like in the chapter. **Blank channels**
+# (zero everywhere) are gray with a red cross. Early layers keep most of the image;
+# deeper layers are coarser, more abstract, and sparser.
+for name, act in activations.items():
+    channels = act.shape[-1]
+    ncols = 16 if channels >= 16 else channels
+    rows = -(-channels // ncols)
+    fig, ax = plt.subplots(figsize=(12, 0.8 * rows + 0.6))
+    blank = int((act[0] == 0).all(axis=(0, 1)).sum())
+    convviz.plot_activation_grid(act[0], ncols=ncols, ax=ax,
+                                 title=f"{name} — {channels} channels, {blank} blank")
+
+# %%
+# Sparsity grows with depth
+# -------------------------
+# The share of channels that stay blank for *all* of 200 test images, per layer:
+# the chapter's observation as a number.
+many = convviz.extract_activations(model, test.x[:200])
+sparsity = convviz.layer_sparsity(many)
+for name, value in sparsity.items():
+    print(f"{name:<24} {value:6.1%} blank")
+convviz.plot_sparsity(sparsity)
