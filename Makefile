@@ -4,7 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 BACKENDS ?= tensorflow jax torch
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export NO_MKDOCS_2_WARNING ?= 1
 
 .PHONY: site test serve zoo clean help
 
@@ -36,6 +37,9 @@ serve: zoo
 	$(BIN)/mkdocs serve
 
 test: $(VENV)/.dev-installed
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } || \
+	  echo "make test: chromium is not installed and cannot be installed here: browser tests will be skipped"
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
 	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider tests; \

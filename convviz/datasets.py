@@ -4,8 +4,8 @@
   to 32×32 grayscale.
 * ``shapes`` — generated color images (64×64) of six shape classes at random
   positions, scales, rotations and colors on textured, cluttered backgrounds, with a
-  ground-truth object mask per image. ``circle`` and ``ring`` differ only by a local
-  part (the hole): our offline analogue of the chapter's African vs Indian elephant.
+  ground-truth mask of the object's region per image (a ring's hole included).
+  ``circle`` and ``ring`` differ only by a local part (the hole): our offline analogue of the chapter's African vs Indian elephant.
 * ``photos`` — real photographs that ship inside installed packages (matplotlib's and
   scikit-learn's sample images), inputs for ImageNet models.
 
@@ -44,7 +44,7 @@ class Dataset:
     class_names
         Name of each label.
     masks
-        bool object masks (N, H, W), or None when the dataset has none.
+        bool masks of the object's region (N, H, W), or None when the dataset has none.
     name, split
         Where it came from.
     """
@@ -345,4 +345,7 @@ def _shape_image(rng: np.random.Generator, kind: int, grid: _Grid) -> tuple[np.n
     cov = _shape_coverage(kind, grid, cx, cy, r, theta)
     obj = color + rng.normal(0, 0.02, bg.shape)
     img = bg * (1 - cov[..., None]) + obj * cov[..., None]
-    return np.clip(img, 0, 1).astype(np.float32), cov >= 0.5
+    # the mask is the object's region: a ring's hole belongs to the ring (it is its evidence)
+    region = _shape_coverage(SHAPE_CLASSES.index("circle"), grid, cx, cy, r, theta) \
+        if SHAPE_CLASSES[kind] == "ring" else cov
+    return np.clip(img, 0, 1).astype(np.float32), region >= 0.5

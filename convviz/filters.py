@@ -58,7 +58,8 @@ class FilterPatterns:
     filters
         Filter (channel) indices, shape (K,).
     images
-        uint8 (K, H, W, C): post-processed patterns, border cropped; flat gray for dead filters.
+        uint8 (K, H, W, C): post-processed patterns, border cropped (the chapter's
+        standardization; robust: a 1-99 percentile contrast stretch); flat gray for dead filters.
     raw
         float32 (K, h, w, C): the optimized inputs before post-processing, in the
         model's input space.
@@ -281,16 +282,20 @@ def visualize_filters(
         losses = _final_objective(maps, raw, idx, bs)
     dead = dead | ~np.isfinite(losses) | (losses <= 0)
     seconds = time.perf_counter() - start
-    images = np.stack([deprocess_image(r, crop=crop) if recipe != "robust" else
-                       _to_uint8(r, crop) for r in raw])
+    images = np.stack([_to_uint8(r, crop) if recipe == "robust" else deprocess_image(r, crop=crop)
+                       for r in raw])
     images[dead] = 128  # a dead filter has no pattern: flat gray, not its noisy start image
     return FilterPatterns(info.name, recipe, idx, images, raw.astype(np.float32),
                           losses.astype(np.float32), dead, seconds)
 
 
 def _to_uint8(img: np.ndarray, crop: int) -> np.ndarray:
-    out = np.clip(img * 255.0, 0, 255).astype(np.uint8)
-    return out[crop:-crop, crop:-crop, :] if crop else out
+    """Robust-recipe display: crop, then stretch the 1st-99th percentile range to 0..255
+    (the sigmoid keeps raw values near 0.5; ``raw`` keeps them as optimized)."""
+    img = img[crop:-crop, crop:-crop, :] if crop else img
+    lo, hi = np.percentile(img, [1, 99])
+    out = (img - lo) / (hi - lo) if hi > lo else np.full_like(img, 0.5)
+    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 
 def _batches(idx: np.ndarray, bs: int):

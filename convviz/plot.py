@@ -226,7 +226,7 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Seque
     if trust is not None:
         ax.text(0.01, 0.01, f"trustworthiness (k=10): {trust:.3f}", transform=ax.transAxes,
                 fontsize=9, va="bottom", bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
-    ax.legend(fontsize=8, markerscale=2, loc="upper right", framealpha=0.8)
+    ax.legend(fontsize=8, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.8)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

@@ -54,8 +54,18 @@ def _patch_logging_tee() -> None:
         tee.isatty = lambda self: False
 
 
+class _SameNamesAcrossModels(logging.Filter):
+    """Every model's pages share file names (activations.py...) by design, so their URLs are
+    ``gallery/<model>/<page>/``. mkdocs-gallery warns because duplicate names break its
+    backreference links, which this site does not use (no ``doc_module``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Duplicate example file name(s) found")
+
+
 _register_resetter()
 _patch_logging_tee()
+logging.getLogger("mkdocs.plugins.mkdocs-gallery").addFilter(_SameNamesAcrossModels())
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -86,16 +96,17 @@ def _zoo_index(entries, skipped) -> str:
         "gets four pages: intermediate activations, filter patterns, Grad-CAM and latent space. "
         "Adding an entry to the zoo adds its pages ([how](../add-your-model.md)).",
         "",
-        "| model | source | dataset | test accuracy |",
-        "|---|---|---|---|",
+        "| model | source | dataset | test accuracy | pages |",
+        "|---|---|---|---|---|",
     ]
     for e in entries:
         acc = zoo.test_accuracy(e)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
-        lines.append(f"| [{e.name}]({e.name}/index.md) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} |")
+        pages = " · ".join(f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES)
+        lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
     for e, why in skipped:
-        lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | not built here: {why} |")
+        lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | — | not built here: {why} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -105,7 +116,7 @@ def _model_readme(entry) -> str:
 
     acc = zoo.test_accuracy(entry)
     shape = "×".join(str(d) for d in entry.input_shape)
-    text = [f"# {entry.name}", "", f"**{entry.title}**. {entry.description}", "",
+    text = [f"## {entry.name}", "", f"**{entry.title}**. {entry.description}", "",
             f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
             + (f", test accuracy **{acc:.2%}**." if acc is not None else "."), ""]
     return "\n".join(text)
@@ -144,7 +155,13 @@ def generate_pages() -> dict[str, list[str]]:
     return changed
 
 
+_BUILD_START = [0.0]
+
+
 def on_config(config, **kwargs):
+    import time
+
+    _BUILD_START[0] = time.time()
     changed = generate_pages()
     for model, pages in changed.items():
         print(f"convviz: {model}: pages to (re)build: {', '.join(pages)}")
@@ -152,28 +169,36 @@ def on_config(config, **kwargs):
 
 
 def on_build_error(error, **kwargs):
-    """A failed example must not leave its MD5 behind (the next build would keep the
-    traceback page): forget every MD5 so the next build re-runs the examples."""
+    """A failed example must not leave its MD5 behind: mkdocs-gallery writes it even on
+    failure, and the next build would silently keep the traceback page. Forget the MD5 of
+    every example whose page is missing or shows a traceback."""
     for out in OUT_DIRS:
-        for md5 in out.rglob("*.md5"):
-            md5.unlink()
+        for md5 in out.rglob("*.py.md5"):
+            page = md5.with_name(md5.name[: -len(".py.md5")] + ".md")
+            if not page.is_file() or "Traceback (most recent call last)" in page.read_text(encoding="utf-8"):
+                md5.unlink()
+                print(f"convviz: {md5.relative_to(ROOT)} forgotten: its example failed")
 
 
-_TIME = re.compile(r"\|\s*\[?([^\]|]+?)\]?\(?[^|]*?\)?\s*\|\s*(\d+):(\d+(?:\.\d+)?)\s*\|")
+_TIME = re.compile(r"\|\s*\[([^\]]+)\]\([^)]*\)[^|]*\|\s*(\d+):(\d+(?:\.\d+)?)\s*\|")
 
 
 def on_post_build(config, **kwargs):
-    """Print the time of every gallery page (from mkdocs-gallery's execution-time tables)."""
-    rows = []
+    """Print the time of every gallery page run in this build (from mkdocs-gallery's
+    execution-time tables), and which galleries were unchanged."""
+    rows, unchanged = [], []
     for out in OUT_DIRS:
         for table in sorted(out.rglob("mg_execution_times.md")):
+            if table.stat().st_mtime < _BUILD_START[0]:
+                unchanged.append(table.parent.relative_to(out.parent).as_posix())
+                continue
             for line in table.read_text(encoding="utf-8").splitlines():
                 m = _TIME.search(line)
                 if m:
                     rows.append((table.parent.relative_to(out.parent).as_posix(), m.group(1).strip(),
                                  int(m.group(2)) * 60 + float(m.group(3))))
-    if rows:
-        print("convviz: gallery pages (seconds, 0 = unchanged, not re-run):")
-        for folder, page, sec in rows:
-            print(f"  {folder:<34} {page:<40} {sec:7.1f}")
-        print(f"  total {sum(r[2] for r in rows):.1f} s")
+    print("convviz: gallery pages run in this build (seconds):")
+    for folder, page, sec in rows:
+        print(f"  {folder:<28} {page:<16} {sec:7.1f}")
+    print(f"  total {sum(r[2] for r in rows):.1f} s"
+          + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else ""))

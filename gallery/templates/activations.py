@@ -1,12 +1,15 @@
 """
-Intermediate activations — {{TITLE}}
-==========================================
+Intermediate activations · {{MODEL}}
+========================================
 
 What every convolution and pooling layer of **{{MODEL}}** outputs for one test image,
 channel by channel (chapter section 1), and how the share of blank channels grows
 with depth.
+
+*Model: {{TITLE}}.*
+
+<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# convviz page fingerprint: {{FINGERPRINT}}
 # mkdocs_gallery_thumbnail_number = 1
 
 # %%

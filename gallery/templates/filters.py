@@ -1,13 +1,16 @@
 """
-Filter patterns — {{TITLE}}
-=================================
+Filter patterns · {{MODEL}}
+===============================
 
 The input each filter of **{{MODEL}}** responds to most, found by gradient ascent in
 input space (chapter sections 2–3): a shallow, a middle and a deep layer with the
 chapter's recipe, and the robust (lucid-style) recipe beside it on the deep layer.
 Dead filters are framed in red.
+
+*Model: {{TITLE}}.*
+
+<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# convviz page fingerprint: {{FINGERPRINT}}
 # mkdocs_gallery_thumbnail_number = 3
 
 # %%

@@ -1,13 +1,16 @@
 """
-Grad-CAM — {{TITLE}}
-==========================
+Grad-CAM · {{MODEL}}
+========================
 
 Which regions of a test image drove **{{MODEL}}**'s decision (chapter section 4),
 four CAM methods compared, and the evidence behind them: pointing-game scores
 against the ground-truth object masks where the dataset has them, and the
 model-randomization sanity check.
+
+*Model: {{TITLE}}.*
+
+<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# convviz page fingerprint: {{FINGERPRINT}}
 # mkdocs_gallery_thumbnail_number = 1
 
 # %%
@@ -76,6 +79,11 @@ if test.masks is not None:
     print(f"{'method':<18}{'pointing game':>15}{'energy':>9}   ({n} test images)")
     for name, pg, energy in rows:
         print(f"{name:<18}{pg:>15.1%}{energy:>9.1%}")
+    hits = metrics.pointing_game(convviz.grad_cam(model, x, layer=layer), masks)
+    print("\nGrad-CAM pointing game per class (a ring's mask includes its hole):")
+    for c, cname in enumerate(names):
+        sel = test.y[:n] == c
+        print(f"  {cname:<10}{hits[sel].mean():7.1%}  ({int(sel.sum())} images)")
     fig, ax = plt.subplots(figsize=(8, 3.2))
     pos = np.arange(len(rows))
     ax.bar(pos - 0.2, [r[1] for r in rows], 0.4, label="pointing game")

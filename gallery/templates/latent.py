@@ -1,12 +1,15 @@
 """
-Latent space — {{TITLE}}
-==============================
+Latent space · {{MODEL}}
+============================
 
 Where **{{MODEL}}** places every test image in the space of its layer before the last
 (chapter section 5), projected to 2-D with UMAP and t-SNE, with a number for how
 faithful each projection is, the misclassified images, and the most suspicious samples.
+
+*Model: {{TITLE}}.*
+
+<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# convviz page fingerprint: {{FINGERPRINT}}
 # mkdocs_gallery_thumbnail_number = 1
 
 # %%

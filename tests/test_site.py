@@ -1,0 +1,227 @@
+"""The built site: a small zoo rendered into a temporary copy of the project.
+
+Builds once per session (slow, TensorFlow backend only: the site is built with the
+default backend), then checks the pages, the images, rebuild caching and, in a real
+headless Chromium, console errors, image sizes, search and the theme toggle.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import keras
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                       reason="the site is built with the default (TensorFlow) backend"),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("digits-cnn", "shapes-cnn", "shapes-xception")
+PAGES = ("activations", "filters", "gradcam", "latent")
+SMALL_ZOO = """\
+models:
+  - name: digits-cnn
+    title: Plain ConvNet on digits (test build)
+    source: trained
+    architecture: plain_cnn
+    dataset: digits
+    epochs: 3
+    augment: shift
+  - name: shapes-cnn
+    title: VGG-style ConvNet (test build)
+    source: trained
+    architecture: vgg_cnn
+    dataset: shapes
+    epochs: 1
+  - name: shapes-xception
+    title: Mini-Xception (test build)
+    source: trained
+    architecture: mini_xception
+    dataset: shapes
+    epochs: 1
+  - name: xception-imagenet
+    source: keras.applications
+    application: Xception
+    weights: imagenet
+"""
+
+
+def _copy_project(dest: Path) -> None:
+    shutil.copy(ROOT / "mkdocs.yml", dest / "mkdocs.yml")
+    shutil.copytree(ROOT / "docs", dest / "docs",
+                    ignore=shutil.ignore_patterns("gallery", "figures", "generated", "__pycache__"))
+    shutil.copytree(ROOT / "gallery", dest / "gallery",
+                    ignore=shutil.ignore_patterns("zoo_pages", "__pycache__"))
+    (dest / "gallery" / "zoo_pages").mkdir()
+    (dest / "gallery" / "zoo.yml").write_text(SMALL_ZOO)
+    (dest / "convviz").symlink_to(ROOT / "convviz")  # mkdocstrings reads the sources
+
+
+def _build(project: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CONVVIZ_CACHE_DIR": str(cache),
+           "CONVVIZ_ZOO": str(project / "gallery" / "zoo.yml"), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "NO_MKDOCS_2_WARNING": "1", "KERAS_HOME": str(project / "keras-home")}
+    env.pop("CONVVIZ_ALLOW_DOWNLOAD", None)
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    project = tmp_path_factory.mktemp("project")
+    cache = tmp_path_factory.mktemp("cache")
+    _copy_project(project)
+    first = _build(project, cache)
+    return project, cache, first
+
+
+def _html(site: Path, rel: str) -> str:
+    return (site / rel / "index.html").read_text(encoding="utf-8")
+
+
+def test_every_model_has_its_four_pages(built):
+    site = built[0] / "site"
+    for model in MODELS:
+        for page in PAGES:
+            html = _html(site, f"gallery/{model}/{page}")
+            assert model in html
+    assert not (site / "gallery" / "xception-imagenet").exists()
+    index = _html(site, "gallery")
+    assert "xception-imagenet (skipped)" in index and "not in the Keras cache" in index
+
+
+def test_images_resolve_and_open(built):
+    from PIL import Image
+
+    site = built[0] / "site"
+    count = 0
+    for html_file in site.rglob("*.html"):
+        html = html_file.read_text(encoding="utf-8")
+        for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
+            if src.startswith(("http:", "https:", "data:")):
+                continue
+            target = (html_file.parent / src.split("#")[0]).resolve()
+            assert target.is_file(), f"{html_file.relative_to(site)}: missing image {src}"
+            with Image.open(target) as img:
+                img.verify()
+            count += 1
+    assert count > 50
+
+
+def test_no_broken_examples_and_no_tracebacks(built):
+    site = built[0] / "site"
+    for html_file in (site / "gallery").rglob("*.html"):
+        html = html_file.read_text(encoding="utf-8")
+        assert "broken_example" not in html, html_file
+        assert "Traceback (most recent call last)" not in html, html_file
+
+
+def test_pages_show_their_numbers(built):
+    site = built[0] / "site"
+    gradcam = _html(site, "gallery/shapes-cnn/gradcam")
+    assert "pointing game" in gradcam and "center baseline" in gradcam and "passes" in gradcam
+    latent = _html(site, "gallery/digits-cnn/latent")
+    assert "trustworthiness" in latent
+    acts = _html(site, "gallery/digits-cnn/activations")
+    assert "blank" in acts
+    assert "test accuracy" in _html(site, "gallery")
+
+
+def test_build_output_summarizes_times(built):
+    out = built[2].stdout + built[2].stderr
+    assert "convviz: gallery pages run in this build" in out
+    assert "skipping zoo model xception-imagenet" in out
+
+
+def test_rebuild_runs_only_what_changed(built):
+    project, cache, _ = built
+    again = _build(project, cache)
+    assert "executed 0 out of 0" in again.stdout + again.stderr
+    zoo_file = project / "gallery" / "zoo.yml"
+    zoo_file.write_text(zoo_file.read_text().replace("epochs: 3", "epochs: 2"))
+    changed = _build(project, cache)
+    out = changed.stdout + changed.stderr
+    assert "convviz: digits-cnn: pages to (re)build: activations, filters, gradcam, latent" in out
+    assert "shapes-cnn: pages to" not in out and "shapes-xception: pages to" not in out
+    assert "executed 4 out of 4" in out
+
+
+# ----------------------------------------------------------------------------- browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    site = built[0] / "site"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium): browser checks skipped")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("path", ["", "course/", "gallery/", "gallery/shapes-cnn/gradcam/",
+                                  "gallery/digits-cnn/activations/", "api/", "performance/"])
+def test_pages_load_without_console_errors(browser, server, path):
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/{path}", wait_until="networkidle")
+    sizes = page.eval_on_selector_all("article img", "imgs => imgs.map(i => [i.src, i.naturalWidth])")
+    page.close()
+    assert not errors, errors
+    assert all(width > 0 for _, width in sizes), [s for s, w in sizes if w == 0]
+
+
+@pytest.mark.browser
+def test_search_finds_a_model(browser, server):
+    page = browser.new_page()
+    page.goto(f"{server}/", wait_until="networkidle")
+    page.click("label.md-search__icon, .md-search__input")
+    page.locator("input.md-search__input").press_sequentially("xception", delay=30)  # key events
+    page.wait_for_selector(".md-search-result__item", timeout=15000)
+    text = page.inner_text(".md-search-result")
+    page.close()
+    assert "xception" in text.lower()
+
+
+@pytest.mark.browser
+def test_theme_toggle(browser, server):
+    page = browser.new_page(color_scheme="light")
+    page.goto(f"{server}/", wait_until="networkidle")
+    before = page.get_attribute("body", "data-md-color-scheme")
+    page.click("label.md-header__button[for^='__palette']:visible")
+    page.wait_for_timeout(300)
+    after = page.get_attribute("body", "data-md-color-scheme")
+    page.close()
+    assert (before, after) == ("default", "slate")
