@@ -24,7 +24,7 @@ $KERAS_BACKEND (tensorflow by default).
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _zoo_list(args: argparse.Namespace) -> int:

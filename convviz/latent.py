@@ -75,16 +75,29 @@ def _check_features(features: Any, name: str = "features") -> np.ndarray:
 
 
 def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2,
-            random_state: int = 0, **kwargs: Any) -> np.ndarray:
+            random_state: int = 0, cache: Any = None, **kwargs: Any) -> np.ndarray:
     """Project features to ``n_components`` dimensions.
 
     ``method``: ``"umap"`` (umap-learn), ``"tsne"`` (scikit-learn) or ``"pca"``.
     Deterministic for a given ``random_state`` (UMAP runs single-threaded for that).
     Extra keyword arguments go to the projector (e.g. ``n_neighbors``, ``perplexity``).
+    ``cache``: a :class:`convviz.cache.Cache` (or True for the default one) keeps the
+    result, keyed on the features' bytes and every argument, across processes and builds.
     """
     if method not in PROJECTIONS:
         raise ValueError(f"unknown projection method {method!r}; valid: {', '.join(PROJECTIONS)}")
     f = _check_features(features)
+    if cache is not None and cache is not False:
+        import hashlib
+
+        from convviz.cache import default_cache, make_key
+
+        store = default_cache() if cache is True else cache
+        key = make_key("projection", features=hashlib.sha256(f.tobytes()).hexdigest(),
+                       shape=f.shape, method=method, n_components=n_components,
+                       random_state=random_state, kwargs=sorted(kwargs.items()))
+        return store.arrays(key, lambda: {"xy": project(f, method=method, n_components=n_components,
+                                                        random_state=random_state, **kwargs)})["xy"]
     if method == "pca":
         from sklearn.decomposition import PCA
 

@@ -69,3 +69,19 @@ def test_extract_embeddings_sequential_and_nested(rng):
     assert latent.default_embedding_layer(small_sequential()) == "flat"
     assert latent.extract_embeddings(small_sequential(), rng.random((2, 12, 12, 1))).shape == (2, 36)  # flatten of 3×3×4
     assert latent.extract_embeddings(nested_model(), rng.random((2, 16, 16, 3)) * 255).shape == (2, 6)
+
+
+def test_projection_cache_reuses_result(tmp_path, monkeypatch):
+    from convviz.cache import Cache
+
+    x, _ = clusters(n_per=10)
+    store = Cache(tmp_path / "c")
+    a = latent.project(x, method="pca", cache=store)
+    assert len(store.keys()) == 1
+    calls = []
+    monkeypatch.setattr("sklearn.decomposition.PCA.fit_transform", lambda *a, **k: calls.append(1))
+    b = latent.project(x, method="pca", cache=store)
+    np.testing.assert_array_equal(a, b)
+    assert calls == []  # read from the cache, not recomputed
+    latent.project(x * 2, method="pca", cache=store)
+    assert len(store.keys()) == 2  # other features, other entry

@@ -61,6 +61,20 @@ convviz.plot_filter_grid(robust, ax=axes[1], margin=2, title=f"{deep}: robust re
 print(f"robust: {robust.seconds:.1f} s for {len(robust)} filters × 256 steps")
 
 # %%
+# The fast recipe beside the book's
+# ---------------------------------
+# A third of the steps with momentum on the same normalized gradient: the same kind of
+# pattern, at least the book's objective, in a fraction of the time.
+middle = layers[len(layers) // 2]
+fast = convviz.visualize_filters(model, middle, results[middle].filters, image_size=size, crop=crop,
+                                 recipe="fast")
+fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+convviz.plot_filter_grid(results[middle], ax=axes[0], margin=2, title=f"{middle}: book, 30 steps")
+convviz.plot_filter_grid(fast, ax=axes[1], margin=2, title=f"{middle}: fast, 10 steps with momentum")
+print(f"book: mean objective {results[middle].losses.mean():.3f} in {results[middle].seconds:.1f} s; "
+      f"fast: {fast.losses.mean():.3f} in {fast.seconds:.1f} s")
+
+# %%
 # Dead filters
 # ------------
 # A filter whose objective stays at or below zero, or whose gradient is zero, never

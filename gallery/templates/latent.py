@@ -35,7 +35,7 @@ print(f"{len(features)} test images, {features.shape[1]}-d features, {int(wrong.
 
 fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
 for ax, method in zip(axes, ("umap", "tsne")):
-    xy = convviz.project(features, method=method, random_state=0)
+    xy = convviz.project(features, method=method, random_state=0, cache=True)  # kept across builds
     trust = convviz.trustworthiness(features, xy, n_neighbors=10)
     convviz.plot_embedding(xy, test.y, class_names=test.class_names, ax=ax, misclassified=wrong,
                            highlight=suspicious, trust=trust, title=method.upper())

@@ -1,0 +1,54 @@
+"""Latent-space speed: UMAP (numba-compiled on first use) and t-SNE, cold and warm.
+
+Cold = the first call in a fresh process (UMAP compiles its numba kernels; their on-disk
+cache makes later processes faster); warm = the same call again. On digits (all 1,797
+images) and 10,000 generated shapes, features from the zoo's trained models.
+
+    python benchmarks/bench_latent.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import convviz  # noqa: E402
+from convviz import datasets, zoo  # noqa: E402
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def main() -> int:
+    cases = []
+    e = zoo.entry("digits-cnn")
+    m = zoo.load(e)
+    x = np.concatenate([zoo.dataset(e, "train").x, zoo.dataset(e, "test").x])
+    cases.append(("digits (1,797)", convviz.extract_embeddings(m, x)))
+    e = zoo.entry("shapes-cnn")
+    m = zoo.load(e)
+    shapes, gen = timed(lambda: datasets.generate_shapes(10_000, seed=5))
+    feats, emb = timed(lambda: convviz.extract_embeddings(m, shapes.x))
+    print(f"10,000 shapes: generated in {gen:.1f} s, embedded in {emb:.1f} s")
+    cases.append(("shapes (10,000)", feats))
+    print(f"{'data':<18}{'method':<7}{'cold s':>8}{'warm s':>8}{'trust':>7}")
+    for name, f in cases:
+        for method in ("umap", "tsne"):
+            xy, cold = timed(lambda: convviz.project(f, method=method))
+            _, warm = timed(lambda: convviz.project(f, method=method))
+            sub = np.random.default_rng(0).choice(len(f), min(2000, len(f)), replace=False)
+            trust = convviz.trustworthiness(f[sub], xy[sub])
+            print(f"{name:<18}{method:<7}{cold:>8.1f}{warm:>8.1f}{trust:>7.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The site hook: page generation from the zoo, and no stale MD5 after a failed example."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def hooks(tmp_path, monkeypatch):
+    pytest.importorskip("mkdocs_gallery")
+    spec = importlib.util.spec_from_file_location("convviz_site_hooks", ROOT / "docs" / "hooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "PAGES", tmp_path / "zoo_pages")
+    monkeypatch.setattr(mod, "OUT_DIRS", (tmp_path / "out",))
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    (tmp_path / "zoo_pages").mkdir()
+    return mod
+
+
+def test_failed_example_md5_is_forgotten(hooks, tmp_path):
+    out = tmp_path / "out" / "m"
+    out.mkdir(parents=True)
+    (out / "ok.md").write_text("fine")
+    (out / "ok.py.md5").write_text("1")
+    (out / "bad.md").write_text("```\nTraceback (most recent call last):\n  boom\n```")
+    (out / "bad.py.md5").write_text("2")
+    (out / "gone.py.md5").write_text("3")  # failed before its page was written
+    hooks.on_build_error(RuntimeError("example failed"))
+    assert sorted(p.name for p in out.glob("*.md5")) == ["ok.py.md5"]
+
+
+def test_pages_written_only_when_changed_and_removed_with_the_model(hooks, tmp_path, monkeypatch):
+    zoo_file = tmp_path / "zoo.yml"
+    zoo_file.write_text("models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n"
+                        "    dataset: digits\n    epochs: 1\n")
+    monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
+    monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
+    first = hooks.generate_pages()
+    assert first == {"m1": ["activations", "filters", "gradcam", "latent"]}
+    page = tmp_path / "zoo_pages" / "m1" / "gradcam.py"
+    assert 'MODEL = "m1"' in page.read_text()
+    assert hooks.generate_pages() == {}  # nothing changed: nothing written
+    zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
+    assert hooks.generate_pages() == {"m1": ["activations", "filters", "gradcam", "latent"]}
+    zoo_file.write_text("models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n"
+                        "    dataset: digits\n")
+    hooks.generate_pages()
+    assert not (tmp_path / "zoo_pages" / "m1").exists()
+    assert (tmp_path / "zoo_pages" / "m2" / "latent.py").is_file()
