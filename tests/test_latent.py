@@ -83,5 +83,6 @@ def test_projection_cache_reuses_result(tmp_path, monkeypatch):
     b = latent.project(x, method="pca", cache=store)
     np.testing.assert_array_equal(a, b)
     assert calls == []  # read from the cache, not recomputed
+    monkeypatch.undo()
     latent.project(x * 2, method="pca", cache=store)
     assert len(store.keys()) == 2  # other features, other entry
