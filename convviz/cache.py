@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cache", "default_cache", "make_key", "CorruptEntry"]
+__all__ = ["Cache", "default_cache", "make_key", "CorruptEntry", "resolve", "model_digest",
+           "array_digest", "merge"]
 
 log = logging.getLogger("convviz")
 ENV_VAR = "CONVVIZ_CACHE_DIR"
@@ -178,3 +179,53 @@ def default_cache() -> Cache:
     """The cache at ``$CONVVIZ_CACHE_DIR`` or ``<project>/.convviz-cache``."""
     env = os.environ.get(ENV_VAR)
     return Cache(Path(env) if env else project_root() / ".convviz-cache")
+
+
+def resolve(cache: Cache | bool | None) -> Cache | None:
+    """``None``/``False``: no caching; ``True``: :func:`default_cache`; a Cache: itself."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return default_cache()
+    if isinstance(cache, Cache):
+        return cache
+    raise TypeError(f"cache must be None, True, False or a convviz.cache.Cache, not {type(cache).__name__}")
+
+
+def model_digest(model: Any) -> str:
+    """SHA-256 of a model's architecture and weights: results keyed on it are invalidated
+    exactly when the model changes (another weights file, retraining)."""
+    import keras
+
+    h = hashlib.sha256(model.to_json().encode())
+    for w in model.weights:
+        h.update(w.path.encode())
+        h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+    return h.hexdigest()[:24]
+
+
+def array_digest(x: np.ndarray) -> str:
+    """SHA-256 of an array's shape, dtype and bytes."""
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(f"{x.shape}{x.dtype}".encode())
+    h.update(x.tobytes())
+    return h.hexdigest()[:24]
+
+
+def merge(sources: list[str | Path], target: str | Path) -> int:
+    """Copy the valid entries of several cache folders into ``target`` (e.g. the caches of
+    parallel CI jobs); returns how many were copied. Corrupt entries are skipped."""
+    dest = Cache(target)
+    copied = 0
+    for src in sources:
+        cache = Cache(src)
+        for key in cache.keys():
+            try:
+                payload = cache.get_bytes(key)
+            except CorruptEntry:
+                log.warning("convviz cache: skipping corrupt entry %s in %s", key, src)
+                continue
+            if payload is not None and dest._read_valid(key) is None:
+                dest.put_bytes(key, payload)
+                copied += 1
+    return copied

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from convviz import _backend
+from convviz import cache as _cache
 from convviz.layers import conv_layers, last_conv_layer, resolve_layer, split_model
 from convviz.validation import check_images
 
@@ -172,12 +173,33 @@ def cam_with_predictions(
     normalize: bool = True,
     batch_size: int = 32,
     scorecam_channels: int = 32,
+    cache: object = None,
 ) -> CamResult:
-    """Like :func:`grad_cam`, also returning the classes explained and the predictions."""
+    """Like :func:`grad_cam`, also returning the classes explained and the predictions.
+
+    ``cache``: ``True`` or a :class:`convviz.cache.Cache` reuses a result computed with the
+    same weights, images and arguments, in this or another process.
+    """
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; valid methods: {', '.join(CAM_METHODS)}")
     x = check_images(model, images, exact_size=True)
     name = last_conv_layer(model) if layer is None else resolve_layer(model, layer).name
+    store = _cache.resolve(cache)
+    if store is not None:
+        key = _cache.make_key("cam", model=_cache.model_digest(model), images=_cache.array_digest(x),
+                              layer=name, method=method, upsample=upsample, normalize=normalize,
+                              class_index=None if class_index is None else np.asarray(class_index).tolist(),
+                              scorecam_channels=scorecam_channels)
+
+        def compute() -> dict[str, np.ndarray]:
+            r = cam_with_predictions(model, x, layer=name, class_index=class_index, method=method,
+                                     upsample=upsample, normalize=normalize, batch_size=batch_size,
+                                     scorecam_channels=scorecam_channels)
+            return {"maps": r.maps, "classes": r.classes, "predicted": r.predicted,
+                    "probabilities": r.probabilities}
+
+        a = store.arrays(key, compute)
+        return CamResult(a["maps"], a["classes"], a["predicted"], a["probabilities"], name, method)
     info = resolve_layer(model, name)
     if not info.is_spatial:
         raise ValueError(
@@ -251,6 +273,7 @@ def grad_cam(
     method: str = "gradcam",
     upsample: bool = True,
     normalize: bool = True,
+    cache: object = None,
 ) -> np.ndarray:
     """Class activation maps for a batch of images.
 
@@ -273,6 +296,9 @@ def grad_cam(
     normalize
         Divide each map by its maximum (the chapter's [0, 1]); an all-zero map stays
         zero, with a warning.
+    cache
+        ``True`` or a :class:`convviz.cache.Cache`: reuse a result computed with the same
+        weights, images and arguments.
 
     Returns
     -------
@@ -280,4 +306,4 @@ def grad_cam(
         float32 (N, H, W), or (N, h, w) with ``upsample=False``. Never NaN.
     """
     return cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
-                                upsample=upsample, normalize=normalize).maps
+                                upsample=upsample, normalize=normalize, cache=cache).maps

@@ -14,8 +14,12 @@ DESCRIPTION = """\
 convviz: see what ConvNets learn.
 
 Commands:
-  convviz zoo list            the models of the zoo (gallery/zoo.yml), and whether each is usable here
+  convviz zoo list [--json]   the models of the zoo (gallery/zoo.yml), and whether each is usable here
   convviz zoo train [NAME...] train and cache the zoo's trained models (all when no name is given)
+  convviz render MODEL        render one model's figures (PNG) and numbers (manifest.json), no MkDocs
+  convviz site build|serve    build the site into site/, or serve it while you edit
+  convviz cache merge DIR...  merge other cache folders (e.g. from parallel CI jobs) into this one
+  convviz doctor              versions, Keras backend, cache size, which zoo models are usable and why
 
 The zoo file is gallery/zoo.yml in the project (or $CONVVIZ_ZOO); the cache is
 .convviz-cache/ in the project (or $CONVVIZ_CACHE_DIR). The Keras backend comes from
@@ -38,6 +42,71 @@ def _zoo_list(args: argparse.Namespace) -> int:
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         print(f"{e.name:<{width}}  {mark}  {e.source:<18} {detail} on {e.dataset or '-'}"
               + ("" if ok else f"  ({why})"))
+    return 0
+
+
+def _zoo_list_json(args: argparse.Namespace) -> int:
+    import json
+
+    from convviz import zoo
+
+    print(json.dumps([e.name for e in zoo.read(args.zoo) if zoo.usable(e)[0]]))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from convviz import site
+
+    what = [w.strip() for w in args.what.split(",") if w.strip()]
+    manifest = site.render(args.model, what=what, out=args.out)
+    for page, numbers in manifest["pages"].items():
+        print(f"{args.model}/{page}: {numbers['seconds']:.1f} s")
+    print(f"wrote {args.out}/{args.model}/manifest.json")
+    return 0
+
+
+def _site(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from convviz.cache import project_root
+
+    root = project_root()
+    if not (root / "mkdocs.yml").is_file():
+        print(f"convviz: error: no mkdocs.yml in {root}: run from the project folder", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "mkdocs", args.action] + (["--strict"] if args.action == "build" else [])
+    return subprocess.call(cmd, cwd=root)
+
+
+def _cache_merge(args: argparse.Namespace) -> int:
+    from convviz.cache import default_cache, merge
+
+    target = default_cache()
+    copied = merge(args.folders, target.root)
+    print(f"merged {copied} entr{'y' if copied == 1 else 'ies'} into {target.root}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import platform
+
+    from convviz import _backend, zoo
+    from convviz.cache import default_cache
+
+    print(f"python     {platform.python_version()} ({sys.executable})")
+    for name, version in _backend.versions().items():
+        print(f"{name:<10} {version}")
+    cache = default_cache()
+    print(f"cache      {cache.root} ({len(cache.keys())} entries, {cache.size_bytes() / 2**20:.1f} MiB)")
+    try:
+        entries = zoo.read(args.zoo)
+    except zoo.ZooError as exc:
+        print(f"zoo        {exc}")
+        return 1
+    print(f"zoo        {zoo.path() if args.zoo is None else args.zoo}")
+    for e in entries:
+        ok, why = zoo.usable(e)
+        print(f"  {e.name:<20} {'usable' if ok else 'not usable'}: {why}")
     return 0
 
 
@@ -76,12 +145,37 @@ def build_parser() -> argparse.ArgumentParser:
                            description="List the model zoo or train its models.")
     zoo_sub = zoo_p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
     lst = zoo_sub.add_parser("list", help="list the zoo's models and whether each is usable here")
-    lst.set_defaults(func=_zoo_list)
+    lst.add_argument("--json", action="store_true", help="print the usable models' names as a JSON list")
+    lst.set_defaults(func=lambda a: _zoo_list_json(a) if a.json else _zoo_list(a))
     tr = zoo_sub.add_parser("train", help="train and cache models (all trained models by default)",
                             description="Train the zoo's 'trained' models and cache them. A model "
                             "already in the cache loads in seconds.")
     tr.add_argument("names", nargs="*", metavar="NAME", help="zoo model names (default: all)")
     tr.set_defaults(func=_zoo_train)
+
+    ren = sub.add_parser("render", help="render one model's figures and numbers without MkDocs",
+                         description="Run a zoo model's site pages without MkDocs: figures as PNG and "
+                         "their numbers (accuracy, sparsity, dead filters, pointing game, "
+                         "trustworthiness) in manifest.json. Fills the cache, so a site build that "
+                         "uses this cache recomputes nothing.")
+    ren.add_argument("model", metavar="MODEL", help="a zoo model name (see `convviz zoo list`)")
+    ren.add_argument("--what", default="activations,filters,cam,latent",
+                     help="comma-separated pages: activations, filters, cam, latent (default: all)")
+    ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
+    ren.set_defaults(func=_render)
+
+    st = sub.add_parser("site", help="build or serve the site (MkDocs, from the project folder)")
+    st.add_argument("action", choices=("build", "serve"), help="build into site/ (strict), or serve")
+    st.set_defaults(func=_site)
+
+    ca = sub.add_parser("cache", help="cache maintenance")
+    ca_sub = ca.add_subparsers(dest="cache_command", metavar="CACHE_COMMAND")
+    mg = ca_sub.add_parser("merge", help="merge cache folders into this project's cache")
+    mg.add_argument("folders", nargs="+", metavar="DIR", help="cache folders to merge")
+    mg.set_defaults(func=_cache_merge)
+
+    doc = sub.add_parser("doctor", help="versions, backend, cache and zoo status")
+    doc.set_defaults(func=_doctor)
     return parser
 
 

@@ -131,13 +131,21 @@ def resize_images(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+MAX_SIDE = 4096  # larger images are downscaled on load, with a warning
+MIN_SIDE = 8
+
+
 def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
                channels: int = 3) -> np.ndarray:
     """Read one image file as float32 (H, W, channels) in [0, 1].
 
     Grayscale, palette and RGBA files are converted to ``channels`` (1 or 3); alpha is
     composited on white. A center crop keeps the aspect ratio when ``size`` is given.
+    An image larger than 4096 pixels on a side is downscaled to fit, with a warning; one
+    smaller than 8 pixels on a side is refused.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -145,6 +153,14 @@ def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     try:
         with Image.open(path) as img:
+            if min(img.size) < MIN_SIDE:
+                raise ValueError(f"image {path} is {img.size[0]}×{img.size[1]} pixels: too small "
+                                 f"(at least {MIN_SIDE} pixels on each side)")
+            if max(img.size) > MAX_SIDE:
+                warnings.warn(f"image {path} is {img.size[0]}×{img.size[1]} pixels; downscaled to fit "
+                              f"{MAX_SIDE}×{MAX_SIDE}", RuntimeWarning, stacklevel=2)
+                img.draft("RGB", (MAX_SIDE, MAX_SIDE))
+                img.thumbnail((MAX_SIDE, MAX_SIDE))
             img.load()
             if img.mode in ("RGBA", "LA", "P"):
                 img = img.convert("RGBA")
@@ -156,6 +172,8 @@ def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
             arr = np.asarray(img, dtype=np.float32) / 255.0
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"image {path} is too large to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"cannot read image {path}: not a valid image file ({exc})") from None
     return arr[..., None] if channels == 1 else arr

@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 from convviz import _backend
+from convviz import cache as _cache
 from convviz.layers import conv_layers, get_layer, layer_infos, layer_input, layer_output, resolve_layer
 
 __all__ = ["FilterPatterns", "RECIPES", "visualize_filters", "deprocess_image", "representative_layers",
@@ -218,6 +219,7 @@ def visualize_filters(
     batch_size: int | None = None,
     memory_budget_gb: float = 0.75,
     progress: bool = False,
+    cache: object = None,
 ) -> FilterPatterns:
     """Synthesize, for each filter, the input pattern that activates it most.
 
@@ -247,6 +249,9 @@ def visualize_filters(
         their first step, so the default is modest; raise it on a GPU.
     progress
         Show a progress bar.
+    cache
+        ``True`` (the default cache) or a :class:`convviz.cache.Cache`: reuse a result
+        computed with the same weights and arguments, in this or another process.
 
     Returns
     -------
@@ -270,6 +275,17 @@ def visualize_filters(
     if crop < 0 or size[0] - 2 * crop < 1 or size[1] - 2 * crop < 1:
         raise ValueError(f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from "
                          f"each side: use a larger image_size or a smaller crop")
+    store = _cache.resolve(cache)
+    if store is not None:
+        key = _cache.make_key("filters", model=_cache.model_digest(model), layer=info.name,
+                              filters=idx.tolist(), steps=int(steps), lr=float(learning_rate),
+                              size=size, crop=crop, seed=seed, recipe=recipe)
+        arrays = store.arrays(key, lambda: _patterns_to_arrays(visualize_filters(
+            model, info.name, idx, steps=steps, learning_rate=learning_rate, image_size=size, crop=crop,
+            seed=seed, recipe=recipe, batch_size=batch_size, memory_budget_gb=memory_budget_gb,
+            progress=progress)))
+        return FilterPatterns(info.name, recipe, arrays["filters"], arrays["images"], arrays["raw"],
+                              arrays["losses"], arrays["dead"], float(arrays["seconds"]))
     in_channels = model.inputs[0].shape[-1] or 3
     bs = _batch_size(model, info.name, size, len(idx), batch_size, memory_budget_gb)
     maps = _channel_maps_fn(model, info.name, channels)
@@ -287,6 +303,11 @@ def visualize_filters(
     images[dead] = 128  # a dead filter has no pattern: flat gray, not its noisy start image
     return FilterPatterns(info.name, recipe, idx, images, raw.astype(np.float32),
                           losses.astype(np.float32), dead, seconds)
+
+
+def _patterns_to_arrays(p: FilterPatterns) -> dict[str, np.ndarray]:
+    return {"filters": p.filters, "images": p.images, "raw": p.raw, "losses": p.losses,
+            "dead": p.dead, "seconds": np.float64(p.seconds)}
 
 
 def _to_uint8(img: np.ndarray, crop: int) -> np.ndarray:

@@ -28,7 +28,7 @@ def default_embedding_layer(model: keras.Model) -> str:
 
 
 def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | None = None,
-                       batch_size: int = 64) -> np.ndarray:
+                       batch_size: int = 64, cache: Any = None) -> np.ndarray:
     """Features of ``images`` at ``layer``, one row per image.
 
     Parameters
@@ -38,6 +38,9 @@ def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | N
         space to (N, c).
     batch_size
         Images per forward pass: memory stays bounded for any N.
+    cache
+        ``True`` or a :class:`convviz.cache.Cache`: reuse features computed with the same
+        weights, images and layer.
 
     Returns
     -------
@@ -48,6 +51,14 @@ def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | N
     name = default_embedding_layer(model) if layer is None else resolve_layer(model, layer).name
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    from convviz import cache as _cache
+
+    store = _cache.resolve(cache)
+    if store is not None:
+        key = _cache.make_key("embeddings", model=_cache.model_digest(model), images=_cache.array_digest(x),
+                              layer=name)
+        return store.arrays(key, lambda: {"f": extract_embeddings(model, x, layer=name,
+                                                                  batch_size=batch_size)})["f"]
     step = _backend.cached_jit(model, ("embeddings", name), lambda: lambda t: forward(model, t, [name])[1][name])
     out = []
     with _backend.no_grad():

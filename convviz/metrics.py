@@ -203,14 +203,31 @@ def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]
 
 def randomization_check(model: keras.Model, images: np.ndarray, *, method: str = "gradcam",
                         layer: str | None = None, class_index=None, max_steps: int | None = None,
-                        seed: int = 0) -> RandomizationResult:
+                        seed: int = 0, cache: object = None) -> RandomizationResult:
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).
 
     The user's model is not modified: the check works on a copy. Maps explain the
     trained model's class for each image at every step. Seeds Keras' global random
-    generator (with ``seed``) to draw the new weights.
+    generator (with ``seed``) to draw the new weights. ``cache``: ``True`` or a
+    :class:`convviz.cache.Cache` reuses a result computed with the same weights and arguments.
     """
+    from convviz import cache as _cache
+
+    store = _cache.resolve(cache)
+    if store is not None:
+        key = _cache.make_key("randomization", model=_cache.model_digest(model),
+                              images=_cache.array_digest(np.asarray(images, np.float32)), method=method,
+                              layer=layer, max_steps=max_steps, seed=seed,
+                              class_index=None if class_index is None else np.asarray(class_index).tolist())
+
+        def compute() -> dict[str, np.ndarray]:
+            r = randomization_check(model, images, method=method, layer=layer, class_index=class_index,
+                                    max_steps=max_steps, seed=seed)
+            return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim}
+
+        a = store.arrays(key, compute)
+        return RandomizationResult(method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"])
     from convviz.cam import cam_with_predictions
     from convviz.layers import get_layer
 

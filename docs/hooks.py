@@ -13,11 +13,9 @@ and print a per-page timing summary.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "gallery" / "templates"
 PAGES = ROOT / "gallery" / "zoo_pages"
 OUT_DIRS = (ROOT / "docs" / "gallery", ROOT / "docs" / "course" / "figures")
-PAGE_NAMES = ("activations", "filters", "gradcam", "latent")
+from convviz.site import PAGE_NAMES  # noqa: E402
 
 
 def _reset_keras(gallery_conf, fname):
@@ -66,24 +64,6 @@ class _SameNamesAcrossModels(logging.Filter):
 _register_resetter()
 _patch_logging_tee()
 logging.getLogger("mkdocs.plugins.mkdocs-gallery").addFilter(_SameNamesAcrossModels())
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return True
-
-
-def _fingerprint(entry, template_text: str) -> str:
-    import convviz
-
-    parts = [entry.name, entry.source, entry.dataset, repr(sorted(entry.options.items())),
-             repr(entry.recipe()), convviz.__version__, template_text]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def _zoo_index(entries, skipped) -> str:
@@ -125,6 +105,7 @@ def _model_readme(entry) -> str:
 def generate_pages() -> dict[str, list[str]]:
     """Write the per-model gallery scripts; returns {model: [pages written]}."""
     from convviz import zoo
+    from convviz.site import _write_if_changed, remove_stale_pages, write_pages
 
     entries, skipped = [], []
     for e in zoo.read():
@@ -138,20 +119,11 @@ def generate_pages() -> dict[str, list[str]]:
     changed: dict[str, list[str]] = {}
     _write_if_changed(PAGES / "README.md", _zoo_index(entries, skipped))
     for e in entries:
-        folder = PAGES / e.name
-        _write_if_changed(folder / "README.md", _model_readme(e))
-        for page in PAGE_NAMES:
-            template = (TEMPLATES / f"{page}.py").read_text(encoding="utf-8")
-            text = (template.replace("{{MODEL}}", e.name).replace("{{TITLE}}", e.title)
-                    .replace("{{FINGERPRINT}}", _fingerprint(e, template)))
-            if _write_if_changed(folder / f"{page}.py", text):
-                changed.setdefault(e.name, []).append(page)
-    keep = {e.name for e in entries}
-    for folder in PAGES.iterdir():
-        if folder.is_dir() and folder.name not in keep:
-            shutil.rmtree(folder)
-            for out in OUT_DIRS:
-                shutil.rmtree(out / folder.name, ignore_errors=True)
+        _write_if_changed(PAGES / e.name / "README.md", _model_readme(e))
+        written = write_pages(e, PAGES / e.name, templates=TEMPLATES)
+        if written:
+            changed[e.name] = written
+    remove_stale_pages(PAGES, {e.name for e in entries}, OUT_DIRS)
     return changed
 
 

@@ -13,6 +13,26 @@ import pytest  # noqa: E402
 L = keras.layers
 
 
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """The suite is offline by construction: any connection to a non-loopback address fails."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not str(host).startswith(_LOOPBACK):
+            raise RuntimeError(f"test tried to open a network connection to {address!r}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Every test gets its own cache folder; Keras state is reset."""

@@ -66,26 +66,53 @@ def _copy_project(dest: Path) -> None:
     (dest / "gallery" / "zoo_pages").mkdir()
     (dest / "gallery" / "zoo.yml").write_text(SMALL_ZOO)
     (dest / "convviz").symlink_to(ROOT / "convviz")  # mkdocstrings reads the sources
+    shutil.copytree(ROOT / ".github", dest / ".github")  # the CI page includes the workflow
 
 
-def _build(project: Path, cache: Path) -> subprocess.CompletedProcess:
+def _env(project: Path, cache: Path) -> dict[str, str]:
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CONVVIZ_CACHE_DIR": str(cache),
            "CONVVIZ_ZOO": str(project / "gallery" / "zoo.yml"), "TF_CPP_MIN_LOG_LEVEL": "3",
            "NO_MKDOCS_2_WARNING": "1", "KERAS_HOME": str(project / "keras-home")}
     env.pop("CONVVIZ_ALLOW_DOWNLOAD", None)
+    return env
+
+
+def _build(project: Path, cache: Path) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=1500)
+                          env=_env(project, cache), capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return proc
 
 
+def _convviz(project: Path, cache: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "convviz.cli", *args], cwd=project,
+                            env=_env(project, cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """The CI split: two processes render the zoo's models into separate caches, the caches
+    are merged, then the site is built from the merged cache."""
     project = tmp_path_factory.mktemp("project")
-    cache = tmp_path_factory.mktemp("cache")
     _copy_project(project)
+    a, b, cache = (tmp_path_factory.mktemp(n) for n in ("cache_a", "cache_b", "cache"))
+    job_a = _convviz(project, a, "render", "digits-cnn", "--out", "renders")
+    job_b = subprocess.Popen(
+        f"{sys.executable} -m convviz.cli render shapes-cnn --out renders && "
+        f"{sys.executable} -m convviz.cli render shapes-xception --out renders",
+        shell=True, cwd=project, env=_env(project, b), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    for job in (job_a, job_b):
+        out, _ = job.communicate(timeout=1500)
+        assert job.returncode == 0, out[-4000:]
+    merge = _convviz(project, cache, "cache", "merge", str(a), str(b))
+    out, _ = merge.communicate(timeout=300)
+    assert merge.returncode == 0, out
+    before = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
     first = _build(project, cache)
-    return project, cache, first
+    after = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+    return project, cache, first, before, after
 
 
 def _html(site: Path, rel: str) -> str:
@@ -146,8 +173,27 @@ def test_build_output_summarizes_times(built):
     assert "skipping zoo model xception-imagenet" in out
 
 
+def test_renders_have_figures_and_manifests(built):
+    import json
+
+    renders = built[0] / "renders"
+    for model in MODELS:
+        manifest = json.loads((renders / model / "manifest.json").read_text())
+        assert set(manifest["pages"]) == set(PAGES) and manifest["test_accuracy"] > 0.1
+        assert len(list((renders / model).glob("*.png"))) >= 8
+    shapes = json.loads((renders / "shapes-cnn" / "manifest.json").read_text())["pages"]
+    assert 0 <= shapes["gradcam"]["pointing_game"]["gradcam"] <= 1
+    assert "trustworthiness_umap" in shapes["latent"] and "sparsity" in shapes["activations"]
+
+
+def test_site_from_merged_caches_recomputes_nothing(built):
+    _, _, _, before, after = built
+    assert len(before) > 20  # models, their accuracy, filters, CAMs, checks, embeddings, projections
+    assert after == before  # the build wrote no new cache entry: everything came from the renders
+
+
 def test_rebuild_runs_only_what_changed(built):
-    project, cache, _ = built
+    project, cache = built[0], built[1]
     again = _build(project, cache)
     assert "executed 0 out of 0" in again.stdout + again.stderr
     zoo_file = project / "gallery" / "zoo.yml"

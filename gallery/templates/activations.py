@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 
 import convviz
 from convviz import zoo
+from convviz.site import record
 
 MODEL = "{{MODEL}}"
 entry = zoo.entry(MODEL)
@@ -66,4 +67,5 @@ many = convviz.extract_activations(model, test.x[:200])
 sparsity = convviz.layer_sparsity(many)
 for name, value in sparsity.items():
     print(f"{name:<24} {value:6.1%} blank")
+record("sparsity", sparsity)  # kept in `convviz render`'s manifest
 convviz.plot_sparsity(sparsity)

@@ -22,6 +22,7 @@ import numpy as np
 import convviz
 from convviz import zoo
 from convviz.filters import representative_layers
+from convviz.site import record
 
 MODEL = "{{MODEL}}"
 entry = zoo.entry(MODEL)
@@ -39,7 +40,7 @@ print("shallow, middle, deep:", layers)
 results = {}
 for layer in layers:
     patterns = convviz.visualize_filters(model, layer, min(16, convviz.layers.resolve_layer(model, layer).output_shape[-1]),
-                                         image_size=size, crop=crop)
+                                         image_size=size, crop=crop, cache=True)
     results[layer] = patterns
     fig, ax = plt.subplots(figsize=(6, 6))
     convviz.plot_filter_grid(patterns, ax=ax, margin=2)
@@ -54,7 +55,7 @@ for layer in layers:
 # High-frequency noise that exploits the network disappears and the motifs become legible.
 deep = layers[-1]
 robust = convviz.visualize_filters(model, deep, results[deep].filters, image_size=size, crop=crop,
-                                   recipe="robust", steps=256)
+                                   recipe="robust", steps=256, cache=True)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6))
 convviz.plot_filter_grid(results[deep], ax=axes[0], margin=2, title=f"{deep}: book recipe")
 convviz.plot_filter_grid(robust, ax=axes[1], margin=2, title=f"{deep}: robust recipe")
@@ -67,7 +68,7 @@ print(f"robust: {robust.seconds:.1f} s for {len(robust)} filters × 256 steps")
 # pattern, at least the book's objective, in a fraction of the time.
 middle = layers[len(layers) // 2]
 fast = convviz.visualize_filters(model, middle, results[middle].filters, image_size=size, crop=crop,
-                                 recipe="fast")
+                                 recipe="fast", cache=True)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6))
 convviz.plot_filter_grid(results[middle], ax=axes[0], margin=2, title=f"{middle}: book, 30 steps")
 convviz.plot_filter_grid(fast, ax=axes[1], margin=2, title=f"{middle}: fast, 10 steps with momentum")
@@ -82,3 +83,4 @@ print(f"book: mean objective {results[middle].losses.mean():.3f} in {results[mid
 for layer, patterns in results.items():
     dead = patterns.filters[patterns.dead]
     print(f"{layer}: dead filters {dead.tolist() if len(dead) else 'none'}")
+record("dead_filters", {layer: p.filters[p.dead] for layer, p in results.items()})

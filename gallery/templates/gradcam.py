@@ -24,6 +24,7 @@ import numpy as np
 
 import convviz
 from convviz import metrics, zoo
+from convviz.site import record
 
 MODEL = "{{MODEL}}"
 entry = zoo.entry(MODEL)
@@ -35,7 +36,7 @@ pred = model.predict(test.x, batch_size=256, verbose=0).argmax(1)
 wrong = np.flatnonzero(pred != test.y)
 right = np.flatnonzero(pred == test.y)
 pick = np.concatenate([right[:8 - min(3, len(wrong))], wrong[:3]])
-result = convviz.cam_with_predictions(model, test.x[pick], layer=layer)
+result = convviz.cam_with_predictions(model, test.x[pick], layer=layer, cache=True)
 print(f"layer {layer}; test accuracy {np.mean(pred == test.y):.2%} ({len(wrong)} wrong of {len(test.y)})")
 
 fig, axes = plt.subplots(1, len(pick), figsize=(2.1 * len(pick), 2.6))
@@ -53,7 +54,7 @@ methods = list(convviz.CAM_METHODS)
 show = pick[:5]
 fig, axes = plt.subplots(len(methods), len(show), figsize=(2.1 * len(show), 2.2 * len(methods)))
 for row, method in zip(axes, methods):
-    maps = convviz.grad_cam(model, test.x[show], layer=layer, method=method)
+    maps = convviz.grad_cam(model, test.x[show], layer=layer, method=method, cache=True)
     for ax, i, heat in zip(row, show, maps):
         convviz.plot_heatmap_overlay(test.x[i], heat, ax=ax)
     row[0].set_title(method, loc="left", fontsize=10)
@@ -69,7 +70,7 @@ if test.masks is not None:
     x, masks = test.x[:n], test.masks[:n]
     rows = []
     for method in methods:
-        maps = convviz.grad_cam(model, x, layer=layer, method=method)
+        maps = convviz.grad_cam(model, x, layer=layer, method=method, cache=True)
         rows.append((method, metrics.pointing_game(maps, masks).mean(),
                      metrics.energy_pointing_game(maps, masks).mean()))
     for name, maps in (("center baseline", metrics.center_baseline(x.shape[1:3], n)),
@@ -79,7 +80,8 @@ if test.masks is not None:
     print(f"{'method':<18}{'pointing game':>15}{'energy':>9}   ({n} test images)")
     for name, pg, energy in rows:
         print(f"{name:<18}{pg:>15.1%}{energy:>9.1%}")
-    hits = metrics.pointing_game(convviz.grad_cam(model, x, layer=layer), masks)
+    record("pointing_game", {name: pg for name, pg, _ in rows})
+    hits = metrics.pointing_game(convviz.grad_cam(model, x, layer=layer, cache=True), masks)
     print("\nGrad-CAM pointing game per class (a ring's mask includes its hole):")
     for c, cname in enumerate(names):
         sel = test.y[:n] == c
@@ -101,9 +103,10 @@ else:
 # Adebayo et al. (2018): re-initialize the layers from the top down, one more at each
 # step. A map that explains the model must change (rank correlation with the trained
 # model's map falls); one that stays the same only shows edges of the input.
-checks = [metrics.randomization_check(model, test.x[pick], method=m, layer=layer)
+checks = [metrics.randomization_check(model, test.x[pick], method=m, layer=layer, cache=True)
           for m in ("gradcam", "gradcam++", "layercam")]
 for r in checks:
     print(f"{r.method:<10} final rank correlation {r.spearman[-1].mean():+.2f}, "
           f"SSIM {r.ssim[-1].mean():.2f}: {'passes' if r.passes() else 'fails'}")
+record("sanity_check_passes", {r.method: r.passes() for r in checks})
 convviz.plot.plot_randomization(checks)

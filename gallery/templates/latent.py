@@ -22,12 +22,13 @@ import numpy as np
 
 import convviz
 from convviz import zoo
+from convviz.site import record
 
 MODEL = "{{MODEL}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
-features = convviz.extract_embeddings(model, test.x)
+features = convviz.extract_embeddings(model, test.x, cache=True)
 pred = model.predict(test.x, batch_size=256, verbose=0).argmax(1)
 wrong = pred != test.y
 suspicious = convviz.find_outliers(features, test.y, top=12)
@@ -40,6 +41,7 @@ for ax, method in zip(axes, ("umap", "tsne")):
     convviz.plot_embedding(xy, test.y, class_names=test.class_names, ax=ax, misclassified=wrong,
                            highlight=suspicious, trust=trust, title=method.upper())
     print(f"{method}: trustworthiness {trust:.3f}")
+    record(f"trustworthiness_{method}", trust)
 
 # %%
 # The most suspicious samples

@@ -1,0 +1,174 @@
+"""The site's zoo pages, shared by the MkDocs hook and ``convviz render``.
+
+The page scripts of a zoo model are written from the templates in
+``gallery/templates/``; ``render`` runs them without MkDocs, saves their figures as PNG
+and the numbers they :func:`record` as a JSON manifest. Their expensive calls use the
+cache (``cache=True``), keyed on the model's weights: a site built after ``render``
+(in another process, or another CI job whose cache was merged) recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import runpy
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PAGE_NAMES", "WHAT", "record", "templates_dir", "write_pages", "remove_stale_pages",
+           "render"]
+
+PAGE_NAMES = ("activations", "filters", "gradcam", "latent")
+WHAT = {"activations": "activations", "filters": "filters", "cam": "gradcam", "latent": "latent"}
+_RECORDER: list[dict[str, Any] | None] = [None]
+
+
+def record(name: str, value: Any) -> None:
+    """Keep a number of the page being rendered (a no-op unless ``render`` runs the page)."""
+    if _RECORDER[0] is not None:
+        _RECORDER[0][name] = _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def templates_dir() -> Path:
+    from convviz.cache import project_root
+
+    return project_root() / "gallery" / "templates"
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+def _fingerprint(entry: Any, template_text: str) -> str:
+    import convviz
+
+    parts = [entry.name, entry.source, entry.dataset, repr(sorted(entry.options.items())),
+             repr(entry.recipe()), convviz.__version__, template_text]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def write_pages(entry: Any, folder: Path, *, templates: Path | None = None,
+                pages: Sequence[str] = PAGE_NAMES) -> list[str]:
+    """Write ``folder/<page>.py`` for a zoo entry from the templates; only files whose
+    content changed are written. Returns the pages written.
+
+    Each script carries a fingerprint of the entry (its recipe or weights-file hash), the
+    template and the convviz version, so mkdocs-gallery's MD5 cache re-runs a model's
+    pages exactly when one of them changes.
+    """
+    templates = templates or templates_dir()
+    written = []
+    for page in pages:
+        template = (templates / f"{page}.py").read_text(encoding="utf-8")
+        text = (template.replace("{{MODEL}}", entry.name).replace("{{TITLE}}", entry.title)
+                .replace("{{FINGERPRINT}}", _fingerprint(entry, template)))
+        if _write_if_changed(folder / f"{page}.py", text):
+            written.append(page)
+    return written
+
+
+def remove_stale_pages(pages_root: Path, keep: Iterable[str], out_dirs: Iterable[Path] = ()) -> None:
+    """Delete the page folders of models no longer in the zoo (and their rendered output)."""
+    keep = set(keep)
+    for folder in pages_root.iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder)
+            for out in out_dirs:
+                shutil.rmtree(out / folder.name, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _in_folder(folder: Path):
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "renders",
+           progress: bool = True) -> dict[str, Any]:
+    """Render one zoo model's pages without MkDocs: PNG figures and ``manifest.json``.
+
+    Parameters
+    ----------
+    name
+        A zoo model.
+    what
+        Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"latent"``.
+    out
+        Output folder: ``<out>/<model>/<page>_<n>.png`` and ``<out>/<model>/manifest.json``.
+
+    Returns
+    -------
+    dict
+        The manifest: test accuracy, and per page its recorded numbers and time.
+    """
+    import keras
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm.auto import tqdm
+
+    from convviz import zoo
+    from convviz.plot import save_figure
+
+    unknown = [w for w in what if w not in WHAT]
+    if unknown:
+        raise ValueError(f"unknown page(s) {unknown}; valid: {', '.join(WHAT)}")
+    entry = zoo.entry(name)
+    ok, why = zoo.usable(entry)
+    if not ok:
+        raise ValueError(f"zoo model {name!r} is not usable here: {why}")
+    target = Path(out).resolve() / name
+    target.mkdir(parents=True, exist_ok=True)
+    scripts = target / "scripts"
+    pages = [WHAT[w] for w in what]
+    write_pages(entry, scripts, pages=pages)
+    manifest: dict[str, Any] = {"model": name, "test_accuracy": zoo.test_accuracy(entry), "pages": {}}
+    for page in tqdm(pages, desc=f"render {name}", unit="page", disable=not progress):
+        plt.close("all")
+        keras.backend.clear_session()
+        numbers: dict[str, Any] = {}
+        _RECORDER[0] = numbers
+        start = time.perf_counter()
+        try:
+            with _in_folder(scripts):
+                runpy.run_path(str(scripts / f"{page}.py"), run_name="__main__")
+        finally:
+            _RECORDER[0] = None
+        for i, num in enumerate(plt.get_fignums(), start=1):
+            save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
+        plt.close("all")
+        manifest["pages"][page] = {"seconds": round(time.perf_counter() - start, 2), **numbers}
+    tmp = target / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    os.replace(tmp, target / "manifest.json")
+    return manifest

@@ -1,0 +1,49 @@
+"""The command line: help a newcomer understands, clear errors with exit status 2."""
+
+import json
+
+import pytest
+
+from convviz.cli import main
+
+
+def test_help_lists_commands(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("zoo list", "zoo train", "render MODEL", "site build|serve", "doctor", "cache merge"):
+        assert cmd in out
+
+
+def test_zoo_list_and_json(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "k"))
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-cnn" in out and "xception-imagenet  skipped" in out
+    assert main(["zoo", "list", "--json"]) == 0
+    names = json.loads(capsys.readouterr().out)
+    assert "shapes-cnn" in names and "xception-imagenet" not in names
+
+
+def test_unknown_model_is_one_clear_line(capsys):
+    assert main(["zoo", "train", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convviz: error: unknown zoo model 'nope'") and "digits-cnn" in err
+
+
+def test_bad_zoo_file(capsys, tmp_path):
+    bad = tmp_path / "z.yml"
+    bad.write_text("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epoch: 3\n")
+    assert main(["--zoo", str(bad), "zoo", "list"]) == 2
+    assert ":6: unknown key 'epoch'" in capsys.readouterr().err
+
+
+def test_doctor(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "keras" in out and "backend" in out and "cache" in out and "digits-cnn" in out
+
+
+def test_bad_arguments_exit_2():
+    with pytest.raises(SystemExit) as e:
+        main(["render"])
+    assert e.value.code == 2

@@ -1,0 +1,53 @@
+"""The CI workflow: a schema check (actionlint's Python wrapper downloads a binary at
+install time, which these machines cannot do)."""
+
+from pathlib import Path
+
+import yaml
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "site.yml"
+
+
+def load():
+    # PyYAML reads the key `on` as True (YAML 1.1); normalize it
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def test_schema():
+    doc = load()
+    assert set(doc) >= {"name", "on", "jobs"}
+    for name, job in doc["jobs"].items():
+        assert "runs-on" in job, name
+        assert isinstance(job["steps"], list) and job["steps"], name
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), f"{name}: a step needs exactly one of uses/run: {step}"
+            if "uses" in step:
+                action, _, version = step["uses"].partition("@")
+                assert action.count("/") >= 1 and version, step["uses"]
+        for need in [job.get("needs")] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert need in doc["jobs"], f"{name} needs unknown job {need}"
+
+
+def test_triggers_on_models_zoo_and_source():
+    paths = load()["on"]["push"]["paths"]
+    for p in ("gallery/**", "models/**", "convviz/**"):
+        assert p in paths
+
+
+def test_matrix_renders_each_model_and_site_merges_caches():
+    jobs = load()["jobs"]
+    render = jobs["render"]
+    assert render["needs"] == "zoo"
+    assert "fromJSON(needs.zoo.outputs.models)" in render["strategy"]["matrix"]["model"]
+    runs = " ".join(s.get("run", "") for s in render["steps"])
+    assert 'convviz render "${{ matrix.model }}"' in runs
+    key = next(s for s in render["steps"] if s.get("uses", "").startswith("actions/cache"))["with"]["key"]
+    for part in ("gallery/zoo.yml", "models/**", "convviz/**"):
+        assert part in key
+    site_runs = " ".join(s.get("run", "") for s in jobs["site"]["steps"])
+    assert jobs["site"]["needs"] == "render"
+    assert "convviz cache merge" in site_runs and "convviz site build" in site_runs
+    assert "convviz zoo list --json" in " ".join(s.get("run", "") for s in jobs["zoo"]["steps"])
