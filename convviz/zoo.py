@@ -453,6 +453,15 @@ def _load_file(e: ZooEntry) -> keras.Model:
                 "zoo entry."
             ) from None
         raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: {text}") from None
+    except TypeError as exc:
+        if "locate" in str(exc) or "custom" in str(exc).lower():
+            raise ZooError(
+                f"zoo model {e.name!r}: {fp} uses a custom layer or object that is not registered "
+                "here (Keras cannot find its class). Custom code in a model file runs when it is "
+                "loaded: register the class in your code (keras.saving.register_keras_serializable) "
+                "before loading, and set 'trust_code: true' on the entry only if you trust the file."
+            ) from None
+        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: {exc}") from None
     except Exception as exc:  # corrupt zip, not a Keras file...
         raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
                        f"({type(exc).__name__}: {exc})") from None

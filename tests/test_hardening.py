@@ -105,3 +105,20 @@ def test_zoo_parsing_property(entries):
         assert len({e.name for e in parsed}) == len(parsed)
         for e in parsed:
             assert e.source in zoo.SOURCES
+
+
+def test_custom_object_is_refused(tmp_path):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="convviz_test")
+    class Double(keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    inp = keras.Input((4,))
+    keras.Model(inp, Double()(inp)).save(tmp_path / "custom.keras")
+    keras.saving.get_custom_objects().pop("convviz_test>Double")
+    (tmp_path / "z.yml").write_text("models:\n  - name: c\n    source: file\n    path: custom.keras\n"
+                                    "    dataset: x\n    class_names: [a]\n")
+    with pytest.raises(zoo.ZooError, match="custom layer or object that is not registered"):
+        zoo.load(zoo.entry("c", tmp_path / "z.yml"))

@@ -1,0 +1,105 @@
+"""An interrupted build loses nothing; two renders on one cache give correct results.
+
+`convviz render` runs the site's pages and fills the cache that the site build reads.
+Here it is killed at several moments (training, filters, projections...), then run to
+the end: its numbers must equal a clean run's and every cache entry must be valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import pytest
+
+from convviz.cache import Cache
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                       reason="one backend is enough for process-level checks"),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = """\
+models:
+  - name: digits-cnn
+    source: trained
+    architecture: plain_cnn
+    dataset: digits
+    epochs: 3
+    augment: shift
+"""
+
+
+def _env(cache: Path, zoo_file: Path) -> dict[str, str]:
+    return {**os.environ, "KERAS_BACKEND": "tensorflow", "CONVVIZ_CACHE_DIR": str(cache),
+            "CONVVIZ_ZOO": str(zoo_file), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _render(cache: Path, zoo_file: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "convviz.cli", "render", "digits-cnn", "--out", str(out)],
+                            cwd=ROOT, env=_env(cache, zoo_file), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _numbers(out: Path) -> dict:
+    manifest = json.loads((out / "digits-cnn" / "manifest.json").read_text())
+    for page in manifest["pages"].values():
+        page.pop("seconds")
+    return manifest
+
+
+def _all_valid(cache: Path) -> None:
+    c = Cache(cache)
+    for key in c.keys():
+        assert c.get_bytes(key) is not None  # raises CorruptEntry on a bad entry
+    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean")
+    zoo_file = root / "zoo.yml"
+    zoo_file.write_text(ZOO)
+    proc = _render(root / "cache", zoo_file, root / "out")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    return zoo_file, _numbers(root / "out"), sorted(Cache(root / "cache").keys())
+
+
+def test_killed_renders_then_a_full_one_equal_a_clean_render(clean, tmp_path):
+    zoo_file, reference, reference_keys = clean
+    cache = tmp_path / "cache"
+    for delay in (4.0, 9.0, 15.0, 22.0):  # during start-up, training, filters, CAM/latent
+        proc = _render(cache, zoo_file, tmp_path / "out")
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        if cache.is_dir():
+            _all_valid(cache)
+    proc = _render(cache, zoo_file, tmp_path / "out")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    _all_valid(cache)
+    assert _numbers(tmp_path / "out") == reference
+    assert sorted(Cache(cache).keys()) == reference_keys
+
+
+def test_two_renders_on_one_cache(clean, tmp_path):
+    zoo_file, reference, _ = clean
+    cache = tmp_path / "shared"
+    procs = [_render(cache, zoo_file, tmp_path / f"out{i}") for i in (1, 2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=900)
+        assert p.returncode == 0, out[-3000:]
+    _all_valid(cache)
+    assert _numbers(tmp_path / "out1") == reference
+    assert _numbers(tmp_path / "out2") == reference
