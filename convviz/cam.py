@@ -21,7 +21,7 @@ import numpy as np
 
 from convviz import _backend
 from convviz import cache as _cache
-from convviz.layers import conv_layers, last_conv_layer, resolve_layer, split_model
+from convviz.layers import last_conv_layer, require_spatial, split_model
 from convviz.validation import check_images
 
 __all__ = ["CAM_METHODS", "CamResult", "grad_cam", "cam_with_predictions", "upsample_maps",
@@ -183,7 +183,8 @@ def cam_with_predictions(
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; valid methods: {', '.join(CAM_METHODS)}")
     x = check_images(model, images, exact_size=True)
-    name = last_conv_layer(model) if layer is None else resolve_layer(model, layer).name
+    name = require_spatial(model, last_conv_layer(model) if layer is None else layer,
+                           "Grad-CAM needs the output of").name
     store = _cache.resolve(cache)
     if store is not None:
         key = _cache.make_key("cam", model=_cache.model_digest(model), images=_cache.array_digest(x),
@@ -200,12 +201,6 @@ def cam_with_predictions(
 
         a = store.arrays(key, compute)
         return CamResult(a["maps"], a["classes"], a["predicted"], a["probabilities"], name, method)
-    info = resolve_layer(model, name)
-    if not info.is_spatial:
-        raise ValueError(
-            f"layer {name!r} has output shape {info.output_shape}, not (batch, height, width, "
-            f"channels): Grad-CAM needs a convolutional layer before global pooling, e.g. one of "
-            f"{', '.join(conv_layers(model)[-4:])}")
     out_shape = model.outputs[0].shape
     if len(out_shape) != 2:
         raise ValueError(f"model {model.name!r} output has shape {tuple(out_shape)}; Grad-CAM needs "

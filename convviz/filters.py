@@ -37,7 +37,7 @@ import numpy as np
 
 from convviz import _backend
 from convviz import cache as _cache
-from convviz.layers import conv_layers, get_layer, layer_infos, layer_input, layer_output, resolve_layer
+from convviz.layers import get_layer, layer_infos, layer_input, layer_output, require_spatial, resolve_layer
 
 __all__ = ["FilterPatterns", "RECIPES", "visualize_filters", "deprocess_image", "representative_layers",
            "book_objective_reference"]
@@ -263,12 +263,7 @@ def visualize_filters(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
-    info = resolve_layer(model, layer)
-    if not info.is_spatial:
-        raise ValueError(
-            f"layer {info.name!r} has output shape {info.output_shape}, not (batch, height, width, "
-            f"channels): filter patterns need a convolutional layer, e.g. one of "
-            f"{', '.join(conv_layers(model)[-5:])}")
+    info = require_spatial(model, layer, "filter patterns need")
     channels = int(info.output_shape[-1])
     idx = _filter_indices(filters, channels, info.name)
     size = _image_size(model, image_size)

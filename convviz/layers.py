@@ -39,6 +39,7 @@ __all__ = [
     "layer_input",
     "layer_output",
     "get_layer",
+    "require_spatial",
 ]
 
 Path = tuple[str, ...]
@@ -217,6 +218,19 @@ def resolve_layer(model: keras.Model, layer: str | keras.layers.Layer) -> LayerI
         + ", ".join(shown[:60])
         + (" ..." if len(shown) > 60 else "")
     )
+
+
+def require_spatial(model: keras.Model, layer: str | keras.layers.Layer, purpose: str) -> LayerInfo:
+    """The layer's info; a ``ValueError`` naming its shape and layers that work when its
+    output is not (batch, height, width, channels). ``purpose`` completes "… need(s) a
+    convolutional layer" in the message."""
+    info = resolve_layer(model, layer)
+    if not info.is_spatial:
+        raise ValueError(
+            f"layer {info.name!r} has output shape {info.output_shape}, not (batch, height, width, "
+            f"channels): {purpose} a convolutional layer, e.g. one of "
+            f"{', '.join(conv_layers(model)[-5:])}")
+    return info
 
 
 def _is_softmax(fn: Any) -> bool:
