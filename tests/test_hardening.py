@@ -1,7 +1,6 @@
 """Bad input everywhere gets a clear error; property-based checks; offline by construction."""
 
 import socket
-import warnings
 
 import numpy as np
 import pytest

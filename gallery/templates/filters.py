@@ -17,7 +17,6 @@ Dead filters are framed in red.
 # The model and its convolution layers
 # ------------------------------------
 import matplotlib.pyplot as plt
-import numpy as np
 
 import convviz
 from convviz import zoo

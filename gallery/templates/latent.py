@@ -18,7 +18,6 @@ faithful each projection is, the misclassified images, and the most suspicious s
 # Trustworthiness (1 is best) tells how well each 2-D map keeps the nearest neighbours
 # of the features: the chapter's warning that projections distort, as a number.
 import matplotlib.pyplot as plt
-import numpy as np
 
 import convviz
 from convviz import zoo
