@@ -547,12 +547,18 @@ def book_objective_reference(model: keras.Model, layer: str, images: np.ndarray,
 
 
 def representative_layers(model: keras.Model, n: int = 3) -> list[str]:
-    """``n`` convolution layers spread over the depth of ``model``: first, middle(s), last."""
-    from convviz.layers import _display_name
+    """``n`` layers spread over the depth of ``model`` (first, middle(s), last), each taken
+    after its nonlinearity (a ``Conv2D(activation="relu")`` itself, or the activation layer
+    that follows a linear convolution and its batch normalization), without pooling layers.
 
-    convs = [i for i in layer_infos(model)
-             if i.is_spatial and i.class_name in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")]
-    if not convs:
+    After a ReLU an objective that stays at zero means the unit never fires: "dead" then
+    means dead, not merely negatively biased as on a linear convolution's output.
+    """
+    from convviz.activations import activation_layers
+
+    names = [n_ for n_ in activation_layers(model)
+             if not resolve_layer(model, n_).class_name.endswith("Pooling2D")]
+    if not names:
         raise ValueError(f"model {model.name!r} has no convolution layer")
-    picks = sorted({round(k * (len(convs) - 1) / max(n - 1, 1)) for k in range(n)})
-    return [_display_name(model, convs[p].name) for p in picks]
+    picks = sorted({round(k * (len(names) - 1) / max(n - 1, 1)) for k in range(n)})
+    return [names[p] for p in picks]
