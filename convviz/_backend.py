@@ -127,7 +127,7 @@ class _NoRetracingWarning:
 
 
 _FILTER = _NoRetracingWarning()
-_JIT_CACHE = weakref.WeakKeyDictionary()
+_JIT_CACHE: "weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]]" = weakref.WeakKeyDictionary()
 
 
 def _quiet_retracing_warning() -> None:
@@ -136,9 +136,6 @@ def _quiet_retracing_warning() -> None:
     logger = logging.getLogger("tensorflow")
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
-
-
-_JIT_CACHE: "weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]]"
 
 
 def cached_jit(owner: Any, key: Any, make: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from convviz import _backend
-from convviz.layers import LayerInfo, forward, layer_infos, resolve_layer
+from convviz.layers import display_names, forward, get_layer, layer_infos, resolve_layer
 from convviz.validation import check_images
 
 __all__ = ["activation_layers", "extract_activations", "layer_sparsity"]
@@ -30,28 +30,15 @@ def activation_layers(model: keras.Model) -> list[str]:
     shown itself; a linear convolution followed by batch normalization and an
     activation layer (Xception, VGG with BN) is shown through that activation layer.
     """
-    names: list[str] = []
-    for info in layer_infos(model):
+    every = layer_infos(model)
+    chosen = []
+    for info in every:
         if not info.is_spatial or info.is_model:
             continue
-        layer = _layer(model, info)
         kind = info.class_name
-        if kind in _POOL or (kind in _CONV and not _is_linear(layer)) or kind in _ACT:
-            names.append(_short(model, info))
-    return names
-
-
-def _layer(model: keras.Model, info: LayerInfo) -> keras.layers.Layer:
-    obj: keras.layers.Layer = model
-    for part in info.path:
-        obj = obj.get_layer(part)
-    return obj
-
-
-def _short(model: keras.Model, info: LayerInfo) -> str:
-    from convviz.layers import _display_name
-
-    return _display_name(model, info.name)
+        if kind in _POOL or kind in _ACT or (kind in _CONV and not _is_linear(get_layer(model, info))):
+            chosen.append(info)
+    return display_names(chosen, every)
 
 
 def extract_activations(model: keras.Model, images: np.ndarray, *,

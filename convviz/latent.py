@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from convviz import _backend
-from convviz.layers import forward, layer_infos, resolve_layer
+from convviz.layers import display_names, forward, layer_infos, resolve_layer
 from convviz.validation import check_images
 
 __all__ = ["PROJECTIONS", "default_embedding_layer", "extract_embeddings", "project",
@@ -19,12 +19,11 @@ PROJECTIONS = ("umap", "tsne", "pca")
 
 def default_embedding_layer(model: keras.Model) -> str:
     """The layer before the last (the chapter's choice), skipping dropout."""
-    infos = [i for i in layer_infos(model) if not i.is_model and i.class_name != "Dropout"]
+    every = layer_infos(model)
+    infos = [i for i in every if not i.is_model and i.class_name != "Dropout"]
     if len(infos) < 2:
         raise ValueError(f"model {model.name!r} has no layer before its output")
-    from convviz.layers import _display_name
-
-    return _display_name(model, infos[-2].name)
+    return display_names([infos[-2]], every)[0]
 
 
 def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | None = None,

@@ -40,6 +40,7 @@ __all__ = [
     "layer_output",
     "get_layer",
     "require_spatial",
+    "display_names",
 ]
 
 Path = tuple[str, ...]
@@ -154,10 +155,11 @@ def conv_layers(model: keras.Model, *, pooling: bool = True) -> list[str]:
     Input and preprocessing layers (``Rescaling``, ``Normalization``...) and nested
     model containers are left out. Names are plain when unique, else ``"outer/inner"``.
     """
-    infos = [i for i in layer_infos(model) if _is_feature_layer(i)]
+    every = layer_infos(model)
+    infos = [i for i in every if _is_feature_layer(i)]
     if not pooling:
         infos = [i for i in infos if not i.class_name.endswith(_POOLING)]
-    return [_display_name(model, i.name) for i in infos]
+    return display_names(infos, every)
 
 
 def last_conv_layer(model: keras.Model) -> str:
@@ -175,10 +177,13 @@ def last_conv_layer(model: keras.Model) -> str:
     return names[-1]
 
 
-def _display_name(model: keras.Model, full: str) -> str:
-    leaf = full.split("/")[-1]
-    leaves = [i.name.split("/")[-1] for i in layer_infos(model)]
-    return leaf if leaves.count(leaf) == 1 else full
+def display_names(infos: Sequence[LayerInfo], every: Sequence[LayerInfo]) -> list[str]:
+    """Short addresses of ``infos``: the plain name when unique among ``every`` layer of the
+    model (:func:`layer_infos`), else the ``"outer/inner"`` path."""
+    from collections import Counter
+
+    counts = Counter(i.name.split("/")[-1] for i in every)
+    return [i.name.split("/")[-1] if counts[i.name.split("/")[-1]] == 1 else i.name for i in infos]
 
 
 def resolve_layer(model: keras.Model, layer: str | keras.layers.Layer) -> LayerInfo:
@@ -208,8 +213,8 @@ def resolve_layer(model: keras.Model, layer: str | keras.layers.Layer) -> LayerI
             f"layer name {key!r} is ambiguous in model {model.name!r}: use one of "
             + ", ".join(repr(m.name) for m in matches)
         )
-    spatial = [_display_name(model, i.name) for i in infos if _is_feature_layer(i)]
-    every = [_display_name(model, i.name) for i in infos]
+    spatial = display_names([i for i in infos if _is_feature_layer(i)], infos)
+    every = display_names(infos, infos)
     close = difflib.get_close_matches(key, every, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     shown = spatial if spatial else every
@@ -465,9 +470,11 @@ def layer_input(model: keras.Model, layer: str) -> Callable[[Any], Any]:
     return fn
 
 
-def get_layer(model: keras.Model, layer: str) -> keras.layers.Layer:
-    """The Layer object addressed by a plain name or ``"outer/inner"`` path."""
+def get_layer(model: keras.Model, layer: str | LayerInfo) -> keras.layers.Layer:
+    """The Layer object addressed by a plain name, an ``"outer/inner"`` path or a
+    :class:`LayerInfo` (used as is, without another walk of the graph)."""
     obj: Any = model
-    for part in resolve_layer(model, layer).path:
+    path = layer.path if isinstance(layer, LayerInfo) else resolve_layer(model, layer).path
+    for part in path:
         obj = obj.get_layer(part)
     return obj

@@ -120,7 +120,7 @@ class ZooEntry:
             return (size, size, 3)
         if self.source == "trained":
             return tuple(datasets.load(self.dataset, "test").x.shape[1:])
-        return tuple(int(d) for d in self._architecture().input_shape[1:])
+        return tuple(int(d) for d in self._architecture.input_shape[1:])
 
     @property
     def last_conv_layer(self) -> str:
@@ -129,18 +129,16 @@ class ZooEntry:
             return self._last_conv_layer
         from convviz.layers import last_conv_layer
 
-        return last_conv_layer(self._architecture())
+        return last_conv_layer(self._architecture)
 
     @cached_property
-    def _arch_model(self) -> keras.Model:
+    def _architecture(self) -> keras.Model:
+        """The entry's model structure (untrained), built once, for layer lookups."""
         if self.source == "trained":
             return models.build(self.options["architecture"], self.input_shape, len(self.class_names))
         if self.source == "keras.applications":
             return models.build_application(self.options["application"], weights=None)
         return _load_file(self)
-
-    def _architecture(self) -> keras.Model:
-        return self._arch_model
 
     @property
     def file_path(self) -> Path | None:
