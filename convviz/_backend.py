@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import weakref
-
 import keras
 import numpy as np
 
@@ -127,7 +125,7 @@ class _NoRetracingWarning:
 
 
 _FILTER = _NoRetracingWarning()
-_JIT_CACHE: "weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]]" = weakref.WeakKeyDictionary()
+_JIT_ATTR = "_convviz_compiled"
 
 
 def _quiet_retracing_warning() -> None:
@@ -144,10 +142,17 @@ def cached_jit(owner: Any, key: Any, make: Callable[[], Callable[..., Any]]) -> 
     TensorFlow reads variables when the function runs and torch compiles nothing, so
     a compiled function stays valid when the weights change. JAX bakes the weights into
     the trace: there a new function is compiled for every call.
+
+    The compiled functions are kept on the owner itself, so they live exactly as long as
+    it does: a model that is no longer used is freed with its functions (a cache keyed
+    weakly on the model whose values refer to the model would keep it alive forever).
     """
     if name() == "jax":
         return jit(make())
-    per_owner = _JIT_CACHE.setdefault(owner, {})
+    per_owner = owner.__dict__.get(_JIT_ATTR)
+    if per_owner is None:
+        per_owner = {}
+        object.__setattr__(owner, _JIT_ATTR, per_owner)  # not a tracked Keras attribute
     if key not in per_owner:
         per_owner[key] = jit(make())
     return per_owner[key]

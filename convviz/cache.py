@@ -1,7 +1,10 @@
 """An on-disk cache for trained models and computed figures' data.
 
-Keys are hashes of everything that determines an artifact (training recipe and
-seed, weights hash, parameters, convviz version). Each entry is one file holding a
+Keys are hashes of everything that determines an artifact: the training recipe and
+seed or the weights hash, the parameters, a digest of the convviz source that computed
+it (:func:`convviz._code.code_digest`), the Keras backend and the versions of Keras and
+the backend library. An entry computed by older code, or under another backend, has
+another key: it can never be served for the current code. Each entry is one file holding a
 magic header, the SHA-256 of its payload and the payload. Writes go to a temporary
 file in the same folder and are renamed into place, so a reader sees a whole entry
 or none; a per-key lock file keeps two processes from computing the same entry
@@ -39,15 +42,24 @@ class CorruptEntry(Exception):
     """A cache entry failed its checksum."""
 
 
-def _version() -> str:
-    from convviz import __version__
+def make_key(kind: str, *, code: tuple[str, ...] | str, **parts: Any) -> str:
+    """A stable key for an artifact of ``kind`` determined by ``parts`` (JSON-able).
 
-    return __version__
+    ``code`` names the convviz modules that compute the artifact (their source, and that
+    of every convviz module they import, enters the key), or is a ready digest
+    (``"src:<hex>"``, e.g. of one function's source). The Keras backend and the versions
+    of Keras, the backend library and NumPy always enter the key.
+    """
+    from convviz._code import code_digest, environment
 
-
-def make_key(kind: str, **parts: Any) -> str:
-    """A stable key for an artifact of ``kind`` determined by ``parts`` (JSON-able)."""
-    blob = json.dumps({"kind": kind, "convviz": _version(), **parts}, sort_keys=True, default=str)
+    if isinstance(code, str):
+        if not code.startswith("src:"):
+            raise ValueError(f"code must be module names or a 'src:<digest>' string, got {code!r}")
+        digest = code
+    else:
+        digest = code_digest(*code)
+    blob = json.dumps({"kind": kind, "code": digest, "env": environment(), **parts},
+                      sort_keys=True, default=str)
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
 
 
@@ -169,6 +181,11 @@ class Cache:
 
         with np.load(io.BytesIO(self.get_or_compute(key, make)), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+    def read_json(self, key: str) -> Any:
+        """The JSON value of ``key``, or None when absent (or corrupt: then it is deleted)."""
+        payload = self._read_valid(key)
+        return None if payload is None else json.loads(payload)
 
     def json(self, key: str, compute: Callable[[], Any]) -> Any:
         """Cached JSON value."""

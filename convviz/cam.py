@@ -21,6 +21,7 @@ import numpy as np
 
 from convviz import _backend
 from convviz import cache as _cache
+from convviz._image import upsample_maps
 from convviz.layers import last_conv_layer, require_spatial, split_model
 from convviz.validation import check_images
 
@@ -90,15 +91,6 @@ CAM_METHODS: dict[str, Callable[[_Context], np.ndarray]] = {
 def register_cam_method(name: str, fn: Callable[[_Context], np.ndarray]) -> None:
     """Add a CAM method: ``fn(ctx) -> (N, h, w)`` from ``ctx.activations`` and ``ctx.gradients``."""
     CAM_METHODS[name] = fn
-
-
-def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of (N, h, w) maps to ``size`` = (H, W)."""
-    maps = np.asarray(maps, np.float32)
-    if maps.shape[1:3] == tuple(size):
-        return maps
-    out = ops.image.resize(ops.convert_to_tensor(maps[..., None]), size, interpolation="bilinear")
-    return _backend.to_numpy(out)[..., 0]
 
 
 @dataclass(frozen=True)
@@ -187,7 +179,7 @@ def cam_with_predictions(
                            "Grad-CAM needs the output of").name
     store = _cache.resolve(cache)
     if store is not None:
-        key = _cache.make_key("cam", model=_cache.model_digest(model), images=_cache.array_digest(x),
+        key = _cache.make_key("cam", code=("cam",), model=_cache.model_digest(model), images=_cache.array_digest(x),
                               layer=name, method=method, upsample=upsample, normalize=normalize,
                               class_index=None if class_index is None else np.asarray(class_index).tolist(),
                               scorecam_channels=scorecam_channels)

@@ -54,7 +54,7 @@ def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | N
 
     store = _cache.resolve(cache)
     if store is not None:
-        key = _cache.make_key("embeddings", model=_cache.model_digest(model), images=_cache.array_digest(x),
+        key = _cache.make_key("embeddings", code=("latent",), model=_cache.model_digest(model), images=_cache.array_digest(x),
                               layer=name)
         return store.arrays(key, lambda: {"f": extract_embeddings(model, x, layer=name,
                                                                   batch_size=batch_size)})["f"]
@@ -103,7 +103,7 @@ def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2
         from convviz.cache import default_cache, make_key
 
         store = default_cache() if cache is True else cache
-        key = make_key("projection", features=hashlib.sha256(f.tobytes()).hexdigest(),
+        key = make_key("projection", code=("latent",), libs=_projection_libs(method), features=hashlib.sha256(f.tobytes()).hexdigest(),
                        shape=f.shape, method=method, n_components=n_components,
                        random_state=random_state, kwargs=sorted(kwargs.items()))
         return store.arrays(key, lambda: {"xy": project(f, method=method, n_components=n_components,
@@ -125,6 +125,21 @@ def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2
 
         opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
         return umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
+
+
+def _projection_libs(method: str) -> dict[str, str]:
+    """Versions of the libraries a projection comes from (part of its cache key)."""
+    import importlib.metadata as md
+
+    pkgs = {"umap": ("umap-learn", "pynndescent", "scikit-learn"), "tsne": ("scikit-learn",),
+            "pca": ("scikit-learn",)}[method]
+    out = {}
+    for pkg in pkgs:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
 
 
 def trustworthiness(features: np.ndarray, projection: np.ndarray, *, n_neighbors: int = 10) -> float:

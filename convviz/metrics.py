@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
 
 __all__ = ["pointing_game", "energy_pointing_game", "deletion_curve", "insertion_curve", "auc",
            "center_baseline", "random_baseline", "ssim", "spearman", "RandomizationResult",
-           "randomization_check"]
+           "randomization_check", "reinitialized_weights", "PASS_THRESHOLD"]
 
 
 def _check_maps_masks(heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,15 +28,19 @@ def _check_maps_masks(heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarr
 
 
 def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *, tolerance: int = 0) -> np.ndarray:
-    """Per image: does the map's maximum lie in the object mask?
+    """Per image: does the map's single maximum lie in the object mask? (Zhang et al. 2016)
 
-    ``tolerance`` (pixels) also accepts a maximum within that distance of the mask (Zhang et
-    al. used 15 px at 224). An all-zero map has no maximum and counts as a miss.
+    One point per map, as in the paper: when several pixels tie for the maximum, the
+    point is one of them drawn uniformly at random, and the score is the *expected* hit,
+    the share of the tied maxima inside the mask (computed exactly, no randomness). A map
+    with a unique maximum scores 0 or 1; a constant map scores the mask's area fraction,
+    the chance rate, never 1. ``tolerance`` (pixels) also accepts a maximum within that
+    distance of the mask (Zhang et al. used 15 px at 224). An all-zero map counts as a miss.
 
     Returns
     -------
     np.ndarray
-        bool (N,); its mean is the pointing-game accuracy.
+        float (N,) in [0, 1]; its mean is the pointing-game accuracy.
     """
     h, m = _check_maps_masks(heatmaps, masks)
     if tolerance < 0:
@@ -46,12 +51,13 @@ def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *, tolerance: int = 0
         y, x = np.ogrid[-tolerance:tolerance + 1, -tolerance:tolerance + 1]
         disk = x * x + y * y <= tolerance * tolerance
         m = np.stack([binary_dilation(mi, structure=disk) for mi in m])
-    hits = np.zeros(len(h), bool)
+    hits = np.zeros(len(h))
     for i, (hi, mi) in enumerate(zip(h, m)):
         peak = hi.max()
         if peak <= 0:
             continue
-        hits[i] = bool(mi[hi == peak].any())  # any of the tied maxima inside counts
+        tied = hi == peak
+        hits[i] = mi[tied].sum() / tied.sum()
     return hits
 
 
@@ -163,6 +169,13 @@ def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0, sigma: float 
     return float(np.mean(num / den))
 
 
+PASS_THRESHOLD = 0.5
+"""A method passes the randomization check when the mean rank correlation of its maps with
+the trained model's falls below this once every weighted layer is re-initialized: closer
+to "unrelated" (0) than to "identical" (1). Adebayo et al. (2018) found Grad-CAM near 0 and
+Guided Backprop well above 0.5 at that point; the threshold separates those two outcomes."""
+
+
 @dataclass(frozen=True)
 class RandomizationResult:
     """Cascading model randomization: similarity of maps to the original at each step.
@@ -172,7 +185,11 @@ class RandomizationResult:
     layers
         Step k re-initializes ``layers[:k+1]`` (from the top of the model down).
     spearman, ssim
-        (steps, N) per step and image: similarity to the trained model's map.
+        (steps, N) per step and image: similarity to the trained model's map; NaN where
+        either map is degenerate.
+    degenerate
+        (steps, N) bool: the trained model's map or the randomized one is constant (all
+        zero, or flat): there is nothing to compare, which is reported, never a pass.
     method
         The CAM method tested.
     """
@@ -181,11 +198,30 @@ class RandomizationResult:
     layers: tuple[str, ...]
     spearman: np.ndarray
     ssim: np.ndarray
+    degenerate: np.ndarray
+    threshold: ClassVar[float] = PASS_THRESHOLD
 
-    def passes(self, *, threshold: float = 0.5) -> bool:
-        """A trustworthy method's maps decorrelate: mean rank correlation below ``threshold``
-        once every layer is randomized."""
-        return bool(np.mean(self.spearman[-1]) < threshold)
+    def final_spearman(self) -> float:
+        """Mean rank correlation over the non-degenerate maps once every layer is
+        randomized (NaN when all of them are degenerate)."""
+        last = self.spearman[-1][~self.degenerate[-1]]
+        return float(last.mean()) if len(last) else float("nan")
+
+    def degenerate_share(self) -> float:
+        """The share of images whose map is degenerate once every layer is randomized."""
+        return float(self.degenerate[-1].mean())
+
+    def verdict(self, *, threshold: float | None = None) -> str:
+        """``"passes"`` (maps decorrelate), ``"fails"`` (they stay similar) or
+        ``"degenerate"`` (half or more of the final maps are constant: no verdict)."""
+        if self.degenerate_share() >= 0.5:
+            return "degenerate"
+        limit = self.threshold if threshold is None else threshold
+        return "passes" if self.final_spearman() < limit else "fails"
+
+    def passes(self, *, threshold: float | None = None) -> bool:
+        """True only for the verdict ``"passes"``: degenerate maps never pass."""
+        return self.verdict(threshold=threshold) == "passes"
 
 
 def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
@@ -201,22 +237,51 @@ def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]
     return out[::-1]  # top (output) first
 
 
+def reinitialized_weights(layer: keras.layers.Layer, seed: int) -> list[np.ndarray]:
+    """Fresh weights for ``layer``, drawn by the layer's own initializers with explicit
+    seeds (no global random state is read or changed). A weight without an initializer
+    attribute gets normal noise with its trained mean and spread, from a local generator."""
+    out = []
+    rng = np.random.default_rng(seed)
+    for j, var in enumerate(layer.weights):
+        short = var.name.split("/")[-1]
+        shape = tuple(int(d) for d in var.shape)
+        init = getattr(layer, f"{short}_initializer", None)
+        if init is not None:
+            init = keras.initializers.get(init)
+            config = init.get_config()
+            if "seed" in config:
+                config["seed"] = int(seed) * 1000 + j
+            value = keras.ops.convert_to_numpy(type(init).from_config(config)(shape, dtype=var.dtype))
+        else:
+            old = keras.ops.convert_to_numpy(var)
+            value = rng.normal(old.mean(), old.std() or 1.0, shape).astype(old.dtype)
+        out.append(np.asarray(value))
+    return out
+
+
+def _flat(m: np.ndarray) -> bool:
+    return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
+
+
 def randomization_check(model: keras.Model, images: np.ndarray, *, method: str = "gradcam",
                         layer: str | None = None, class_index=None, max_steps: int | None = None,
                         seed: int = 0, cache: object = None) -> RandomizationResult:
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).
 
-    The user's model is not modified: the check works on a copy. Maps explain the
-    trained model's class for each image at every step. Seeds Keras' global random
-    generator (with ``seed``) to draw the new weights. ``cache``: ``True`` or a
+    The user's model is not modified (the check works on a copy) and no global random
+    generator is reseeded: new weights come from each layer's initializers with seeds
+    derived from ``seed``. Maps explain the trained model's class for each image at every
+    step. A map that is constant (e.g. all zero) has no ranking to compare: it is marked
+    ``degenerate`` and never counts toward a pass. ``cache``: ``True`` or a
     :class:`convviz.cache.Cache` reuses a result computed with the same weights and arguments.
     """
     from convviz import cache as _cache
 
     store = _cache.resolve(cache)
     if store is not None:
-        key = _cache.make_key("randomization", model=_cache.model_digest(model),
+        key = _cache.make_key("randomization", code=("metrics",), model=_cache.model_digest(model),
                               images=_cache.array_digest(np.asarray(images, np.float32)), method=method,
                               layer=layer, max_steps=max_steps, seed=seed,
                               class_index=None if class_index is None else np.asarray(class_index).tolist())
@@ -224,32 +289,38 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
         def compute() -> dict[str, np.ndarray]:
             r = randomization_check(model, images, method=method, layer=layer, class_index=class_index,
                                     max_steps=max_steps, seed=seed)
-            return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim}
+            return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim,
+                    "degenerate": r.degenerate}
 
         a = store.arrays(key, compute)
-        return RandomizationResult(method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"])
+        return RandomizationResult(method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"],
+                                   a["degenerate"])
+    import random
+
     from convviz.cam import cam_with_predictions
     from convviz.layers import get_layer
 
-    ref = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method)
-    work = keras.models.clone_model(model)
+    ref = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
+                               normalize=False)  # unnormalized: no warning, flat maps detected here
+    ref_flat = np.array([_flat(m) for m in ref.maps])
+    py_state = random.getstate()  # cloning draws default seeds from Python's generator
+    try:
+        work = keras.models.clone_model(model)
+    finally:
+        random.setstate(py_state)
     work.set_weights(model.get_weights())
-    keras.utils.set_random_seed(10_007 + seed)  # not the seed that may have built the model
-    fresh = keras.models.clone_model(model)  # newly initialized weights, same structure
     steps = _weighted_layers(work)
     if max_steps is not None:
         steps = steps[:max_steps]
-    names, sp, ss = [], [], []
-    for name, _ in steps:
-        get_layer(work, name).set_weights(get_layer(fresh, name).get_weights())
+    names, sp, ss, deg = [], [], [], []
+    for k, (name, lay) in enumerate(steps):
+        lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
         names.append(name)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                maps = cam_with_predictions(work, images, layer=ref.layer, class_index=ref.classes,
-                                            method=method).maps
-        sp.append([spearman(a, b) for a, b in zip(ref.maps, maps)])
-        ss.append([ssim(a, b) for a, b in zip(ref.maps, maps)])
-    return RandomizationResult(method, tuple(names), np.array(sp), np.array(ss))
+        maps = cam_with_predictions(work, images, layer=ref.layer, class_index=ref.classes,
+                                    method=method, normalize=False).maps
+        flat = ref_flat | np.array([_flat(m) for m in maps])
+        deg.append(flat)
+        sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref.maps, maps, flat)])
+        ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref.maps, maps, flat)])
+    return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float),
+                               np.array(deg, bool))

@@ -90,9 +90,22 @@ def plot_sparsity(sparsity: Mapping[str, float], *, ax=None, title: str | None =
     return ax
 
 
+_DEAD_RGB = np.array([220, 30, 30], np.uint8)  # dead on data: red frame
+_UNEXCITED_RGB = np.array([240, 150, 0], np.uint8)  # alive, but no start made it fire: orange
+
+
+def _frame(grid: np.ndarray, y: int, x: int, h: int, w: int, color: np.ndarray) -> None:
+    t = max(1, min(h, w) // 16)
+    grid[y:y + t, x:x + w] = color
+    grid[y + h - t:y + h, x:x + w] = color
+    grid[y:y + h, x:x + t] = color
+    grid[y:y + h, x + w - t:x + w] = color
+
+
 def filter_grid(images: np.ndarray, *, ncols: int | None = None, margin: int = 5,
-                dead: np.ndarray | None = None) -> np.ndarray:
-    """The chapter's grid of filter patterns as one uint8 image; dead filters get a red frame."""
+                dead: np.ndarray | None = None, unexcited: np.ndarray | None = None) -> np.ndarray:
+    """The chapter's grid of filter patterns as one uint8 image; filters dead on data get a
+    red frame, filters that nothing excited an orange one."""
     imgs = np.asarray(images)
     if imgs.ndim != 4:
         raise ValueError(f"images must be (K, H, W, C), got {imgs.shape}")
@@ -106,26 +119,29 @@ def filter_grid(images: np.ndarray, *, ncols: int | None = None, margin: int = 5
         tile = imgs[i] if c == 3 else np.repeat(imgs[i][..., :1], 3, axis=-1)
         grid[y:y + h, x:x + w] = tile
         if dead is not None and dead[i]:
-            t = max(1, min(h, w) // 16)
-            red = np.array([220, 30, 30], np.uint8)
-            grid[y:y + t, x:x + w] = red
-            grid[y + h - t:y + h, x:x + w] = red
-            grid[y:y + h, x:x + t] = red
-            grid[y:y + h, x + w - t:x + w] = red
+            _frame(grid, y, x, h, w, _DEAD_RGB)
+        elif unexcited is not None and unexcited[i]:
+            _frame(grid, y, x, h, w, _UNEXCITED_RGB)
     return grid
 
 
 def plot_filter_grid(patterns, *, ncols: int | None = None, margin: int = 5, ax=None,
                      title: str | None = None):
-    """Grid of a :class:`~convviz.filters.FilterPatterns` (dead filters framed in red)."""
-    grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead)
+    """Grid of a :class:`~convviz.filters.FilterPatterns`: filters dead on data framed in
+    red, filters no start excited framed in orange."""
+    grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead,
+                       unexcited=patterns.unexcited)
     ax = _axes(ax, (8, 8))
     ax.imshow(grid, interpolation="nearest")
     ax.set_axis_off()
     if title is None:
-        ndead = int(np.sum(patterns.dead))
-        title = f"{patterns.layer} — {patterns.recipe} recipe" + (f" ({ndead} dead, red frame)" if ndead else "")
-    ax.set_title(title, loc="left", fontsize=10)
+        title = f"{patterns.layer} — {patterns.recipe} recipe"
+    notes = []
+    if int(np.sum(patterns.dead)):
+        notes.append(f"{int(np.sum(patterns.dead))} dead on data (red)")
+    if int(np.sum(patterns.unexcited)):
+        notes.append(f"{int(np.sum(patterns.unexcited))} not excited (orange)")
+    ax.set_title(title + (f"\n{', '.join(notes)}" if notes else ""), loc="left", fontsize=10)
     return ax
 
 
@@ -158,7 +174,7 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.
     """
     import matplotlib
 
-    from convviz.cam import upsample_maps
+    from convviz._image import upsample_maps
 
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -262,21 +278,23 @@ def plot_thumbnails(images: np.ndarray, captions: Sequence[str], *, axes=None, n
 
 
 def plot_randomization(results: Sequence, *, ax=None, metric: str = "spearman"):
-    """Similarity to the trained model's maps as layers are randomized, one line per method."""
+    """Similarity to the trained model's maps as layers are randomized, one line per method
+    (mean over the images whose maps are not degenerate), with each method's verdict."""
     ax = _axes(ax, (8, 4))
     for r in results:
-        vals = getattr(r, metric)
-        mean = vals.mean(axis=1)
-        ok = "passes" if r.passes() else "fails"
-        ax.plot(range(1, len(mean) + 1), mean, marker="o", label=f"{r.method} ({ok})")
+        vals = np.asarray(getattr(r, metric), float)
+        counts = np.sum(np.isfinite(vals), axis=1)
+        mean = np.where(counts > 0, np.nansum(vals, axis=1) / np.maximum(counts, 1), np.nan)
+        ax.plot(range(1, len(mean) + 1), mean, marker="o", label=f"{r.method} ({r.verdict()})")
     if results:
         names = results[0].layers
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=60, ha="right", fontsize=8)
-    ax.axhline(0.5, color="gray", lw=0.8, ls="--")
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=60, ha="right", fontsize=9)
+    if metric == "spearman" and results:
+        ax.axhline(results[0].threshold, color="gray", lw=0.8, ls="--")
     ax.set_xlabel("randomized from the top down to layer")
     ax.set_ylabel("Spearman rank correlation" if metric == "spearman" else "SSIM")
     ax.set_ylim(-0.2, 1.05)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, loc="upper right")
     ax.set_title("Model-randomization sanity check (maps should decorrelate)", loc="left", fontsize=10)
     return ax
 

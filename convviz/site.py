@@ -64,11 +64,39 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _fingerprint(entry: Any, template_text: str) -> str:
+def page_modules(template_text: str) -> tuple[str, ...]:
+    """The convviz modules a page script uses, and those they import (transitively).
+
+    Found in the script's code: ``from convviz import zoo`` and ``from convviz.x import y``
+    name modules; ``convviz.NAME`` resolves a re-exported function to the module that
+    defines it (``convviz.grad_cam`` -> ``cam``).
+    """
+    import ast
+
     import convviz
+    from convviz._code import PACKAGE_DIR, imports_in, module_closure
+
+    mods = set(imports_in(template_text))
+    for node in ast.walk(ast.parse(template_text)):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "convviz"):
+            if (PACKAGE_DIR / f"{node.attr}.py").is_file():
+                mods.add(node.attr)
+            elif hasattr(convviz, node.attr):
+                owner = getattr(getattr(convviz, node.attr), "__module__", "") or ""
+                if owner.startswith("convviz."):
+                    mods.add(owner.split(".")[1])
+    return module_closure(mods)
+
+
+def _fingerprint(entry: Any, template_text: str) -> str:
+    """What a page's output depends on: the zoo entry, the template, the source of the
+    convviz modules the page uses and the numerical environment."""
+    from convviz._code import code_digest, environment
 
     parts = [entry.name, entry.source, entry.dataset, repr(sorted(entry.options.items())),
-             repr(entry.recipe()), convviz.__version__, template_text]
+             repr(entry.recipe()), template_text, code_digest(*page_modules(template_text)),
+             repr(sorted(environment().items()))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

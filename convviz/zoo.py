@@ -352,8 +352,24 @@ def dataset(e: ZooEntry, split: str = "test") -> datasets.Dataset:
     return datasets.load_folder(folder, size=(h, w), channels=c, class_names=e._class_names)
 
 
+def training_code(architecture: str) -> str:
+    """A digest of the code that determines a trained model: its architecture function,
+    the training loop and batching, seeding, and the dataset generators (``datasets.py``).
+    Editing another architecture does not retrain this one."""
+    import inspect
+
+    from convviz import _backend
+    from convviz._code import code_digest, source_digest
+
+    parts = [inspect.getsource(models.ARCHITECTURES[architecture])]
+    parts += [inspect.getsource(obj) for obj in (models.build, models.train, models._Batches,
+                                                  _backend.seed_everything, dataset, _train_bytes)]
+    return "src:" + source_digest(*parts, code_digest("datasets"))
+
+
 def _model_key(e: ZooEntry) -> str:
-    return make_key("model", source=e.source, recipe=e.recipe())
+    return make_key("model", code=training_code(e.options["architecture"]), source=e.source,
+                    recipe=e.recipe())
 
 
 def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = True) -> keras.Model:
@@ -382,8 +398,11 @@ def test_accuracy(name: str | ZooEntry, *, cache: Cache | None = None) -> float 
     if e.source != "trained":
         return None
     cache = cache or default_cache()
-    load(e, cache=cache)
-    meta = cache.json(_model_key(e) + "-meta", lambda: _evaluate(e, cache))
+    key = _model_key(e) + "-meta"
+    meta = cache.read_json(key)  # recorded by training: no need to load the model
+    if meta is None:
+        load(e, cache=cache)
+        meta = cache.json(key, lambda: _evaluate(e, cache))
     return float(meta["test_accuracy"])
 
 

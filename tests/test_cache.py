@@ -23,11 +23,20 @@ def test_roundtrip_and_keys(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_key_depends_on_every_part():
-    a = make_key("model", recipe={"epochs": 3, "seed": 0})
-    assert a == make_key("model", recipe={"seed": 0, "epochs": 3})
-    assert a != make_key("model", recipe={"epochs": 3, "seed": 1})
-    assert a != make_key("cam", recipe={"epochs": 3, "seed": 0})
+def test_key_depends_on_every_part(monkeypatch):
+    a = make_key("model", code=("cam",), recipe={"epochs": 3, "seed": 0})
+    assert a == make_key("model", code=("cam",), recipe={"seed": 0, "epochs": 3})
+    assert a != make_key("model", code=("cam",), recipe={"epochs": 3, "seed": 1})
+    assert a != make_key("cam", code=("cam",), recipe={"epochs": 3, "seed": 0})
+    assert a != make_key("model", code=("latent",), recipe={"epochs": 3, "seed": 0})
+    assert a != make_key("model", code="src:abc", recipe={"epochs": 3, "seed": 0})
+    import convviz._code as code
+
+    env = dict(code.environment())
+    monkeypatch.setattr(code, "environment", lambda: {**env, "keras": "0.0.1"})
+    assert a != make_key("model", code=("cam",), recipe={"epochs": 3, "seed": 0})
+    with pytest.raises(ValueError, match="src:"):
+        make_key("model", code="cam")
 
 
 def test_corrupt_entry_is_detected_and_recomputed(tmp_path, caplog):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from convviz import _backend
-from convviz.filters import FAST_SCHEDULE, book_objective_reference, deprocess_image, visualize_filters
-from conftest import nested_model, small_functional
+from convviz.filters import DEFAULT_LEARNING_RATES, book_objective_reference, deprocess_image, visualize_filters
+from conftest import nested_model, small_functional, to_np
 
 ops = keras.ops
 
@@ -31,7 +31,8 @@ def test_color_filters_find_their_color():
     blue = res.raw[1].mean(axis=(0, 1))
     assert red[0] > red[1] + 1 and red[0] > red[2] + 1
     assert blue[2] > blue[0] + 1 and blue[2] > blue[1] + 1
-    assert not res.dead.any()
+    assert not res.dead.any() and not res.unexcited.any()
+    assert res.origin.tolist() == ["gray", "gray"]
 
 
 def test_edge_filter_pattern_correlates_with_its_orientation():
@@ -42,11 +43,75 @@ def test_edge_filter_pattern_correlates_with_its_orientation():
     assert dx > 3 * dy  # intensity varies across columns: vertical stripes
 
 
-def test_dead_filter_is_flagged_not_nan():
+def test_unexcitable_filter_is_flagged_not_nan():
     res = visualize_filters(color_model(), "relu", [3], crop=2, steps=5)
-    assert res.dead.tolist() == [True]
+    assert res.dead.tolist() == [False]  # no data given: dead on data is not claimed
+    assert res.unexcited.tolist() == [True] and res.origin.tolist() == ["none"]
     assert np.isfinite(res.raw).all() and np.isfinite(res.losses).all()
-    assert (res.images == 128).all()  # a dead pattern is flat gray
+    assert (res.images == 128).all()  # nothing to show: flat gray
+
+
+def edge_units_model():
+    """unit 0 never fires on images in [0, 1]; unit 1 fires only on a sharp, full-contrast
+    vertical edge (which gray noise in [0.4, 0.6] never has); unit 2 on blue."""
+    inp = keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(3, 3, name="conv")
+    relu = keras.layers.ReLU(name="relu")(conv(inp))
+    k = np.zeros((3, 3, 3, 3), np.float32)
+    k[..., 0] = -1.0
+    k[:, 0, :, 1], k[:, 2, :, 1] = -1.0, 1.0  # right column minus left column, all channels
+    k[1, 1, 2, 2] = 1.0
+    conv.set_weights([k, np.array([-1.0, -8.9, 0.0], np.float32)])
+    return keras.Model(inp, relu)
+
+
+def test_dead_on_data_versus_not_excited_from_gray():
+    model = edge_units_model()
+    data = np.zeros((3, 16, 16, 3), np.float32)
+    data[1, :, 8:] = 1.0  # one image with a full-contrast vertical edge
+    data[2] = np.random.default_rng(1).uniform(0.4, 0.6, (16, 16, 3))
+    gray = visualize_filters(model, "relu", 3, crop=2, steps=10)
+    assert gray.unexcited.tolist() == [True, True, False]  # from gray alone: 0 and 1 look alike
+    res = visualize_filters(model, "relu", 3, crop=2, steps=10, data=data)
+    assert res.dead.tolist() == [True, False, False]  # unit 0 is zero on every data image
+    assert res.unexcited.tolist() == [False, False, False]
+    assert res.origin.tolist() == ["none", "data", "gray"]  # unit 1 restarted from the edge image
+    assert res.losses[1] > 0
+    assert (res.images[0] == 128).all() and not (res.images[1] == 128).all()
+
+
+def test_learning_rate_default_is_the_recipes_own():
+    assert DEFAULT_LEARNING_RATES == {"book": 10.0, "fast": 10.0, "robust": 0.05}
+    model = small_functional((20, 20, 3))
+    a = visualize_filters(model, "c1", 2, steps=3, crop=2, recipe="robust")
+    b = visualize_filters(model, "c1", 2, steps=3, crop=2, recipe="robust", learning_rate=0.05)
+    c = visualize_filters(model, "c1", 2, steps=3, crop=2, recipe="robust", learning_rate=10.0)
+    np.testing.assert_array_equal(a.raw, b.raw)
+    assert not np.allclose(a.raw, c.raw)  # 10.0 is taken as given, not silently replaced
+
+
+@pytest.mark.parametrize("size", [(24, 24), (20, 31)])
+def test_fourier_image_is_lucids_fft_image(size):
+    """Same spectrum scale, same normalization (irfft2 divides by h·w) and the same initial
+    pixel spread as lucid's fft_image, computed with NumPy."""
+    from convviz._params import fourier_image, fourier_init, spectrum_scale
+
+    h, w = size
+    rng = np.random.default_rng(0)
+    params = fourier_init(rng, 64, 3, size)
+    scale = spectrum_scale(h, w)
+    ours = to_np(fourier_image(ops.convert_to_tensor(params), ops.convert_to_tensor(scale), None, size,
+                               sigmoid=False))
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[: w // 2 + 1 + (w % 2)]
+    freqs = np.sqrt(fx * fx + fy * fy)
+    lucid_scale = 1.0 / np.maximum(freqs, 1.0 / max(w, h)) * np.sqrt(w * h)
+    np.testing.assert_allclose(scale, lucid_scale[:, : w // 2 + 1], rtol=1e-6)
+    spectrum = params[:, 0] + 1j * params[:, 1]
+    lucid = np.fft.irfft2(lucid_scale[:, : w // 2 + 1] * spectrum, s=(h, w)) / 4.0
+    np.testing.assert_allclose(ours, np.transpose(lucid, (0, 2, 3, 1)), rtol=1e-4, atol=1e-6)
+    # lucid's initial pixel spread at this size, not sqrt(h·w) times smaller
+    assert ours.std() == pytest.approx(lucid.std(), rel=1e-3) and ours.std() > 0.005
 
 
 def chapter_loop(model, layer, filters, *, steps, size, lr=10.0, seed=0):
@@ -88,11 +153,10 @@ def test_pointwise_path_equals_full_layer():
 
 
 def test_fast_reaches_book_objective_in_fewer_steps():
-    assert FAST_SCHEDULE
     model = small_functional((24, 24, 3))
     book = visualize_filters(model, "c2", 4, steps=30, crop=2)
     fast = visualize_filters(model, "c2", 4, steps=30, crop=2, recipe="fast")
-    alive = ~book.dead
+    alive = ~book.unexcited
     assert fast.losses[alive].mean() >= book.losses[alive].mean()
 
 

@@ -1,0 +1,121 @@
+"""What a cached result or a page depends on: digests of convviz's own source code and
+of the numerical environment (Keras backend, versions).
+
+A cache key or page fingerprint that includes :func:`code_digest` of the modules that
+computed it changes exactly when one of those modules (or a convviz module they import,
+at top level or inside a function) changes, so an edit of ``cam.py`` recomputes the
+heatmaps and re-runs the Grad-CAM page, and nothing else.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.metadata as md
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["PACKAGE_DIR", "module_imports", "module_closure", "code_digest", "source_digest",
+           "environment"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_PKG = "convviz"
+
+
+def _source(module: str) -> str:
+    path = PACKAGE_DIR / f"{module}.py"
+    if not path.is_file():
+        raise ValueError(f"no convviz module {module!r}; valid: "
+                         + ", ".join(sorted(p.stem for p in PACKAGE_DIR.glob("*.py"))))
+    return path.read_text(encoding="utf-8")
+
+
+def _module_of(name: str) -> str | None:
+    """``convviz.cam`` -> ``cam``; the package itself (``convviz``) re-exports everything and
+    counts as no module: what is used from it is resolved where it is used."""
+    parts = name.split(".")
+    if parts[0] != _PKG or len(parts) < 2:
+        return None
+    return parts[1] if (PACKAGE_DIR / f"{parts[1]}.py").is_file() else None
+
+
+def imports_in(text: str) -> set[str]:
+    """convviz modules imported anywhere in ``text`` (module level or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                mod = _module_of(alias.name)
+                if mod:
+                    found.add(mod)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mod = _module_of(node.module)
+            if mod:
+                found.add(mod)
+            elif node.module == _PKG:  # from convviz import zoo, metrics
+                found.update(a.name for a in node.names if (PACKAGE_DIR / f"{a.name}.py").is_file())
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def module_imports(module: str) -> frozenset[str]:
+    """The convviz modules that ``module`` imports directly."""
+    return frozenset(imports_in(_source(module)) - {module})
+
+
+def module_closure(modules: Iterable[str]) -> tuple[str, ...]:
+    """``modules`` and every convviz module they import, transitively, sorted."""
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(module_imports(m))
+    return tuple(sorted(seen))
+
+
+@functools.lru_cache(maxsize=None)
+def _digest_of(modules: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(m.encode() + b"\0" + _source(m).encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def code_digest(*modules: str) -> str:
+    """SHA-256 (16 hex digits) of the source of ``modules`` and of the convviz modules they
+    import, transitively: what a result computed by these modules depends on (no module:
+    the digest of nothing)."""
+    return _digest_of(module_closure(modules))
+
+
+def source_digest(*texts: str) -> str:
+    """SHA-256 (16 hex digits) of source texts (e.g. one function's ``inspect.getsource``)."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _version(pkg: str) -> str:
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+@functools.lru_cache(maxsize=4)
+def _environment(backend: str) -> tuple[tuple[str, str], ...]:
+    lib = {"tensorflow": "tensorflow", "jax": "jaxlib", "torch": "torch"}.get(backend, backend)
+    return (("backend", backend), ("keras", _version("keras")), (lib, _version(lib)),
+            ("numpy", _version("numpy")))
+
+
+def environment() -> dict[str, str]:
+    """The Keras backend and the versions of Keras, the backend library and NumPy: results
+    computed under another backend or version are other results."""
+    import keras
+
+    return dict(_environment(keras.backend.backend()))

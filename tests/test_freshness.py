@@ -1,0 +1,141 @@
+"""Caches and pages can't go stale: keys follow the code that computed them, an older
+cache can never serve an entry for newer code, and compiled functions don't keep models
+alive."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import convviz
+from conftest import small_functional
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Prints the keys of every kind of cached result and the fingerprint of every page, as
+# computed by the convviz package found first on sys.path (a temporary copy in the test).
+PROBE = r"""
+import json, sys
+from pathlib import Path
+import convviz
+from convviz import zoo, site
+from convviz.cache import make_key
+assert Path(convviz.__file__).resolve().parent == Path(sys.argv[1]).resolve(), convviz.__file__
+keys = {kind: make_key(kind, code=(mod,), same="parts")
+        for kind, mod in [("cam", "cam"), ("filters", "filters"), ("embeddings", "latent"),
+                          ("randomization", "metrics")]}
+for arch in ("plain_cnn", "vgg_cnn", "mini_xception"):
+    keys["model-" + arch] = make_key("model", code=zoo.training_code(arch), recipe={"same": 1})
+entry = zoo.parse("models:\n  - {name: m, source: trained, architecture: plain_cnn, dataset: digits}\n")[0]
+for page in site.PAGE_NAMES:
+    keys["page-" + page] = site._fingerprint(entry, Path(sys.argv[2], page + ".py").read_text())
+print(json.dumps(keys))
+"""
+
+
+def _keys(pkg_parent: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(pkg_parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", PROBE, str(pkg_parent / "convviz"),
+                          str(ROOT / "gallery" / "templates")],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=pkg_parent)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _changed(a: dict[str, str], b: dict[str, str]) -> set[str]:
+    return {k for k in a if a[k] != b[k]}
+
+
+@pytest.mark.slow
+def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
+    shutil.copytree(ROOT / "convviz", tmp_path / "convviz", ignore=shutil.ignore_patterns("__pycache__"))
+    base = _keys(tmp_path)
+    # a change inside one CAM method's function body
+    _edit(tmp_path / "convviz" / "cam.py", "weights = c.gradients.mean(axis=(1, 2))",
+          "weights = c.gradients.mean(axis=(2, 1))")
+    after_cam = _keys(tmp_path)
+    assert _changed(base, after_cam) == {"cam", "randomization", "page-gradcam"}
+    # a change in one architecture retrains that model only (the pages load models through
+    # the zoo, which imports models.py: all of them re-run, their cached arrays stay)
+    _edit(tmp_path / "convviz" / "models.py", 'L.Dropout(0.3, name="dropout")', 'L.Dropout(0.25, name="dropout")')
+    after_arch = _keys(tmp_path)
+    assert {k for k in _changed(after_cam, after_arch) if not k.startswith("page-")} == {"model-plain_cnn"}
+    # the dataset generators feed every trained model
+    _edit(tmp_path / "convviz" / "datasets.py", "SHAPES_SIZE = 64", "SHAPES_SIZE = 64  # same value")
+    after_data = _keys(tmp_path)
+    assert {k for k in _changed(after_arch, after_data) if k.startswith("model-")} == {
+        "model-plain_cnn", "model-vgg_cnn", "model-mini_xception"}
+    assert "cam" not in _changed(after_arch, after_data)
+
+
+def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch):
+    """The CI workflow restores older caches (restore-keys): their entries must be misses."""
+    import convviz._code as code
+    from convviz.cache import Cache, merge
+
+    model = small_functional()
+    x = np.random.default_rng(0).random((3, 16, 16, 3)).astype(np.float32)
+    old_cache = Cache(tmp_path / "old")
+    real = code.code_digest
+    monkeypatch.setattr(code, "code_digest", lambda *m: "0ld" + real(*m)[3:])
+    convviz.grad_cam(model, x, layer="c2", cache=old_cache)
+    (old_key,) = old_cache.keys()
+    poisoned = {"maps": np.full((3, 16, 16), 0.5, np.float32), "classes": np.zeros(3, np.int64),
+                "predicted": np.zeros(3, np.int64), "probabilities": np.full((3, 3), 1 / 3, np.float32)}
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **poisoned)
+    old_cache.put_bytes(old_key, buf.getvalue())  # what an older code version computed
+    monkeypatch.setattr(code, "code_digest", real)
+    new_cache = Cache(tmp_path / "new")
+    assert merge([old_cache.root], new_cache.root) == 1
+    maps = convviz.grad_cam(model, x, layer="c2", cache=new_cache)
+    np.testing.assert_allclose(maps, convviz.grad_cam(model, x, layer="c2"), atol=1e-6)
+    assert not np.allclose(maps, 0.5)
+    assert len(new_cache.keys()) == 2  # the stale entry stays unused beside the fresh one
+
+
+@pytest.mark.parametrize("call", ["grad_cam", "activations", "embeddings", "filters"])
+def test_compiled_functions_do_not_keep_a_model_alive(call):
+    model = small_functional()
+    x = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    if call == "grad_cam":
+        convviz.grad_cam(model, x, layer="c2")
+    elif call == "activations":
+        convviz.extract_activations(model, x)
+    elif call == "embeddings":
+        convviz.extract_embeddings(model, x)
+    else:
+        convviz.visualize_filters(model, "c2", 2, steps=2, crop=2, data=x)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+def test_randomization_check_copies_do_not_accumulate():
+    from convviz import metrics
+
+    model = small_functional()
+    x = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    metrics.randomization_check(model, x, layer="c2")
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
