@@ -1,102 +1,149 @@
-"""Grad-CAM speed: keras.io's per-image recipe against ``convviz.grad_cam``, in one run.
+"""Grad-CAM speed: convviz against keras.io's recipe (as published, and at its best) and
+tf-keras-vis, each method in its own fresh process (order alternated over repeats).
 
-On ``keras.applications.Xception(weights=None)`` at 299×299 with 16 and 64 images:
+``keras.applications.Xception(weights=None, classifier_activation=None)`` at 299×299,
+layer ``block14_sepconv2_act``, 16 images; every method explains the same classes (each
+image's predicted class). Per method: cold (the first call, tracing included) and warm
+(the best of two more calls).
 
-* keras.io: one image at a time, a grad model over ``block14_sepconv2_act``, an eager
-  ``GradientTape`` through the whole network (TensorFlow only, as on keras.io);
-* convviz: ``grad_cam`` (one compiled call per batch, gradient of the head only);
-* floor: one compiled forward pass of the same batch (the backward pass from the
-  logits to the last conv layer costs almost nothing);
-* tf-keras-vis ``Gradcam`` when it is installed (``pip install tf-keras-vis``).
+* ``kerasio``: keras.io's ``make_gradcam_heatmap``, as published: one image at a time,
+  the gradient model built in every call, an eager ``GradientTape``;
+* ``kerasio_best``: the best a user can do with that recipe: the gradient model built
+  once, a ``tf.function`` over the whole batch;
+* ``convviz``: ``convviz.grad_cam`` (one compiled call per batch, the head differentiated);
+* ``tfkerasvis``: tf-keras-vis ``Gradcam`` (``pip install -e '.[bench]'``);
+* ``floor``: one compiled forward pass of the same batch.
 
-Each timed on its first call (tracing included), then warm. Map equality is checked
-on a trained zoo model (random-init Xception's maps are rounding noise).
-
-    python benchmarks/bench_cam.py
+    python benchmarks/bench_cam.py [--images 16] [--repeats 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from convviz import _backend, grad_cam  # noqa: E402
-from convviz.layers import split_model  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LAYER = "block14_sepconv2_act"
+METHODS = ("kerasio", "kerasio_best", "convviz", "tfkerasvis", "floor")
 
 
-def keras_io_gradcam(model, img, layer, pred_index=None):
-    """keras.io/examples/vision/grad_cam (TensorFlow), softmax removed beforehand."""
+def make_gradcam_heatmap(img_array, model, last_conv_layer_name, pred_index=None):
+    """keras.io/examples/vision/grad_cam, as published."""
+    import keras
     import tensorflow as tf
 
-    grad_model = keras.models.Model(model.inputs, [model.get_layer(layer).output, model.output])
+    grad_model = keras.models.Model(model.inputs, [model.get_layer(last_conv_layer_name).output, model.output])
     with tf.GradientTape() as tape:
-        conv, preds = grad_model(img)
+        last_conv_layer_output, preds = grad_model(img_array)
         if pred_index is None:
             pred_index = tf.argmax(preds[0])
-        channel = preds[:, pred_index]
-    grads = tape.gradient(channel, conv)
-    pooled = tf.reduce_mean(grads, axis=(0, 1, 2))
-    heat = conv[0] @ pooled[..., tf.newaxis]
-    heat = tf.squeeze(heat)
-    heat = tf.maximum(heat, 0) / tf.math.reduce_max(heat)
-    return heat.numpy()
+        class_channel = preds[:, pred_index]
+    grads = tape.gradient(class_channel, last_conv_layer_output)
+    pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))
+    last_conv_layer_output = last_conv_layer_output[0]
+    heatmap = last_conv_layer_output @ pooled_grads[..., tf.newaxis]
+    heatmap = tf.squeeze(heatmap)
+    heatmap = tf.maximum(heatmap, 0) / tf.math.reduce_max(heatmap)
+    return heatmap.numpy()
 
 
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+def kerasio_best(model, layer_name):
+    """The keras.io recipe made as fast as a user can: built once, compiled, batched."""
+    import keras
+    import tensorflow as tf
+
+    grad_model = keras.models.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+
+    @tf.function
+    def heatmaps(images, classes):
+        with tf.GradientTape() as tape:
+            conv, preds = grad_model(images)
+            chosen = tf.gather(preds, classes, axis=1, batch_dims=1)
+        grads = tape.gradient(chosen, conv)  # each image's score depends on its own conv only
+        pooled = tf.reduce_mean(grads, axis=(1, 2))
+        heat = tf.nn.relu(tf.einsum("nhwk,nk->nhw", conv, pooled))
+        return heat / tf.maximum(tf.reduce_max(heat, axis=(1, 2), keepdims=True), 1e-12)
+
+    return heatmaps
 
 
-def main() -> int:
-    backend = keras.backend.backend()
+def child(a) -> None:
+    import keras
+    import numpy as np
+
+    from _harness import child_report
+
     model = keras.applications.Xception(weights=None, classifier_activation=None)
-    rng = np.random.default_rng(0)
-    print(f"backend={backend} Xception(weights=None) layer={LAYER}, 299x299")
-    print(f"{'images':>6} {'method':<22}{'cold s':>8}{'warm s':>8}{'img/s warm':>11}{'vs keras.io':>12}{'vs floor':>9}")
-    for n in (16, 64):
-        x = rng.uniform(0, 255, (n, 299, 299, 3)).astype(np.float32)
-        rows = []
-        if backend == "tensorflow":
-            _, cold = timed(lambda: [keras_io_gradcam(model, x[i:i + 1], LAYER) for i in range(n)])
-            _, warm = timed(lambda: [keras_io_gradcam(model, x[i:i + 1], LAYER) for i in range(n)])
-            rows.append(("keras.io loop", cold, warm))
-        _, cold = timed(lambda: grad_cam(model, x, layer=LAYER))
-        _, warm = timed(lambda: grad_cam(model, x, layer=LAYER))
-        rows.append(("convviz grad_cam", cold, warm))
-        body = split_model(model, LAYER).body
-        fwd = _backend.jit(lambda t: model(t))
-        with _backend.no_grad():
-            _, fcold = timed(lambda: [_backend.to_numpy(fwd(keras.ops.convert_to_tensor(x[s:s + 32])))
-                                      for s in range(0, n, 32)])
-            _, fwarm = timed(lambda: [_backend.to_numpy(fwd(keras.ops.convert_to_tensor(x[s:s + 32])))
-                                      for s in range(0, n, 32)])
-        del body
-        rows.append(("floor: forward pass", fcold, fwarm))
-        try:
-            from tf_keras_vis.gradcam import Gradcam
-            from tf_keras_vis.utils.scores import CategoricalScore
+    x = np.random.default_rng(0).uniform(0, 255, (a.images, 299, 299, 3)).astype(np.float32)
+    classes = model.predict(x, batch_size=16, verbose=0).argmax(1)
+    if a.child == "kerasio":
+        def run():
+            return [make_gradcam_heatmap(x[i:i + 1], model, LAYER, int(classes[i])) for i in range(len(x))]
+    elif a.child == "kerasio_best":
+        fn = kerasio_best(model, LAYER)
 
-            cam = Gradcam(model, clone=True)
-            score = CategoricalScore(list(np.zeros(n, int)))
-            _, cold = timed(lambda: cam(score, x, penultimate_layer=LAYER))
-            _, warm = timed(lambda: cam(score, x, penultimate_layer=LAYER))
-            rows.append(("tf-keras-vis Gradcam", cold, warm))
-        except ImportError:
-            print("       (tf-keras-vis not installed: pip install tf-keras-vis to compare)")
-        base = rows[0][2] if rows[0][0] == "keras.io loop" else None
-        floor = [r for r in rows if r[0].startswith("floor")][0][2]
-        for name, cold, warm in rows:
-            vs = f"{base / warm:>11.1f}x" if base else f"{'-':>12}"
-            print(f"{n:>6} {name:<22}{cold:>8.2f}{warm:>8.2f}{n / warm:>11.1f}{vs}{warm / floor:>8.2f}x")
+        def run():
+            return fn(x, classes.astype("int32")).numpy()
+    elif a.child == "convviz":
+        from convviz import grad_cam
+
+        def run():
+            return grad_cam(model, x, layer=LAYER, class_index=classes)
+    elif a.child == "tfkerasvis":
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        cam = Gradcam(model, clone=True)
+        score = CategoricalScore([int(c) for c in classes])
+
+        def run():
+            return cam(score, x, penultimate_layer=LAYER)
+    else:
+        from convviz import _backend
+
+        fwd = _backend.jit(lambda t: model(t))
+
+        def run():
+            return [_backend.to_numpy(fwd(keras.ops.convert_to_tensor(x[s:s + 16]))) for s in range(0, len(x), 16)]
+    t = time.perf_counter()
+    run()
+    cold = time.perf_counter() - t
+    warm = []
+    for _ in range(2):
+        t = time.perf_counter()
+        run()
+        warm.append(time.perf_counter() - t)
+    child_report(min(warm), cold=cold, images=a.images)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.child:
+        child(a)
+        return 0
+    from _harness import compare
+
+    methods = list(METHODS)
+    try:
+        import tf_keras_vis  # noqa: F401
+    except ImportError:
+        methods.remove("tfkerasvis")
+        print("(tf-keras-vis not installed: pip install -e '.[bench]' to compare with it)")
+    config = {"model": "keras.applications.Xception(weights=None, classifier_activation=None)",
+              "layer": LAYER, "images": a.images, "size": 299, "backend": "tensorflow"}
+    res = compare(__file__, "cam", methods, ["--images", str(a.images)], repeats=a.repeats, config=config)
+    from report import cam_table
+
+    print(cam_table(res))
     return 0
 
 

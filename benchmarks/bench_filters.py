@@ -1,58 +1,87 @@
 """Filter patterns: convviz's batched recipes against the chapter's one-filter-at-a-time loop.
 
-Measured in one run, on the same machine, each timed on its first call (tracing
-included): the chapter's loop (one image, one trace per filter, whole-image L2
-normalized gradient), ``recipe="book"`` and ``recipe="fast"``. The mean objective of
-each is recomputed here in float32 on the returned raw images. Peak memory is the
-process's peak RSS growth during each run.
+Each method runs in its own fresh process (order alternated over repeats; min and median
+reported; peak RSS per process), timed on its first call, tracing included:
 
-    python benchmarks/bench_filters.py [--filters 64] [--steps 30] [--size 200]
+* ``chapter``: the chapter's code, on TensorFlow: ``keras.Model(model.inputs,
+  layer.output)`` as the feature extractor, a ``tf.function`` gradient-ascent step with a
+  ``GradientTape``, one filter at a time (retraced per filter), 30 steps, learning rate 10,
+  the gradient L2-normalized over the whole image;
+* ``book`` and ``fast``: ``convviz.visualize_filters`` with those recipes;
+* ``setup``: the process with the model built and nothing run (the RSS baseline).
+
+The mean objective of each method is recomputed in float32 on the images it returns.
+
+    python benchmarks/bench_filters.py [--filters 64] [--steps 30] [--size 200] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from convviz import _backend  # noqa: E402
-from convviz.filters import book_objective_reference, visualize_filters  # noqa: E402
-from convviz.layers import layer_output  # noqa: E402
-
-ops = keras.ops
+METHODS = ("chapter", "book", "fast", "setup")
 
 
-def chapter_loop(model, layer, filters, *, steps, lr, size, seed=0):
-    """The chapter's recipe: one filter at a time, a new compiled step per filter."""
-    body = layer_output(model, layer)
+def chapter_loop(model, layer_name, filters, *, steps, lr, size, seed=0):
+    """The chapter's recipe, as written there (TensorFlow)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    layer = model.get_layer(name=layer_name)
+    feature_extractor = keras.Model(inputs=model.inputs, outputs=layer.output)
+
+    def compute_loss(image, filter_index):
+        activation = feature_extractor(image)
+        return tf.reduce_mean(activation[:, 2:-2, 2:-2, filter_index])
+
+    @tf.function
+    def gradient_ascent_step(image, filter_index, learning_rate):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = compute_loss(image, filter_index)
+        grads = tape.gradient(loss, image)
+        grads = tf.math.l2_normalize(grads)
+        return image + learning_rate * grads
+
     rng = np.random.default_rng(seed)
     out = []
     for f in filters:
-        def loss(img, f=int(f)):
-            return ops.mean(body(img)[:, 2:-2, 2:-2, f])
-
-        def step(img, loss=loss):
-            _, grad = _backend.value_and_grad(loss, img)
-            grad = grad / ops.sqrt(ops.maximum(ops.sum(grad * grad), 1e-12))
-            return img + lr * grad
-
-        step = _backend.jit(step)  # the chapter's @tf.function, retraced per filter
-        img = ops.convert_to_tensor(rng.uniform(0.4, 0.6, (1, size, size, 3)).astype(np.float32))
+        image = tf.constant(rng.uniform(0.4, 0.6, (1, size, size, 3)).astype(np.float32))
         for _ in range(steps):
-            img = step(img)
-        out.append(_backend.to_numpy(img)[0])
+            image = gradient_ascent_step(image, int(f), lr)
+        out.append(image[0].numpy())
     return np.stack(out)
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def child(a) -> None:
+    import keras
+    import numpy as np
+
+    from _harness import child_report
+    from convviz.filters import book_objective_reference, visualize_filters
+
+    model = keras.applications.Xception(weights=None)
+    filters = np.arange(a.filters)
+    t = time.perf_counter()
+    if a.child == "setup":
+        child_report(0.0)
+        return
+    if a.child == "chapter":
+        raw = chapter_loop(model, a.layer, filters, steps=a.steps, lr=10.0, size=a.size)
+    else:
+        raw = visualize_filters(model, a.layer, a.filters, steps=a.steps, image_size=a.size,
+                                recipe=a.child).raw
+    seconds = time.perf_counter() - t
+    objective = float(book_objective_reference(model, a.layer, raw, filters).mean())
+    child_report(seconds, objective=objective)
 
 
 def main(argv=None) -> int:
@@ -61,34 +90,22 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--size", type=int, default=200)
     p.add_argument("--layer", default="block3_sepconv1")
-    p.add_argument("--memory-budget-gb", type=float, default=0.75)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    model = keras.applications.Xception(weights=None)
-    filters = np.arange(a.filters)
-    from convviz.filters import _batch_size
+    if a.child:
+        child(a)
+        return 0
+    from _harness import compare
 
-    bs = _batch_size(model, a.layer, (a.size, a.size), a.filters, None, a.memory_budget_gb)
-    print(f"memory budget {a.memory_budget_gb} GiB -> batch size {bs}", flush=True)
-    print(f"backend={keras.backend.backend()} Xception(weights=None) layer={a.layer} "
-          f"{a.filters} filters x {a.steps} steps at {a.size}x{a.size}", flush=True)
-    rows = []
-    rss0 = peak_rss_mb()
-    t = time.perf_counter()
-    raw = chapter_loop(model, a.layer, filters, steps=a.steps, lr=10.0, size=a.size)
-    ref_time = time.perf_counter() - t
-    ref_obj = float(book_objective_reference(model, a.layer, raw, filters).mean())
-    rows.append(("chapter loop", ref_time, ref_obj, peak_rss_mb() - rss0))
-    for recipe in ("book", "fast"):
-        rss0 = peak_rss_mb()
-        t = time.perf_counter()
-        res = visualize_filters(model, a.layer, a.filters, steps=a.steps, image_size=a.size,
-                                recipe=recipe, memory_budget_gb=a.memory_budget_gb)
-        el = time.perf_counter() - t
-        obj = float(book_objective_reference(model, a.layer, res.raw, res.filters).mean())
-        rows.append((f"convviz {recipe}", el, obj, peak_rss_mb() - rss0))
-    print(f"{'method':<16}{'seconds':>9}{'speed-up':>10}{'mean objective':>16}{'vs loop':>9}{'peak RSS +MB':>14}")
-    for name, sec, obj, mem in rows:
-        print(f"{name:<16}{sec:>9.1f}{ref_time / sec:>9.2f}x{obj:>16.5f}{obj / ref_obj:>8.1%}{mem:>14.0f}")
+    args = ["--filters", str(a.filters), "--steps", str(a.steps), "--size", str(a.size), "--layer", a.layer]
+    config = {"model": "keras.applications.Xception(weights=None)", "layer": a.layer,
+              "filters": a.filters, "steps": a.steps, "size": a.size, "backend": "tensorflow"}
+    print(f"filter patterns: {config}", flush=True)
+    res = compare(__file__, "filters", METHODS, args, repeats=a.repeats, config=config)
+    from report import filters_table
+
+    print(filters_table(res))
     return 0
 
 

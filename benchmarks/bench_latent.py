@@ -40,6 +40,7 @@ def main() -> int:
     print(f"10,000 shapes: generated in {gen:.1f} s, embedded in {emb:.1f} s")
     cases.append(("shapes (10,000)", feats))
     print(f"{'data':<18}{'method':<7}{'cold s':>8}{'warm s':>8}{'trust':>7}")
+    rows = []
     for name, f in cases:
         for method in ("umap", "tsne"):
             xy, cold = timed(lambda: convviz.project(f, method=method))
@@ -47,7 +48,25 @@ def main() -> int:
             sub = np.random.default_rng(0).choice(len(f), min(2000, len(f)), replace=False)
             trust = convviz.trustworthiness(f[sub], xy[sub])
             print(f"{name:<18}{method:<7}{cold:>8.1f}{warm:>8.1f}{trust:>7.3f}", flush=True)
+            rows.append({"data": name, "method": method.upper() if method == "umap" else "t-SNE",
+                         "cold": cold, "warm": warm, "trust": trust})
+    write_results(rows)
     return 0
+
+
+def write_results(rows) -> None:
+    import datetime as dt
+    import json
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _harness import RESULTS, machine, versions
+
+    res = {"benchmark": "latent", "date": dt.date.today().isoformat(), "machine": machine(),
+           "versions": versions(("keras", "tensorflow", "umap-learn", "scikit-learn", "numpy")),
+           "repeats": None, "config": {"trustworthiness": "k = 10 on a 2,000-point sample"}, "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latent.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {RESULTS / 'latent.json'}")
 
 
 if __name__ == "__main__":

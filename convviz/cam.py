@@ -22,7 +22,7 @@ import numpy as np
 from convviz import _backend
 from convviz import cache as _cache
 from convviz._image import upsample_maps
-from convviz.layers import last_conv_layer, require_spatial, split_model
+from convviz.layers import last_conv_layer, require_spatial, split_model, stripped_activation
 from convviz.validation import check_images
 
 __all__ = ["CAM_METHODS", "CamResult", "grad_cam", "cam_with_predictions", "upsample_maps",
@@ -39,7 +39,7 @@ class _Context:
     gradients: np.ndarray  # (N, h, w, K)
     classes: np.ndarray  # (N,)
     score_masked: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    scorecam_channels: int = 32
+    scorecam_channels: int | None = 32
 
 
 def _gradcam(c: _Context) -> np.ndarray:
@@ -62,10 +62,23 @@ def _layercam(c: _Context) -> np.ndarray:
 
 
 def _scorecam(c: _Context) -> np.ndarray:
+    """Score-CAM (Wang et al. 2020), with three documented choices:
+
+    * **Masks**: each channel min-max normalized to [0, 1] (the paper's normalization),
+      before the bilinear upsampling to the input size rather than after: bilinear
+      interpolation is a convex combination, so the upsampled mask stays in [0, 1] and
+      keeps the same ordering of regions.
+    * **Channel weights**: the class score of the image multiplied by each mask, with a
+      softmax over the channels (the paper's Algorithm 1, and tf-keras-vis). The score is
+      taken before the model's softmax, as for every other method here, so a saturated
+      probability cannot flatten the weights (pytorch-grad-cam uses the probability).
+    * **Channels**: the paper masks the input with every channel; by default the 32 most
+      active (largest spatial mean) are used, ``scorecam_channels=None`` uses all.
+    """
     if c.score_masked is None:
         raise ValueError("scorecam needs the model")
     a = c.activations
-    k = min(c.scorecam_channels, a.shape[-1])
+    k = a.shape[-1] if c.scorecam_channels is None else min(c.scorecam_channels, a.shape[-1])
     out = np.zeros(a.shape[:3], np.float32)
     for i in range(len(a)):
         top = np.argsort(-a[i].mean(axis=(0, 1)), kind="stable")[:k]  # most active channels
@@ -73,7 +86,7 @@ def _scorecam(c: _Context) -> np.ndarray:
         lo = maps.min(axis=(1, 2), keepdims=True)
         hi = maps.max(axis=(1, 2), keepdims=True)
         norm = np.where(hi > lo, (maps - lo) / np.where(hi > lo, hi - lo, 1), 0.0)
-        scores = c.score_masked(i, norm)  # class logit of the image masked by each map
+        scores = c.score_masked(i, norm)  # class score of the image masked by each map
         w = np.exp(scores - scores.max())
         w /= w.sum()
         out[i] = np.einsum("khw,k->hw", maps, w)
@@ -106,7 +119,8 @@ class CamResult:
     predicted
         (N,) the model's top class.
     probabilities
-        (N, num_classes) softmax of the class scores.
+        (N, num_classes) the model's output: the softmax (or sigmoid) of the class scores
+        when its output layer applies one, else the output as it is.
     layer, method
         What was computed.
     """
@@ -164,7 +178,7 @@ def cam_with_predictions(
     upsample: bool = True,
     normalize: bool = True,
     batch_size: int = 32,
-    scorecam_channels: int = 32,
+    scorecam_channels: int | None = 32,
     cache: object = None,
 ) -> CamResult:
     """Like :func:`grad_cam`, also returning the classes explained and the predictions.
@@ -214,8 +228,14 @@ def cam_with_predictions(
     A, G, Z = (np.concatenate(v).astype(np.float32) for v in (acts, grads, logits))
     predicted = Z.argmax(axis=1)
     classes = np.where(classes_in < 0, predicted, classes_in)
-    probs = np.exp(Z - Z.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    squash = stripped_activation(model)
+    if squash == "sigmoid":  # multi-label head: each class its own probability
+        probs = 1.0 / (1.0 + np.exp(-Z))
+    elif squash == "softmax":
+        probs = np.exp(Z - Z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+    else:  # the output is used as it is (linear logits, or a squashing convviz cannot remove)
+        probs = Z
 
     score_masked = None
     if method == "scorecam":
@@ -260,6 +280,7 @@ def grad_cam(
     method: str = "gradcam",
     upsample: bool = True,
     normalize: bool = True,
+    scorecam_channels: int | None = 32,
     cache: object = None,
 ) -> np.ndarray:
     """Class activation maps for a batch of images.
@@ -277,12 +298,16 @@ def grad_cam(
     method
         ``"gradcam"`` (Selvaraju et al.: ReLU(Σ_k α_k A^k), α_k the spatial mean of
         ∂y_c/∂A^k, y_c the score before the softmax), ``"gradcam++"``, ``"layercam"`` or
-        ``"scorecam"`` (masked inputs in batches, the 32 most active channels).
+        ``"scorecam"`` (masked inputs in batches, the 32 most active channels; see
+        ``_scorecam`` for its choices against the paper).
     upsample
         Resize to the input size (bilinear); False keeps the layer's resolution.
     normalize
         Divide each map by its maximum (the chapter's [0, 1]); an all-zero map stays
         zero, with a warning.
+    scorecam_channels
+        Score-CAM only: how many channels (the most active) mask the input; None: all,
+        as in the paper.
     cache
         ``True`` or a :class:`convviz.cache.Cache`: reuse a result computed with the same
         weights, images and arguments.
@@ -293,4 +318,5 @@ def grad_cam(
         float32 (N, H, W), or (N, h, w) with ``upsample=False``. Never NaN.
     """
     return cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
-                                upsample=upsample, normalize=normalize, cache=cache).maps
+                                upsample=upsample, normalize=normalize,
+                                scorecam_channels=scorecam_channels, cache=cache).maps

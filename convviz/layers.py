@@ -41,6 +41,9 @@ __all__ = [
     "get_layer",
     "require_spatial",
     "display_names",
+    "output_layer",
+    "output_squashing",
+    "stripped_activation",
 ]
 
 Path = tuple[str, ...]
@@ -238,22 +241,99 @@ def require_spatial(model: keras.Model, layer: str | keras.layers.Layer, purpose
     return info
 
 
-def _is_softmax(fn: Any) -> bool:
-    return getattr(fn, "__name__", "") == "softmax"
+_STRIPPED = ("softmax", "sigmoid")  # output squashings removed to get class scores (logits)
+_LINEAR = ("linear", "relu", "leaky_relu", "elu", "gelu", "silu", "swish", "selu", "softplus")
+
+
+def _act_name(fn: Any) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _strippable(op: Any) -> bool:
+    if isinstance(op, keras.layers.Softmax):
+        return True
+    if isinstance(op, (keras.layers.Activation, keras.layers.Dense)):
+        return _act_name(op.activation) in _STRIPPED
+    return False
 
 
 def _call(op: Any, args: tuple, kwargs: dict, *, logits: bool) -> Any:
     if "training" in getattr(op, "_call_context_args", ()):
         kwargs = {**kwargs, "training": False}
-    if logits:
-        if isinstance(op, keras.layers.Softmax) or (
-            isinstance(op, keras.layers.Activation) and _is_softmax(op.activation)
-        ):
-            return args[0]
-        if isinstance(op, keras.layers.Dense) and _is_softmax(op.activation):
+    if logits and _strippable(op):
+        if isinstance(op, keras.layers.Dense):
             out = keras.ops.matmul(args[0], op.kernel)
             return out + op.bias if op.use_bias else out
+        return args[0]
     return op(*args, **kwargs)
+
+
+def output_layer(model: keras.Model) -> tuple[str, Any]:
+    """The address and Layer object that produce the model's output (nested models are
+    entered)."""
+    fn = _function(model)
+    if len(fn.outputs) != 1:
+        raise ValueError(f"model {model.name!r} has {len(fn.outputs)} outputs; convviz needs one")
+    target = id(fn.outputs[0])
+    for node in reversed(_nodes(model)):
+        if any(id(t) == target for t in node.outputs):
+            op = node.operation
+            if _is_graph_model(op):
+                inner, layer = output_layer(op)
+                return f"{op.name}/{inner}", layer
+            return op.name, op
+    raise ValueError(f"model {model.name!r}: no layer produces its output")
+
+
+def stripped_activation(model: keras.Model) -> str | None:
+    """``"softmax"`` or ``"sigmoid"`` when the output layer applies one that convviz removes
+    to read class scores (``split_model(..., logits=True)``), else None."""
+    _, op = output_layer(model)
+    if not _strippable(op):
+        return None
+    return "softmax" if isinstance(op, keras.layers.Softmax) else _act_name(op.activation)
+
+
+def output_squashing(model: keras.Model) -> str:
+    """How class scores are read from the model's output layer:
+
+    ``"stripped"`` (a softmax or sigmoid convviz removes: the scores before it),
+    ``"linear"`` (no squashing: the output is the scores), or ``"unknown"`` (a ``Lambda``,
+    a custom layer or another saturating activation that convviz cannot remove: gradients
+    are those of its output, which saturate for confident predictions).
+    """
+    _, op = output_layer(model)
+    if _strippable(op):
+        return "stripped"
+    if isinstance(op, keras.layers.Lambda):
+        return "unknown"
+    act = getattr(op, "activation", None)
+    if act is None:
+        known = (keras.layers.Dense, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+                 keras.layers.Flatten, keras.layers.Reshape, keras.layers.Add, keras.layers.Dropout)
+        return "linear" if isinstance(op, known) or type(op).__module__.startswith("keras.") else "unknown"
+    return "linear" if _act_name(act) in _LINEAR else "unknown"
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_if_squashed(model: keras.Model) -> None:
+    if output_squashing(model) != "unknown":
+        return
+    name, op = output_layer(model)
+    if (model.name, name) in _WARNED:
+        return
+    _WARNED.add((model.name, name))
+    import warnings
+
+    kind = type(op).__name__ + (f"(activation={_act_name(op.activation)!r})"
+                                if getattr(op, "activation", None) is not None else "")
+    warnings.warn(
+        f"model {model.name!r}: its output layer {name!r} is a {kind} that convviz cannot remove, "
+        "so class scores are read after it: if it squashes (softmax, sigmoid, tanh), gradients "
+        "of confident predictions vanish. Give the model a Dense/Activation output with a "
+        "softmax or sigmoid (removed automatically) or linear logits.", RuntimeWarning, stacklevel=3)
 
 
 _IN = "@in"  # key prefix of input taps in _run's result
@@ -423,6 +503,8 @@ def split_model(model: keras.Model, layer: str | keras.layers.Layer, *,
     """
     info = resolve_layer(model, layer)
     path = info.path
+    if logits:
+        _warn_if_squashed(model)
     try:
         _run_symbolic_head(model, path, None)
     except SplitError:

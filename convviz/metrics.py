@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["pointing_game", "energy_pointing_game", "deletion_curve", "insertion_curve", "auc",
            "center_baseline", "random_baseline", "ssim", "spearman", "RandomizationResult",
-           "randomization_check", "reinitialized_weights", "PASS_THRESHOLD"]
+           "randomization_check", "reinitialized_weights", "PASS_THRESHOLD", "blurred"]
 
 
 def _check_maps_masks(heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +91,16 @@ def _scores(model: keras.Model, x: np.ndarray, classes: np.ndarray, batch_size: 
     return probs[np.arange(len(x)), classes]
 
 
+def blurred(images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
+    """Gaussian-blurred copies of (N, H, W, C) images, RISE's insertion start: ``sigma``
+    defaults to RISE's 5 px at 224 px, scaled to the image size (at least 1 px)."""
+    from scipy.ndimage import gaussian_filter
+
+    x = np.asarray(images, np.float32)
+    s = max(1.0, 5.0 * x.shape[1] / 224) if sigma is None else float(sigma)
+    return gaussian_filter(x, sigma=(0, s, s, 0), mode="reflect").astype(np.float32)
+
+
 def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: bool, baseline):
     x = np.asarray(images, np.float32)
     h = np.asarray(heatmaps, np.float64)
@@ -103,7 +113,14 @@ def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: b
         classes = model.predict(x, batch_size=batch_size, verbose=0).argmax(1)
     else:
         classes = np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
-    base = np.full_like(x, baseline) if np.isscalar(baseline) else np.asarray(baseline, np.float32)
+    if isinstance(baseline, str):
+        if baseline != "blur":
+            raise ValueError(f"baseline must be a number, an array like the images, or 'blur'; got {baseline!r}")
+        base = blurred(x)
+    elif np.isscalar(baseline):
+        base = np.full_like(x, baseline)
+    else:
+        base = np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
     order = np.argsort(-h.reshape(n, -1), axis=1, kind="stable")  # most important first
     counts = np.linspace(0, hh * ww, steps + 1).round().astype(int)
     curve = np.zeros((n, steps + 1))
@@ -119,20 +136,24 @@ def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: b
 
 def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray, *,
                    class_index: int | Sequence[int] | None = None, steps: int = 16,
-                   baseline: float = 0.0, batch_size: int = 64) -> np.ndarray:
-    """Class probability as the most important pixels (by heatmap) are removed first.
+                   baseline: float | str | np.ndarray = 0.0, batch_size: int = 64) -> np.ndarray:
+    """Class probability as the most important pixels (by heatmap) are removed first
+    (replaced by ``baseline``: a value, an array like the images, or ``"blur"``).
 
     Returns (N, steps + 1): column 0 is the intact image, the last column all pixels
-    replaced by ``baseline``. A faithful map makes it fall fast (low :func:`auc`).
+    replaced. A faithful map makes it fall fast (low :func:`auc`). RISE (Petsiuk et al.
+    2018) deletes to black, the default here.
     """
     return _curve(model, images, heatmaps, class_index, steps, batch_size, False, baseline)
 
 
 def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray, *,
                     class_index: int | Sequence[int] | None = None, steps: int = 16,
-                    baseline: float = 0.0, batch_size: int = 64) -> np.ndarray:
-    """Class probability as the most important pixels are inserted first into a blank
-    (``baseline``) image. A faithful map makes it rise fast (high :func:`auc`)."""
+                    baseline: float | str | np.ndarray = "blur", batch_size: int = 64) -> np.ndarray:
+    """Class probability as the most important pixels are inserted first into a start
+    image: by default a blurred copy (:func:`blurred`), as in RISE, so that the curve
+    measures the evidence of the pixels and not the shock of a blank image. A faithful
+    map makes it rise fast (high :func:`auc`)."""
     return _curve(model, images, heatmaps, class_index, steps, batch_size, True, baseline)
 
 

@@ -124,9 +124,9 @@ class _Progress(keras.callbacks.Callback):
 
     def __init__(self, total: int, desc: str):
         super().__init__()
-        from tqdm.auto import tqdm
+        from convviz._progress import bar
 
-        self.bar = tqdm(total=total, desc=desc, unit="step", leave=True, dynamic_ncols=True)
+        self.bar = bar(total=total, desc=desc, unit="step", leave=True)
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)

@@ -209,12 +209,15 @@ def plot_heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, *, ax=None, alp
 
 def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Sequence[str] | None = None,
                    ax=None, misclassified: np.ndarray | None = None, highlight: np.ndarray | None = None,
-                   trust: float | None = None, title: str | None = None, s: float = 6):
-    """A 2-D projection colored by class, with a legend.
+                   trust: float | None = None, title: str | None = None, s: float = 6,
+                   max_classes: int = 10):
+    """A 2-D projection colored by class, with a legend inside the axes.
 
     ``misclassified`` (bool mask) draws black crosses; ``highlight`` (indices) circles
     the most suspicious samples and numbers them; ``trust`` prints the
-    trustworthiness on the plot.
+    trustworthiness on the plot. Only the ``max_classes`` most frequent classes get a
+    color and a legend entry (the others are light gray, "other"), so a 1,000-class
+    model stays readable.
     """
     import matplotlib
 
@@ -222,10 +225,18 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Seque
     y = np.asarray(labels)
     if p.ndim != 2 or p.shape[1] != 2 or len(p) != len(y):
         raise ValueError(f"points must be (N, 2) with one label each, got {p.shape} and {y.shape}")
+    if max_classes < 1:
+        raise ValueError(f"max_classes must be at least 1, got {max_classes}")
     ax = _axes(ax, (7, 6))
-    classes = np.unique(y)
-    cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
-    for i, c in enumerate(classes):
+    classes, counts = np.unique(y, return_counts=True)
+    shown = classes[np.argsort(-counts, kind="stable")[:max_classes]]
+    rest = np.isin(y, shown, invert=True)
+    if rest.any():
+        others = len(classes) - len(shown)
+        ax.scatter(p[rest, 0], p[rest, 1], s=s, color="0.8", linewidths=0,
+                   label=f"other ({others} classes)")
+    cmap = matplotlib.colormaps["tab10" if len(shown) <= 10 else "tab20"]
+    for i, c in enumerate(sorted(shown)):
         sel = y == c
         name = class_names[c] if class_names is not None else str(c)
         ax.scatter(p[sel, 0], p[sel, 1], s=s, color=cmap(i % cmap.N), label=name, alpha=0.8, linewidths=0)
@@ -238,11 +249,12 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Seque
         ax.scatter(p[h, 0], p[h, 1], s=90, facecolors="none", edgecolors="red", linewidths=1.2,
                    label="most suspicious")
         for rank, j in enumerate(h[:10], start=1):
-            ax.annotate(str(rank), p[j], xytext=(4, 4), textcoords="offset points", fontsize=8, color="red")
+            ax.annotate(str(rank), p[j], xytext=(4, 4), textcoords="offset points", fontsize=9, color="red")
     if trust is not None:
         ax.text(0.01, 0.01, f"trustworthiness (k=10): {trust:.3f}", transform=ax.transAxes,
                 fontsize=9, va="bottom", bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
-    ax.legend(fontsize=8, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.8)
+    ax.margins(0.25, 0.08)  # room on the right for the legend, inside the axes
+    ax.legend(fontsize=9, markerscale=2, loc="upper right", framealpha=0.85)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -264,7 +276,7 @@ def plot_thumbnails(images: np.ndarray, captions: Sequence[str], *, axes=None, n
         raise ValueError(f"{n} images but {len(captions)} captions")
     if axes is None:
         rows = -(-n // ncols)
-        _, axes = plt.subplots(rows, ncols, figsize=(1.6 * ncols, 1.9 * rows), squeeze=False)
+        _, axes = plt.subplots(rows, ncols, figsize=(1.9 * ncols, 2.3 * rows), squeeze=False)
     flat = np.ravel(axes)
     for i, ax in enumerate(flat):
         ax.set_axis_off()
@@ -273,7 +285,7 @@ def plot_thumbnails(images: np.ndarray, captions: Sequence[str], *, axes=None, n
         img = imgs[i]
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
                   vmin=0, vmax=1)
-        ax.set_title(captions[i], fontsize=7, color=(colors[i] if colors else "black"))
+        ax.set_title(captions[i], fontsize=9, color=(colors[i] if colors else "black"))
     return axes
 
 

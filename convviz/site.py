@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAGE_NAMES", "WHAT", "record", "templates_dir", "write_pages", "remove_stale_pages",
+__all__ = ["PAGE_NAMES", "WHAT", "record", "read_number", "templates_dir", "write_pages", "remove_stale_pages",
            "render"]
 
 PAGE_NAMES = ("activations", "filters", "gradcam", "latent")
@@ -28,10 +28,47 @@ WHAT = {"activations": "activations", "filters": "filters", "cam": "gradcam", "l
 _RECORDER: list[dict[str, Any] | None] = [None]
 
 
+NUMBERS_FILE = "numbers.json"
+
+
 def record(name: str, value: Any) -> None:
-    """Keep a number of the page being rendered (a no-op unless ``render`` runs the page)."""
+    """Keep a number of the page being run, for the prose of other pages.
+
+    ``convviz render`` puts it in its manifest; every run (the site's included) also
+    writes it to ``numbers.json`` in the page's folder, under the page's name, where the
+    site reads it to fill ``{{ number model.page.name }}`` in hand-written pages: no
+    number in prose is typed by hand.
+    """
+    plain = _plain(value)
     if _RECORDER[0] is not None:
-        _RECORDER[0][name] = _plain(value)
+        _RECORDER[0][name] = plain
+    import inspect
+
+    caller = inspect.currentframe()
+    script = caller.f_back.f_globals.get("__file__") if caller and caller.f_back else None
+    page = Path(script).stem if script else "page"
+    path = Path.cwd() / NUMBERS_FILE
+    try:
+        numbers = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        numbers = {}
+    numbers.setdefault(page, {})[name] = plain
+    _write_if_changed(path, json.dumps(numbers, indent=1, sort_keys=True))
+
+
+def read_number(folder: Path, key: str) -> Any:
+    """The number ``page.name[.sub...]`` recorded in ``folder/numbers.json``; KeyError names
+    what is missing."""
+    path = Path(folder) / NUMBERS_FILE
+    if not path.is_file():
+        raise KeyError(f"no numbers recorded in {path}")
+    value: Any = json.loads(path.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            valid = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
+            raise KeyError(f"{key!r}: no {part!r} in {path} (valid here: {valid})")
+        value = value[part]
+    return value
 
 
 def _plain(value: Any) -> Any:

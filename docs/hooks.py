@@ -61,9 +61,13 @@ class _SameNamesAcrossModels(logging.Filter):
         return not str(record.msg).startswith("Duplicate example file name(s) found")
 
 
-_register_resetter()
-_patch_logging_tee()
-logging.getLogger("mkdocs.plugins.mkdocs-gallery").addFilter(_SameNamesAcrossModels())
+def on_startup(command, dirty, **kwargs):
+    """Before any plugin reads its configuration: register the Keras resetter (the gallery's
+    ``reset_modules`` takes names only) and make the gallery's output tee safe for
+    TensorFlow's logging at exit. Done here, once per run, not when this file is imported."""
+    _register_resetter()
+    _patch_logging_tee()
+    logging.getLogger("mkdocs.plugins.mkdocs-gallery").addFilter(_SameNamesAcrossModels())
 
 
 def _zoo_index(entries, skipped) -> str:
@@ -150,6 +154,80 @@ def on_build_error(error, **kwargs):
             if not page.is_file() or "Traceback (most recent call last)" in page.read_text(encoding="utf-8"):
                 md5.unlink()
                 print(f"convviz: {md5.relative_to(ROOT)} forgotten: its example failed")
+
+
+_NUMBER = re.compile(r"\{\{\s*number\s+([\w-]+)\.([\w.]+?)(?:\s*\|\s*(pct|pct0|f1|f2|f3|int))?\s*\}\}")
+_FORMATS = {"pct": "{:.1%}", "pct0": "{:.0%}", "f1": "{:.1f}", "f2": "{:.2f}", "f3": "{:.3f}",
+            "int": "{:d}", None: "{}"}
+COURSE_PAGES = ROOT / "gallery" / "course"
+
+
+_TABLE = re.compile(r"\{\{\s*table\s+bench-(\w+)\s*\}\}")
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _report():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("convviz_bench_report", BENCHMARKS / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _lookup(value, key: str, where: str):
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            valid = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
+            raise KeyError(f"no {part!r} in {where} (valid: {valid})")
+        value = value[part]
+    return value
+
+
+def fill_numbers(markdown: str, where: str = "page") -> str:
+    """Replace ``{{ number MODEL.PAGE.NAME | pct }}`` with what that page recorded in this
+    build (``convviz.site.record``), ``{{ number bench-NAME.KEY }}`` with a benchmark result
+    and ``{{ table bench-NAME }}`` with its table (``benchmarks/report.py``): numbers in
+    prose are computed, never typed. MODEL is a zoo model or ``course``; a model not built
+    here reads "(not built here)"."""
+    from convviz.site import read_number
+
+    def one(m: re.Match) -> str:
+        model, key, fmt = m.group(1), m.group(2), m.group(3)
+        try:
+            if model.startswith("bench-"):
+                value = _lookup(_report().summary(model[len("bench-"):]), key, model)
+            else:
+                folder = COURSE_PAGES if model == "course" else PAGES / model
+                if not folder.is_dir():
+                    return "(not built here)"
+                value = read_number(folder, key)
+        except KeyError as exc:
+            raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
+        return _FORMATS[fmt].format(int(value) if fmt == "int" else value)
+
+    def table(m: re.Match) -> str:
+        try:
+            return _report().table(m.group(1))
+        except KeyError as exc:
+            raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
+
+    parts = _CODE.split(markdown)  # code (fenced or inline) is shown as written
+    return "".join(p if i % 2 else _NUMBER.sub(one, _TABLE.sub(table, p)) for i, p in enumerate(parts))
+
+
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+    if "{{" not in markdown:
+        return markdown
+    from mkdocs.exceptions import PluginError
+
+    try:
+        return fill_numbers(markdown, page.file.src_uri)
+    except ValueError as exc:
+        raise PluginError(str(exc)) from None
 
 
 _TIME = re.compile(r"\|\s*\[([^\]]+)\]\([^)]*\)[^|]*\|\s*(\d+):(\d+(?:\.\d+)?)\s*\|")

@@ -143,3 +143,73 @@ def test_several_inputs_refused():
     model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()([a, b]))))
     with pytest.raises(ValueError, match="2 inputs"):
         grad_cam(model, np.zeros((1, 4, 4, 1), np.float32))
+
+
+def test_scorecam_by_hand():
+    """Score-CAM on the hand model, computed from its definition: each channel of the identity
+    layer min-max normalized masks the input; the class logit of each masked input (mean of
+    each channel through W) gives a softmax over channels; the map is the weighted sum."""
+    x = np.random.default_rng(3).random((2, 4, 4, 2)).astype(np.float32)
+    W = np.array([[2.0, -1.0], [-1.0, 3.0]])
+    got = grad_cam(hand_model(), x, method="scorecam", class_index=[0, 1], upsample=False,
+                   normalize=False, scorecam_channels=None)
+    for i, c in enumerate([0, 1]):
+        a = x[i].astype(np.float64)  # (4, 4, 2): the identity layer's output
+        scores = []
+        for k in range(2):
+            mk = (a[..., k] - a[..., k].min()) / (a[..., k].max() - a[..., k].min())
+            masked = a * mk[..., None]
+            scores.append(masked.mean(axis=(0, 1)) @ W[:, c])
+        w = np.exp(np.array(scores) - max(scores))
+        w /= w.sum()
+        expected = np.maximum(np.einsum("hwk,k->hw", a, w), 0)
+        np.testing.assert_allclose(got[i], expected, rtol=1e-5, atol=1e-6)
+    # top-1 channel only: the most active channel's own map, whatever its weight
+    one = grad_cam(hand_model(), x[:1], method="scorecam", upsample=False, normalize=False,
+                   scorecam_channels=1)
+    k = int(np.argmax(x[0].mean(axis=(0, 1))))
+    np.testing.assert_allclose(one[0], x[0, :, :, k], rtol=1e-5)
+
+
+def _head_variant(kind):
+    """The same convolutional body with a different output head."""
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    if kind == "lambda":
+        x = keras.layers.Dense(3, name="scores")(x)
+        out = keras.layers.Lambda(lambda t: keras.ops.softmax(t), name="squash")(x)
+    else:
+        out = keras.layers.Dense(3, activation=None if kind == "linear" else kind, name="scores")(x)
+    model = keras.Model(inp, out)
+    keras.utils.set_random_seed(5)
+    ref = keras.Model(inp, keras.layers.Dense(3, name="scores")(keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp))))
+    model.set_weights(ref.get_weights())
+    return model
+
+
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid"])
+def test_softmax_and_sigmoid_heads_give_the_logits_gradient(kind, rng, recwarn):
+    x = rng.random((3, 8, 8, 3), dtype=np.float32)
+    linear = grad_cam(_head_variant("linear"), x, layer="c", class_index=1, normalize=False)
+    squashed = _head_variant(kind)
+    r = cam_with_predictions(squashed, x, layer="c", class_index=1, normalize=False)
+    np.testing.assert_allclose(r.maps, linear, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(r.probabilities, to_np(squashed(x)), rtol=1e-5, atol=1e-6)
+    assert not [w for w in recwarn if "cannot remove" in str(w.message)]
+
+
+def test_a_squashing_it_cannot_remove_is_warned_once(rng):
+    from convviz.layers import output_squashing
+
+    model = _head_variant("lambda")
+    assert output_squashing(model) == "unknown"
+    assert output_squashing(_head_variant("softmax")) == "stripped"
+    assert output_squashing(_head_variant("linear")) == "linear"
+    x = rng.random((2, 8, 8, 3), dtype=np.float32)
+    with pytest.warns(RuntimeWarning, match="'squash' is a Lambda that convviz cannot remove"):
+        grad_cam(model, x, layer="c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grad_cam(model, x, layer="c", method="layercam")  # once per model and layer

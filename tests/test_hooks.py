@@ -51,3 +51,31 @@ def test_pages_written_only_when_changed_and_removed_with_the_model(hooks, tmp_p
     hooks.generate_pages()
     assert not (tmp_path / "zoo_pages" / "m1").exists()
     assert (tmp_path / "zoo_pages" / "m2" / "latent.py").is_file()
+
+
+def test_numbers_in_prose_come_from_the_pages(hooks, tmp_path, monkeypatch):
+    import json
+
+    folder = tmp_path / "zoo_pages" / "m1"
+    folder.mkdir()
+    (folder / "numbers.json").write_text(json.dumps({"gradcam": {"pointing_game": {"gradcam": 0.9251}}}))
+    text = ("Grad-CAM scores {{ number m1.gradcam.pointing_game.gradcam | pct }} here, "
+            "{{ number m2.gradcam.x }} there; `{{ number m1.as.code }}` stays code.")
+    out = hooks.fill_numbers(text)
+    assert out == "Grad-CAM scores 92.5% here, (not built here) there; `{{ number m1.as.code }}` stays code."
+    with pytest.raises(ValueError, match=r"page.md: .*no 'energy'.*valid here: pointing_game"):
+        hooks.fill_numbers("{{ number m1.gradcam.energy }}", "page.md")
+
+
+def test_record_writes_the_pages_numbers(tmp_path, monkeypatch):
+    from convviz.site import read_number, record
+
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "gradcam.py"
+    script.write_text("from convviz.site import record\nrecord('accuracy', 0.5)\n")
+    import runpy
+
+    runpy.run_path(str(script), run_name="__main__")
+    record("other", 2)  # called from here: filed under this test module's name
+    assert read_number(tmp_path, "gradcam.accuracy") == 0.5
+    assert read_number(tmp_path, "test_hooks.other") == 2

@@ -93,3 +93,77 @@ def test_randomization_check_decorrelates_and_keeps_model(rng):
     assert res.spearman[-1].mean() < 0.9
     for w0, w1 in zip(before, model.get_weights()):
         np.testing.assert_array_equal(w0, w1)
+
+
+def test_pointing_game_constant_map_scores_chance_not_one():
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, 2:7, 2:7] = True  # 25% of the image
+    masks[1, :, :1] = True  # 10%
+    constant = np.ones((2, 10, 10))
+    np.testing.assert_allclose(metrics.pointing_game(constant, masks), [0.25, 0.10])
+    # a tie of two points, one inside: an expected hit of one half
+    tie = np.zeros((1, 10, 10))
+    tie[0, 3, 3] = tie[0, 9, 9] = 1.0
+    assert metrics.pointing_game(tie, masks[:1])[0] == pytest.approx(0.5)
+
+
+def _constant_cam(c):
+    return np.ones(c.activations.shape[:3], np.float32)
+
+
+def test_randomization_check_reports_degenerate_maps_never_as_a_pass(rng):
+    from conftest import small_functional
+    from convviz import cam
+
+    cam.register_cam_method("constant-test", _constant_cam)
+    try:
+        model = small_functional()
+        x = rng.random((3, 16, 16, 3), dtype=np.float32)
+        res = metrics.randomization_check(model, x, method="constant-test", layer="c2")
+    finally:
+        del cam.CAM_METHODS["constant-test"]
+    assert res.degenerate.all() and np.isnan(res.spearman).all()
+    assert res.verdict() == "degenerate" and not res.passes()
+
+
+def test_randomization_check_leaves_global_random_state_alone(rng):
+    import random
+
+    from conftest import small_functional
+
+    model = small_functional()
+    x = rng.random((2, 16, 16, 3), dtype=np.float32)
+    random.seed(123)
+    np.random.seed(123)
+    expected = (random.random(), np.random.random())
+    random.seed(123)
+    np.random.seed(123)
+    a = metrics.randomization_check(model, x, layer="c2", seed=3)
+    assert (random.random(), np.random.random()) == expected
+    b = metrics.randomization_check(model, x, layer="c2", seed=3)
+    np.testing.assert_array_equal(a.spearman, b.spearman)  # reproducible from its own seed
+    c = metrics.randomization_check(model, x, layer="c2", seed=4)
+    assert not np.allclose(a.spearman, c.spearman)
+
+
+def test_randomization_check_emits_no_warning(rng, recwarn):
+    from conftest import small_functional
+
+    model = small_functional()
+    metrics.randomization_check(model, rng.random((2, 16, 16, 3), dtype=np.float32), layer="c2")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_insertion_starts_from_a_blurred_image_by_default():
+    x = np.zeros((1, 32, 32, 1), np.float32)
+    x[0, 10:20, 10:20] = 1.0
+    model = BrightnessModel()
+    curve = metrics.insertion_curve(model, x, np.ones((1, 32, 32)), class_index=0, steps=2)
+    start = metrics.blurred(x)
+    assert curve[0, 0] == pytest.approx(model.predict(start)[0, 0])  # nothing inserted yet
+    assert curve[0, -1] == pytest.approx(model.predict(x)[0, 0])  # everything inserted
+    assert 0 < start[0, 10, 10, 0] < 1 and start.sum() == pytest.approx(x.sum(), rel=1e-3)
+    zero = metrics.insertion_curve(model, x, np.ones((1, 32, 32)), class_index=0, steps=2, baseline=0.0)
+    assert zero[0, 0] == 0.0
+    with pytest.raises(ValueError, match="'blur'"):
+        metrics.insertion_curve(model, x, np.ones((1, 32, 32)), baseline="noise")

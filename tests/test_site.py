@@ -8,6 +8,7 @@ headless Chromium, console errors, image sizes, search and the theme toggle.
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import os
 import re
@@ -154,6 +155,29 @@ def test_no_broken_examples_and_no_tracebacks(built):
         html = html_file.read_text(encoding="utf-8")
         assert "broken_example" not in html, html_file
         assert "Traceback (most recent call last)" not in html, html_file
+
+
+_LEAKS = re.compile(r"\w*Warning\b|site-packages|/usr/lib|/root/|/home/|/tmp/|pytest-of-|"
+                    r"object at 0x[0-9a-f]+|&lt;Axes|array\(\[\[&lt;|&lt;matplotlib|&lt;Figure")
+
+
+def test_no_warning_path_or_repr_in_any_page(built):
+    site = built[0] / "site"
+    pages = list((site / "gallery").rglob("*.html")) + list((site / "course").rglob("*.html"))
+    assert len(pages) > 12
+    for html_file in pages:
+        text = re.sub(r"<script.*?</script>", "", html_file.read_text(encoding="utf-8"), flags=re.S)
+        found = _LEAKS.findall(text)
+        assert not found, f"{html_file.relative_to(site)}: {sorted(set(found))}"
+
+
+def test_prose_numbers_come_from_the_build(built):
+    site = built[0] / "site"
+    text = _html(site, "course/gradcam")
+    assert "{{" not in text and "number course." not in text
+    numbers = json.loads((built[0] / "gallery" / "course" / "numbers.json").read_text())
+    shown = f"{numbers['ring_or_circle']['rings_region']:.1%}"
+    assert shown in text
 
 
 def test_pages_show_their_numbers(built):

@@ -1,0 +1,151 @@
+"""Render the benchmark results (``benchmarks/results/*.json``) as Markdown: the tables and
+numbers of ``docs/performance.md`` (filled in by the site's hook) and of the README
+(rewritten between ``<!-- bench:NAME -->`` and ``<!-- /bench -->`` by
+``python benchmarks/report.py --readme``). No benchmark number is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE.parent / "README.md"
+NAMES = ("filters", "cam", "latent")
+
+
+def load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise KeyError(f"no benchmark results {path} (run benchmarks/bench_{name}.py); valid: "
+                       + ", ".join(p.stem for p in sorted(RESULTS.glob("*.json"))))
+    return json.loads(path.read_text())
+
+
+def _rows(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["method"]: r for r in res["rows"]}
+
+
+def measured(res: dict[str, Any]) -> str:
+    m, v = res["machine"], res["versions"]
+    libs = ", ".join(f"{k} {v[k]}" for k in ("keras", "tensorflow", "tf-keras-vis", "umap-learn", "scikit-learn")
+                     if k in v)
+    how = (f"each method in its own process, order alternated, min (median) of {res['repeats']} repeats"
+           if res.get("repeats") else "cold = the first call in a fresh process, warm = the same call again")
+    return (f"Measured on {res['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+            f"no GPU; Python {m['python']}, {libs}; {how}.")
+
+
+_FILTER_NAMES = {"chapter": "the chapter's loop (one filter at a time)",
+                 "book": '`recipe="book"` (batched, one trace)',
+                 "fast": '`recipe="fast"` (a third of the steps, momentum 0.9)'}
+
+
+def summary(name: str) -> dict[str, Any]:
+    """Derived numbers for prose: ``{{ number bench-NAME.method.key }}``."""
+    res = load(name)
+    rows = _rows(res)
+    out: dict[str, Any] = {"date": res["date"], "config": res["config"]}
+    if name == "filters":
+        ref = rows["chapter"]
+        base = rows["setup"]["peak_rss_mb"]
+        for m in ("chapter", "book", "fast"):
+            r = rows[m]
+            out[m] = {"min": r["min"], "median": r["median"], "speedup": ref["min"] / r["min"],
+                      "objective": r["objective"] / ref["objective"], "rss_mb": r["peak_rss_mb"],
+                      "rss_over_setup_mb": r["peak_rss_mb"] - base}
+    elif name == "cam":
+        io, best, floor = rows["kerasio"]["min"], rows["kerasio_best"]["min"], rows["floor"]["min"]
+        for m, r in rows.items():
+            out[m] = {"warm": r["min"], "cold": r["cold"], "per_s": r["images"] / r["min"],
+                      "vs_kerasio": io / r["min"], "vs_best": best / r["min"], "vs_floor": r["min"] / floor}
+        if "tfkerasvis" in rows:
+            out["convviz"]["vs_tfkerasvis"] = rows["tfkerasvis"]["min"] / rows["convviz"]["min"]
+    else:
+        for r in res["rows"]:
+            out[r["method"]] = r
+    return out
+
+
+def filters_table(res: dict[str, Any]) -> str:
+    rows, s = _rows(res), None
+    ref = rows["chapter"]
+    base = rows["setup"]["peak_rss_mb"]
+    lines = ["| method | min s (median) | speed-up | mean objective vs the loop | peak RSS (over the model alone) |",
+             "|---|---|---|---|---|"]
+    for m in ("chapter", "book", "fast"):
+        r = rows[m]
+        lines.append(f"| {_FILTER_NAMES[m]} | {r['min']:.1f} ({r['median']:.1f}) | "
+                     f"**{ref['min'] / r['min']:.2f}×** | {r['objective'] / ref['objective']:.1%} | "
+                     f"{r['peak_rss_mb']:.0f} MB (+{r['peak_rss_mb'] - base:.0f}) |")
+    del s
+    return "\n".join(lines)
+
+
+_CAM_NAMES = {"kerasio": "keras.io `make_gradcam_heatmap`, as published (per image)",
+              "kerasio_best": "keras.io recipe at its best (built once, `tf.function`, batched)",
+              "convviz": "**`convviz.grad_cam`**",
+              "tfkerasvis": "tf-keras-vis `Gradcam`",
+              "floor": "floor: one compiled forward pass"}
+
+
+def cam_table(res: dict[str, Any]) -> str:
+    rows = _rows(res)
+    io, best, floor = rows["kerasio"]["min"], rows["kerasio_best"]["min"], rows["floor"]["min"]
+    n = res["config"]["images"]
+    lines = [f"| {n} images | cold s | warm s (median) | images/s | vs keras.io | vs its best | vs floor |",
+             "|---|---|---|---|---|---|---|"]
+    for m in ("kerasio", "kerasio_best", "tfkerasvis", "convviz", "floor"):
+        if m not in rows:
+            continue
+        r = rows[m]
+        lines.append(f"| {_CAM_NAMES[m]} | {r['cold']:.2f} | {r['min']:.2f} ({r['median']:.2f}) | "
+                     f"{n / r['min']:.1f} | {io / r['min']:.1f}× | {best / r['min']:.2f}× | "
+                     f"{r['min'] / floor:.2f}× |")
+    return "\n".join(lines)
+
+
+def latent_table(res: dict[str, Any]) -> str:
+    lines = ["| data | method | cold s | warm s | trustworthiness |", "|---|---|---|---|---|"]
+    for r in res["rows"]:
+        lines.append(f"| {r['data']} | {r['method']} | {r['cold']:.1f} | {r['warm']:.1f} | {r['trust']:.3f} |")
+    return "\n".join(lines)
+
+
+def table(name: str) -> str:
+    res = load(name)
+    body = {"filters": filters_table, "cam": cam_table, "latent": latent_table}[name](res)
+    return body + "\n\n" + measured(res)
+
+
+_BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n)(.*?)(<!-- /bench -->)", re.S)
+
+
+def render_readme(text: str) -> str:
+    """The README with every ``<!-- bench:NAME -->`` block rendered from the results."""
+    return _BLOCK.sub(lambda m: m.group(1) + table(m.group(2)) + "\n" + m.group(4), text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--readme", action="store_true", help="rewrite the README's benchmark blocks")
+    a = p.parse_args(argv)
+    if a.readme:
+        README.write_text(render_readme(README.read_text()))
+        print(f"updated {README}")
+    else:
+        for name in NAMES:
+            try:
+                print(f"## {name}\n\n{table(name)}\n")
+            except KeyError as exc:
+                print(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
