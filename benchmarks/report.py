@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "latent")
+NAMES = ("filters", "cam", "latent", "commands")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -35,8 +35,10 @@ def measured(res: dict[str, Any]) -> str:
     m, v = res["machine"], res["versions"]
     libs = ", ".join(f"{k} {v[k]}" for k in ("keras", "tensorflow", "tf-keras-vis", "umap-learn", "scikit-learn")
                      if k in v)
-    how = (f"each method in its own process, order alternated, min (median) of {res['repeats']} repeats"
-           if res.get("repeats") else "cold = the first call in a fresh process, warm = the same call again")
+    how = {"commands": f"one quiet run at commit {res['config'].get('commit', '?')}",
+           "latent": "cold = the first call in a fresh process, warm = the same call again"}.get(
+        res["benchmark"], f"each method in its own process, order alternated, min (median) of "
+                          f"{res.get('repeats')} repeats")
     return (f"Measured on {res['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
             f"no GPU; Python {m['python']}, {libs}; {how}.")
 
@@ -117,9 +119,25 @@ def latent_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _duration(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def commands_table(res: dict[str, Any]) -> str:
+    lines = ["| what | time on a fresh clone | detail |", "|---|---|---|"]
+    for r in res["rows"]:
+        detail = r.get("detail", "")
+        if "log_kb" in r:
+            detail = (detail + "; " if detail else "") + f"log {r['log_kb']} KB"
+        lines.append(f"| {r['what']} | {_duration(r['seconds'])} | {detail} |")
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     res = load(name)
-    body = {"filters": filters_table, "cam": cam_table, "latent": latent_table}[name](res)
+    body = {"filters": filters_table, "cam": cam_table, "latent": latent_table,
+            "commands": commands_table}[name](res)
     return body + "\n\n" + measured(res)
 
 

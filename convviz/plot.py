@@ -74,7 +74,7 @@ def plot_activation_grid(activation: np.ndarray, *, ncols: int = 16, ax=None, ti
     return ax
 
 
-def plot_sparsity(sparsity: Mapping[str, float], *, ax=None, title: str | None = "Sparsity grows with depth"):
+def plot_sparsity(sparsity: Mapping[str, float], *, ax=None, title: str | None = "Blank channels per layer"):
     """Fraction of blank channels per layer, in forward order."""
     ax = _axes(ax, (8, 3.5))
     names = list(sparsity)

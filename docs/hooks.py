@@ -128,7 +128,41 @@ def generate_pages() -> dict[str, list[str]]:
         if written:
             changed[e.name] = written
     remove_stale_pages(PAGES, {e.name for e in entries}, OUT_DIRS)
+    changed.update(refresh_course_figures())
     return changed
+
+
+_ENTRY = re.compile(r"""zoo\.entry\(["']([\w-]+)["']\)""")
+
+
+def refresh_course_figures() -> dict[str, list[str]]:
+    """mkdocs-gallery re-runs a script only when its text changes; a course script also
+    depends on the zoo models it loads (``zoo.entry("shapes-cnn")``), on the convviz code it
+    calls and on the backend. Keep a fingerprint of all that beside its output and forget
+    the script's MD5 when it changes, so the figure is recomputed."""
+    import hashlib
+
+    from convviz import zoo
+    from convviz._code import code_digest, environment
+    from convviz.site import page_modules
+
+    out = OUT_DIRS[1]
+    rerun: dict[str, list[str]] = {}
+    known = {e.name: e for e in zoo.read()}
+    for script in sorted(COURSE_PAGES.glob("*.py")):
+        text = script.read_text(encoding="utf-8")
+        recipes = [repr(known[n].recipe()) if n in known else f"{n}: not in the zoo"
+                   for n in sorted(set(_ENTRY.findall(text)))]
+        parts = [text, code_digest(*page_modules(text)), repr(sorted(environment().items())), *recipes]
+        digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        stamp = out / f"{script.stem}.fingerprint"
+        if stamp.is_file() and stamp.read_text() == digest:
+            continue
+        (out / f"{script.name}.md5").unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+        rerun.setdefault("course", []).append(script.stem)
+    return rerun
 
 
 _BUILD_START = [0.0]

@@ -15,7 +15,8 @@ def hooks(tmp_path, monkeypatch):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "PAGES", tmp_path / "zoo_pages")
-    monkeypatch.setattr(mod, "OUT_DIRS", (tmp_path / "out",))
+    monkeypatch.setattr(mod, "OUT_DIRS", (tmp_path / "out", tmp_path / "figures"))
+    monkeypatch.setattr(mod, "COURSE_PAGES", tmp_path / "no-course")
     monkeypatch.setattr(mod, "ROOT", tmp_path)
     (tmp_path / "zoo_pages").mkdir()
     return mod
@@ -79,3 +80,23 @@ def test_record_writes_the_pages_numbers(tmp_path, monkeypatch):
     record("other", 2)  # called from here: filed under this test module's name
     assert read_number(tmp_path, "gradcam.accuracy") == 0.5
     assert read_number(tmp_path, "test_hooks.other") == 2
+
+
+def test_course_figures_rerun_when_their_model_changes(hooks, tmp_path, monkeypatch):
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "fig.py").write_text('from convviz import zoo\nentry = zoo.entry("m1")\n')
+    monkeypatch.setattr(hooks, "COURSE_PAGES", course)
+    monkeypatch.setattr(hooks, "OUT_DIRS", (tmp_path / "out", tmp_path / "figures"))
+    zoo_file = tmp_path / "zoo.yml"
+    zoo_file.write_text("models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n"
+                        "    dataset: digits\n    epochs: 1\n")
+    monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
+    assert hooks.refresh_course_figures() == {"course": ["fig"]}
+    md5 = tmp_path / "figures" / "fig.py.md5"
+    md5.write_text("x")  # what mkdocs-gallery writes after running it
+    assert hooks.refresh_course_figures() == {}
+    assert md5.is_file()
+    zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
+    assert hooks.refresh_course_figures() == {"course": ["fig"]}
+    assert not md5.exists()  # forgotten: the gallery re-runs the script
