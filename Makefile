@@ -7,11 +7,12 @@ BACKENDS ?= tensorflow jax torch
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: site test serve zoo clean help
+.PHONY: site test check serve zoo clean help
 
 help:
 	@echo "make site   build the site into site/ (creates .venv, trains and caches the zoo)"
 	@echo "make test   run the whole test suite once per Keras backend ($(BACKENDS))"
+	@echo "make check  quick loop for contributors: ruff + the unit tests on TensorFlow (no site build)"
 	@echo "make serve  serve the site at http://127.0.0.1:8000 while you edit"
 
 $(BIN)/python:
@@ -44,6 +45,10 @@ test: $(VENV)/.dev-installed
 	  echo "=== KERAS_BACKEND=$$b ==="; \
 	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider tests; \
 	done
+
+check: $(VENV)/.dev-installed
+	$(BIN)/ruff check convviz tests benchmarks docs/hooks.py gallery
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 clean:
 	rm -rf site docs/generated .convviz-cache

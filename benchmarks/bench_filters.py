@@ -68,7 +68,7 @@ def child(a) -> None:
     from _harness import child_report
     from convviz.filters import book_objective_reference, visualize_filters
 
-    model = keras.applications.Xception(weights=None)
+    model = keras.applications.Xception(weights=None, include_top=False)  # the chapter's: any input size
     filters = np.arange(a.filters)
     t = time.perf_counter()
     if a.child == "setup":
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     from _harness import compare
 
     args = ["--filters", str(a.filters), "--steps", str(a.steps), "--size", str(a.size), "--layer", a.layer]
-    config = {"model": "keras.applications.Xception(weights=None)", "layer": a.layer,
+    config = {"model": "keras.applications.Xception(weights=None, include_top=False)", "layer": a.layer,
               "filters": a.filters, "steps": a.steps, "size": a.size, "backend": "tensorflow"}
     print(f"filter patterns: {config}", flush=True)
     res = compare(__file__, "filters", METHODS, args, repeats=a.repeats, config=config)

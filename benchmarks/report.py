@@ -84,7 +84,7 @@ def filters_table(res: dict[str, Any]) -> str:
         r = rows[m]
         lines.append(f"| {_FILTER_NAMES[m]} | {r['min']:.1f} ({r['median']:.1f}) | "
                      f"**{ref['min'] / r['min']:.2f}×** | {r['objective'] / ref['objective']:.1%} | "
-                     f"{r['peak_rss_mb']:.0f} MB (+{r['peak_rss_mb'] - base:.0f}) |")
+                     f"{r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] - base:+.0f}) |")
     del s
     return "\n".join(lines)
 

@@ -14,7 +14,8 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["name", "value_and_grad", "jit", "cached_jit", "no_grad", "to_numpy", "seed_everything", "versions"]
+__all__ = ["name", "value_and_grad", "jit", "cached_jit", "no_grad", "to_numpy", "predict", "seed_everything",
+           "versions"]
 
 
 def name() -> str:
@@ -23,15 +24,41 @@ def name() -> str:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Convert a backend tensor (or anything array-like) to a NumPy array."""
+    """Convert a backend tensor, a Keras variable (or anything array-like) to a NumPy array.
+
+    On TensorFlow this uses the tensor's own ``.numpy()``: ``np.array(tensor)`` (what
+    ``keras.ops.convert_to_numpy`` does) emits NumPy 2's ``copy`` keyword
+    DeprecationWarning with TensorFlow 2.21.
+    """
     if isinstance(x, np.ndarray):
         return x
-    if name() == "torch":
+    if isinstance(x, keras.Variable):
+        x = x.value
+    backend = name()
+    if backend == "torch":
         import torch
 
         if isinstance(x, torch.Tensor):
             return x.detach().cpu().numpy()
+    if backend == "tensorflow" and hasattr(x, "numpy"):
+        return np.asarray(x.numpy())
     return keras.ops.convert_to_numpy(x)
+
+
+def predict(model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """The model's outputs for ``images``, float32, in compiled batches (the last padded so
+    that one trace serves all), without Keras' progress output or its conversion warnings."""
+    x = np.asarray(images, np.float32)
+    step = cached_jit(model, ("predict",), lambda: lambda t: model(t, training=False))
+    out = []
+    with no_grad():
+        for s in range(0, len(x), batch_size):
+            chunk = x[s:s + batch_size]
+            n = len(chunk)
+            if n < batch_size and len(x) > batch_size:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
+            out.append(to_numpy(step(keras.ops.convert_to_tensor(chunk)))[:n].astype(np.float32))
+    return np.concatenate(out)
 
 
 def value_and_grad(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:

@@ -212,12 +212,12 @@ def resolve(cache: Cache | bool | None) -> Cache | None:
 def model_digest(model: Any) -> str:
     """SHA-256 of a model's architecture and weights: results keyed on it are invalidated
     exactly when the model changes (another weights file, retraining)."""
-    import keras
+    from convviz._backend import to_numpy
 
     h = hashlib.sha256(model.to_json().encode())
     for w in model.weights:
         h.update(w.path.encode())
-        h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+        h.update(np.ascontiguousarray(to_numpy(w)).tobytes())
     return h.hexdigest()[:24]
 
 

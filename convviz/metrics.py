@@ -86,8 +86,16 @@ def random_baseline(shape: tuple[int, int], n: int = 1, *, seed: int = 0) -> np.
     return np.random.default_rng(seed).random((n, *shape))
 
 
+def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    if isinstance(model, keras.Model):
+        from convviz._backend import predict
+
+        return predict(model, x, batch_size=batch_size)
+    return model.predict(x, batch_size=batch_size, verbose=0)  # any object with Keras' predict
+
+
 def _scores(model: keras.Model, x: np.ndarray, classes: np.ndarray, batch_size: int) -> np.ndarray:
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    probs = _predict(model, x, batch_size)
     return probs[np.arange(len(x)), classes]
 
 
@@ -110,7 +118,7 @@ def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: b
         raise ValueError(f"steps must be at least 1, got {steps}")
     n, hh, ww = h.shape
     if class_index is None:
-        classes = model.predict(x, batch_size=batch_size, verbose=0).argmax(1)
+        classes = _predict(model, x, batch_size).argmax(1)
     else:
         classes = np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
     if isinstance(baseline, str):
@@ -262,6 +270,8 @@ def reinitialized_weights(layer: keras.layers.Layer, seed: int) -> list[np.ndarr
     """Fresh weights for ``layer``, drawn by the layer's own initializers with explicit
     seeds (no global random state is read or changed). A weight without an initializer
     attribute gets normal noise with its trained mean and spread, from a local generator."""
+    from convviz._backend import to_numpy
+
     out = []
     rng = np.random.default_rng(seed)
     for j, var in enumerate(layer.weights):
@@ -273,9 +283,9 @@ def reinitialized_weights(layer: keras.layers.Layer, seed: int) -> list[np.ndarr
             config = init.get_config()
             if "seed" in config:
                 config["seed"] = int(seed) * 1000 + j
-            value = keras.ops.convert_to_numpy(type(init).from_config(config)(shape, dtype=var.dtype))
+            value = to_numpy(type(init).from_config(config)(shape, dtype=var.dtype))
         else:
-            old = keras.ops.convert_to_numpy(var)
+            old = to_numpy(var)
             value = rng.normal(old.mean(), old.std() or 1.0, shape).astype(old.dtype)
         out.append(np.asarray(value))
     return out

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["check_images", "model_input_shape"]
+__all__ = ["check_images", "model_input_shape", "predict"]
 
 
 def model_input_shape(model: keras.Model) -> tuple[int | None, int | None, int | None]:
@@ -49,3 +49,13 @@ def check_images(model: keras.Model, images: Any, *, exact_size: bool = False) -
         bad = int(np.sum(~np.isfinite(x)))
         raise ValueError(f"images contain {bad} NaN or infinite value(s)")
     return x
+
+
+def predict(model: keras.Model, images: Any, *, batch_size: int = 64) -> np.ndarray:
+    """The model's output (class probabilities for a classifier) for a batch of images,
+    float32 (N, classes): checked input, compiled batches, no progress output."""
+    from convviz import _backend
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return _backend.predict(model, check_images(model, images, exact_size=True), batch_size=batch_size)

@@ -411,7 +411,9 @@ def _evaluate(e: ZooEntry, cache: Cache) -> dict[str, Any]:
 
     model = load(e, cache=cache)
     test = dataset(e, "test")
-    probs = model.predict(test.x, batch_size=256, verbose=0)
+    from convviz._backend import predict
+
+    probs = predict(model, test.x, batch_size=256)
     return {"test_accuracy": float(np.mean(np.argmax(probs, 1) == test.y)), "seconds": None}
 
 

@@ -80,3 +80,22 @@ def test_importing_convviz_does_not_set_backend(monkeypatch):
 
     importlib.reload(convviz)
     assert "KERAS_BACKEND" not in os.environ
+
+
+def test_predict_equals_the_model_and_warns_nothing():
+    import warnings
+
+    import convviz
+    from conftest import small_functional
+
+    model = small_functional()
+    x = np.random.default_rng(0).random((70, 16, 16, 3)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # the suite ignores DeprecationWarning elsewhere
+        got = convviz.predict(model, x, batch_size=32)  # three batches, the last padded
+        weights = _backend.to_numpy(model.weights[0])
+    assert not caught, [str(w.message)[:120] for w in caught]
+    np.testing.assert_allclose(got, _backend.to_numpy(model(x)), rtol=1e-5, atol=1e-6)
+    assert got.dtype == np.float32 and got.shape == (70, 3) and weights.shape == (3, 3, 3, 4)
+    with pytest.raises(ValueError, match="expects 16×16 images"):
+        convviz.predict(model, x[:, :8, :8])

@@ -24,7 +24,7 @@ test = zoo.dataset(entry, "test")
 names = list(test.class_names)
 ring, circle = names.index("ring"), names.index("circle")
 images = np.concatenate([test.x[test.y == ring][:3], test.x[test.y == circle][:3]])
-probs = model.predict(images, verbose=0)
+probs = convviz.predict(model, images)
 
 # %%
 # Evidence for "ring" and for "circle" on each image

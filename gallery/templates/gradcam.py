@@ -33,7 +33,7 @@ model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 names = test.class_names
 layer = entry.last_conv_layer
-pred = model.predict(test.x, batch_size=256, verbose=0).argmax(1)
+pred = convviz.predict(model, test.x).argmax(1)
 wrong = np.flatnonzero(pred != test.y)
 right = np.flatnonzero(pred == test.y)
 pick = np.concatenate([right[:8 - min(3, len(wrong))], wrong[:3]])

@@ -28,7 +28,7 @@ entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 features = convviz.extract_embeddings(model, test.x, cache=True)
-pred = model.predict(test.x, batch_size=256, verbose=0).argmax(1)
+pred = convviz.predict(model, test.x).argmax(1)
 wrong = pred != test.y
 suspicious = convviz.find_outliers(features, test.y, top=12)
 print(f"{len(features)} test images, {features.shape[1]}-d features, {int(wrong.sum())} misclassified")
