@@ -78,6 +78,7 @@ def child(a) -> None:
 
     from _harness import child_report
 
+    keras.utils.set_random_seed(0)  # the same weights in every process: objectives and classes compare
     model = keras.applications.Xception(weights=None, classifier_activation=None)
     x = np.random.default_rng(0).uniform(0, 255, (a.images, 299, 299, 3)).astype(np.float32)
     classes = model.predict(x, batch_size=16, verbose=0).argmax(1)

@@ -68,6 +68,7 @@ def child(a) -> None:
     from _harness import child_report
     from convviz.filters import book_objective_reference, visualize_filters
 
+    keras.utils.set_random_seed(0)  # the same weights in every process: objectives and classes compare
     model = keras.applications.Xception(weights=None, include_top=False)  # the chapter's: any input size
     filters = np.arange(a.filters)
     t = time.perf_counter()

@@ -68,6 +68,8 @@ def _copy_project(dest: Path) -> None:
     (dest / "gallery" / "zoo.yml").write_text(SMALL_ZOO)
     (dest / "convviz").symlink_to(ROOT / "convviz")  # mkdocstrings reads the sources
     shutil.copytree(ROOT / ".github", dest / ".github")  # the CI page includes the workflow
+    shutil.copytree(ROOT / "benchmarks", dest / "benchmarks",  # the performance page's results
+                    ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _env(project: Path, cache: Path) -> dict[str, str]:
