@@ -63,7 +63,7 @@ def _copy_project(dest: Path) -> None:
     shutil.copytree(ROOT / "docs", dest / "docs",
                     ignore=shutil.ignore_patterns("gallery", "figures", "generated", "__pycache__"))
     shutil.copytree(ROOT / "gallery", dest / "gallery",
-                    ignore=shutil.ignore_patterns("zoo_pages", "__pycache__"))
+                    ignore=shutil.ignore_patterns("zoo_pages", "__pycache__", "numbers.json"))
     (dest / "gallery" / "zoo_pages").mkdir()
     (dest / "gallery" / "zoo.yml").write_text(SMALL_ZOO)
     (dest / "convviz").symlink_to(ROOT / "convviz")  # mkdocstrings reads the sources

@@ -44,11 +44,14 @@ n_deep = min(16, convviz.layers.resolve_layer(model, deep).output_shape[-1])
 top4 = convviz.visualize_filters(model, deep, n_deep, image_size=size, crop=crop, recipe="robust",
                                  steps=256, data=data, cache=True)
 order = [i for i in np.argsort(-top4.losses) if not (top4.dead[i] or top4.unexcited[i])][:4]
-fig, axes = plt.subplots(1, len(order), figsize=(2.6 * len(order), 2.9), squeeze=False)
-for ax, i in zip(axes[0], order):
-    ax.imshow(top4.images[i].squeeze(), cmap="gray" if top4.images.shape[-1] == 1 else None)
-    ax.set_title(f"{deep} #{top4.filters[i]}", fontsize=10)
-    ax.set_axis_off()
+if order:
+    fig, axes = plt.subplots(1, len(order), figsize=(2.6 * len(order), 2.9), squeeze=False)
+    for ax, i in zip(axes[0], order):
+        ax.imshow(top4.images[i].squeeze(), cmap="gray" if top4.images.shape[-1] == 1 else None)
+        ax.set_title(f"{deep} #{top4.filters[i]}", fontsize=10)
+        ax.set_axis_off()
+else:
+    print(f"No filter of {deep} could be excited: nothing to show.")
 
 # %%
 # The chapter's recipe on three depths
