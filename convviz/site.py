@@ -45,8 +45,12 @@ def record(name: str, value: Any) -> None:
     import inspect
 
     caller = inspect.currentframe()
-    script = caller.f_back.f_globals.get("__file__") if caller and caller.f_back else None
-    page = Path(script).stem if script else "page"
+    frame = caller.f_back if caller else None
+    # the running script: its code's file name (set by runpy and by mkdocs-gallery's compile)
+    script = frame.f_code.co_filename if frame else ""
+    if not script or script.startswith("<"):
+        script = frame.f_globals.get("__file__", "") if frame else ""
+    page = Path(script).stem if script and not script.startswith("<") else "page"
     path = Path.cwd() / NUMBERS_FILE
     try:
         numbers = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
