@@ -66,11 +66,16 @@ def read_number(folder: Path, key: str) -> Any:
     path = Path(folder) / NUMBERS_FILE
     if not path.is_file():
         raise KeyError(f"no numbers recorded in {path}")
-    value: Any = json.loads(path.read_text(encoding="utf-8"))
+    return lookup(json.loads(path.read_text(encoding="utf-8")), key, str(path))
+
+
+def lookup(value: Any, key: str, where: str) -> Any:
+    """``value[a][b]...`` for the dotted ``key``; KeyError names the missing part and the
+    valid ones at that level."""
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
             valid = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
-            raise KeyError(f"{key!r}: no {part!r} in {path} (valid here: {valid})")
+            raise KeyError(f"{key!r}: no {part!r} in {where} (valid here: {valid})")
         value = value[part]
     return value
 

@@ -209,28 +209,19 @@ def _report():
     return mod
 
 
-def _lookup(value, key: str, where: str):
-    for part in key.split("."):
-        if not isinstance(value, dict) or part not in value:
-            valid = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
-            raise KeyError(f"no {part!r} in {where} (valid: {valid})")
-        value = value[part]
-    return value
-
-
 def fill_numbers(markdown: str, where: str = "page") -> str:
     """Replace ``{{ number MODEL.PAGE.NAME | pct }}`` with what that page recorded in this
     build (``convviz.site.record``), ``{{ number bench-NAME.KEY }}`` with a benchmark result
     and ``{{ table bench-NAME }}`` with its table (``benchmarks/report.py``): numbers in
     prose are computed, never typed. MODEL is a zoo model or ``course``; a model not built
     here reads "(not built here)"."""
-    from convviz.site import read_number
+    from convviz.site import lookup, read_number
 
     def one(m: re.Match) -> str:
         model, key, fmt = m.group(1), m.group(2), m.group(3)
         try:
             if model.startswith("bench-"):
-                value = _lookup(_report().summary(model[len("bench-"):]), key, model)
+                value = lookup(_report().summary(model[len("bench-"):]), key, model)
             else:
                 folder = COURSE_PAGES if model == "course" else PAGES / model
                 if not folder.is_dir():
