@@ -22,7 +22,7 @@ from convviz.latent import (  # noqa: E402
     trustworthiness,
 )
 from convviz.layers import conv_layers, last_conv_layer, split_model  # noqa: E402
-from convviz.validation import predict  # noqa: E402
+from convviz.validation import predict, top_k  # noqa: E402
 from convviz.plot import (  # noqa: E402
     overlay_heatmap,
     plot_activation_grid,
@@ -55,6 +55,7 @@ __all__ = [
     "plot_heatmap_overlay",
     "plot_sparsity",
     "predict",
+    "top_k",
     "project",
     "save_figure",
     "save_image",

@@ -16,6 +16,7 @@ convviz: see what ConvNets learn.
 Commands:
   convviz zoo list [--json]   the models of the zoo (gallery/zoo.yml), and whether each is usable here
   convviz zoo train [NAME...] train and cache the zoo's trained models (all when no name is given)
+  convviz zoo fetch [NAME...] download the ImageNet weights of the zoo's keras.applications entries
   convviz render MODEL        render one model's figures (PNG) and numbers (manifest.json), no MkDocs
   convviz site build|serve    build the site into site/, or serve it while you edit
   convviz cache merge DIR...  merge other cache folders (e.g. from parallel CI jobs) into this one
@@ -135,6 +136,25 @@ def _zoo_train(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _zoo_fetch(args: argparse.Namespace) -> int:
+    from convviz import models, zoo
+
+    entries = [zoo.entry(n, args.zoo) for n in args.names] if args.names else zoo.read(args.zoo)
+    wanted = [e for e in entries if e.source == "keras.applications" and e.options.get("weights") == "imagenet"]
+    if not wanted:
+        print("zoo fetch: no keras.applications entry with ImageNet weights")
+        return 0
+    for e in wanted:
+        app = e.options["application"]
+        if models.imagenet_weights_available(app):
+            print(f"{e.name}: {app} ImageNet weights already in {models._keras_models_dir()}")
+            continue
+        start = time.perf_counter()
+        models.build_application(app, weights="imagenet")  # Keras downloads and checks them
+        print(f"{e.name}: downloaded {app} ImageNet weights in {time.perf_counter() - start:.1f} s", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convviz", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "already in the cache loads in seconds.")
     tr.add_argument("names", nargs="*", metavar="NAME", help="zoo model names (default: all)")
     tr.set_defaults(func=_zoo_train)
+    fe = zoo_sub.add_parser("fetch", help="download the ImageNet weights of keras.applications entries",
+                            description="Download (once, into the Keras cache ~/.keras/models) the "
+                            "ImageNet weights of the zoo's keras.applications entries, so that the "
+                            "site build and the tests need no network afterwards.")
+    fe.add_argument("names", nargs="*", metavar="NAME", help="zoo model names (default: all)")
+    fe.set_defaults(func=_zoo_fetch)
 
     ren = sub.add_parser("render", help="render one model's figures and numbers without MkDocs",
                          description="Run a zoo model's site pages without MkDocs: figures as PNG and "

@@ -6,8 +6,10 @@
   positions, scales, rotations and colors on textured, cluttered backgrounds, with a
   ground-truth mask of the object's region per image (a ring's hole included).
   ``circle`` and ``ring`` differ only by a local part (the hole): our offline analogue of the chapter's African vs Indian elephant.
-* ``photos`` — real photographs that ship inside installed packages (matplotlib's and
-  scikit-learn's sample images), inputs for ImageNet models.
+* ``photos`` — 15 real photographs that ship inside installed packages (matplotlib's,
+  scikit-learn's and scikit-image's sample images), labelled with the ImageNet classes
+  that fit each (a cat → tabby, tiger cat, Egyptian cat); the images no class fits
+  (a dahlia, coins, a galaxy field...) are unlabelled (``y == -1``).
 
 Pixel values are float32 in [0, 1], NHWC.
 """
@@ -15,13 +17,14 @@ Pixel values are float32 in [0, 1], NHWC.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["Dataset", "NAMES", "SHAPE_CLASSES", "load", "generate_shapes", "load_folder",
-           "load_image", "resize_images"]
+           "load_image", "resize_images", "convert_channels"]
 
 NAMES = ("digits", "shapes", "photos")
 SPLITS = ("train", "test")
@@ -47,6 +50,13 @@ class Dataset:
         bool masks of the object's region (N, H, W), or None when the dataset has none.
     name, split
         Where it came from.
+    accepted
+        Per image, every class that counts as correct (``photos``: all the ImageNet
+        classes that fit), or None when only ``y`` does.
+    image_names
+        A name per image (file stem), or None.
+
+    An image whose label is unknown has ``y == -1``; a dataset may be wholly unlabelled.
     """
 
     name: str
@@ -55,14 +65,50 @@ class Dataset:
     y: np.ndarray
     class_names: tuple[str, ...]
     masks: np.ndarray | None = None
+    accepted: tuple[tuple[int, ...], ...] | None = None
+    image_names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.x)
 
+    @property
+    def labelled(self) -> np.ndarray:
+        """bool (N,): which images have a label."""
+        return np.asarray(self.y) >= 0
+
+    @property
+    def has_labels(self) -> bool:
+        """True when at least one image has a label."""
+        return bool(self.labelled.any())
+
+    def correct(self, pred: np.ndarray) -> np.ndarray:
+        """bool (N,): predicted class ``pred`` is right (any accepted class counts);
+        False for unlabelled images (mask them with :attr:`labelled`)."""
+        pred = np.asarray(pred)
+        if self.accepted is None:
+            return (pred == self.y) & self.labelled
+        return np.array([int(p) in ok for p, ok in zip(pred, self.accepted)], bool)
+
+    def accuracy(self, pred: np.ndarray) -> float | None:
+        """Share of labelled images predicted right, or None without labels."""
+        if not self.has_labels:
+            return None
+        return float(self.correct(pred)[self.labelled].mean())
+
     def subset(self, index: np.ndarray | slice) -> Dataset:
         """A view of some samples (same names and split)."""
         masks = None if self.masks is None else self.masks[index]
-        return Dataset(self.name, self.split, self.x[index], self.y[index], self.class_names, masks)
+        pick = np.arange(len(self.x))[index]
+        accepted = None if self.accepted is None else tuple(self.accepted[i] for i in pick)
+        names = None if self.image_names is None else tuple(self.image_names[i] for i in pick)
+        return Dataset(self.name, self.split, self.x[index], self.y[index], self.class_names, masks,
+                       accepted, names)
+
+    def with_images(self, x: np.ndarray) -> Dataset:
+        """The same samples with other pixels (resized or converted)."""
+        keep = self.masks is not None and self.masks.shape[1:3] == x.shape[1:3]
+        return Dataset(self.name, self.split, x, self.y, self.class_names,
+                       self.masks if keep else None, self.accepted, self.image_names)
 
 
 def load(name: str, split: str = "train") -> Dataset:
@@ -191,52 +237,121 @@ def _center_crop_resize(img, size: tuple[int, int]):
     return img.crop((left, top, left + w, top + h))
 
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def convert_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """Images (N, H, W, C) with ``channels`` channels: gray → RGB repeats the channel,
+    RGB → gray takes the luminance (ITU-R 601), RGBA drops alpha."""
+    x = np.asarray(x, np.float32)
+    have = x.shape[-1]
+    if have == channels:
+        return x
+    if have == 4:
+        x, have = x[..., :3], 3
+        if channels == 3:
+            return x
+    if have == 1 and channels == 3:
+        return np.repeat(x, 3, axis=-1)
+    if have == 3 and channels == 1:
+        return (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    raise ValueError(f"cannot convert {have}-channel images to {channels} channels; "
+                     "convviz converts between 1 (gray), 3 (RGB) and 4 (RGBA) channels")
 
 
 def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
                 class_names: tuple[str, ...] | None = None) -> Dataset:
-    """Load an image folder: one sub-folder per class (``root/<class>/<image>``).
+    """Load an image folder, labelled or not.
 
-    Classes are sorted by name unless ``class_names`` gives their order.
+    * ``root/<class>/<image>``: one sub-folder per class; classes are sorted by name
+      unless ``class_names`` gives their order.
+    * ``root/<image>``: unlabelled images (``y == -1``); ``class_names`` (the model's
+      classes) is kept for naming predictions.
+
+    PNG, JPEG, BMP, GIF, WebP and TIFF; grayscale, palette and RGBA files are converted to
+    ``channels``. A file that cannot be read is skipped with one warning naming it.
     """
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"image folder not found: {root}")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir())
-    names = tuple(class_names) if class_names else tuple(found)
-    unknown = sorted(set(found) - set(names))
-    if unknown:
-        raise ValueError(f"folders {unknown} in {root} are not in class_names {list(names)}")
-    xs, ys = [], []
-    for label, cname in enumerate(names):
-        for f in sorted((root / cname).glob("*")):
-            if f.suffix.lower() in _IMAGE_SUFFIXES:
-                xs.append(load_image(f, size=size, channels=channels))
-                ys.append(label)
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
+    labelled = bool(found)
+    if labelled and loose:
+        raise ValueError(f"{root} mixes class sub-folders ({', '.join(found[:3])}...) with loose images "
+                         f"({loose[0].name}...): use root/<class>/<image> for labelled images or "
+                         "root/<image> for unlabelled ones, not both")
+    if labelled:
+        names = tuple(class_names) if class_names else tuple(found)
+        unknown = sorted(set(found) - set(names))
+        if unknown:
+            raise ValueError(f"folders {unknown} in {root} are not in class_names {list(names)}")
+        files = [(f, label) for label, cname in enumerate(names) if (root / cname).is_dir()
+                 for f in sorted((root / cname).iterdir())
+                 if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES]
+    else:
+        names = tuple(class_names) if class_names else ()
+        files = [(f, -1) for f in loose]
+    xs, ys, stems, skipped = [], [], [], []
+    for f, label in files:
+        try:
+            xs.append(load_image(f, size=size, channels=channels))
+        except ValueError as exc:
+            skipped.append(f"{f.relative_to(root)} ({exc})")
+            continue
+        ys.append(label)
+        stems.append(f.stem)
+    if skipped and (str(root), tuple(skipped)) not in _WARNED:
+        _WARNED.add((str(root), tuple(skipped)))  # once per process, not once per page
+        logging.getLogger("convviz").warning("convviz: skipped %d unreadable image(s) in %s: %s",
+                                             len(skipped), root, "; ".join(skipped))
     if not xs:
-        raise ValueError(f"no images found in {root} (expected {root}/<class>/<image>.png|jpg)")
-    return Dataset(root.name, "test", np.stack(xs), np.array(ys, np.int64), names)
+        raise ValueError(f"no readable images found in {root} (expected {root}/<class>/<image> or "
+                         f"{root}/<image>, with a suffix among {', '.join(_IMAGE_SUFFIXES)})")
+    return Dataset(root.name, "test", np.stack(xs), np.array(ys, np.int64), names,
+                   image_names=tuple(stems))
 
 
 # ----------------------------------------------------------------------------- photos
 
-_PHOTOS = (
-    ("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
-    ("china", "sklearn", "datasets/images/china.jpg"),
-    ("flower", "sklearn", "datasets/images/flower.jpg"),
+# (name, package, path inside the package, ImageNet classes that fit: none when no class does)
+_PHOTOS: tuple[tuple[str, str, str, tuple[int, ...]], ...] = (
+    ("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg", (652, 906)),
+    ("gift_box", "matplotlib", "mpl-data/sample_data/Minduka_Present_Blue_Pack.png", (478, 692)),
+    ("summer_palace", "sklearn", "datasets/images/china.jpg", (698, 663)),
+    ("dahlia", "sklearn", "datasets/images/flower.jpg", ()),
+    ("cat", "skimage", "data/chelsea.png", (281, 282, 285)),
+    ("coffee", "skimage", "data/coffee.png", (967, 968, 504)),
+    ("rocket", "skimage", "data/rocket.jpg", (657, 744, 812)),
+    ("motorcycle", "skimage", "data/motorcycle_left.png", (670, 665)),
+    ("cameraman", "skimage", "data/camera.png", (872, 759)),
+    ("blurred_clock", "skimage", "data/clock_motion.png", (409, 892)),
+    ("horse_silhouette", "skimage", "data/horse.png", (339,)),
+    ("astronaut", "skimage", "data/astronaut.png", ()),
+    ("coins", "skimage", "data/coins.png", ()),
+    ("bricks", "skimage", "data/brick.png", ()),
+    ("hubble_deep_field", "skimage", "data/hubble_deep_field.jpg", ()),
 )
+PHOTOS_SIZE = 299
 
 
 def _photos(split: str) -> Dataset:
-    import importlib
+    import importlib.util
 
-    xs = []
-    for _, pkg, rel in _PHOTOS:
-        base = Path(importlib.import_module(pkg).__file__).parent
-        xs.append(load_image(base / rel, size=(299, 299)))
-    names = tuple(p[0] for p in _PHOTOS)
-    return Dataset("photos", split, np.stack(xs), np.arange(len(xs), dtype=np.int64), names)
+    from convviz.models import imagenet_class_names
+
+    xs, ys, accepted, stems = [], [], [], []
+    for name, pkg, rel, classes in _PHOTOS:
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or spec.origin is None:
+            continue  # scikit-image not installed: its photos are left out
+        xs.append(load_image(Path(spec.origin).parent / rel, size=(PHOTOS_SIZE, PHOTOS_SIZE)))
+        ys.append(classes[0] if classes else -1)
+        accepted.append(tuple(classes))
+        stems.append(name)
+    return Dataset("photos", split, np.stack(xs), np.array(ys, np.int64), imagenet_class_names(),
+                   accepted=tuple(accepted), image_names=tuple(stems))
 
 
 # ----------------------------------------------------------------------------- shapes

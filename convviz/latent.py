@@ -12,7 +12,7 @@ from convviz.layers import display_names, forward, layer_infos, resolve_layer
 from convviz.validation import check_images
 
 __all__ = ["PROJECTIONS", "default_embedding_layer", "extract_embeddings", "project",
-           "trustworthiness", "outlier_scores", "find_outliers"]
+           "trustworthiness", "outlier_scores", "find_outliers", "MIN_SAMPLES", "too_few"]
 
 PROJECTIONS = ("umap", "tsne", "pca")
 
@@ -140,6 +140,27 @@ def _projection_libs(method: str) -> dict[str, str]:
         except md.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+MIN_SAMPLES = {
+    "projection": 10,      # UMAP / t-SNE: fewer points make no picture of a neighbourhood
+    "trustworthiness": 21,  # 10 nearest neighbours, which the measure needs in [1, N/2)
+    "outliers": 12,        # 10 nearest neighbours of each sample, plus the sample itself
+}
+
+
+def too_few(n: int, what: str) -> str | None:
+    """Why ``what`` (a key of :data:`MIN_SAMPLES`) is skipped on ``n`` samples, or None
+    when there are enough: a sentence for the page."""
+    if what not in MIN_SAMPLES:
+        raise ValueError(f"unknown analysis {what!r}; valid: {', '.join(MIN_SAMPLES)}")
+    need = MIN_SAMPLES[what]
+    if n >= need:
+        return None
+    why = {"projection": "a 2-D map of the neighbourhoods",
+           "trustworthiness": "trustworthiness (it compares each sample's 10 nearest neighbours)",
+           "outliers": "the outlier ranking (each sample against its 10 nearest neighbours)"}[what]
+    return f"Skipped {why}: it needs at least {need} images and this dataset has {n}."
 
 
 def trustworthiness(features: np.ndarray, projection: np.ndarray, *, n_neighbors: int = 10) -> float:

@@ -13,8 +13,9 @@ import numpy as np
 
 from convviz import _backend
 
-__all__ = ["ARCHITECTURES", "build", "train", "TrainResult", "APPLICATIONS",
-           "build_application", "imagenet_weights_available", "imagenet_class_names"]
+__all__ = ["ARCHITECTURES", "build", "train", "TrainResult", "APPLICATIONS", "PREPROCESS_MODES",
+           "build_application", "imagenet_weights_available", "imagenet_class_names",
+           "preprocessing_layer", "with_preprocessing"]
 
 log = logging.getLogger("convviz")
 L = keras.layers
@@ -208,11 +209,20 @@ def train(architecture: str, train_set, test_set, *, epochs: int, batch_size: in
 
 # ----------------------------------------------------------------------------- keras.applications
 
+PREPROCESS_MODES = {
+    "none": "[0, 1] pixels, as convviz's own datasets",
+    "uint8": "[0, 255] pixels",
+    "tf": "[-1, 1] pixels (Xception, ResNetV2, MobileNetV2)",
+    "torch": "[0, 1] pixels normalized by the ImageNet mean and std, per channel",
+    "caffe": "BGR [0, 255] pixels minus the ImageNet mean (VGG16, ResNet50)",
+}
+
+
 @dataclass(frozen=True)
 class _App:
     constructor: str
     size: int
-    mode: str  # preprocessing: "tf" ([-1, 1]), "torch" (ImageNet mean/std) or "caffe" (BGR, mean)
+    mode: str  # a key of PREPROCESS_MODES: what the weights expect from [0, 1] images
     weights_file: str
 
 
@@ -222,6 +232,9 @@ APPLICATIONS: dict[str, _App] = {
     "ResNet50V2": _App("ResNet50V2", 224, "tf", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
     "MobileNetV2": _App("MobileNetV2", 224, "tf",
                         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    # these two normalize inside the model and expect [0, 255] pixels
+    "EfficientNetB0": _App("EfficientNetB0", 224, "uint8", "efficientnetb0.h5"),
+    "ConvNeXtTiny": _App("ConvNeXtTiny", 224, "uint8", "convnext_tiny.h5"),
 }
 
 
@@ -235,43 +248,84 @@ def imagenet_weights_available(application: str) -> bool:
     return (_keras_models_dir() / APPLICATIONS[application].weights_file).is_file()
 
 
+_CLASS_INDEX = Path(__file__).parent / "data" / "imagenet_class_index.json"
+
+
 def imagenet_class_names() -> tuple[str, ...]:
-    """The 1,000 ImageNet class names from the Keras cache, or ``class_<i>`` when absent."""
+    """The 1,000 ImageNet class names, in the order of the models' outputs.
+
+    They ship with convviz (``convviz/data/imagenet_class_index.json``, byte for byte
+    the index that ``keras.applications...decode_predictions`` downloads), so nothing is
+    fetched at run time. Underscores become spaces: ``tiger cat``.
+    """
     import json
 
-    path = _keras_models_dir() / "imagenet_class_index.json"
-    if path.is_file():
-        index = json.loads(path.read_text())
-        return tuple(index[str(i)][1] for i in range(1000))
-    log.warning("convviz: ImageNet class index not in the Keras cache (%s); using class_<i>", path)
-    return tuple(f"class_{i}" for i in range(1000))
+    index = json.loads(_CLASS_INDEX.read_text(encoding="utf-8"))
+    return tuple(index[str(i)][1].replace("_", " ") for i in range(1000))
+
+
+def preprocessing_layer(mode: str, channels: int = 3, *, name: str = "preprocess") -> keras.layers.Layer | None:
+    """A fixed layer mapping [0, 1] images to what a model expects (see
+    :data:`PREPROCESS_MODES`); None for ``"none"``."""
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocess {mode!r}; valid: {', '.join(PREPROCESS_MODES)}")
+    if mode in ("torch", "caffe") and channels != 3:
+        raise ValueError(f"preprocess {mode!r} needs an RGB model (3 input channels), this one has "
+                         f"{channels}; use none, uint8 or tf")
+    if mode == "none":
+        return None
+    if mode == "uint8":
+        return L.Rescaling(255.0, name=name)
+    if mode == "tf":
+        return L.Rescaling(2.0, offset=-1.0, name=name)
+    if mode == "torch":
+        return L.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2],
+                               name=name)
+    # caffe: RGB -> BGR, ×255, minus the ImageNet mean, as one fixed 1×1 convolution
+    conv = L.Conv2D(3, 1, name=name, trainable=False)
+    conv.build((None, None, None, 3))
+    kernel = np.zeros((1, 1, 3, 3), np.float32)
+    kernel[0, 0, [2, 1, 0], [0, 1, 2]] = 255.0
+    conv.set_weights([kernel, -np.array([103.939, 116.779, 123.68], np.float32)])
+    return conv
+
+
+def with_preprocessing(model: keras.Model, mode: str, *, name: str | None = None) -> keras.Model:
+    """``model`` behind a fixed preprocessing layer: a model that takes [0, 1] images.
+
+    The original model is nested as a layer (its own name), so its layers keep their
+    names for every convviz function; ``"none"`` returns ``model`` itself.
+    """
+    shape = tuple(model.inputs[0].shape[1:])
+    layer = preprocessing_layer(mode, int(shape[-1]))
+    if layer is None:
+        return model
+    inputs = keras.Input(shape, name="image")
+    outputs = model(layer(inputs))
+    return keras.Model(inputs, outputs, name=name or f"{model.name}_with_{mode}_preprocessing")
 
 
 def build_application(application: str, *, weights: str | None = "imagenet",
-                      input_size: int | None = None) -> keras.Model:
+                      input_size: int | tuple[int, int] | None = None) -> keras.Model:
     """A keras.applications model that takes images in [0, 1], ImageNet preprocessing inside.
 
     The application is nested as a layer (Keras' own name, e.g. ``xception``), after a
     preprocessing layer that maps [0, 1] pixels to what its weights expect, so every
-    convviz function sees the same input space for every model.
+    convviz function sees the same input space for every model. ``input_size`` (height
+    and width) is only for ``weights=None`` (untrained twins, in tests).
     """
     if application not in APPLICATIONS:
         raise ValueError(f"unknown application {application!r}; valid: {', '.join(APPLICATIONS)}")
     spec = APPLICATIONS[application]
-    size = input_size or spec.size
-    inputs = keras.Input((size, size, 3), name="image")
-    if spec.mode == "tf":
-        x = L.Rescaling(2.0, offset=-1.0, name="preprocess")(inputs)
-    elif spec.mode == "torch":
-        x = L.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2],
-                            name="preprocess")(inputs)
-    else:  # caffe: RGB -> BGR, ×255, minus the ImageNet mean, as one fixed 1×1 convolution
-        conv = L.Conv2D(3, 1, name="preprocess", trainable=False)
-        x = conv(inputs)
-        kernel = np.zeros((1, 1, 3, 3), np.float32)
-        kernel[0, 0, [2, 1, 0], [0, 1, 2]] = 255.0
-        conv.set_weights([kernel, -np.array([103.939, 116.779, 123.68], np.float32)])
+    if input_size is None:
+        h = w = spec.size
+    elif isinstance(input_size, int):
+        h = w = input_size
+    else:
+        h, w = input_size
+    if weights == "imagenet" and (h, w) != (spec.size, spec.size):
+        raise ValueError(f"{application} with ImageNet weights takes {spec.size}×{spec.size} images, "
+                         f"not {h}×{w}; another size needs weights=None")
     base = getattr(keras.applications, spec.constructor)(
-        weights=weights, include_top=True, input_shape=(size, size, 3))
-    outputs = base(x)
-    return keras.Model(inputs, outputs, name=f"{application.lower()}_imagenet")
+        weights=weights, include_top=True, input_shape=(h, w, 3))
+    return with_preprocessing(base, spec.mode, name=f"{application.lower()}_imagenet")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-__all__ = ["check_images", "model_input_shape", "predict"]
+__all__ = ["check_images", "model_input_shape", "predict", "top_k"]
 
 
 def model_input_shape(model: keras.Model) -> tuple[int | None, int | None, int | None]:
@@ -59,3 +60,18 @@ def predict(model: keras.Model, images: Any, *, batch_size: int = 64) -> np.ndar
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     return _backend.predict(model, check_images(model, images, exact_size=True), batch_size=batch_size)
+
+
+def top_k(probabilities: Any, class_names: Sequence[str], *, k: int = 5) -> list[list[tuple[str, float]]]:
+    """The ``k`` most probable classes of each row of ``probabilities`` (N, classes), as
+    ``(name, probability)`` pairs, most probable first (ImageNet's ``decode_predictions``
+    for any model, offline)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probabilities must be (N, classes), got shape {p.shape}")
+    if len(class_names) != p.shape[1]:
+        raise ValueError(f"{len(class_names)} class names for {p.shape[1]} classes")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    order = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    return [[(class_names[c], float(row[c])) for c in idx] for row, idx in zip(p, order)]

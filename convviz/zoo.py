@@ -7,7 +7,7 @@ An entry names a model, where it comes from and what to show::
         title: VGG-style ConvNet on generated shapes
         source: trained            # trained | keras.applications | file
         architecture: vgg_cnn      # trained: an architecture defined in convviz
-        dataset: shapes            # digits | shapes | photos | a folder of class sub-folders
+        dataset: shapes            # digits | shapes | photos | an image folder
         epochs: 12
         augment: dihedral          # none | shift | dihedral
         seed: 0
@@ -21,9 +21,14 @@ Sources:
   ImageNet preprocessing inside. With ``weights: imagenet`` it is used only when the
   weights are in the Keras cache (or ``CONVVIZ_ALLOW_DOWNLOAD=1``); otherwise it is
   skipped with one log line, never built with random weights.
-* ``file``: a ``.keras`` file (``path``, relative to the zoo file) + a dataset + class
-  names. Files with ``Lambda`` layers or custom objects are refused (Keras
-  ``safe_mode``) unless the entry sets ``trust_code: true``.
+* ``file``: a ``.keras`` or legacy ``.h5`` file (``path``, relative to the zoo file) and a
+  dataset (an embedded one or an image folder, labelled ``root/<class>/<image>`` or not
+  ``root/<image>``). ``preprocess`` says what the model expects from [0, 1] images
+  (``none``, ``uint8``, ``tf``, ``torch``, ``caffe``): convviz puts it in front of the
+  model as a fixed layer. Class names come from ``class_names``, the folder's
+  sub-folders, the embedded dataset, or ImageNet's for a 1000-class model. Files with
+  ``Lambda`` layers or custom objects are refused (Keras ``safe_mode``) unless the entry
+  sets ``trust_code: true``.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ _BY_SOURCE: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "learning_rate": (float, int), "seed": int, "min_accuracy": (float, int),
                 "augment": str},
     "keras.applications": {"application": str, "weights": (str, type(None))},
-    "file": {"path": str, "trust_code": bool},
+    "file": {"path": str, "trust_code": bool, "preprocess": str},
 }
 _REQUIRED = {"trained": ("architecture", "dataset"), "keras.applications": ("application",),
              "file": ("path", "dataset")}
@@ -102,13 +107,50 @@ class ZooEntry:
 
     @property
     def class_names(self) -> tuple[str, ...]:
+        """The model's class names: from the zoo file, else ImageNet's (keras.applications
+        and 1000-class models), the embedded dataset's, the folder's class sub-folders,
+        or ``class 0``, ``class 1``..."""
         if self._class_names:
             return self._class_names
         if self.source == "keras.applications":
             return models.imagenet_class_names()
-        if self.dataset in datasets.NAMES:
+        if self.source == "trained":
             return datasets.load(self.dataset, "test").class_names
-        raise ZooError(f"zoo entry {self.name!r}: class_names is required with dataset {self.dataset!r}")
+        n = self.num_classes
+        if n == 1000:
+            return models.imagenet_class_names()
+        if self.dataset in ("digits", "shapes"):
+            names = datasets.load(self.dataset, "test").class_names
+            if len(names) == n:
+                return names
+        folder = self.dataset_folder
+        if folder is not None and folder.is_dir():
+            subs = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")))
+            if len(subs) == n:
+                return subs
+        return tuple(f"class {i}" for i in range(n))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of the model's outputs (class scores)."""
+        return int(self._architecture.outputs[0].shape[-1])
+
+    @property
+    def dataset_folder(self) -> Path | None:
+        """The image folder of the entry (None for an embedded dataset)."""
+        if self.dataset in datasets.NAMES or not self.dataset:
+            return None
+        folder = Path(self.dataset)
+        if not folder.is_absolute() and self.zoo_file is not None:
+            folder = self.zoo_file.parent / folder
+        return folder
+
+    @property
+    def preprocess(self) -> str:
+        """What the model expects from [0, 1] images (a key of ``models.PREPROCESS_MODES``)."""
+        if self.source == "keras.applications":
+            return models.APPLICATIONS[self.options["application"]].mode
+        return self.options.get("preprocess", "none")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -122,14 +164,15 @@ class ZooEntry:
             return tuple(datasets.load(self.dataset, "test").x.shape[1:])
         return tuple(int(d) for d in self._architecture.input_shape[1:])
 
-    @property
-    def last_conv_layer(self) -> str:
-        """Grad-CAM's default layer (from the zoo file, else found in the model)."""
+    def cam_layer(self, model: keras.Model) -> str:
+        """Grad-CAM's layer in ``model`` (this entry's loaded model): ``last_conv_layer``
+        from the zoo file, else the last layer with a spatial output found in ``model``
+        itself (auto-generated names such as ``add_17`` differ between two builds)."""
         if self._last_conv_layer:
             return self._last_conv_layer
         from convviz.layers import last_conv_layer
 
-        return last_conv_layer(self._architecture)
+        return last_conv_layer(model)
 
     @cached_property
     def _architecture(self) -> keras.Model:
@@ -137,7 +180,8 @@ class ZooEntry:
         if self.source == "trained":
             return models.build(self.options["architecture"], self.input_shape, len(self.class_names))
         if self.source == "keras.applications":
-            return models.build_application(self.options["application"], weights=None)
+            return models.build_application(self.options["application"], weights=None,
+                                            input_size=self.input_shape[:2])
         return _load_file(self)
 
     @property
@@ -164,7 +208,7 @@ class ZooEntry:
             return {"application": self.options["application"], "weights": self.options.get("weights")}
         fp = self.file_path
         digest = hashlib.sha256(fp.read_bytes()).hexdigest() if fp and fp.is_file() else "missing"
-        return {"file_sha256": digest}
+        return {"file_sha256": digest, "preprocess": self.preprocess}
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -274,7 +318,20 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         if values.get("weights", "imagenet") not in ("imagenet", None):
             raise ZooError(f"{source}:{_line(raw['weights'][1])}: weights must be 'imagenet' or null")
         values.setdefault("weights", "imagenet")
+        size = models.APPLICATIONS[values["application"]].size
+        shape = values.get("input_shape")
+        if shape is not None and values["weights"] == "imagenet" and list(shape) != [size, size, 3]:
+            raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: {values['application']} with "
+                           f"ImageNet weights takes input_shape [{size}, {size}, 3]; another size "
+                           "needs 'weights: null' (an untrained twin)")
+        if shape is not None and len(shape) == 3 and shape[2] != 3:
+            raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: keras.applications models take "
+                           "RGB images: input_shape must end with 3")
         values.setdefault("dataset", "photos")
+    if src == "file" and values.get("preprocess", "none") not in models.PREPROCESS_MODES:
+        raise ZooError(f"{source}:{_line(raw['preprocess'][1])}: unknown preprocess "
+                       f"{values['preprocess']!r}; valid: "
+                       + "; ".join(f"{k} ({v})" for k, v in models.PREPROCESS_MODES.items()))
     if "dataset" in values and values["dataset"] not in datasets.NAMES and src != "file":
         raise ZooError(f"{source}:{_line(raw['dataset'][1])}: unknown dataset {values['dataset']!r}; "
                        f"valid: {', '.join(datasets.NAMES)}")
@@ -338,18 +395,23 @@ def usable(e: ZooEntry) -> tuple[bool, str]:
 
 
 def dataset(e: ZooEntry, split: str = "test") -> datasets.Dataset:
-    """The entry's dataset, resized to the model input."""
+    """The entry's dataset at the model's input size and channel count."""
     h, w, c = e.input_shape
-    if e.dataset in datasets.NAMES:
+    folder = e.dataset_folder
+    if folder is None:
         d = datasets.load(e.dataset, split)
-        if d.x.shape[1:3] != (h, w):
-            d = datasets.Dataset(d.name, d.split, datasets.resize_images(d.x, (h, w)), d.y,
-                                 d.class_names, None)
-        return d
-    folder = Path(e.dataset)
-    if not folder.is_absolute() and e.zoo_file is not None:
-        folder = e.zoo_file.parent / folder
-    return datasets.load_folder(folder, size=(h, w), channels=c, class_names=e._class_names)
+        x = datasets.convert_channels(datasets.resize_images(d.x, (h, w)), c)
+        return d if x is d.x else d.with_images(x)
+    if not folder.is_dir():
+        raise ZooError(f"zoo model {e.name!r}: image folder not found: {folder}")
+    labelled = any(p.is_dir() for p in folder.iterdir())
+    d = datasets.load_folder(folder, size=(h, w), channels=1 if c == 1 else 3,
+                             class_names=e._class_names if labelled else e.class_names)
+    if labelled and len(d.class_names) != e.num_classes:
+        raise ZooError(f"zoo model {e.name!r}: {folder} has {len(d.class_names)} classes "
+                       f"({', '.join(d.class_names[:5])}...) but the model has {e.num_classes} outputs; "
+                       "give class_names in the model's output order")
+    return d.with_images(datasets.convert_channels(d.x, c)) if d.x.shape[-1] != c else d
 
 
 def training_code(architecture: str) -> str:
@@ -379,7 +441,8 @@ def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = T
     if not ok:
         raise ZooError(f"zoo model {e.name!r} is not usable here: {why}")
     if e.source == "keras.applications":
-        return models.build_application(e.options["application"], weights=e.options.get("weights"))
+        return models.build_application(e.options["application"], weights=e.options.get("weights"),
+                                        input_size=e.input_shape[:2])
     if e.source == "file":
         return _load_file(e)
     cache = cache or default_cache()
@@ -451,12 +514,47 @@ def _model_from_bytes(payload: bytes) -> keras.Model:
 
 
 def _load_file(e: ZooEntry) -> keras.Model:
+    """The entry's model file, checked (one image input, one class-score output) and
+    behind its preprocessing layer."""
+    model = _read_model_file(e)
+    _check_file_model(e, model)
+    return models.with_preprocessing(model, e.preprocess)
+
+
+def _check_file_model(e: ZooEntry, model: keras.Model) -> None:
+    where = f"zoo model {e.name!r} ({e.file_path.name if e.file_path else '?'})"
+    if len(model.inputs) != 1:
+        raise ZooError(f"{where} has {len(model.inputs)} inputs; convviz explains models with one "
+                       "image input")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[-1] not in (1, 3) or any(d is None for d in shape[1:]):
+        raise ZooError(f"{where}: its input has shape {shape}; convviz needs images of a fixed size, "
+                       "(batch, height, width, channels) with 1 (gray) or 3 (RGB) channels")
+    if len(model.outputs) != 1:
+        names = ", ".join(getattr(t, "name", "?") for t in model.outputs)
+        raise ZooError(f"{where} has {len(model.outputs)} outputs ({names}); convviz explains one "
+                       "output of class scores. Save a one-output model: "
+                       "keras.Model(model.inputs, model.outputs[i]).save('one_output.keras')")
+    out = tuple(model.outputs[0].shape)
+    if len(out) != 2:
+        raise ZooError(f"{where}: its output has shape {out}; convviz needs class scores of shape "
+                       "(batch, classes)")
+    if out[1] == 1:
+        raise ZooError(f"{where} has a single output unit (a binary sigmoid head): convviz explains one "
+                       "score per class; give the model a Dense(2, activation='softmax') head, or "
+                       "wrap it: p = model(x); keras.Model(x, keras.ops.concatenate([1 - p, p], -1))")
+
+
+def _read_model_file(e: ZooEntry) -> keras.Model:
     fp = e.file_path
     if fp is None or not fp.is_file():
         raise ZooError(f"zoo model {e.name!r}: model file not found: {fp}")
     trust = bool(e.options.get("trust_code", False))
     import zipfile
 
+    if fp.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise ZooError(f"zoo model {e.name!r}: {fp.name}: unknown model file type; valid: .keras "
+                       "(model.save) or legacy .h5 / .hdf5 (Keras 2)")
     if fp.suffix == ".keras" and not zipfile.is_zipfile(fp):
         raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
                        "(a .keras file is a zip archive written by model.save)")
@@ -482,5 +580,6 @@ def _load_file(e: ZooEntry) -> keras.Model:
             ) from None
         raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: {exc}") from None
     except Exception as exc:  # corrupt zip, not a Keras file...
-        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
+        kind = ".keras" if fp.suffix == ".keras" else "HDF5 (.h5)"
+        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid {kind} model file "
                        f"({type(exc).__name__}: {exc})") from None

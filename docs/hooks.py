@@ -151,8 +151,11 @@ def refresh_course_figures() -> dict[str, list[str]]:
     known = {e.name: e for e in zoo.read()}
     for script in sorted(COURSE_PAGES.glob("*.py")):
         text = script.read_text(encoding="utf-8")
+        # the recipes of the models it loads, and whether each is usable here (a course page
+        # may use the chapter's ImageNet model when its weights are present)
         recipes = [repr(known[n].recipe()) if n in known else f"{n}: not in the zoo"
                    for n in sorted(set(_ENTRY.findall(text)))]
+        recipes += [f"{e.name}: {zoo.usable(e)[0]}" for e in known.values() if e.source == "keras.applications"]
         parts = [text, code_digest(*page_modules(text)), repr(sorted(environment().items())), *recipes]
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
         stamp = out / f"{script.stem}.fingerprint"

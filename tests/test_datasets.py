@@ -56,10 +56,71 @@ def test_shapes_splits_are_fixed_and_disjoint_seeds():
     np.testing.assert_array_equal(test.x[:5], again.x)
 
 
-def test_photos_are_real_images():
+def test_photos_are_real_images_with_imagenet_labels():
     p = datasets.load("photos")
-    assert p.x.shape == (3, 299, 299, 3) and p.x.std() > 0.1
-    assert p.class_names == ("grace_hopper", "china", "flower")
+    assert len(p) >= 12 and p.x.shape[1:] == (299, 299, 3) and p.x.std() > 0.1
+    assert len(p.class_names) == 1000 and p.class_names[281] == "tabby"
+    named = dict(zip(p.image_names, p.accepted))
+    assert {p.class_names[c] for c in named["cat"]} == {"tabby", "tiger cat", "Egyptian cat"}
+    assert p.class_names[named["grace_hopper"][0]] == "military uniform"
+    assert named["dahlia"] == () and p.y[p.image_names.index("dahlia")] == -1  # no ImageNet class fits
+    assert 0 < p.labelled.sum() < len(p)
+    # any accepted class counts as right; unlabelled images are never "right"
+    pred = np.array([ok[-1] if ok else 0 for ok in p.accepted])
+    assert p.correct(pred).sum() == p.labelled.sum() and p.accuracy(pred) == 1.0
+
+
+def test_imagenet_class_index_is_keras_own_file():
+    """The shipped index is byte for byte the file decode_predictions downloads (Keras pins
+    its MD5 in imagenet_utils)."""
+    import hashlib
+    import inspect
+
+    from keras.src.applications import imagenet_utils
+
+    from convviz import models
+
+    digest = hashlib.md5(models._CLASS_INDEX.read_bytes()).hexdigest()
+    assert f'file_hash="{digest}"' in inspect.getsource(imagenet_utils)
+    names = models.imagenet_class_names()
+    assert len(names) == 1000 and names[0] == "tench" and names[999] == "toilet tissue"
+
+
+def test_folder_unlabelled_corrupt_and_mixed(tmp_path, caplog):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.fromarray((rng.random((20, 30, 3)) * 255).astype(np.uint8)).save(flat / "a.jpg")
+    Image.fromarray((rng.random((20, 20, 4)) * 255).astype(np.uint8), "RGBA").save(flat / "b.png")
+    Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8), "L").save(flat / "c.webp")
+    Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(flat / "d.bmp")
+    (flat / "broken.png").write_bytes(b"not an image")
+    with caplog.at_level("WARNING", logger="convviz"):
+        d = datasets.load_folder(flat, size=(12, 12), class_names=("x", "y"))
+        datasets.load_folder(flat, size=(12, 12))  # loaded again: no second warning
+    assert len(caplog.records) == 1 and "skipped 1 unreadable image" in caplog.text
+    assert "broken.png" in caplog.text
+    assert d.x.shape == (4, 12, 12, 3) and (d.y == -1).all() and not d.has_labels
+    assert d.image_names == ("a", "b", "c", "d") and d.accuracy(np.zeros(4, int)) is None
+    (flat / "sub").mkdir()
+    with pytest.raises(ValueError, match="mixes class sub-folders"):
+        datasets.load_folder(flat, size=(12, 12))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="no readable images found"):
+        datasets.load_folder(empty, size=(12, 12))
+
+
+def test_convert_channels():
+    rgb = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
+    gray = datasets.convert_channels(rgb, 1)
+    np.testing.assert_allclose(gray[..., 0], rgb @ np.array([0.299, 0.587, 0.114]), rtol=1e-6)
+    np.testing.assert_array_equal(datasets.convert_channels(gray, 3), np.repeat(gray, 3, -1))
+    with pytest.raises(ValueError, match="between 1 .gray., 3 .RGB. and 4"):
+        datasets.convert_channels(rgb[..., :2], 3)
 
 
 @pytest.mark.parametrize("name,split,match", [("mnist", "train", "valid datasets: digits, shapes, photos"),

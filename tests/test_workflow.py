@@ -40,14 +40,27 @@ def test_triggers_on_models_zoo_and_source():
 def test_matrix_renders_each_model_and_site_merges_caches():
     jobs = load()["jobs"]
     render = jobs["render"]
-    assert render["needs"] == "zoo"
+    assert render["needs"] == ["zoo", "weights"]
     assert "fromJSON(needs.zoo.outputs.models)" in render["strategy"]["matrix"]["model"]
     runs = " ".join(s.get("run", "") for s in render["steps"])
     assert 'convviz render "${{ matrix.model }}"' in runs
-    key = next(s for s in render["steps"] if s.get("uses", "").startswith("actions/cache"))["with"]["key"]
+    key = next(s for s in render["steps"] if s.get("uses", "").startswith("actions/cache@"))["with"]["key"]
     for part in ("gallery/zoo.yml", "models/**", "convviz/**"):
         assert part in key
     site_runs = " ".join(s.get("run", "") for s in jobs["site"]["steps"])
     assert jobs["site"]["needs"] == "render"
     assert "convviz cache merge" in site_runs and "convviz site build" in site_runs
     assert "convviz zoo list --json" in " ".join(s.get("run", "") for s in jobs["zoo"]["steps"])
+
+
+def test_imagenet_weights_are_fetched_once_and_cached():
+    doc = load()
+    jobs = doc["jobs"]
+    assert doc["env"]["CONVVIZ_ALLOW_DOWNLOAD"] == "1"  # the published site shows the ImageNet entries
+    steps = jobs["weights"]["steps"]
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "~/.keras/models" and "gallery/zoo.yml" in cache["with"]["key"]
+    assert "convviz zoo fetch" in " ".join(s.get("run", "") for s in steps)
+    for job in ("render", "site"):  # both load the ImageNet models: both restore the same cache
+        restore = [s for s in jobs[job]["steps"] if s.get("uses", "").startswith("actions/cache/restore@")]
+        assert restore and restore[0]["with"]["key"] == cache["with"]["key"], job

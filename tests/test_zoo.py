@@ -35,7 +35,7 @@ def test_names_and_entry(tmp_path):
     e = zoo.entry("tiny", p)
     assert e.dataset == "digits" and e.input_shape == (32, 32, 1)
     assert e.class_names == tuple("0123456789")
-    assert e.last_conv_layer == "conv3"
+    assert e.cam_layer(e._architecture) == "conv3"
     img = zoo.entry("img", p)
     assert img.dataset == "photos" and img.input_shape == (224, 224, 3)
     assert img.options["weights"] == "imagenet"

@@ -27,11 +27,13 @@ entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 image = test.x[:1]
-print(f"{MODEL}: input {entry.input_shape}, test image of class {test.class_names[test.y[0]]!r}")
+predicted = test.class_names[int(convviz.predict(model, image).argmax())]
+label = (f"class {test.class_names[test.y[0]]}" if test.y[0] >= 0 else "no label") + f", predicted {predicted}"
+print(f"{MODEL}: input {entry.input_shape}, a test image ({label})")
 
 fig, ax = plt.subplots(figsize=(2.5, 2.5))
 ax.imshow(image[0].squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
-ax.set_title(f"class: {test.class_names[test.y[0]]}")
+ax.set_title(label, fontsize=9)
 ax.set_axis_off()
 
 # %%

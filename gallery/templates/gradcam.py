@@ -18,8 +18,10 @@ model-randomization sanity check.
 # Heatmaps of correct and wrong predictions
 # -----------------------------------------
 # Grad-CAM weights the last conv layer's channels by the mean gradient of the class
-# score (before the softmax) and keeps the positive part. Titles: true → predicted
-# class, green when right, red when wrong.
+# score (before the softmax) and keeps the positive part; each map explains the
+# predicted class. Titles: true → predicted class and its probability, green when right,
+# red when wrong (any class that fits the image counts as right); an image without a
+# label shows "?".
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -32,17 +34,37 @@ entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 names = test.class_names
-layer = entry.last_conv_layer
-pred = convviz.predict(model, test.x).argmax(1)
-wrong = np.flatnonzero(pred != test.y)
-right = np.flatnonzero(pred == test.y)
+layer = entry.cam_layer(model)
+probs = convviz.predict(model, test.x)
+pred = probs.argmax(1)
+labelled = test.labelled
+ok = test.correct(pred)
+wrong = np.flatnonzero(labelled & ~ok)
+right = np.flatnonzero(ok)
+others = np.flatnonzero(~labelled)
 pick = np.concatenate([right[:8 - min(3, len(wrong))], wrong[:3]])
+pick = np.concatenate([pick, others[:8 - len(pick)]]).astype(int)
 result = convviz.cam_with_predictions(model, test.x[pick], layer=layer, cache=True)
-print(f"layer {layer}; test accuracy {np.mean(pred == test.y):.2%} ({len(wrong)} wrong of {len(test.y)})")
+accuracy = test.accuracy(pred)
+if accuracy is None:
+    print(f"layer {layer}; {len(test)} unlabelled images: no accuracy, the titles show predictions")
+else:
+    print(f"layer {layer}; accuracy {accuracy:.2%} on the {int(labelled.sum())} labelled test images "
+          f"({len(wrong)} wrong)" + (f"; {len(others)} more have no label" if len(others) else ""))
+
+
+def title(i):
+    truth = names[test.y[i]] if labelled[i] else "?"
+    return f"{truth} → {names[pred[i]]} {probs[i, pred[i]]:.0%}"
+
+
+def color(i):
+    return "black" if not labelled[i] else "green" if ok[i] else "red"
+
 
 fig, ax = plt.subplots(figsize=(3.6, 3.6))  # one image, large: the page's thumbnail
 convviz.plot_heatmap_overlay(test.x[pick[0]], result.maps[0], ax=ax,
-                             title=f"{names[test.y[pick[0]]]}: Grad-CAM at {layer}")
+                             title=f"{names[pred[pick[0]]]}: Grad-CAM at {layer}")
 
 cols = 4
 fig, axes = plt.subplots(-(-len(pick) // cols), cols, figsize=(10, 2.9 * -(-len(pick) // cols)),
@@ -50,10 +72,13 @@ fig, axes = plt.subplots(-(-len(pick) // cols), cols, figsize=(10, 2.9 * -(-len(
 for ax in axes.flat[len(pick):]:
     ax.set_axis_off()
 for ax, i, heat in zip(axes.flat, pick, result.maps):
-    ok = pred[i] == test.y[i]
-    convviz.plot_heatmap_overlay(test.x[i], heat, ax=ax, color="green" if ok else "red",
-                                 title=f"{names[test.y[i]]} → {names[pred[i]]}")
+    convviz.plot_heatmap_overlay(test.x[i], heat, ax=ax, color=color(i), title=title(i))
 fig.tight_layout()
+if len(names) > 10:  # many classes: the top-5 predictions say more than one name
+    print("\nTop-5 predictions:")
+    for i, top in zip(pick, convviz.top_k(probs[pick], names, k=5)):
+        who = test.image_names[i] if test.image_names else f"image {i}"
+        print(f"  {who:<18} " + ", ".join(f"{name} {p:.1%}" for name, p in top))
 
 # %%
 # Four methods on the same images

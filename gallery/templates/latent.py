@@ -18,6 +18,7 @@ faithful each projection is, the misclassified images, and the most suspicious s
 # Trustworthiness (1 is best) tells how well each 2-D map keeps the nearest neighbours
 # of the features: the chapter's warning that projections distort, as a number.
 import matplotlib.pyplot as plt
+import numpy as np
 
 import convviz
 from convviz import zoo
@@ -27,27 +28,53 @@ MODEL = "{{MODEL}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
+names = test.class_names
 features = convviz.extract_embeddings(model, test.x, cache=True)
 pred = convviz.predict(model, test.x).argmax(1)
-wrong = pred != test.y
-suspicious = convviz.find_outliers(features, test.y, top=12)
-print(f"{len(features)} test images, {features.shape[1]}-d features, {int(wrong.sum())} misclassified")
+labelled = test.labelled
+wrong = labelled & ~test.correct(pred)
+# color by the true class when every image has one, else by the predicted class
+colors_by = test.y if labelled.all() else pred
+n = len(features)
+print(f"{n} test images, {features.shape[1]}-d features, "
+      + (f"{int(wrong.sum())} of {int(labelled.sum())} labelled images misclassified"
+         if labelled.any() else "no labels: points are colored by the predicted class")
+      + (f", {int((~labelled).sum())} unlabelled" if labelled.any() and not labelled.all() else ""))
+skip_outliers = convviz.latent.too_few(n, "outliers")
+top = min(12, max(1, n // 5))  # a few suspects among few images, never most of them
+suspicious = np.array([], int) if skip_outliers else convviz.find_outliers(features, colors_by, top=top)
 
-fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
-for ax, method in zip(axes, ("umap", "tsne")):
-    xy = convviz.project(features, method=method, random_state=0, cache=True)  # kept across builds
-    trust = convviz.trustworthiness(features, xy, n_neighbors=10)
-    convviz.plot_embedding(xy, test.y, class_names=test.class_names, ax=ax, misclassified=wrong,
-                           highlight=suspicious, trust=trust, title=method.upper())
-    print(f"{method}: trustworthiness {trust:.3f}")
-    record(f"trustworthiness_{method}", trust)
+skip_projection = convviz.latent.too_few(n, "projection")
+if skip_projection:
+    print(skip_projection)
+else:
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
+    for ax, method in zip(axes, ("umap", "tsne")):
+        xy = convviz.project(features, method=method, random_state=0, cache=True)  # kept across builds
+        skip_trust = convviz.latent.too_few(n, "trustworthiness")
+        trust = None if skip_trust else convviz.trustworthiness(features, xy, n_neighbors=10)
+        convviz.plot_embedding(xy, colors_by, class_names=names, ax=ax, misclassified=wrong,
+                               highlight=suspicious, trust=trust, s=float(np.clip(3000 / n, 6, 60)),
+                               title=method.upper() + ("" if labelled.all() else " (colored by prediction)"))
+        if trust is None:
+            print(f"{method}: {skip_trust}")
+        else:
+            print(f"{method}: trustworthiness {trust:.3f}")
+            record(f"trustworthiness_{method}", trust)
+    fig.tight_layout()
 
 # %%
 # The most suspicious samples
 # ---------------------------
 # Scored by disagreement with their 10 nearest neighbours in feature space plus their
-# distance from their class: mislabeled, ambiguous or atypical images come first.
-captions = [f"#{r} given {test.class_names[test.y[i]]}\npredicted {test.class_names[pred[i]]}"
-            for r, i in enumerate(suspicious, start=1)]
-colors = ["red" if wrong[i] else "black" for i in suspicious]
-convviz.plot.plot_thumbnails(test.x[suspicious], captions, ncols=6, colors=colors)
+# distance from their class (the given class, or the predicted one for unlabelled
+# images): mislabeled, ambiguous or atypical images come first.
+if skip_outliers:
+    print(skip_outliers)
+else:
+    def given(i):
+        return f"given {names[test.y[i]]}" if labelled[i] else "unlabelled"
+
+    captions = [f"#{r} {given(i)}\npredicted {names[pred[i]]}" for r, i in enumerate(suspicious, start=1)]
+    colors = ["red" if wrong[i] else "black" for i in suspicious]
+    convviz.plot.plot_thumbnails(test.x[suspicious], captions, ncols=6, colors=colors)

@@ -1,0 +1,173 @@
+"""Every kind of zoo entry a user writes: model files (.keras and .h5, Sequential and
+Functional, gray and RGB, any size) with their preprocessing, image folders with and without
+labels, a 1,000-class model, and keras.applications twins (``weights: null``)."""
+
+import io
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import convviz
+from convviz import site, zoo
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _zoo_kinds  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kinds")
+    return _zoo_kinds.build(root)
+
+
+@pytest.fixture
+def use_zoo(kinds, monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("CONVVIZ_ZOO", str(kinds))
+    monkeypatch.setenv("CONVVIZ_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kinds-cache"))
+    return kinds
+
+
+def _render(name, out):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        manifest = site.render(name, out=out, progress=False)
+    text = buf.getvalue()
+    assert "Traceback" not in text and "Warning" not in text and "warn" not in text.lower(), text[-2000:]
+    assert " nan" not in text.lower(), text[-2000:]
+    return manifest, text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gray-sequential", "rgb-h5-unlabelled", "imagenet-1000"])
+def test_every_entry_kind_renders_all_four_pages(use_zoo, tmp_path, name):
+    manifest, text = _render(name, tmp_path / "out")
+    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "latent"}
+    pngs = sorted((tmp_path / "out" / name).glob("*.png"))
+    assert {p.name.split("_")[0] for p in pngs} == {"activations", "filters", "gradcam", "latent"}
+    if name in ("rgb-h5-unlabelled",):
+        assert "no accuracy" in text and "colored by the predicted class" in text
+    if name == "imagenet-1000":  # 1000 classes on the photos: names and top-5
+        assert "Top-5 predictions:" in text and "grace_hopper" in text
+        assert "Skipped trustworthiness" in text  # 15 photos are too few for it, and the page says so
+
+
+@pytest.mark.parametrize("application,size", list(_zoo_kinds.APPLICATIONS.items()))
+def test_imagenet_twins_load_predict_and_explain(use_zoo, application, size):
+    e = zoo.entry(f"{application.lower()}-twin")
+    assert e.input_shape == (size, size, 3) and len(e.class_names) == 1000
+    model = zoo.load(e)
+    photos = zoo.dataset(e)
+    assert photos.x.shape[1:] == (size, size, 3) and len(photos) >= 12
+    x = photos.x[:2]
+    probs = convviz.predict(model, x)
+    assert probs.shape == (2, 1000) and np.allclose(probs.sum(1), 1, atol=1e-3)
+    maps = convviz.grad_cam(model, x, layer=e.cam_layer(model))
+    assert maps.shape == (2, size, size) and np.isfinite(maps).all()
+    emb = convviz.extract_embeddings(model, x)
+    assert emb.ndim == 2 and np.isfinite(emb).all()
+    top = convviz.top_k(probs, e.class_names, k=5)
+    assert len(top[0]) == 5 and top[0][0][1] >= top[0][4][1]
+
+
+def test_h5_with_preprocess_tf_equals_rescaling_inside(tmp_path):
+    outside = _zoo_kinds.functional_rgb(shape=(24, 24, 3))
+    inside = _zoo_kinds.functional_rgb(shape=(24, 24, 3), rescale_inside=True)
+    inside.set_weights(outside.get_weights())
+    outside.save(tmp_path / "outside.h5")
+    inside.save(tmp_path / "inside.keras")
+    (tmp_path / "zoo.yml").write_text(
+        "models:\n"
+        "  - {name: outside, source: file, path: outside.h5, dataset: shapes, preprocess: tf}\n"
+        "  - {name: inside, source: file, path: inside.keras, dataset: shapes}\n")
+    a = zoo.load(zoo.entry("outside", tmp_path / "zoo.yml"))
+    b = zoo.load(zoo.entry("inside", tmp_path / "zoo.yml"))
+    x = np.random.default_rng(0).random((3, 24, 24, 3)).astype(np.float32)
+    np.testing.assert_allclose(convviz.predict(a, x), convviz.predict(b, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(convviz.grad_cam(a, x, layer="conv_b"), convviz.grad_cam(b, x, layer="conv_b"),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("mode,expect", [("uint8", lambda x: x * 255), ("tf", lambda x: 2 * x - 1),
+                                         ("torch", lambda x: (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])])
+def test_preprocessing_layers_map_unit_pixels_to_the_models_space(mode, expect):
+    from convviz import models
+
+    layer = models.preprocessing_layer(mode)
+    x = np.random.default_rng(1).random((2, 5, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expect(x), rtol=1e-5, atol=1e-5)
+    assert models.preprocessing_layer("none") is None
+    with pytest.raises(ValueError, match="needs an RGB model"):
+        models.preprocessing_layer("caffe", 1)
+
+
+def _file_zoo(tmp_path, model, extra=""):
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "zoo.yml").write_text(
+        f"models:\n  - name: m\n    source: file\n    path: m.keras\n    dataset: shapes\n{extra}")
+    return zoo.entry("m", tmp_path / "zoo.yml")
+
+
+def test_bad_preprocess_names_the_line_and_valid_values(tmp_path):
+    (tmp_path / "zoo.yml").write_text("models:\n  - name: m\n    source: file\n    path: m.keras\n"
+                                      "    dataset: shapes\n    preprocess: foo\n")
+    with pytest.raises(zoo.ZooError, match=r"zoo.yml:6: unknown preprocess 'foo'; valid: none .*uint8.*tf.*"
+                                           r"torch.*caffe"):
+        zoo.read(tmp_path / "zoo.yml")
+
+
+def test_model_whose_input_is_not_an_image(tmp_path):
+    inp = keras.Input((10,))
+    e = _file_zoo(tmp_path, keras.Model(inp, keras.layers.Dense(3, activation="softmax")(inp)))
+    with pytest.raises(zoo.ZooError, match=r"input has shape \(None, 10\); convviz needs images"):
+        zoo.load(e)
+
+
+def test_two_output_model_is_refused_with_the_way_out(tmp_path):
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    m = keras.Model(inp, [keras.layers.Dense(3, name="a")(x), keras.layers.Dense(2, name="b")(x)])
+    with pytest.raises(zoo.ZooError, match=r"has 2 outputs .*one output of class scores.*keras.Model"):
+        zoo.load(_file_zoo(tmp_path, m))
+
+
+def test_single_sigmoid_unit_is_refused(tmp_path):
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    m = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(x))
+    with pytest.raises(zoo.ZooError, match=r"single output unit .* Dense\(2, activation='softmax'\)"):
+        zoo.load(_file_zoo(tmp_path, m))
+
+
+def test_folder_without_images_is_a_clear_error(tmp_path):
+    m = _zoo_kinds.functional_rgb(shape=(16, 16, 3))
+    m.save(tmp_path / "m.keras")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "zoo.yml").write_text("models:\n  - {name: m, source: file, path: m.keras, dataset: empty}\n")
+    with pytest.raises(ValueError, match="no readable images found in .*empty"):
+        zoo.dataset(zoo.entry("m", tmp_path / "zoo.yml"))
+
+
+def test_gray_model_on_rgb_data_and_rgb_model_on_gray_data(tmp_path):
+    keras.utils.set_random_seed(0)
+    gray = keras.Sequential([keras.Input((20, 20, 1)), keras.layers.Conv2D(4, 3, name="c"),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(6, activation="softmax")])
+    e = _file_zoo(tmp_path, gray)  # shapes are RGB 64×64
+    d = zoo.dataset(e)
+    assert d.x.shape[1:] == (20, 20, 1) and d.class_names[:2] == ("circle", "ring")
+    (tmp_path / "zoo.yml").write_text("models:\n  - {name: m, source: file, path: m.keras, dataset: digits}\n")
+    rgb = _zoo_kinds.functional_rgb(10, (28, 28, 3))
+    rgb.save(tmp_path / "m.keras")
+    d = zoo.dataset(zoo.entry("m", tmp_path / "zoo.yml"))
+    assert d.x.shape[1:] == (28, 28, 3) and np.allclose(d.x[..., 0], d.x[..., 2])
+
+
+def test_application_size_must_match_imagenet_weights(tmp_path):
+    (tmp_path / "zoo.yml").write_text("models:\n  - name: x\n    source: keras.applications\n"
+                                      "    application: VGG16\n    input_shape: [64, 64, 3]\n")
+    with pytest.raises(zoo.ZooError, match=r"zoo.yml:5: VGG16 with ImageNet weights takes input_shape "
+                                           r"\[224, 224, 3\].*weights: null"):
+        zoo.read(tmp_path / "zoo.yml")
