@@ -86,3 +86,23 @@ def test_projection_cache_reuses_result(tmp_path, monkeypatch):
     monkeypatch.undo()
     latent.project(x * 2, method="pca", cache=store)
     assert len(store.keys()) == 2  # other features, other entry
+
+
+def test_too_few_says_why_and_how_many():
+    from convviz.latent import MIN_SAMPLES, too_few
+
+    assert too_few(MIN_SAMPLES["trustworthiness"], "trustworthiness") is None
+    msg = too_few(15, "trustworthiness")
+    assert msg == ("Skipped trustworthiness (it compares each sample's 10 nearest neighbours): it needs at "
+                   "least 21 images and this dataset has 15.")
+    # the thresholds are the ones the functions enforce: one fewer sample is refused
+    import numpy as np
+
+    import convviz
+
+    n = MIN_SAMPLES["trustworthiness"] - 1
+    f = np.random.default_rng(0).random((n, 4))
+    with pytest.raises(ValueError, match="n_neighbors must be in"):
+        convviz.trustworthiness(f, f[:, :2], n_neighbors=10)
+    with pytest.raises(ValueError, match="unknown analysis 'umap'; valid: projection, trustworthiness, outliers"):
+        too_few(5, "umap")
