@@ -32,17 +32,22 @@ def use_zoo(kinds, monkeypatch, tmp_path_factory):
 
 
 def _render(name, out):
+    import warnings
+
     buf = io.StringIO()
-    with redirect_stdout(buf):
+    with redirect_stdout(buf), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         manifest = site.render(name, out=out, progress=False)
     text = buf.getvalue()
+    shown = [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
+    assert not shown, shown  # a page prints no warning (matplotlib's "more than 20 figures"...)
     assert "Traceback" not in text and "Warning" not in text and "warn" not in text.lower(), text[-2000:]
     assert " nan" not in text.lower(), text[-2000:]
     return manifest, text
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gray-sequential", "rgb-h5-unlabelled", "imagenet-1000"])
+@pytest.mark.parametrize("name", ["gray-sequential", "rgb-h5-unlabelled", "imagenet-1000", "mobilenetv2-twin"])
 def test_every_entry_kind_renders_all_four_pages(use_zoo, tmp_path, name):
     manifest, text = _render(name, tmp_path / "out")
     assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "latent"}

@@ -51,15 +51,25 @@ for name, act in activations.items():
 # Each channel is standardized and scaled like in the chapter. **Blank channels**
 # (zero everywhere) are gray with a red cross. The chapter's observation: early layers
 # keep most of the image, deeper ones are coarser, more abstract and sparser. The next
-# section checks the last part on this model.
-for name, act in activations.items():
+# section checks the last part on this model. A deep model (ImageNet's have 40 to 100 such
+# layers, up to 2,048 channels each) gets 16 evenly spaced layers and their first 128
+# channels; the next section measures every layer and every channel.
+MAX_LAYERS, MAX_CHANNELS = 16, 128
+names = list(activations)
+if len(names) > MAX_LAYERS:
+    names = [names[i] for i in sorted({round(j * (len(names) - 1) / (MAX_LAYERS - 1)) for j in range(MAX_LAYERS)})]
+    print(f"{len(activations)} layers: the grids show {len(names)} evenly spaced ones")
+for name in names:
+    act = activations[name]
     channels = act.shape[-1]
-    ncols = 16 if channels >= 16 else channels
-    rows = -(-channels // ncols)
+    shown = min(channels, MAX_CHANNELS)
+    ncols = 16 if shown >= 16 else shown
+    rows = -(-shown // ncols)
     fig, ax = plt.subplots(figsize=(12, 0.8 * rows + 0.6))
     blank = int((act[0] == 0).all(axis=(0, 1)).sum())
-    convviz.plot_activation_grid(act[0], ncols=ncols, ax=ax,
-                                 title=f"{name} — {channels} channels, {blank} blank")
+    convviz.plot_activation_grid(act[0, :, :, :shown], ncols=ncols, ax=ax,
+                                 title=f"{name} — {channels} channels"
+                                 + (f" (first {shown} shown)" if shown < channels else "") + f", {blank} blank")
 
 # %%
 # Does sparsity grow with depth?
