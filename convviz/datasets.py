@@ -339,7 +339,7 @@ PHOTOS_SIZE = 299
 def _photos(split: str) -> Dataset:
     import importlib.util
 
-    from convviz.models import imagenet_class_names
+    from convviz._imagenet import class_names
 
     xs, ys, accepted, stems = [], [], [], []
     for name, pkg, rel, classes in _PHOTOS:
@@ -350,7 +350,7 @@ def _photos(split: str) -> Dataset:
         ys.append(classes[0] if classes else -1)
         accepted.append(tuple(classes))
         stems.append(name)
-    return Dataset("photos", split, np.stack(xs), np.array(ys, np.int64), imagenet_class_names(),
+    return Dataset("photos", split, np.stack(xs), np.array(ys, np.int64), class_names(),
                    accepted=tuple(accepted), image_names=tuple(stems))
 
 

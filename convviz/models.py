@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from convviz import _backend
+from convviz import _backend, _imagenet
 
 __all__ = ["ARCHITECTURES", "build", "train", "TrainResult", "APPLICATIONS", "PREPROCESS_MODES",
            "build_application", "imagenet_weights_available", "imagenet_class_names",
@@ -248,7 +248,7 @@ def imagenet_weights_available(application: str) -> bool:
     return (_keras_models_dir() / APPLICATIONS[application].weights_file).is_file()
 
 
-_CLASS_INDEX = Path(__file__).parent / "data" / "imagenet_class_index.json"
+_CLASS_INDEX = _imagenet.CLASS_INDEX
 
 
 def imagenet_class_names() -> tuple[str, ...]:
@@ -258,10 +258,7 @@ def imagenet_class_names() -> tuple[str, ...]:
     the index that ``keras.applications...decode_predictions`` downloads), so nothing is
     fetched at run time. Underscores become spaces: ``tiger cat``.
     """
-    import json
-
-    index = json.loads(_CLASS_INDEX.read_text(encoding="utf-8"))
-    return tuple(index[str(i)][1].replace("_", " ") for i in range(1000))
+    return _imagenet.class_names()
 
 
 def preprocessing_layer(mode: str, channels: int = 3, *, name: str = "preprocess") -> keras.layers.Layer | None:
