@@ -85,6 +85,8 @@ class Dataset:
         """bool (N,): predicted class ``pred`` is right (any accepted class counts);
         False for unlabelled images (mask them with :attr:`labelled`)."""
         pred = np.asarray(pred)
+        if pred.shape != (len(self),):
+            raise ValueError(f"pred must hold one class per image: shape ({len(self)},), got {pred.shape}")
         if self.accepted is None:
             return (pred == self.y) & self.labelled
         return np.array([int(p) in ok for p, ok in zip(pred, self.accepted)], bool)

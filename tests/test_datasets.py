@@ -68,6 +68,8 @@ def test_photos_are_real_images_with_imagenet_labels():
     # any accepted class counts as right; unlabelled images are never "right"
     pred = np.array([ok[-1] if ok else 0 for ok in p.accepted])
     assert p.correct(pred).sum() == p.labelled.sum() and p.accuracy(pred) == 1.0
+    with pytest.raises(ValueError, match=r"one class per image: shape \(15,\), got \(1,\)"):
+        p.correct(pred[:1])
 
 
 def test_imagenet_class_index_is_keras_own_file():

@@ -193,6 +193,11 @@ def test_pages_show_their_numbers(built):
     assert "trustworthiness" in latent
     acts = _html(site, "gallery/digits-cnn/activations")
     assert "blank" in acts
+    # every course example runs (not only those a pattern names): the chapter's model, offline
+    chapter = _html(site, "course/figures/the_chapters_model")
+    assert "the chapter&#39;s Xception is not available here" in chapter or \
+        "the chapter's Xception is not available here" in chapter
+    assert "filters in" in chapter and "Top-5:" in chapter and chapter.count("<img") >= 2
     assert "test accuracy" in _html(site, "gallery")
 
 

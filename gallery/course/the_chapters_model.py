@@ -30,7 +30,7 @@ else:
     entry = zoo.entry("shapes-xception")
     size, n_filters = 64, 64
     why = zoo.usable(chapter[0])[1] if chapter else "the zoo has no Xception ImageNet entry"
-    print(f"NOTE: the chapter's Xception is not available here ({why}). These figures use "
+    print(f"NOTE: the chapter's Xception is not available here: {why}. These figures use "
           f"shapes-xception, the small Xception convviz trains on generated shapes, with the "
           f"same layer names; run `convviz zoo fetch` (or set CONVVIZ_ALLOW_DOWNLOAD=1) and "
           f"rebuild to see the chapter's model.")
@@ -70,7 +70,7 @@ axes[0].set_axis_off()
 convviz.plot_heatmap_overlay(data.x[pick], result.maps[0], ax=axes[1],
                              title=f"explains '{explained}' (p = {p:.0%}) at {layer}")
 fig.tight_layout()
-right = data.correct(result.classes)[0]
+right = data.subset(slice(pick, pick + 1)).correct(result.classes)[0]
 print(f"{entry.name} predicts '{explained}' with probability {p:.1%}; the label is '{truth}': "
-      + ("right." if right else "the accepted classes differ." if data.y[pick] >= 0 else "unlabelled."))
+      + ("right." if right else "wrong." if data.y[pick] >= 0 else "unlabelled."))
 print("Top-5:", ", ".join(f"{n} {q:.1%}" for n, q in convviz.top_k(result.probabilities, names)[0]))
