@@ -9,11 +9,13 @@ whenever they are on the machine (the published site has them); offline it falls
 `shapes-xception`, the small Xception convviz trains, which has the same layer names,
 and says so first.
 """
-# mkdocs_gallery_thumbnail_number = 2
 
 # %%
 # Which model
 # -----------
+# mkdocs_gallery_thumbnail_number = 2
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -30,10 +32,10 @@ else:
     entry = zoo.entry("shapes-xception")
     size, n_filters = 64, 64
     why = zoo.usable(chapter[0])[1] if chapter else "the zoo has no Xception ImageNet entry"
-    print(f"NOTE: the chapter's Xception is not available here: {why}. These figures use "
-          f"shapes-xception, the small Xception convviz trains on generated shapes, with the "
-          f"same layer names; run `convviz zoo fetch` (or set CONVVIZ_ALLOW_DOWNLOAD=1) and "
-          f"rebuild to see the chapter's model.")
+    print("NOTE: the chapter's Xception is not available here.\n" + textwrap.fill(
+        f"{why}. These figures use shapes-xception, the small Xception convviz trains on "
+        "generated shapes, with the same layer names. Run `convviz zoo fetch` (or set "
+        "CONVVIZ_ALLOW_DOWNLOAD=1) and rebuild to see the chapter's model.", 70))
 model = zoo.load(entry)
 data = zoo.dataset(entry, "test")
 
