@@ -7,7 +7,6 @@ one by its ear. Our `shapes` dataset has a pair of classes that differ by one lo
 part only: a **ring** is a **circle** with a hole. Grad-CAM of *both* classes on the
 same image shows where the evidence for each lies.
 """
-# mkdocs_gallery_thumbnail_number = 1
 
 # %%
 # Rings and circles from the test set

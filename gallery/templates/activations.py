@@ -10,7 +10,6 @@ with depth.
 
 <!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# mkdocs_gallery_thumbnail_number = 1
 
 # %%
 # The model and one test image

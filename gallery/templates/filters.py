@@ -12,7 +12,6 @@ but that no start image could excite, in orange.
 
 <!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# mkdocs_gallery_thumbnail_number = 1
 
 # %%
 # The model and its convolution layers

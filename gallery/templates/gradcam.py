@@ -12,7 +12,6 @@ model-randomization sanity check.
 
 <!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# mkdocs_gallery_thumbnail_number = 1
 
 # %%
 # Heatmaps of correct and wrong predictions

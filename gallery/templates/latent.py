@@ -10,7 +10,6 @@ faithful each projection is, the misclassified images, and the most suspicious s
 
 <!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
-# mkdocs_gallery_thumbnail_number = 1
 
 # %%
 # Embeddings and two projections
