@@ -41,7 +41,7 @@ def test_tiny_image_is_refused(tmp_path):
 
 def test_empty_folder_dataset(tmp_path):
     (tmp_path / "data" / "cats").mkdir(parents=True)
-    with pytest.raises(ValueError, match="no images found"):
+    with pytest.raises(ValueError, match="no readable images found"):
         datasets.load_folder(tmp_path / "data", size=(16, 16))
 
 

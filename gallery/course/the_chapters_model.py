@@ -45,7 +45,7 @@ data = zoo.dataset(entry, "test")
 # The chapter's recipe (30 steps of normalized gradient ascent from a gray image), all
 # filters in one batch. Red frames: filters that never fire on the dataset's images.
 patterns = convviz.visualize_filters(model, "block3_sepconv1", n_filters, image_size=size,
-                                     data=data.x[:256], cache=True)
+                                     data=data.x[:256])
 fig, ax = plt.subplots(figsize=(8, 8))
 convviz.plot_filter_grid(patterns, ax=ax, margin=2,
                          title=f"{entry.name}: block3_sepconv1, {n_filters} filters at {size} px")
@@ -61,7 +61,7 @@ names = data.class_names
 pick = data.image_names.index("cat") if data.image_names and "cat" in data.image_names \
     else int(np.flatnonzero(data.y == list(names).index("ring"))[0])
 layer = entry.cam_layer(model)
-result = convviz.cam_with_predictions(model, data.x[pick:pick + 1], layer=layer, cache=True)
+result = convviz.cam_with_predictions(model, data.x[pick:pick + 1], layer=layer)
 explained = names[int(result.classes[0])]
 p = float(result.probabilities[0, int(result.classes[0])])
 truth = names[data.y[pick]] if data.y[pick] >= 0 else "no label"
