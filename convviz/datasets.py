@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Dataset", "NAMES", "SHAPE_CLASSES", "load", "generate_shapes", "load_folder",
-           "load_image", "resize_images", "convert_channels"]
+           "load_image", "resize_images", "convert_channels", "folder_classes"]
 
 NAMES = ("digits", "shapes", "photos")
 SPLITS = ("train", "test")
@@ -262,6 +262,11 @@ def convert_channels(x: np.ndarray, channels: int) -> np.ndarray:
                      "convviz converts between 1 (gray), 3 (RGB) and 4 (RGBA) channels")
 
 
+def folder_classes(path: str | Path) -> tuple[str, ...]:
+    """The class sub-folders of an image folder, sorted (empty for ``root/<image>``)."""
+    return tuple(sorted(p.name for p in Path(path).iterdir() if p.is_dir() and not p.name.startswith(".")))
+
+
 def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
                 class_names: tuple[str, ...] | None = None) -> Dataset:
     """Load an image folder, labelled or not.
@@ -277,7 +282,7 @@ def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"image folder not found: {root}")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = folder_classes(root)
     loose = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
     labelled = bool(found)
     if labelled and loose:

@@ -125,7 +125,7 @@ class ZooEntry:
                 return names
         folder = self.dataset_folder
         if folder is not None and folder.is_dir():
-            subs = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")))
+            subs = datasets.folder_classes(folder)
             if len(subs) == n:
                 return subs
         return tuple(f"class {i}" for i in range(n))
@@ -404,7 +404,7 @@ def dataset(e: ZooEntry, split: str = "test") -> datasets.Dataset:
         return d if x is d.x else d.with_images(x)
     if not folder.is_dir():
         raise ZooError(f"zoo model {e.name!r}: image folder not found: {folder}")
-    labelled = any(p.is_dir() for p in folder.iterdir())
+    labelled = bool(datasets.folder_classes(folder))
     d = datasets.load_folder(folder, size=(h, w), channels=1 if c == 1 else 3,
                              class_names=e._class_names if labelled else e.class_names)
     if labelled and len(d.class_names) != e.num_classes:
@@ -444,7 +444,7 @@ def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = T
         return models.build_application(e.options["application"], weights=e.options.get("weights"),
                                         input_size=e.input_shape[:2])
     if e.source == "file":
-        return _load_file(e)
+        return e._architecture  # the file's model, read once per entry (class names need it too)
     cache = cache or default_cache()
     key = _model_key(e)
 

@@ -116,12 +116,24 @@ def _file_zoo(tmp_path, model, extra=""):
     return zoo.entry("m", tmp_path / "zoo.yml")
 
 
-def test_bad_preprocess_names_the_line_and_valid_values(tmp_path):
-    (tmp_path / "zoo.yml").write_text("models:\n  - name: m\n    source: file\n    path: m.keras\n"
-                                      "    dataset: shapes\n    preprocess: foo\n")
-    with pytest.raises(zoo.ZooError, match=r"zoo.yml:6: unknown preprocess 'foo'; valid: none .*uint8.*tf.*"
-                                           r"torch.*caffe"):
+def _read_refused(tmp_path, text, match):
+    (tmp_path / "zoo.yml").write_text(text)
+    with pytest.raises(zoo.ZooError, match=match):
         zoo.read(tmp_path / "zoo.yml")
+
+
+def _conv_head(*heads):
+    """A 16×16 RGB conv body with the given Dense heads as outputs."""
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    outs = [head(x) for head in heads]
+    return keras.Model(inp, outs if len(outs) > 1 else outs[0])
+
+
+def test_bad_preprocess_names_the_line_and_valid_values(tmp_path):
+    _read_refused(tmp_path, "models:\n  - name: m\n    source: file\n    path: m.keras\n"
+                  "    dataset: shapes\n    preprocess: foo\n",
+                  r"zoo.yml:6: unknown preprocess 'foo'; valid: none .*uint8.*tf.*torch.*caffe")
 
 
 def test_model_whose_input_is_not_an_image(tmp_path):
@@ -132,17 +144,13 @@ def test_model_whose_input_is_not_an_image(tmp_path):
 
 
 def test_two_output_model_is_refused_with_the_way_out(tmp_path):
-    inp = keras.Input((16, 16, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
-    m = keras.Model(inp, [keras.layers.Dense(3, name="a")(x), keras.layers.Dense(2, name="b")(x)])
+    m = _conv_head(keras.layers.Dense(3, name="a"), keras.layers.Dense(2, name="b"))
     with pytest.raises(zoo.ZooError, match=r"has 2 outputs .*one output of class scores.*keras.Model"):
         zoo.load(_file_zoo(tmp_path, m))
 
 
 def test_single_sigmoid_unit_is_refused(tmp_path):
-    inp = keras.Input((16, 16, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
-    m = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(x))
+    m = _conv_head(keras.layers.Dense(1, activation="sigmoid"))
     with pytest.raises(zoo.ZooError, match=r"single output unit .* Dense\(2, activation='softmax'\)"):
         zoo.load(_file_zoo(tmp_path, m))
 
@@ -171,8 +179,6 @@ def test_gray_model_on_rgb_data_and_rgb_model_on_gray_data(tmp_path):
 
 
 def test_application_size_must_match_imagenet_weights(tmp_path):
-    (tmp_path / "zoo.yml").write_text("models:\n  - name: x\n    source: keras.applications\n"
-                                      "    application: VGG16\n    input_shape: [64, 64, 3]\n")
-    with pytest.raises(zoo.ZooError, match=r"zoo.yml:5: VGG16 with ImageNet weights takes input_shape "
-                                           r"\[224, 224, 3\].*weights: null"):
-        zoo.read(tmp_path / "zoo.yml")
+    _read_refused(tmp_path, "models:\n  - name: x\n    source: keras.applications\n"
+                  "    application: VGG16\n    input_shape: [64, 64, 3]\n",
+                  r"zoo.yml:5: VGG16 with ImageNet weights takes input_shape \[224, 224, 3\].*weights: null")
