@@ -6,7 +6,7 @@
   positions, scales, rotations and colors on textured, cluttered backgrounds, with a
   ground-truth mask of the object's region per image (a ring's hole included).
   ``circle`` and ``ring`` differ only by a local part (the hole): our offline analogue of the chapter's African vs Indian elephant.
-* ``photos`` — 15 real photographs that ship inside installed packages (matplotlib's,
+* ``photos`` — real photographs that ship inside installed packages (matplotlib's,
   scikit-learn's and scikit-image's sample images), labelled with the ImageNet classes
   that fit each (a cat → tabby, tiger cat, Egyptian cat); the images no class fits
   (a dahlia, coins, a galaxy field...) are unlabelled (``y == -1``).
