@@ -1,7 +1,7 @@
 """convviz: see what ConvNets learn.
 
 Intermediate activations, filter patterns (gradient ascent in input space),
-Grad-CAM heatmaps and latent-space embeddings for Keras 3 models, on the
+Grad-CAM heatmaps, pixel attributions and latent-space embeddings for Keras 3 models, on the
 TensorFlow, JAX and PyTorch backends.
 
 Importing convviz never sets ``KERAS_BACKEND``: set it before importing Keras.
@@ -12,6 +12,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from convviz.activations import activation_layers, extract_activations, layer_sparsity  # noqa: E402
+from convviz.attributions import ATTRIBUTION_METHODS, attribute, attribution_map  # noqa: E402
 from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam  # noqa: E402
 from convviz.filters import FilterPatterns, visualize_filters  # noqa: E402
 from convviz.latent import (  # noqa: E402
@@ -36,9 +37,12 @@ from convviz.plot import (  # noqa: E402
 
 __all__ = [
     "__version__",
+    "ATTRIBUTION_METHODS",
     "CAM_METHODS",
     "FilterPatterns",
     "activation_layers",
+    "attribute",
+    "attribution_map",
     "cam_with_predictions",
     "conv_layers",
     "extract_activations",

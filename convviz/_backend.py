@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["name", "value_and_grad", "jit", "cached_jit", "no_grad", "to_numpy", "predict", "seed_everything",
+__all__ = ["name", "value_and_grad", "guided_gate", "jit", "cached_jit", "no_grad", "to_numpy", "predict", "seed_everything",
            "versions"]
 
 
@@ -48,17 +48,11 @@ def to_numpy(x: Any) -> np.ndarray:
 def predict(model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """The model's outputs for ``images``, float32, in compiled batches (the last padded so
     that one trace serves all), without Keras' progress output or its conversion warnings."""
+    from convviz._batches import run_batches
+
     x = np.asarray(images, np.float32)
     step = cached_jit(model, ("predict",), lambda: lambda t: model(t, training=False))
-    out = []
-    with no_grad():
-        for s in range(0, len(x), batch_size):
-            chunk = x[s:s + batch_size]
-            n = len(chunk)
-            if n < batch_size and len(x) > batch_size:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
-            out.append(to_numpy(step(keras.ops.convert_to_tensor(chunk)))[:n].astype(np.float32))
-    return np.concatenate(out)
+    return run_batches(step, [x], batch_size=batch_size).astype(np.float32)
 
 
 def value_and_grad(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
@@ -118,6 +112,68 @@ def value_and_grad(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
         if grad is None:
             grad = torch.zeros_like(x)
         return value.detach(), grad.detach()
+    raise ValueError(f"unsupported Keras backend {backend!r}; valid: tensorflow, jax, torch")
+
+
+_GATES: dict[str, Callable[[Any], Any]] = {}
+
+
+def guided_gate(y: Any) -> Any:
+    """Guided backpropagation's rule (Springenberg et al. 2015) at a ReLU's output ``y``.
+
+    The forward value is ``y`` itself; backward, the incoming gradient ``g`` passes only
+    where ``g > 0`` and ``y > 0``. Placed after a ReLU (``y > 0`` exactly where the
+    ReLU's input is), the product with the ReLU's own derivative is the guided rule: a
+    custom gradient of one op, so the model is never edited or cloned.
+    """
+    backend = name()
+    if backend not in _GATES:
+        _GATES[backend] = _make_gate(backend)
+    return _GATES[backend](y)
+
+
+def _make_gate(backend: str) -> Callable[[Any], Any]:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def tf_gate(y: Any) -> Any:
+            def grad(g: Any) -> Any:
+                return g * tf.cast(y > 0, g.dtype) * tf.cast(g > 0, g.dtype)
+
+            return tf.identity(y), grad
+
+        return tf_gate
+    if backend == "jax":
+        import jax
+
+        @jax.custom_vjp
+        def jax_gate(y: Any) -> Any:
+            return y
+
+        def fwd(y: Any) -> tuple[Any, Any]:
+            return y, y
+
+        def bwd(y: Any, g: Any) -> tuple[Any]:
+            return (g * (y > 0) * (g > 0),)
+
+        jax_gate.defvjp(fwd, bwd)
+        return jax_gate
+    if backend == "torch":
+        import torch
+
+        class TorchGate(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, y: Any) -> Any:
+                ctx.save_for_backward(y)
+                return y.clone()
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                (y,) = ctx.saved_tensors
+                return g * (y > 0) * (g > 0)
+
+        return TorchGate.apply
     raise ValueError(f"unsupported Keras backend {backend!r}; valid: tensorflow, jax, torch")
 
 

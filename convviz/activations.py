@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from convviz import _backend
+from convviz._batches import run_batches
 from convviz.layers import display_names, forward, get_layer, layer_infos, resolve_layer
 from convviz.validation import check_images
 
@@ -76,17 +77,8 @@ def extract_activations(model: keras.Model, images: np.ndarray, *,
         raise ValueError(f"model {model.name!r} has no conv or pooling layer to show")
     step = _backend.cached_jit(model, ("activations", tuple(names)),
                                lambda: lambda t: forward(model, t, names)[1])
-    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    with _backend.no_grad():
-        for start in range(0, len(x), batch_size):
-            chunk = x[start:start + batch_size]
-            n = len(chunk)
-            if n < batch_size and len(x) > batch_size:  # pad: one trace for all batches
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
-            out = step(keras.ops.convert_to_tensor(chunk))
-            for name in names:
-                parts[name].append(_backend.to_numpy(out[name])[:n].astype(np.float32))
-    return {n: np.concatenate(parts[n]) for n in names}
+    out = run_batches(step, [x], batch_size=batch_size, post=lambda a: a.astype(np.float32))
+    return {n: out[n] for n in names}
 
 
 def layer_sparsity(activations: dict[str, np.ndarray], *, atol: float = 0.0) -> dict[str, float]:

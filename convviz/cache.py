@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cache", "default_cache", "make_key", "CorruptEntry", "resolve", "model_digest",
+__all__ = ["Cache", "default_cache", "make_key", "CorruptEntry", "resolve", "memo", "model_digest",
            "array_digest", "merge"]
 
 log = logging.getLogger("convviz")
@@ -207,6 +207,21 @@ def resolve(cache: Cache | bool | None) -> Cache | None:
     if isinstance(cache, Cache):
         return cache
     raise TypeError(f"cache must be None, True, False or a convviz.cache.Cache, not {type(cache).__name__}")
+
+
+def memo(cache: Cache | bool | None, kind: str, compute: Callable[[], dict[str, np.ndarray]], *,
+         code: tuple[str, ...] | str, key: Callable[[], dict[str, Any]]) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of arrays), read from ``cache`` when an entry exists.
+
+    The one "look it up, else compute and store" step of every cached computation.
+    ``key()`` returns the parts that determine the result (see :func:`make_key`); it is
+    only called when there is a cache, so digests of weights and images cost nothing
+    without one.
+    """
+    store = resolve(cache)
+    if store is None:
+        return compute()
+    return store.arrays(make_key(kind, code=code, **key()), compute)
 
 
 def model_digest(model: Any) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from convviz import _backend
 from convviz import cache as _cache
+from convviz._batches import run_batches
 from convviz._image import upsample_maps
 from convviz.layers import last_conv_layer, require_spatial, split_model, stripped_activation
 from convviz.validation import check_images
@@ -61,6 +62,14 @@ def _layercam(c: _Context) -> np.ndarray:
     return (np.maximum(c.gradients, 0) * c.activations).sum(axis=-1)
 
 
+def _hirescam(c: _Context) -> np.ndarray:
+    """HiResCAM (Draelos & Carin 2020): the element-wise product of gradient and activation,
+    summed over channels: each position keeps its own gradient instead of Grad-CAM's
+    spatial mean, so the map shows where the score is computed (equal to Grad-CAM when the
+    layer output is 1×1)."""
+    return (c.gradients * c.activations).sum(axis=-1)
+
+
 def _scorecam(c: _Context) -> np.ndarray:
     """Score-CAM (Wang et al. 2020), with three documented choices:
 
@@ -97,6 +106,7 @@ CAM_METHODS: dict[str, Callable[[_Context], np.ndarray]] = {
     "gradcam": _gradcam,
     "gradcam++": _gradcam_pp,
     "layercam": _layercam,
+    "hirescam": _hirescam,
     "scorecam": _scorecam,
 }
 
@@ -150,6 +160,19 @@ def _class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
     return idx.astype(np.int32)
 
 
+def probabilities(model: keras.Model, scores: np.ndarray) -> np.ndarray:
+    """The model's output from its class scores (``split_model(..., logits=True)``): the
+    softmax or sigmoid that convviz removed is applied again; else the scores as they are."""
+    z = np.asarray(scores, np.float32)
+    squash = stripped_activation(model)
+    if squash == "sigmoid":  # multi-label head: each class its own probability
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    if squash == "softmax":
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    return z  # linear logits, or a squashing convviz cannot remove: the output as it is
+
+
 def _cam_step(model: keras.Model, layer: str):
     """step(x, cls) -> (A, dy_c/dA, logits): one pass for the batch; cls < 0 means top class."""
     split = split_model(model, layer, logits=True)
@@ -191,13 +214,7 @@ def cam_with_predictions(
     x = check_images(model, images, exact_size=True)
     name = require_spatial(model, last_conv_layer(model) if layer is None else layer,
                            "Grad-CAM needs the output of").name
-    store = _cache.resolve(cache)
-    if store is not None:
-        key = _cache.make_key("cam", code=("cam",), model=_cache.model_digest(model), images=_cache.array_digest(x),
-                              layer=name, method=method, upsample=upsample, normalize=normalize,
-                              class_index=None if class_index is None else np.asarray(class_index).tolist(),
-                              scorecam_channels=scorecam_channels)
-
+    if _cache.resolve(cache) is not None:
         def compute() -> dict[str, np.ndarray]:
             r = cam_with_predictions(model, x, layer=name, class_index=class_index, method=method,
                                      upsample=upsample, normalize=normalize, batch_size=batch_size,
@@ -205,7 +222,10 @@ def cam_with_predictions(
             return {"maps": r.maps, "classes": r.classes, "predicted": r.predicted,
                     "probabilities": r.probabilities}
 
-        a = store.arrays(key, compute)
+        a = _cache.memo(cache, "cam", compute, code=("cam",), key=lambda: dict(
+            model=_cache.model_digest(model), images=_cache.array_digest(x), layer=name, method=method,
+            upsample=upsample, normalize=normalize, scorecam_channels=scorecam_channels,
+            class_index=None if class_index is None else np.asarray(class_index).tolist()))
         return CamResult(a["maps"], a["classes"], a["predicted"], a["probabilities"], name, method)
     out_shape = model.outputs[0].shape
     if len(out_shape) != 2:
@@ -214,28 +234,11 @@ def cam_with_predictions(
     num_classes = int(out_shape[-1])
     classes_in = _class_indices(class_index, len(x), num_classes)
     jstep = _backend.cached_jit(model, ("grad_cam", name), lambda: _cam_step(model, name))
-    acts, grads, logits = [], [], []
-    for s in range(0, len(x), batch_size):
-        xb, cb = x[s:s + batch_size], classes_in[s:s + batch_size]
-        n = len(xb)
-        if n < batch_size and len(x) > batch_size:  # pad: one trace for all batches
-            xb = np.concatenate([xb, np.repeat(xb[-1:], batch_size - n, 0)])
-            cb = np.concatenate([cb, np.repeat(cb[-1:], batch_size - n)])
-        a, g, lg = jstep(ops.convert_to_tensor(xb), ops.convert_to_tensor(cb))
-        acts.append(_backend.to_numpy(a)[:n])
-        grads.append(_backend.to_numpy(g)[:n])
-        logits.append(_backend.to_numpy(lg)[:n])
-    A, G, Z = (np.concatenate(v).astype(np.float32) for v in (acts, grads, logits))
+    A, G, Z = run_batches(jstep, [x, classes_in], batch_size=batch_size, no_grad=False,
+                          post=lambda v: v.astype(np.float32))
     predicted = Z.argmax(axis=1)
     classes = np.where(classes_in < 0, predicted, classes_in)
-    squash = stripped_activation(model)
-    if squash == "sigmoid":  # multi-label head: each class its own probability
-        probs = 1.0 / (1.0 + np.exp(-Z))
-    elif squash == "softmax":
-        probs = np.exp(Z - Z.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-    else:  # the output is used as it is (linear logits, or a squashing convviz cannot remove)
-        probs = Z
+    probs = probabilities(model, Z)
 
     score_masked = None
     if method == "scorecam":
@@ -245,15 +248,7 @@ def cam_with_predictions(
         def score_masked(i: int, masks: np.ndarray) -> np.ndarray:
             up = upsample_maps(masks, x.shape[1:3])
             batch = x[i][None] * up[..., None]
-            out = []
-            for s in range(0, len(batch), batch_size):
-                chunk = batch[s:s + batch_size]
-                n = len(chunk)
-                if n < batch_size:
-                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
-                with _backend.no_grad():
-                    out.append(_backend.to_numpy(head_logits(ops.convert_to_tensor(chunk)))[:n])
-            return np.concatenate(out)[:, classes[i]]
+            return run_batches(head_logits, [batch], batch_size=batch_size, pad=True)[:, classes[i]]
 
     ctx = _Context(A, G, classes, score_masked, scorecam_channels)
     maps = np.maximum(CAM_METHODS[method](ctx), 0).astype(np.float32)  # ReLU
@@ -297,7 +292,8 @@ def grad_cam(
         None: each image's top class; an int, or one index per image.
     method
         ``"gradcam"`` (Selvaraju et al.: ReLU(Σ_k α_k A^k), α_k the spatial mean of
-        ∂y_c/∂A^k, y_c the score before the softmax), ``"gradcam++"``, ``"layercam"`` or
+        ∂y_c/∂A^k, y_c the score before the softmax), ``"gradcam++"``, ``"layercam"``,
+        ``"hirescam"`` (gradient × activation per position, summed over channels) or
         ``"scorecam"`` (masked inputs in batches, the 32 most active channels; see
         ``_scorecam`` for its choices against the paper).
     upsample

@@ -229,16 +229,14 @@ def visualize_filters(
         from convviz.validation import check_images
 
         x_data = check_images(model, data, exact_size=True)
-    store = _cache.resolve(cache)
-    if store is not None:
-        key = _cache.make_key("filters", code=("filters",), model=_cache.model_digest(model), layer=info.name,
-                              filters=idx.tolist(), steps=int(steps), lr=float(lr), size=size, crop=crop,
-                              seed=seed, recipe=recipe,
-                              data=None if x_data is None else _cache.array_digest(x_data))
-        arrays = store.arrays(key, lambda: _patterns_to_arrays(visualize_filters(
+    if _cache.resolve(cache) is not None:
+        arrays = _cache.memo(cache, "filters", lambda: _patterns_to_arrays(visualize_filters(
             model, info.name, idx, steps=steps, learning_rate=lr, image_size=size, crop=crop,
             seed=seed, recipe=recipe, data=x_data, batch_size=batch_size,
-            memory_budget_gb=memory_budget_gb, progress=progress)))
+            memory_budget_gb=memory_budget_gb, progress=progress)), code=("filters",),
+            key=lambda: dict(model=_cache.model_digest(model), layer=info.name, filters=idx.tolist(),
+                             steps=int(steps), lr=float(lr), size=size, crop=crop, seed=seed, recipe=recipe,
+                             data=None if x_data is None else _cache.array_digest(x_data)))
         return FilterPatterns(info.name, recipe, arrays["filters"], arrays["images"], arrays["raw"],
                               arrays["losses"], arrays["dead"], arrays["unexcited"],
                               arrays["origin"].astype(str), float(arrays["seconds"]))

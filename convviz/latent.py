@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from convviz import _backend
+from convviz._batches import run_batches
 from convviz.layers import display_names, forward, layer_infos, resolve_layer
 from convviz.validation import check_images
 
@@ -52,25 +53,17 @@ def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | N
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     from convviz import cache as _cache
 
-    store = _cache.resolve(cache)
-    if store is not None:
-        key = _cache.make_key("embeddings", code=("latent",), model=_cache.model_digest(model), images=_cache.array_digest(x),
-                              layer=name)
-        return store.arrays(key, lambda: {"f": extract_embeddings(model, x, layer=name,
-                                                                  batch_size=batch_size)})["f"]
+    if _cache.resolve(cache) is not None:
+        return _cache.memo(cache, "embeddings",
+                           lambda: {"f": extract_embeddings(model, x, layer=name, batch_size=batch_size)},
+                           code=("latent",), key=lambda: dict(model=_cache.model_digest(model),
+                                                              images=_cache.array_digest(x), layer=name))["f"]
     step = _backend.cached_jit(model, ("embeddings", name), lambda: lambda t: forward(model, t, [name])[1][name])
-    out = []
-    with _backend.no_grad():
-        for s in range(0, len(x), batch_size):
-            chunk = x[s:s + batch_size]
-            n = len(chunk)
-            if n < batch_size and len(x) > batch_size:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, 0)])
-            f = _backend.to_numpy(step(keras.ops.convert_to_tensor(chunk)))[:n]
-            if f.ndim == 4:
-                f = f.mean(axis=(1, 2))
-            out.append(f.reshape(n, -1).astype(np.float32))
-    return np.concatenate(out)
+
+    def pool(f: np.ndarray) -> np.ndarray:  # per batch: memory stays bounded
+        return (f.mean(axis=(1, 2)) if f.ndim == 4 else f).reshape(len(f), -1).astype(np.float32)
+
+    return run_batches(step, [x], batch_size=batch_size, post=pool)
 
 
 def _check_features(features: Any, name: str = "features") -> np.ndarray:
@@ -98,16 +91,15 @@ def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2
         raise ValueError(f"unknown projection method {method!r}; valid: {', '.join(PROJECTIONS)}")
     f = _check_features(features)
     if cache is not None and cache is not False:
-        import hashlib
+        from convviz import cache as _cache
 
-        from convviz.cache import default_cache, make_key
-
-        store = default_cache() if cache is True else cache
-        key = make_key("projection", code=("latent",), libs=_projection_libs(method), features=hashlib.sha256(f.tobytes()).hexdigest(),
-                       shape=f.shape, method=method, n_components=n_components,
-                       random_state=random_state, kwargs=sorted(kwargs.items()))
-        return store.arrays(key, lambda: {"xy": project(f, method=method, n_components=n_components,
-                                                        random_state=random_state, **kwargs)})["xy"]
+        return _cache.memo(cache, "projection",
+                           lambda: {"xy": project(f, method=method, n_components=n_components,
+                                                  random_state=random_state, **kwargs)},
+                           code=("latent",),
+                           key=lambda: dict(libs=_projection_libs(method), features=_cache.array_digest(f),
+                                            method=method, n_components=n_components, random_state=random_state,
+                                            kwargs=sorted(kwargs.items())))["xy"]
     if method == "pca":
         from sklearn.decomposition import PCA
 

@@ -31,6 +31,8 @@ __all__ = [
     "SplitError",
     "Split",
     "layer_infos",
+    "applies_relu",
+    "class_scores",
     "conv_layers",
     "last_conv_layer",
     "resolve_layer",
@@ -257,7 +259,17 @@ def _strippable(op: Any) -> bool:
     return False
 
 
-def _call(op: Any, args: tuple, kwargs: dict, *, logits: bool) -> Any:
+def applies_relu(op: Any) -> bool:
+    """True for a layer whose output is a ReLU's (``ReLU`` without a negative slope or
+    threshold, ``ReLU6``, ``Activation("relu")``, a conv or dense layer with
+    ``activation="relu"``): where guided backpropagation gates the gradient."""
+    if isinstance(op, keras.layers.ReLU):
+        return not float(op.negative_slope) and not float(op.threshold)
+    act = getattr(op, "activation", None)
+    return act is not None and _act_name(act) in ("relu", "relu6")
+
+
+def _call(op: Any, args: tuple, kwargs: dict, *, logits: bool, guided: bool = False) -> Any:
     if "training" in getattr(op, "_call_context_args", ()):
         kwargs = {**kwargs, "training": False}
     if logits and _strippable(op):
@@ -265,7 +277,12 @@ def _call(op: Any, args: tuple, kwargs: dict, *, logits: bool) -> Any:
             out = keras.ops.matmul(args[0], op.kernel)
             return out + op.bias if op.use_bias else out
         return args[0]
-    return op(*args, **kwargs)
+    out = op(*args, **kwargs)
+    if guided and applies_relu(op):
+        from convviz._backend import guided_gate
+
+        out = guided_gate(out)
+    return out
 
 
 def output_layer(model: keras.Model) -> tuple[str, Any]:
@@ -349,13 +366,15 @@ def _run(
     input_taps: Sequence[Path] = (),
     need_output: bool = True,
     logits: bool = False,
+    guided: bool = False,
 ) -> tuple[Any, dict[Path, Any]]:
     """Evaluate ``model``'s graph from its input, or from layer ``start``'s output.
 
     Returns the model output (None when not needed) and the tapped values: the output
     of each layer in ``taps`` (keyed by its path) and the input of each layer in
     ``input_taps`` (keyed ``("@in", *path)``). Without ``need_output`` it stops as soon
-    as every tap is collected.
+    as every tap is collected. ``guided`` puts :func:`convviz._backend.guided_gate` after
+    every ReLU (nested models included).
     """
     fn = _function(model)
     nodes = _nodes(model)
@@ -388,7 +407,7 @@ def _run(
         elif is_start:
             outputs, sub = _run(op, start=start[1:], start_value=start_value, taps=sub_taps,
                                 input_taps=sub_in, need_output=sub_need,
-                                logits=logits and produces_output)
+                                logits=logits and produces_output, guided=guided)
             absorb(op.name, sub)
         elif not any(present):
             continue  # upstream of the start layer
@@ -400,12 +419,12 @@ def _run(
                 tapped[(_IN, op.name)] = args[0]
                 if not need_output and done():
                     return None, tapped
-            if sub_taps or sub_in:
+            if sub_taps or sub_in or (guided and _is_graph_model(op)):
                 outputs, sub = _run(op, args[0], taps=sub_taps, input_taps=sub_in,
-                                    need_output=sub_need, logits=logits and produces_output)
+                                    need_output=sub_need, logits=logits and produces_output, guided=guided)
                 absorb(op.name, sub)
             else:
-                outputs = _call(op, args, kwargs, logits=logits and produces_output)
+                outputs = _call(op, args, kwargs, logits=logits and produces_output, guided=guided)
         flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for ref, val in zip(node.outputs, flat):
             values[id(ref)] = val
@@ -529,6 +548,18 @@ def forward(model: keras.Model, x: Any, layers: Sequence[str], *, need_output: b
     paths = [i.path for i in infos]
     out, tapped = _run(model, x, taps=paths, need_output=need_output or not paths, logits=logits)
     return out, {name: tapped[i.path] for name, i in zip(layers, infos)}
+
+
+def class_scores(model: keras.Model, *, guided: bool = False) -> Callable[[Any], Any]:
+    """A function mapping the model input to its class scores: the output without a final
+    softmax or sigmoid (see :func:`split_model`). ``guided``: the gradient through it follows
+    guided backpropagation's rule at every ReLU (the values are unchanged)."""
+    _warn_if_squashed(model)
+
+    def fn(x: Any) -> Any:
+        return _run(model, x, logits=True, guided=guided)[0]
+
+    return fn
 
 
 def layer_output(model: keras.Model, layer: str) -> Callable[[Any], Any]:

@@ -3,9 +3,9 @@ and the model-randomization sanity check (Adebayo et al., 2018)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -291,13 +291,45 @@ def reinitialized_weights(layer: keras.layers.Layer, seed: int) -> list[np.ndarr
     return out
 
 
+def _jsonable(options: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    from convviz.cache import array_digest
+
+    return [(k, array_digest(np.asarray(v)) if isinstance(v, np.ndarray) else v)
+            for k, v in sorted((options or {}).items())]
+
+
 def _flat(m: np.ndarray) -> bool:
     return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
 
 
+def _explanations(model: keras.Model, images: np.ndarray, method: str, layer: str | None, class_index: Any,
+                  options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(maps (N, H, W), classes explained, CAM layer) of a CAM or an attribution method,
+    unnormalized (no warning for flat maps: they are detected by the caller)."""
+    import warnings
+
+    from convviz.attributions import ATTRIBUTION_METHODS, attribute_with_predictions, attribution_map
+    from convviz.cam import CAM_METHODS, cam_with_predictions
+
+    if method in CAM_METHODS:
+        r = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
+                                 normalize=False)
+        return r.maps, r.classes, r.layer
+    if method in ATTRIBUTION_METHODS:
+        extra = {} if layer is None else {"layer": layer}
+        with warnings.catch_warnings():  # an all-zero map of a randomized model is reported as degenerate
+            warnings.simplefilter("ignore", RuntimeWarning)
+            a = attribute_with_predictions(model, images, method=method, class_index=class_index,
+                                           **{**extra, **options})
+        return attribution_map(a.attributions), a.classes, layer
+    raise ValueError(f"unknown method {method!r}; valid: CAM methods {', '.join(CAM_METHODS)}; "
+                     f"attribution methods {', '.join(ATTRIBUTION_METHODS)}")
+
+
 def randomization_check(model: keras.Model, images: np.ndarray, *, method: str = "gradcam",
                         layer: str | None = None, class_index=None, max_steps: int | None = None,
-                        seed: int = 0, cache: object = None) -> RandomizationResult:
+                        seed: int = 0, options: Mapping[str, Any] | None = None,
+                        cache: object = None) -> RandomizationResult:
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).
 
@@ -305,35 +337,33 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     generator is reseeded: new weights come from each layer's initializers with seeds
     derived from ``seed``. Maps explain the trained model's class for each image at every
     step. A map that is constant (e.g. all zero) has no ranking to compare: it is marked
-    ``degenerate`` and never counts toward a pass. ``cache``: ``True`` or a
+    ``degenerate`` and never counts toward a pass. ``method``: a CAM method (maps at
+    ``layer``) or an attribution method (:func:`convviz.attributions.attribution_map` of its
+    attributions, with ``options`` such as ``steps``). ``cache``: ``True`` or a
     :class:`convviz.cache.Cache` reuses a result computed with the same weights and arguments.
     """
     from convviz import cache as _cache
 
-    store = _cache.resolve(cache)
-    if store is not None:
-        key = _cache.make_key("randomization", code=("metrics",), model=_cache.model_digest(model),
-                              images=_cache.array_digest(np.asarray(images, np.float32)), method=method,
-                              layer=layer, max_steps=max_steps, seed=seed,
-                              class_index=None if class_index is None else np.asarray(class_index).tolist())
-
+    if _cache.resolve(cache) is not None:
         def compute() -> dict[str, np.ndarray]:
             r = randomization_check(model, images, method=method, layer=layer, class_index=class_index,
-                                    max_steps=max_steps, seed=seed)
+                                    max_steps=max_steps, seed=seed, options=options)
             return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim,
                     "degenerate": r.degenerate}
 
-        a = store.arrays(key, compute)
+        a = _cache.memo(cache, "randomization", compute, code=("metrics",), key=lambda: dict(
+            model=_cache.model_digest(model), images=_cache.array_digest(np.asarray(images, np.float32)),
+            method=method, layer=layer, max_steps=max_steps, seed=seed, options=_jsonable(options),
+            class_index=None if class_index is None else np.asarray(class_index).tolist()))
         return RandomizationResult(method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"],
                                    a["degenerate"])
     import random
 
-    from convviz.cam import cam_with_predictions
     from convviz.layers import get_layer
 
-    ref = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
-                               normalize=False)  # unnormalized: no warning, flat maps detected here
-    ref_flat = np.array([_flat(m) for m in ref.maps])
+    opts = dict(options or {})
+    ref_maps, ref_classes, ref_layer = _explanations(model, images, method, layer, class_index, opts)
+    ref_flat = np.array([_flat(m) for m in ref_maps])
     py_state = random.getstate()  # cloning draws default seeds from Python's generator
     try:
         work = keras.models.clone_model(model)
@@ -347,11 +377,10 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     for k, (name, lay) in enumerate(steps):
         lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
         names.append(name)
-        maps = cam_with_predictions(work, images, layer=ref.layer, class_index=ref.classes,
-                                    method=method, normalize=False).maps
+        maps = _explanations(work, images, method, ref_layer, ref_classes, opts)[0]
         flat = ref_flat | np.array([_flat(m) for m in maps])
         deg.append(flat)
-        sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref.maps, maps, flat)])
-        ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref.maps, maps, flat)])
+        sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
+        ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
     return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float),
                                np.array(deg, bool))

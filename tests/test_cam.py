@@ -127,7 +127,7 @@ def test_reloaded_model(tmp_path, rng):
     (dict(layer="gap"), None, "not \\(batch, height, width, channels\\)"),
     (dict(class_index=5), None, r"class_index \[5\] out of range: the model has 3 classes"),
     (dict(class_index=[0, 1]), None, "2 entries for 3 images"),
-    (dict(method="gradcam3"), None, "valid methods: gradcam, gradcam\\+\\+, layercam, scorecam"),
+    (dict(method="gradcam3"), None, "valid methods: gradcam, gradcam\\+\\+, layercam, hirescam, scorecam"),
     ({}, np.zeros((3, 16, 16, 4), np.float32), "expects 3 channel"),
     ({}, np.zeros((3, 20, 20, 3), np.float32), "expects 16×16 images"),
     ({}, np.full((3, 16, 16, 3), np.inf, np.float32), "NaN or infinite"),
