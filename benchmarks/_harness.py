@@ -95,6 +95,25 @@ def compare(script: str | Path, name: str, methods: Sequence[str], args: Sequenc
     return result
 
 
+def parse(doc: str, methods: Sequence[str], argv: Sequence[str] | None,
+          options: dict[str, Any]) -> Any:
+    """The benchmark's arguments: ``options`` (``--name default``, typed by the default),
+    ``--repeats`` and the hidden ``--child METHOD`` a repeat starts each method with."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in options.items():
+        p.add_argument(f"--{name}", type=type(default), default=default)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--child", choices=list(methods), help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def child_args(a: Any, options: dict[str, Any]) -> list[str]:
+    """The options of ``a`` again as command-line arguments, for the children."""
+    return [x for name in options for x in (f"--{name}", str(getattr(a, name)))]
+
+
 def child_report(seconds: float, **extra: Any) -> None:
     """Print a child's result line (with its own peak RSS)."""
     import resource

@@ -19,7 +19,6 @@ image's predicted class). Per method: cold (the first call, tracing included) an
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -123,16 +122,13 @@ def child(a) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    from _harness import child_args, compare, parse
+
+    options = {"images": 16}
+    a = parse(__doc__, METHODS, argv, options)
     if a.child:
         child(a)
         return 0
-    from _harness import compare
-
     methods = list(METHODS)
     try:
         import tf_keras_vis  # noqa: F401
@@ -141,7 +137,7 @@ def main(argv=None) -> int:
         print("(tf-keras-vis not installed: pip install -e '.[bench]' to compare with it)")
     config = {"model": "keras.applications.Xception(weights=None, classifier_activation=None)",
               "layer": LAYER, "images": a.images, "size": 299, "backend": "tensorflow"}
-    res = compare(__file__, "cam", methods, ["--images", str(a.images)], repeats=a.repeats, config=config)
+    res = compare(__file__, "cam", methods, child_args(a, options), repeats=a.repeats, config=config)
     from report import cam_table
 
     print(cam_table(res))

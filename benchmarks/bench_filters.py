@@ -17,7 +17,6 @@ The mean objective of each method is recomputed in float32 on the images it retu
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -86,20 +85,14 @@ def child(a) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--filters", type=int, default=64)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--size", type=int, default=200)
-    p.add_argument("--layer", default="block3_sepconv1")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    from _harness import child_args, compare, parse
+
+    options = {"filters": 64, "steps": 30, "size": 200, "layer": "block3_sepconv1"}
+    a = parse(__doc__, METHODS, argv, options)
     if a.child:
         child(a)
         return 0
-    from _harness import compare
-
-    args = ["--filters", str(a.filters), "--steps", str(a.steps), "--size", str(a.size), "--layer", a.layer]
+    args = child_args(a, options)
     config = {"model": "keras.applications.Xception(weights=None, include_top=False)", "layer": a.layer,
               "filters": a.filters, "steps": a.steps, "size": a.size, "backend": "tensorflow"}
     print(f"filter patterns: {config}", flush=True)

@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "latent", "commands")
+NAMES = ("filters", "cam", "attributions", "latent", "commands")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -68,6 +68,12 @@ def summary(name: str) -> dict[str, Any]:
                       "vs_kerasio": io / r["min"], "vs_best": best / r["min"], "vs_floor": r["min"] / floor}
         if "tfkerasvis" in rows:
             out["convviz"]["vs_tfkerasvis"] = rows["tfkerasvis"]["min"] / rows["convviz"]["min"]
+    elif name == "attributions":
+        for kind in ("ig", "sg"):
+            c, f, loop = rows[f"{kind}_convviz"], rows[f"{kind}_floor"], rows[f"{kind}_loop"]
+            out[kind] = {"convviz": c["min"], "floor": f["min"], "loop": loop["min"], "passes": c["passes"],
+                         "vs_floor": c["min"] / f["min"], "vs_loop": loop["min"] / c["min"],
+                         "rss_mb": c["peak_rss_mb"], "floor_rss_mb": f["peak_rss_mb"]}
     else:
         for r in res["rows"]:
             out[r["method"]] = r
@@ -112,6 +118,25 @@ def cam_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_ATTR_NAMES = {"convviz": "`convviz.attribute` (batched rows, compiled)",
+               "floor": "floor: every gradient as one compiled call",
+               "loop": "tutorial loop: an eager `GradientTape` per point"}
+
+
+def attributions_table(res: dict[str, Any]) -> str:
+    rows = _rows(res)
+    lines = ["| method | passes | cold (s) | warm (s) | × floor | speed-up over the loop | peak RSS (MB) |",
+             "|---|---|---|---|---|---|---|"]
+    for kind, label in (("ig", "Integrated Gradients"), ("sg", "SmoothGrad")):
+        floor, loop = rows[f"{kind}_floor"]["min"], rows[f"{kind}_loop"]["min"]
+        for how in ("convviz", "floor", "loop"):
+            r = rows[f"{kind}_{how}"]
+            lines.append(f"| {label}: {_ATTR_NAMES[how]} | {r['passes']} | {r['cold']:.2f} | "
+                         f"{r['min']:.2f} ({r['median']:.2f}) | {r['min'] / floor:.2f}× | {loop / r['min']:.1f}× | "
+                         f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def latent_table(res: dict[str, Any]) -> str:
     lines = ["| data | method | cold s | warm s | trustworthiness |", "|---|---|---|---|---|"]
     for r in res["rows"]:
@@ -136,7 +161,7 @@ def commands_table(res: dict[str, Any]) -> str:
 
 def table(name: str) -> str:
     res = load(name)
-    body = {"filters": filters_table, "cam": cam_table, "latent": latent_table,
+    body = {"filters": filters_table, "cam": cam_table, "attributions": attributions_table, "latent": latent_table,
             "commands": commands_table}[name](res)
     return body + "\n\n" + measured(res)
 

@@ -441,7 +441,8 @@ def attribute(
 
 
 def attribution_map(attributions: np.ndarray, *, reduce: str = "abs_sum") -> np.ndarray:
-    """(N, H, W) maps from (N, H, W, C) attributions, for overlays and the metrics.
+    """(N, H, W) maps from (N, H, W, C) attributions (one (H, W) map from (H, W, C)), for
+    overlays and the metrics.
 
     ``reduce``: ``"abs_sum"`` (Σ_c |a|, the usual saliency map), ``"sum"`` (signed: what the
     pixel adds to the score, for gradient × input and Integrated Gradients) or ``"l2"``.
@@ -449,9 +450,7 @@ def attribution_map(attributions: np.ndarray, *, reduce: str = "abs_sum") -> np.
     if reduce not in REDUCTIONS:
         raise ValueError(f"unknown reduce {reduce!r}; valid: {', '.join(REDUCTIONS)}")
     a = np.asarray(attributions, np.float32)
-    if a.ndim == 3:
-        a = a[None]
-    if a.ndim != 4:
+    if a.ndim not in (3, 4):
         raise ValueError(f"attributions must be (N, H, W, C) or (H, W, C), got shape {a.shape}")
     if reduce == "abs_sum":
         return np.abs(a).sum(axis=-1)

@@ -212,7 +212,8 @@ class RandomizationResult:
     Attributes
     ----------
     layers
-        Step k re-initializes ``layers[:k+1]`` (from the top of the model down).
+        Step k re-initializes every weighted layer from the top of the model down to
+        ``layers[k]`` (inclusive); without ``checkpoints`` there is one step per layer.
     spearman, ssim
         (steps, N) per step and image: similarity to the trained model's map; NaN where
         either map is degenerate.
@@ -329,7 +330,7 @@ def _explanations(model: keras.Model, images: np.ndarray, method: str, layer: st
 def randomization_check(model: keras.Model, images: np.ndarray, *, method: str = "gradcam",
                         layer: str | None = None, class_index=None, max_steps: int | None = None,
                         seed: int = 0, options: Mapping[str, Any] | None = None,
-                        cache: object = None) -> RandomizationResult:
+                        checkpoints: int | None = None, cache: object = None) -> RandomizationResult:
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).
 
@@ -339,7 +340,9 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     step. A map that is constant (e.g. all zero) has no ranking to compare: it is marked
     ``degenerate`` and never counts toward a pass. ``method``: a CAM method (maps at
     ``layer``) or an attribution method (:func:`convviz.attributions.attribution_map` of its
-    attributions, with ``options`` such as ``steps``). ``cache``: ``True`` or a
+    attributions, with ``options`` such as ``steps``). ``checkpoints``: compare the maps
+    only at that many evenly spaced depths of the cascade (the last one always: every
+    layer re-initialized), for methods that cost many passes per map. ``cache``: ``True`` or a
     :class:`convviz.cache.Cache` reuses a result computed with the same weights and arguments.
     """
     from convviz import cache as _cache
@@ -347,13 +350,14 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     if _cache.resolve(cache) is not None:
         def compute() -> dict[str, np.ndarray]:
             r = randomization_check(model, images, method=method, layer=layer, class_index=class_index,
-                                    max_steps=max_steps, seed=seed, options=options)
+                                    max_steps=max_steps, seed=seed, options=options, checkpoints=checkpoints)
             return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim,
                     "degenerate": r.degenerate}
 
         a = _cache.memo(cache, "randomization", compute, code=("metrics",), key=lambda: dict(
             model=_cache.model_digest(model), images=_cache.array_digest(np.asarray(images, np.float32)),
             method=method, layer=layer, max_steps=max_steps, seed=seed, options=_jsonable(options),
+            checkpoints=checkpoints,
             class_index=None if class_index is None else np.asarray(class_index).tolist()))
         return RandomizationResult(method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"],
                                    a["degenerate"])
@@ -373,9 +377,16 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     steps = _weighted_layers(work)
     if max_steps is not None:
         steps = steps[:max_steps]
+    if checkpoints is not None and checkpoints < 1:
+        raise ValueError(f"checkpoints must be at least 1 (or None: every layer), got {checkpoints}")
+    n = len(steps)
+    shown = set(range(n)) if checkpoints is None else {
+        int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
     names, sp, ss, deg = [], [], [], []
     for k, (name, lay) in enumerate(steps):
         lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
+        if k not in shown:
+            continue
         names.append(name)
         maps = _explanations(work, images, method, ref_layer, ref_classes, opts)[0]
         flat = ref_flat | np.array([_flat(m) for m in maps])

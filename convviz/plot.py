@@ -10,7 +10,8 @@ import numpy as np
 
 __all__ = ["activation_mosaic", "plot_activation_grid", "plot_sparsity", "filter_grid",
            "plot_filter_grid", "save_image", "overlay_heatmap", "plot_heatmap_overlay",
-           "plot_embedding", "plot_thumbnails", "plot_randomization", "save_figure"]
+           "plot_embedding", "plot_thumbnails", "plot_randomization", "save_figure", "scale_attribution",
+           "plot_attribution"]
 
 _BLANK = np.array([0.85, 0.85, 0.85])  # blank channels: light gray with a red cross
 _CROSS = np.array([0.85, 0.2, 0.2])
@@ -287,6 +288,40 @@ def plot_thumbnails(images: np.ndarray, captions: Sequence[str], *, axes=None, n
                   vmin=0, vmax=1)
         ax.set_title(captions[i], fontsize=9, color=(colors[i] if colors else "black"))
     return axes
+
+
+def scale_attribution(attribution_map: np.ndarray, *, percentile: float = 99.0) -> np.ndarray:
+    """Scale a (H, W) or (N, H, W) attribution map for display: divided by its
+    ``percentile``-th absolute value (per image) and clipped to [-1, 1] (to [0, 1] for a
+    non-negative map), so that a few extreme pixels do not turn the rest black."""
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    a = np.asarray(attribution_map, np.float64)
+    single = a.ndim == 2
+    a = a[None] if single else a
+    if a.ndim != 3:
+        raise ValueError(f"attribution map must be (H, W) or (N, H, W), got shape {np.shape(attribution_map)}")
+    top = np.percentile(np.abs(a).reshape(len(a), -1), percentile, axis=1)
+    top = np.where(top > 0, top, np.abs(a).reshape(len(a), -1).max(axis=1))
+    out = np.clip(a / np.where(top > 0, top, 1.0)[:, None, None], -1, 1).astype(np.float32)
+    return out[0] if single else out
+
+
+def plot_attribution(attribution_map: np.ndarray, *, ax=None, percentile: float = 99.0,
+                     title: str | None = None, color: str = "black", signed: bool = False):
+    """Show a pixel attribution map (:func:`convviz.attribution_map`) scaled by
+    :func:`scale_attribution`: magnitudes black → yellow ("inferno"), or with
+    ``signed=True`` negative blue, positive red around a white zero."""
+    ax = _axes(ax, (4, 4))
+    a = scale_attribution(attribution_map, percentile=percentile)
+    if signed:
+        ax.imshow(a, cmap="bwr", vmin=-1, vmax=1)
+    else:
+        ax.imshow(np.abs(a), cmap="inferno", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9, color=color)
+    return ax
 
 
 def plot_randomization(results: Sequence, *, ax=None, metric: str = "spearman"):

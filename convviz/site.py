@@ -20,11 +20,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAGE_NAMES", "WHAT", "record", "read_number", "templates_dir", "write_pages", "remove_stale_pages",
+import numpy as np
+
+__all__ = ["PAGE_NAMES", "WHAT", "pick_examples", "record", "read_number", "templates_dir", "write_pages", "remove_stale_pages",
            "render"]
 
-PAGE_NAMES = ("activations", "filters", "gradcam", "latent")
-WHAT = {"activations": "activations", "filters": "filters", "cam": "gradcam", "latent": "latent"}
+PAGE_NAMES = ("activations", "filters", "gradcam", "attributions", "latent")
+WHAT = {"activations": "activations", "filters": "filters", "cam": "gradcam", "attributions": "attributions",
+        "latent": "latent"}
 _RECORDER: list[dict[str, Any] | None] = [None]
 
 
@@ -90,8 +93,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return _plain(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return _plain(value.item())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # JSON has no NaN: "not measured"
     return value
+
+
+def pick_examples(correct: np.ndarray, labelled: np.ndarray, *, n: int = 8, wrong: int = 3) -> np.ndarray:
+    """The test images a page explains: up to ``wrong`` misclassified ones, right ones
+    before them, then unlabelled ones to fill ``n`` (the Grad-CAM and attribution pages
+    show the same images)."""
+    correct, labelled = np.asarray(correct, bool), np.asarray(labelled, bool)
+    bad = np.flatnonzero(labelled & ~correct)
+    good = np.flatnonzero(correct)
+    pick = np.concatenate([good[:n - min(wrong, len(bad))], bad[:wrong]])
+    return np.concatenate([pick, np.flatnonzero(~labelled)[:n - len(pick)]]).astype(int)
 
 
 def templates_dir() -> Path:
@@ -195,7 +211,7 @@ def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "r
     name
         A zoo model.
     what
-        Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"latent"``.
+        Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``.
     out
         Output folder: ``<out>/<model>/<page>_<n>.png`` and ``<out>/<model>/manifest.json``.
 

@@ -1,7 +1,7 @@
 """MkDocs hooks: turn gallery/zoo.yml into gallery pages before mkdocs-gallery runs.
 
-For every usable zoo model, the four page templates in ``gallery/templates/`` become
-``gallery/zoo_pages/<model>/{activations,filters,gradcam,latent}.py`` (files are written
+For every usable zoo model, the page templates in ``gallery/templates/`` become
+``gallery/zoo_pages/<model>/{activations,filters,gradcam,attributions,latent}.py`` (files are written
 only when their content changes, so mkdocs-gallery's MD5 cache re-runs exactly the
 pages of a model whose zoo entry, weights or template changed: each page carries a
 fingerprint of them). Models removed from the zoo lose their pages.
@@ -77,7 +77,7 @@ def _zoo_index(entries, skipped) -> str:
         "# Model zoo",
         "",
         "Every model of [`gallery/zoo.yml`](https://github.com/convviz/convviz/blob/main/gallery/zoo.yml) "
-        "gets four pages: intermediate activations, filter patterns, Grad-CAM and latent space. "
+        "gets five pages: intermediate activations, filter patterns, Grad-CAM, pixel attributions and latent space. "
         "Adding an entry to the zoo adds its pages ([how](../add-your-model.md)).",
         "",
         "| model | source | dataset | test accuracy | pages |",

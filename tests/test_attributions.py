@@ -186,6 +186,7 @@ def test_attribution_map_reductions():
     np.testing.assert_allclose(convviz.attribution_map(a), [[[3.0, 3.0]]])
     np.testing.assert_allclose(convviz.attribution_map(a, reduce="sum"), [[[-1.0, 3.0]]])
     np.testing.assert_allclose(convviz.attribution_map(a, reduce="l2"), [[[np.sqrt(5.0), 3.0]]])
+    np.testing.assert_allclose(convviz.attribution_map(a[0]), [[3.0, 3.0]])  # one image: one (H, W) map
     with pytest.raises(ValueError, match="unknown reduce 'max'; valid: abs_sum, sum, l2"):
         convviz.attribution_map(a, reduce="max")
     with pytest.raises(ValueError, match=r"must be \(N, H, W, C\)"):

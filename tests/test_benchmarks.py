@@ -54,7 +54,7 @@ def test_each_method_runs_in_its_own_process_in_alternating_order(tmp_path, monk
     assert saved["machine"]["cores"] >= 1 and "date" in saved and saved["repeats"] == 3
 
 
-@pytest.mark.parametrize("name", ["filters", "cam", "latent"])
+@pytest.mark.parametrize("name", ["filters", "cam", "attributions", "latent"])
 def test_results_exist_and_render(name):
     report = _module("report")
     text = report.table(name)
@@ -74,3 +74,14 @@ def test_performance_page_types_no_measured_number():
     prose = re.sub(r"\{\{.*?\}\}", "", prose, flags=re.S)
     typed = re.findall(r"\d+(?:\.\d+)?\s*(?:×(?!\d)|%|\bs\b|\bms\b|\bMB\b|\bGiB\b)", prose)
     assert not typed, typed
+
+
+def test_attribution_summary_is_derived_from_the_rows():
+    report = _module("report")
+    res = report.load("attributions")
+    rows = {r["method"]: r for r in res["rows"]}
+    s = report.summary("attributions")
+    for kind in ("ig", "sg"):
+        assert s[kind]["vs_floor"] == rows[f"{kind}_convviz"]["min"] / rows[f"{kind}_floor"]["min"]
+        assert s[kind]["vs_loop"] == rows[f"{kind}_loop"]["min"] / rows[f"{kind}_convviz"]["min"]
+        assert rows[f"{kind}_convviz"]["passes"] == rows[f"{kind}_floor"]["passes"] == rows[f"{kind}_loop"]["passes"]

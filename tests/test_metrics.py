@@ -167,3 +167,16 @@ def test_insertion_starts_from_a_blurred_image_by_default():
     assert zero[0, 0] == 0.0
     with pytest.raises(ValueError, match="'blur'"):
         metrics.insertion_curve(model, x, np.ones((1, 32, 32)), baseline="noise")
+
+
+def test_randomization_checkpoints_compare_fewer_depths_with_the_same_end(rng):
+    from conftest import small_functional
+
+    model = small_functional()
+    x = rng.random((4, 16, 16, 3), dtype=np.float32)
+    full = metrics.randomization_check(model, x, method="gradcam")
+    some = metrics.randomization_check(model, x, method="gradcam", checkpoints=2)
+    assert some.layers == ("dense", "c1") and some.spearman.shape == (2, 4)
+    np.testing.assert_allclose(some.spearman, full.spearman[[0, 2]])
+    with pytest.raises(ValueError, match="checkpoints must be at least 1"):
+        metrics.randomization_check(model, x, checkpoints=0)

@@ -29,7 +29,7 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("digits-cnn", "shapes-cnn", "shapes-xception")
-PAGES = ("activations", "filters", "gradcam", "latent")
+PAGES = ("activations", "filters", "gradcam", "attributions", "latent")
 SMALL_ZOO = """\
 models:
   - name: digits-cnn
@@ -122,7 +122,7 @@ def _html(site: Path, rel: str) -> str:
     return (site / rel / "index.html").read_text(encoding="utf-8")
 
 
-def test_every_model_has_its_four_pages(built):
+def test_every_model_has_its_five_pages(built):
     site = built[0] / "site"
     for model in MODELS:
         for page in PAGES:
@@ -189,6 +189,10 @@ def test_pages_show_their_numbers(built):
     site = built[0] / "site"
     gradcam = _html(site, "gallery/shapes-cnn/gradcam")
     assert "pointing game" in gradcam and "center baseline" in gradcam and "passes" in gradcam
+    attr = _html(site, "gallery/shapes-cnn/attributions")
+    for words in ("Integrated Gradients completeness", "Pass the randomization check", "deletion",
+                  "Best pixel-level localizer", "Guided Backprop"):
+        assert words in attr, words
     latent = _html(site, "gallery/digits-cnn/latent")
     assert "trustworthiness" in latent
     acts = _html(site, "gallery/digits-cnn/activations")
@@ -217,6 +221,9 @@ def test_renders_have_figures_and_manifests(built):
         assert len(list((renders / model).glob("*.png"))) >= 8
     shapes = json.loads((renders / "shapes-cnn" / "manifest.json").read_text())["pages"]
     assert 0 <= shapes["gradcam"]["pointing_game"]["gradcam"] <= 1
+    evidence = shapes["attributions"]["evidence"]
+    assert set(evidence) >= {"gradcam", "integrated_gradients", "guided_backprop", "random baseline"}
+    assert evidence["integrated_gradients"]["randomization"] in ("passes", "fails", "degenerate")
     assert "trustworthiness_umap" in shapes["latent"] and "sparsity" in shapes["activations"]
 
 
@@ -234,9 +241,9 @@ def test_rebuild_runs_only_what_changed(built):
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 3", "epochs: 2"))
     changed = _build(project, cache)
     out = changed.stdout + changed.stderr
-    assert "convviz: digits-cnn: pages to (re)build: activations, filters, gradcam, latent" in out
+    assert "convviz: digits-cnn: pages to (re)build: activations, filters, gradcam, attributions, latent" in out
     assert "shapes-cnn: pages to" not in out and "shapes-xception: pages to" not in out
-    assert "executed 4 out of 4" in out
+    assert "executed 5 out of 5" in out
 
 
 # ----------------------------------------------------------------------------- browser
@@ -270,6 +277,7 @@ def browser():
 
 @pytest.mark.browser
 @pytest.mark.parametrize("path", ["", "course/", "gallery/", "gallery/shapes-cnn/gradcam/",
+                                  "gallery/shapes-cnn/attributions/",
                                   "gallery/digits-cnn/activations/", "api/", "performance/"])
 def test_pages_load_without_console_errors(browser, server, path):
     page = browser.new_page()

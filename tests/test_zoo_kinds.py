@@ -48,11 +48,11 @@ def _render(name, out):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["gray-sequential", "rgb-h5-unlabelled", "imagenet-1000", "mobilenetv2-twin"])
-def test_every_entry_kind_renders_all_four_pages(use_zoo, tmp_path, name):
+def test_every_entry_kind_renders_all_five_pages(use_zoo, tmp_path, name):
     manifest, text = _render(name, tmp_path / "out")
-    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "latent"}
+    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "attributions", "latent"}
     pngs = sorted((tmp_path / "out" / name).glob("*.png"))
-    assert {p.name.split("_")[0] for p in pngs} == {"activations", "filters", "gradcam", "latent"}
+    assert {p.name.split("_")[0] for p in pngs} == {"activations", "filters", "gradcam", "attributions", "latent"}
     if name in ("rgb-h5-unlabelled",):
         assert "no accuracy" in text and "colored by the predicted class" in text
     if name == "imagenet-1000":  # 1000 classes on the photos: names and top-5

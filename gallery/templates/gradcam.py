@@ -3,7 +3,7 @@ Grad-CAM · {{MODEL}}
 ========================
 
 Which regions of a test image drove **{{MODEL}}**'s decision (chapter section 4),
-four CAM methods compared, and the evidence behind them: the pointing game against
+five CAM methods compared, and the evidence behind them: the pointing game against
 ground-truth object masks where the dataset has them, deletion and insertion curves
 (does removing the highlighted pixels change the decision?), and the
 model-randomization sanity check.
@@ -26,7 +26,7 @@ import numpy as np
 
 import convviz
 from convviz import metrics, zoo
-from convviz.site import record
+from convviz.site import pick_examples, record
 
 MODEL = "{{MODEL}}"
 entry = zoo.entry(MODEL)
@@ -39,10 +39,8 @@ pred = probs.argmax(1)
 labelled = test.labelled
 ok = test.correct(pred)
 wrong = np.flatnonzero(labelled & ~ok)
-right = np.flatnonzero(ok)
 others = np.flatnonzero(~labelled)
-pick = np.concatenate([right[:8 - min(3, len(wrong))], wrong[:3]])
-pick = np.concatenate([pick, others[:8 - len(pick)]]).astype(int)
+pick = pick_examples(ok, labelled)
 result = convviz.cam_with_predictions(model, test.x[pick], layer=layer, cache=True)
 accuracy = test.accuracy(pred)
 if accuracy is None:
@@ -80,10 +78,12 @@ if len(names) > 10:  # many classes: the top-5 predictions say more than one nam
         print(f"  {who:<18} " + ", ".join(f"{name} {p:.1%}" for name, p in top))
 
 # %%
-# Four methods on the same images
+# Five methods on the same images
 # -------------------------------
-# Grad-CAM, Grad-CAM++, Layer-CAM and Score-CAM (masked inputs, the 32 most active
-# channels), each explaining the predicted class.
+# Grad-CAM, Grad-CAM++, Layer-CAM, HiResCAM (each position keeps its own gradient
+# instead of Grad-CAM's spatial mean) and Score-CAM (masked inputs, the 32 most active
+# channels), each explaining the predicted class. Pixel-level methods (saliency,
+# Integrated Gradients, Guided Backprop…) are on the [pixel attributions page](attributions.md).
 methods = list(convviz.CAM_METHODS)
 show = pick[:5]
 fig, axes = plt.subplots(len(methods), len(show), figsize=(10, 2.2 * len(methods)), squeeze=False)

@@ -1,0 +1,189 @@
+"""
+Pixel attributions · {{MODEL}}
+==============================
+
+Which **pixels** drove **{{MODEL}}**'s decision, method by method — the plain gradient
+(saliency), gradient × input, SmoothGrad, Integrated Gradients, Guided Backprop and
+Guided Grad-CAM — on the test images of the [Grad-CAM page](gradcam.md), each beside the
+evidence for it: does its map point at the object, do its pixels carry the decision, and
+does it change when the model's weights are destroyed (Adebayo et al. 2018 showed that
+some of these methods barely do)?
+
+*Model: {{TITLE}}.*
+
+<!-- convviz page fingerprint: {{FINGERPRINT}} -->
+"""
+
+# %%
+# Every method on the same images
+# -------------------------------
+# Each map explains the predicted class with the class score before the softmax, as
+# Grad-CAM does. Shown: the magnitude per pixel (the absolute values summed over the
+# color channels), scaled by its 99th percentile so that a few extreme pixels do not
+# darken the rest; Grad-CAM (its last conv layer, upsampled) is the left column for
+# comparison.
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import convviz
+from convviz import attributions, metrics, zoo
+from convviz.site import pick_examples, record
+
+MODEL = "{{MODEL}}"
+entry = zoo.entry(MODEL)
+model = zoo.load(entry)
+test = zoo.dataset(entry, "test")
+names = test.class_names
+layer = entry.cam_layer(model)
+probs = convviz.predict(model, test.x)
+pred = probs.argmax(1)
+labelled = test.labelled
+ok = test.correct(pred)
+pick = pick_examples(ok, labelled)
+show = pick[:5]
+methods = list(convviz.ATTRIBUTION_METHODS)
+LABELS = {"saliency": "saliency", "gradient_x_input": "gradient × input", "smoothgrad": "SmoothGrad",
+          "integrated_gradients": "Integrated Gradients", "guided_backprop": "Guided Backprop",
+          "guided_gradcam": "Guided Grad-CAM", "gradcam": "Grad-CAM"}
+
+
+def explain(method, x, **options):
+    """Attributions of the predicted class (cached like every figure of the site)."""
+    with warnings.catch_warnings(record=True) as caught:  # reported below, in words
+        warnings.simplefilter("always", RuntimeWarning)
+        r = attributions.attribute_with_predictions(model, x, method=method, layer=layer, cache=True, **options)
+    return r, [str(w.message) for w in caught]
+
+
+results = {m: explain(m, test.x[pick])[0] for m in methods}
+cams = convviz.grad_cam(model, test.x[pick], layer=layer, cache=True)
+print(f"{len(methods)} methods on {len(pick)} test images; Grad-CAM at layer {layer}")
+for m in methods:
+    opts = attributions.method_options(m)
+    print(f"  {LABELS[m]:<22}" + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "no options"))
+
+cols = ["image", "gradcam", *methods]
+fig, axes = plt.subplots(len(show), len(cols), figsize=(1.45 * len(cols), 1.55 * len(show)), squeeze=False)
+for r, i in enumerate(show):
+    img = test.x[i]
+    axes[r, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+    axes[r, 0].set_axis_off()
+    truth = names[test.y[i]] if labelled[i] else "?"
+    axes[r, 0].set_title(f"{truth} → {names[pred[i]]}", fontsize=8,
+                         color="black" if not labelled[i] else "green" if ok[i] else "red")
+    convviz.plot_heatmap_overlay(img, cams[r], ax=axes[r, 1])
+    for c, m in enumerate(methods, start=2):
+        convviz.plot.plot_attribution(convviz.attribution_map(results[m].attributions[r]), ax=axes[r, c])
+for c, name in enumerate(cols):
+    if name != "image":
+        axes[0, c].set_title(LABELS[name], fontsize=8)
+fig.tight_layout(pad=0.3)
+
+# %%
+# Signed evidence: for the class, or against it
+# ---------------------------------------------
+# Gradient × input and Integrated Gradients are signed: summed over the color channels,
+# red pixels raise the class score and blue pixels lower it. Integrated Gradients is
+# *complete*: its attributions add up to the score of the image minus the score of the
+# black baseline, which tells how well its 50-point path integral converged.
+signed = ["gradient_x_input", "integrated_gradients"]
+fig, axes = plt.subplots(len(signed), len(show), figsize=(1.9 * len(show), 2.0 * len(signed)), squeeze=False)
+for row, m in zip(axes, signed):
+    for ax, r in zip(row, range(len(show))):
+        convviz.plot.plot_attribution(convviz.attribution_map(results[m].attributions[r], reduce="sum"),
+                                      ax=ax, signed=True)
+    row[0].set_title(LABELS[m], loc="left", fontsize=9)
+fig.tight_layout(pad=0.3)
+err = results["integrated_gradients"].completeness
+print(f"Integrated Gradients completeness on these {len(err)} images: the attributions miss "
+      f"y(image) − y(black) by {np.median(err):.2%} (median), {err.max():.2%} at most; "
+      + ("every image within the 5% tolerance." if (err <= attributions.COMPLETENESS_TOLERANCE).all()
+         else f"{int((err > attributions.COMPLETENESS_TOLERANCE).sum())} image(s) above the 5% tolerance "
+              "(more steps would fix them)."))
+record("ig_completeness_median", float(np.median(err)))
+
+# %%
+# The evidence, method by method
+# ------------------------------
+# The same tests as the Grad-CAM page, on each method's magnitude map:
+#
+# * **pointing game** and **energy pointing game** against the object masks, where the
+#   dataset has them (the share of maps whose maximum, or whose mass, lies on the object);
+# * **deletion** AUC (black out pixels in the map's order: low is faithful) and
+#   **insertion** AUC (add them to a blurred copy: high is faithful), Petsiuk et al. 2018;
+# * the **randomization check**: re-initialize the weighted layers from the top down and
+#   compare each method's maps with the trained model's (rank correlation; a method
+#   *passes* when it ends below 0.5 — its maps depend on what the model learned; the maps
+#   are compared at four depths of the cascade, the last with every layer re-initialized).
+#
+# Grad-CAM and a random map are the reference rows.
+n = min(96, len(test.x))
+x = test.x[:n]
+maps = {"gradcam": convviz.grad_cam(model, x, layer=layer, cache=True)}
+notes = {}
+for m in methods:
+    r, caught = explain(m, x)
+    maps[m] = convviz.attribution_map(r.attributions)
+    notes[m] = caught
+maps["random baseline"] = metrics.random_baseline(x.shape[1:3], n)
+k = min(32 if max(x.shape[1:3]) <= 128 else 8, n)
+table = {}
+for name, hm in maps.items():
+    row = {}
+    if test.masks is not None:
+        row["pointing game"] = float(metrics.pointing_game(hm, test.masks[:n]).mean())
+        row["energy"] = float(metrics.energy_pointing_game(hm, test.masks[:n]).mean())
+    row["deletion AUC"] = float(metrics.auc(metrics.deletion_curve(model, x[:k], hm[:k], class_index=pred[:k])).mean())
+    row["insertion AUC"] = float(metrics.auc(metrics.insertion_curve(model, x[:k], hm[:k], class_index=pred[:k])).mean())
+    table[name] = row
+checks = {m: metrics.randomization_check(model, test.x[pick], method=m, layer=layer, checkpoints=4, cache=True)
+          for m in ["gradcam", *methods]}
+for m, c in checks.items():
+    table[m]["randomization"] = c.verdict()
+    table[m]["final correlation"] = c.final_spearman()  # NaN when every final map is flat
+HEAD = {"pointing game": "pointing", "energy": "energy", "deletion AUC": "deletion ↓",
+        "insertion AUC": "insertion ↑", "randomization": "randomized", "final correlation": "corr."}
+columns = list(table["gradcam"])
+print(f"{'method':<21}" + "".join(f"{HEAD[c]:>12}" for c in columns))
+for name, row in table.items():
+    cells = [f"{'—':>12}" if c not in row or (isinstance(row[c], float) and np.isnan(row[c])) else
+             f"{row[c]:>12.1%}" if c in ("pointing game", "energy") else
+             f"{row[c]:>+12.2f}" if c == "final correlation" else
+             f"{row[c]:>12.3f}" if isinstance(row[c], float) else f"{row[c]:>12}" for c in columns]
+    print(f"{LABELS.get(name, name):<21}" + "".join(cells))
+print(f"\n({n} test images for the localization, {k} for the curves, {len(pick)} for the randomization check)")
+record("evidence", table)
+
+# %%
+# What the numbers say
+# --------------------
+rnd = table["random baseline"]
+faithful = [m for m in methods if table[m]["deletion AUC"] < rnd["deletion AUC"]
+            and table[m]["insertion AUC"] > rnd["insertion AUC"]]
+passed = [m for m in methods if checks[m].verdict() == "passes"]
+failed = [m for m in methods if checks[m].verdict() == "fails"]
+words = lambda ms: ", ".join(LABELS[m] for m in ms) if ms else "none"  # noqa: E731
+print(f"Beat the random map on both curves: {words(faithful)}.")
+fragile = [m for m in methods if table[m]["deletion AUC"] >= rnd["deletion AUC"]]
+if len(fragile) == len(methods):
+    print(f"Deleting scattered random pixels lowers the class probability faster "
+          f"(AUC {rnd['deletion AUC']:.3f}) than deleting any map's most important pixels: on these "
+          f"{x.shape[1]}×{x.shape[2]} images black speckles take the image out of what the model was "
+          "trained on, so deletion measures that fragility more than the maps' faithfulness (the "
+          "objection of Hooker et al. 2019 to pixel removal); insertion into a blurred copy is the "
+          "fairer test here.")
+print(f"Pass the randomization check (maps depend on the learned weights): {words(passed)}.")
+if failed:
+    print(f"Fail it (maps barely change when the weights are destroyed, as Adebayo et al. found for "
+          f"Guided Backprop): {words(failed)}: they show the image's edges more than the model's reasons.")
+if test.masks is not None:
+    best = max(methods, key=lambda m: table[m]["pointing game"])
+    print(f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
+          f"(Grad-CAM {table['gradcam']['pointing game']:.1%}, random {rnd['pointing game']:.1%}).")
+for m, caught in notes.items():
+    for msg in sorted(set(caught)):
+        print(f"Note ({LABELS[m]}): {msg}")
+fig, ax = plt.subplots(figsize=(9, 4))
+convviz.plot.plot_randomization(list(checks.values()), ax=ax)
