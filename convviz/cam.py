@@ -246,9 +246,12 @@ def cam_with_predictions(
         head_logits = _backend.cached_jit(model, ("logits", name), lambda: lambda t: split.head(split.body(t)))
 
         def score_masked(i: int, masks: np.ndarray) -> np.ndarray:
-            up = upsample_maps(masks, x.shape[1:3])
-            batch = x[i][None] * up[..., None]
-            return run_batches(head_logits, [batch], batch_size=batch_size, pad=True)[:, classes[i]]
+            out = []  # masks upsampled and applied a batch at a time: memory bounded for any channel count
+            for s in range(0, len(masks), batch_size):
+                up = upsample_maps(masks[s:s + batch_size], x.shape[1:3])
+                batch = x[i][None] * up[..., None]
+                out.append(run_batches(head_logits, [batch], batch_size=batch_size, pad=True)[:, classes[i]])
+            return np.concatenate(out)
 
     ctx = _Context(A, G, classes, score_masked, scorecam_channels)
     maps = np.maximum(CAM_METHODS[method](ctx), 0).astype(np.float32)  # ReLU

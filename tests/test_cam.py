@@ -171,6 +171,18 @@ def test_scorecam_by_hand():
     np.testing.assert_allclose(one[0], x[0, :, :, k], rtol=1e-5)
 
 
+def test_scorecam_streams_masks_in_batches(rng):
+    """More channels than a batch holds: the masks go through a batch at a time (memory
+    bounded for 2048-channel layers), with the same maps as one batch of all of them."""
+    model = small_functional()  # c2: 6 channels
+    x = rng.random((3, 16, 16, 3), dtype=np.float32)
+    small = cam_with_predictions(model, x, method="scorecam", scorecam_channels=None, batch_size=4,
+                                 normalize=False).maps
+    whole = cam_with_predictions(model, x, method="scorecam", scorecam_channels=None, batch_size=64,
+                                 normalize=False).maps
+    np.testing.assert_allclose(small, whole, rtol=1e-5, atol=1e-7)
+
+
 def _head_variant(kind):
     """The same convolutional body with a different output head."""
     inp = keras.Input((8, 8, 3))

@@ -22,6 +22,7 @@ some of these methods barely do)?
 # color channels), scaled by its 99th percentile so that a few extreme pixels do not
 # darken the rest; Grad-CAM (its last conv layer, upsampled) is the left column for
 # comparison.
+import textwrap
 import warnings
 
 import matplotlib.pyplot as plt
@@ -65,7 +66,7 @@ for m in methods:
     print(f"  {LABELS[m]:<22}" + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "no options"))
 
 cols = ["image", "gradcam", *methods]
-fig, axes = plt.subplots(len(show), len(cols), figsize=(1.45 * len(cols), 1.55 * len(show)), squeeze=False)
+fig, axes = plt.subplots(len(show), len(cols), figsize=(1.45 * len(cols), 1.7 * len(show)), squeeze=False)
 for r, i in enumerate(show):
     img = test.x[i]
     axes[r, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
@@ -97,8 +98,8 @@ for row, m in zip(axes, signed):
     row[0].set_title(LABELS[m], loc="left", fontsize=9)
 fig.tight_layout(pad=0.3)
 err = results["integrated_gradients"].completeness
-print(f"Integrated Gradients completeness on these {len(err)} images: the attributions miss "
-      f"y(image) − y(black) by {np.median(err):.2%} (median), {err.max():.2%} at most; "
+print(f"Integrated Gradients completeness on these {len(err)} images: the attributions miss\n"
+      f"y(image) − y(black) by {np.median(err):.2%} (median), {err.max():.2%} at most;\n"
       + ("every image within the 5% tolerance." if (err <= attributions.COMPLETENESS_TOLERANCE).all()
          else f"{int((err > attributions.COMPLETENESS_TOLERANCE).sum())} image(s) above the 5% tolerance "
               "(more steps would fix them)."))
@@ -143,17 +144,27 @@ checks = {m: metrics.randomization_check(model, test.x[pick], method=m, layer=la
 for m, c in checks.items():
     table[m]["randomization"] = c.verdict()
     table[m]["final correlation"] = c.final_spearman()  # NaN when every final map is flat
-HEAD = {"pointing game": "pointing", "energy": "energy", "deletion AUC": "deletion ↓",
-        "insertion AUC": "insertion ↑", "randomization": "randomized", "final correlation": "corr."}
-columns = list(table["gradcam"])
-print(f"{'method':<21}" + "".join(f"{HEAD[c]:>12}" for c in columns))
-for name, row in table.items():
-    cells = [f"{'—':>12}" if c not in row or (isinstance(row[c], float) and np.isnan(row[c])) else
-             f"{row[c]:>12.1%}" if c in ("pointing game", "energy") else
-             f"{row[c]:>+12.2f}" if c == "final correlation" else
-             f"{row[c]:>12.3f}" if isinstance(row[c], float) else f"{row[c]:>12}" for c in columns]
-    print(f"{LABELS.get(name, name):<21}" + "".join(cells))
-print(f"\n({n} test images for the localization, {k} for the curves, {len(pick)} for the randomization check)")
+HEAD = {"pointing game": "pointing", "energy": "energy", "deletion AUC": "deletion↓",
+        "insertion AUC": "insertion↑", "randomization": "verdict", "final correlation": "final corr."}
+
+
+def cell(row, c):
+    v = row.get(c)
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return f"{'—':>12}"
+    if c in ("pointing game", "energy"):
+        return f"{v:>12.1%}"
+    return f"{v:>+12.2f}" if c == "final correlation" else f"{v:>12.3f}" if isinstance(v, float) else f"{v:>12}"
+
+
+for title, columns in (("Localization and faithfulness", [c for c in table["gradcam"] if c in HEAD][:-2]),
+                       ("Randomization check", ["randomization", "final correlation"])):
+    print(f"{title}:\n{'method':<21}" + "".join(f"{HEAD[c]:>12}" for c in columns))
+    for name, row in table.items():
+        if any(c in row for c in columns):
+            print(f"{LABELS.get(name, name):<21}" + "".join(cell(row, c) for c in columns))
+    print()
+print(f"{n} test images for the localization, {k} for the curves,\n{len(pick)} for the randomization check.")
 record("evidence", table)
 
 # %%
@@ -164,26 +175,42 @@ faithful = [m for m in methods if table[m]["deletion AUC"] < rnd["deletion AUC"]
             and table[m]["insertion AUC"] > rnd["insertion AUC"]]
 passed = [m for m in methods if checks[m].verdict() == "passes"]
 failed = [m for m in methods if checks[m].verdict() == "fails"]
+say = lambda text: print(textwrap.fill(text, 78, break_on_hyphens=False))  # noqa: E731
 words = lambda ms: ", ".join(LABELS[m] for m in ms) if ms else "none"  # noqa: E731
-print(f"Beat the random map on both curves: {words(faithful)}.")
+say(f"Beat the random map on both curves: {words(faithful)}.")
 fragile = [m for m in methods if table[m]["deletion AUC"] >= rnd["deletion AUC"]]
 if len(fragile) == len(methods):
-    print(f"Deleting scattered random pixels lowers the class probability faster "
+    say(f"Deleting scattered random pixels lowers the class probability faster "
           f"(AUC {rnd['deletion AUC']:.3f}) than deleting any map's most important pixels: on these "
           f"{x.shape[1]}×{x.shape[2]} images black speckles take the image out of what the model was "
           "trained on, so deletion measures that fragility more than the maps' faithfulness (the "
           "objection of Hooker et al. 2019 to pixel removal); insertion into a blurred copy is the "
           "fairer test here.")
-print(f"Pass the randomization check (maps depend on the learned weights): {words(passed)}.")
+say(f"Pass the randomization check (maps depend on the learned weights): {words(passed)}.")
+
+def still_similar(check):
+    """The deepest layer down to which the maps still resemble the trained model's (mean rank
+    correlation at or above the threshold), or None."""
+    above = [name for name, v, flat in zip(check.layers, check.spearman, check.degenerate)
+             if (~flat).any() and v[~flat].mean() >= check.threshold]
+    return above[-1] if above else None
+
+
+slow = {m: still_similar(checks[m]) for m in methods if still_similar(checks[m])}
+if slow:
+    say("Still similar to the trained model's maps with the top of the model re-initialized: "
+          + "; ".join(f"{LABELS[m]} down to {where}" for m, where in slow.items())
+          + ". These maps follow the image (its edges) more than the upper layers' weights, as Adebayo "
+            "et al. found for Guided Backprop.")
 if failed:
-    print(f"Fail it (maps barely change when the weights are destroyed, as Adebayo et al. found for "
+    say(f"Fail it (maps barely change when the weights are destroyed, as Adebayo et al. found for "
           f"Guided Backprop): {words(failed)}: they show the image's edges more than the model's reasons.")
 if test.masks is not None:
     best = max(methods, key=lambda m: table[m]["pointing game"])
-    print(f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
+    say(f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
           f"(Grad-CAM {table['gradcam']['pointing game']:.1%}, random {rnd['pointing game']:.1%}).")
 for m, caught in notes.items():
     for msg in sorted(set(caught)):
-        print(f"Note ({LABELS[m]}): {msg}")
+        say(f"Note ({LABELS[m]}): {msg}")
 fig, ax = plt.subplots(figsize=(9, 4))
 convviz.plot.plot_randomization(list(checks.values()), ax=ax)
