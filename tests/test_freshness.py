@@ -32,7 +32,7 @@ from convviz.cache import make_key
 assert Path(convviz.__file__).resolve().parent == Path(sys.argv[1]).resolve(), convviz.__file__
 keys = {kind: make_key(kind, code=(mod,), same="parts")
         for kind, mod in [("cam", "cam"), ("filters", "filters"), ("embeddings", "latent"),
-                          ("randomization", "metrics")]}
+                          ("randomization", "metrics"), ("attributions", "attributions")]}
 for arch in ("plain_cnn", "vgg_cnn", "mini_xception"):
     keys["model-" + arch] = make_key("model", code=zoo.training_code(arch), recipe={"same": 1})
 entry = zoo.parse("models:\n  - {name: m, source: trained, architecture: plain_cnn, dataset: digits}\n")[0]
@@ -69,7 +69,8 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
     _edit(tmp_path / "convviz" / "cam.py", "weights = c.gradients.mean(axis=(1, 2))",
           "weights = c.gradients.mean(axis=(2, 1))")
     after_cam = _keys(tmp_path)
-    assert _changed(base, after_cam) == {"cam", "randomization", "page-gradcam"}
+    assert _changed(base, after_cam) == {"cam", "randomization", "attributions", "page-gradcam",
+                                         "page-attributions"}
     # a change in one architecture retrains that model only (the pages load models through
     # the zoo, which imports models.py: all of them re-run, their cached arrays stay)
     _edit(tmp_path / "convviz" / "models.py", 'L.Dropout(0.3, name="dropout")', 'L.Dropout(0.25, name="dropout")')
@@ -81,6 +82,13 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
     assert {k for k in _changed(after_arch, after_data) if k.startswith("model-")} == {
         "model-plain_cnn", "model-vgg_cnn", "model-mini_xception"}
     assert "cam" not in _changed(after_arch, after_data)
+    # an attribution method's edit reaches its results, the randomization check (which runs
+    # attribution methods) and the pages that use them, never Grad-CAM's cached maps
+    _edit(tmp_path / "convviz" / "attributions.py", "return c.images * c.gradients(_identity, [1.0])",
+          "return c.gradients(_identity, [1.0]) * c.images")
+    after_attr = _keys(tmp_path)
+    assert _changed(after_data, after_attr) == {"attributions", "randomization", "page-attributions",
+                                                "page-gradcam"}
 
 
 def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch):

@@ -41,12 +41,12 @@ def test_pages_written_only_when_changed_and_removed_with_the_model(hooks, tmp_p
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
     monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
     first = hooks.generate_pages()
-    assert first == {"m1": ["activations", "filters", "gradcam", "latent"]}
+    assert first == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
     page = tmp_path / "zoo_pages" / "m1" / "gradcam.py"
     assert 'MODEL = "m1"' in page.read_text()
     assert hooks.generate_pages() == {}  # nothing changed: nothing written
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
-    assert hooks.generate_pages() == {"m1": ["activations", "filters", "gradcam", "latent"]}
+    assert hooks.generate_pages() == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
     zoo_file.write_text("models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n"
                         "    dataset: digits\n")
     hooks.generate_pages()
