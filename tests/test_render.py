@@ -93,7 +93,7 @@ def test_render_rejects_unknown_pages_and_models(tmp_path, monkeypatch):
     _save(tmp_path / "a.keras", 1)
     _save(tmp_path / "b.keras", 2)
     monkeypatch.setenv("CONVVIZ_ZOO", str(_zoo(tmp_path)))
-    with pytest.raises(ValueError, match="valid: activations, filters, cam, latent"):
+    with pytest.raises(ValueError, match="valid: activations, filters, cam, attributions, latent"):
         site.render("a", what=["heatmaps"], out=tmp_path / "r")
     with pytest.raises(ValueError, match="unknown zoo model 'c'"):
         site.render("c", out=tmp_path / "r")
