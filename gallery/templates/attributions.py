@@ -50,15 +50,29 @@ LABELS = {"saliency": "saliency", "gradient_x_input": "gradient × input", "smoo
           "guided_gradcam": "Guided Grad-CAM", "gradcam": "Grad-CAM"}
 
 
-def explain(method, x, **options):
-    """Attributions of the predicted class (cached like every figure of the site)."""
-    with warnings.catch_warnings(record=True) as caught:  # reported below, in words
-        warnings.simplefilter("always", RuntimeWarning)
-        r = attributions.attribute_with_predictions(model, x, method=method, layer=layer, cache=True, **options)
-    return r, [str(w.message) for w in caught]
+def explain(method, x):
+    """Attributions of the predicted class (cached like every figure of the site); what the
+    library would warn about is said below, in words, from the results themselves."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return attributions.attribute_with_predictions(model, x, method=method, layer=layer, cache=True)
 
 
-results = {m: explain(m, test.x[pick])[0] for m in methods}
+def issues(r):
+    """Sentences about a result: all-zero maps, Integrated Gradients' completeness."""
+    out = []
+    zero = int((~r.attributions.reshape(len(r.attributions), -1).any(axis=1)).sum())
+    if zero:
+        out.append(f"{zero} of {len(r.attributions)} maps are all zero (the class score does not "
+                   "depend on the input there)")
+    c = r.completeness
+    if c is not None and (c > attributions.COMPLETENESS_TOLERANCE).any():
+        out.append(f"{int((c > attributions.COMPLETENESS_TOLERANCE).sum())} of {len(c)} images miss "
+                   f"completeness by more than 5% (up to {c.max():.0%}): more steps would fix them")
+    return out
+
+
+results = {m: explain(m, test.x[pick]) for m in methods}
 cams = convviz.grad_cam(model, test.x[pick], layer=layer, cache=True)
 print(f"{len(methods)} methods on {len(pick)} test images; Grad-CAM at layer {layer}")
 for m in methods:
@@ -125,9 +139,9 @@ x = test.x[:n]
 maps = {"gradcam": convviz.grad_cam(model, x, layer=layer, cache=True)}
 notes = {}
 for m in methods:
-    r, caught = explain(m, x)
+    r = explain(m, x)
     maps[m] = convviz.attribution_map(r.attributions)
-    notes[m] = caught
+    notes[m] = issues(r)
 maps["random baseline"] = metrics.random_baseline(x.shape[1:3], n)
 k = min(32 if max(x.shape[1:3]) <= 128 else 8, n)
 table = {}
@@ -213,8 +227,8 @@ if test.masks is not None:
     best = max(methods, key=lambda m: table[m]["pointing game"])
     say(f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
           f"(Grad-CAM {table['gradcam']['pointing game']:.1%}, random {rnd['pointing game']:.1%}).")
-for m, caught in notes.items():
-    for msg in sorted(set(caught)):
-        say(f"Note ({LABELS[m]}): {msg}")
+for m, found in notes.items():
+    for sentence in found:
+        say(f"Note ({LABELS[m]}): {sentence}.")
 fig, ax = plt.subplots(figsize=(9, 4))
 convviz.plot.plot_randomization(list(checks.values()), ax=ax)
