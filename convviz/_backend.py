@@ -220,25 +220,44 @@ def _quiet_retracing_warning() -> None:
 
 
 def cached_jit(owner: Any, key: Any, make: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
-    """``jit(make())``, reused for the same ``owner`` (a model) and ``key``.
+    """``jit(make())``, compiled once per ``owner`` (a model) and ``key``.
 
     TensorFlow reads variables when the function runs and torch compiles nothing, so
-    a compiled function stays valid when the weights change. JAX bakes the weights into
-    the trace: there a new function is compiled for every call.
+    a compiled function stays valid when the weights change. JAX would bake the weights
+    into the trace: there the owner's variables are passed to the compiled function as
+    arguments (read through ``keras.StatelessScope``), so it too is compiled once and
+    stays valid after ``set_weights`` (the randomization check's cascade reuses it).
 
     The compiled functions are kept on the owner itself, so they live exactly as long as
     it does: a model that is no longer used is freed with its functions (a cache keyed
     weakly on the model whose values refer to the model would keep it alive forever).
     """
-    if name() == "jax":
-        return jit(make())
     per_owner = owner.__dict__.get(_JIT_ATTR)
     if per_owner is None:
         per_owner = {}
         object.__setattr__(owner, _JIT_ATTR, per_owner)  # not a tracked Keras attribute
     if key not in per_owner:
-        per_owner[key] = jit(make())
+        per_owner[key] = _jit_with_state(owner, make()) if name() == "jax" else jit(make())
     return per_owner[key]
+
+
+def _jit_with_state(owner: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """JAX: ``jax.jit`` of ``fn`` with ``owner``'s variables as traced arguments."""
+    import jax
+    import keras
+
+    variables = list(owner.variables)
+
+    def traced(values: list[Any], *args: Any, **kwargs: Any) -> Any:
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn(*args, **kwargs)
+
+    compiled = jax.jit(traced)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return compiled([v.value for v in variables], *args, **kwargs)
+
+    return call
 
 
 def no_grad() -> Any:

@@ -99,3 +99,29 @@ def test_predict_equals_the_model_and_warns_nothing():
     assert got.dtype == np.float32 and got.shape == (70, 3) and weights.shape == (3, 3, 3, 4)
     with pytest.raises(ValueError, match="expects 16×16 images"):
         convviz.predict(model, x[:, :8, :8])
+
+
+def test_cached_function_is_compiled_once_and_reads_the_current_weights():
+    """One compiled function per model and key, on every backend (JAX passes the weights as
+    arguments), and it follows ``set_weights``: the randomization cascade relies on both."""
+    from conftest import small_functional
+
+    model = small_functional()
+    x = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    traced = []
+
+    def make():
+        def forward(t):
+            traced.append(1)
+            return model(t, training=False)
+        return forward
+
+    f = _backend.cached_jit(model, ("probe",), make)
+    before = to_np(f(x))
+    np.testing.assert_allclose(before, to_np(model(x, training=False)), atol=1e-6)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    assert _backend.cached_jit(model, ("probe",), make) is f
+    after = to_np(f(x))
+    np.testing.assert_allclose(after, to_np(model(x, training=False)), atol=1e-6)
+    assert not np.allclose(before, after, atol=1e-4)
+    assert len(traced) == (2 if _backend.name() == "torch" else 1)  # torch runs eagerly: a call per run
