@@ -95,21 +95,24 @@ def _convviz(project: Path, cache: Path, *args: str) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The CI split: two processes render the zoo's models into separate caches, the caches
-    are merged, then the site is built from the merged cache."""
+    """The CI split: one process per model renders it into its own cache (in parallel, as
+    the workflow's matrix does), the caches are merged, then the site is built from the
+    merged cache."""
     project = tmp_path_factory.mktemp("project")
     _copy_project(project)
-    a, b, cache = (tmp_path_factory.mktemp(n) for n in ("cache_a", "cache_b", "cache"))
-    job_a = _convviz(project, a, "render", "digits-cnn", "--out", "renders")
-    job_b = subprocess.Popen(
-        f"{sys.executable} -m convviz.cli render shapes-cnn --out renders && "
-        f"{sys.executable} -m convviz.cli render shapes-xception --out renders",
-        shell=True, cwd=project, env=_env(project, b), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    for job in (job_a, job_b):
-        out, _ = job.communicate(timeout=1500)
-        assert job.returncode == 0, out[-4000:]
-    merge = _convviz(project, cache, "cache", "merge", str(a), str(b))
+    parts = [tmp_path_factory.mktemp(f"cache_{m}") for m in MODELS]
+    cache = tmp_path_factory.mktemp("cache")
+    logs = [project / f"render-{m}.log" for m in MODELS]  # files: a full pipe would block a job
+    jobs = []
+    for m, part, log in zip(MODELS, parts, logs):
+        with log.open("w") as f:
+            jobs.append(subprocess.Popen([sys.executable, "-m", "convviz.cli", "render", m, "--out", "renders"],
+                                         cwd=project, env=_env(project, part), stdout=f,
+                                         stderr=subprocess.STDOUT))
+    for job, log in zip(jobs, logs):
+        job.wait(timeout=1500)
+        assert job.returncode == 0, log.read_text()[-4000:]
+    merge = _convviz(project, cache, "cache", "merge", *map(str, parts))
     out, _ = merge.communicate(timeout=300)
     assert merge.returncode == 0, out
     before = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
@@ -248,7 +251,7 @@ def test_rebuild_runs_only_what_changed(built):
 
 # ----------------------------------------------------------------------------- browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -3,21 +3,23 @@ install time, which these machines cannot do)."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "site.yml"
 
 
-def load():
+def load(path=WORKFLOW):
     # PyYAML reads the key `on` as True (YAML 1.1); normalize it
-    doc = yaml.safe_load(WORKFLOW.read_text())
+    doc = yaml.safe_load(path.read_text())
     if True in doc:
         doc["on"] = doc.pop(True)
     return doc
 
 
-def test_schema():
-    doc = load()
+@pytest.mark.parametrize("name", ["site.yml", "test.yml"])
+def test_schema(name):
+    doc = load(WORKFLOW.parent / name)
     assert set(doc) >= {"name", "on", "jobs"}
     for name, job in doc["jobs"].items():
         assert "runs-on" in job, name
@@ -64,3 +66,15 @@ def test_imagenet_weights_are_fetched_once_and_cached():
     for job in ("render", "site"):  # both load the ImageNet models: both restore the same cache
         restore = [s for s in jobs[job]["steps"] if s.get("uses", "").startswith("actions/cache/restore@")]
         assert restore and restore[0]["with"]["key"] == cache["with"]["key"], job
+
+
+def test_pull_requests_run_make_test_once_per_backend():
+    doc = load(WORKFLOW.parent / "test.yml")
+    assert "pull_request" in doc["on"]
+    (job,) = doc["jobs"].values()
+    assert job["strategy"]["matrix"]["backend"] == ["tensorflow", "jax", "torch"]
+    assert job["strategy"]["fail-fast"] is False
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert any(r.startswith("make test BACKENDS=${{ matrix.backend }}") for r in runs), runs
+    makefile = (WORKFLOW.parents[2] / "Makefile").read_text()
+    assert "BACKENDS ?=" in makefile and "for b in $(BACKENDS)" in makefile
