@@ -42,6 +42,11 @@ def _isolated(tmp_path, monkeypatch):
     keras.backend.clear_session()
 
 
+def default_backend_only(reason: str):
+    """Run a test on the default (TensorFlow) backend only; ``reason`` says why one is enough."""
+    return pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=reason)
+
+
 def to_np(x):
     return keras.ops.convert_to_numpy(x)
 

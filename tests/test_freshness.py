@@ -13,12 +13,11 @@ import sys
 import weakref
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 import convviz
-from conftest import small_functional
+from conftest import default_backend_only, small_functional
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,8 +62,7 @@ def _changed(a: dict[str, str], b: dict[str, str]) -> set[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="cache keys do not depend on the backend: checked once, on the default one")
+@default_backend_only("cache keys do not depend on the backend: checked once, on the default one")
 def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
     shutil.copytree(ROOT / "convviz", tmp_path / "convviz", ignore=shutil.ignore_patterns("__pycache__"))
     base = _keys(tmp_path)

@@ -15,15 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import pytest
 
+from conftest import default_backend_only
 from convviz.cache import Cache
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                       reason="one backend is enough for process-level checks"),
+    default_backend_only("one backend is enough for process-level checks"),
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

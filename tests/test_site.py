@@ -18,13 +18,13 @@ import sys
 import threading
 from pathlib import Path
 
-import keras
 import pytest
+
+from conftest import default_backend_only
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                       reason="the site is built with the default (TensorFlow) backend"),
+    default_backend_only("the site is built with the default (TensorFlow) backend"),
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,9 +87,9 @@ def _build(project: Path, cache: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def _convviz(project: Path, cache: Path, *args: str) -> subprocess.Popen:
+def _convviz(project: Path, cache: Path, *args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "convviz.cli", *args], cwd=project,
-                            env=_env(project, cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=_env(project, cache), stdout=stdout, stderr=subprocess.STDOUT,
                             text=True)
 
 
@@ -106,9 +106,7 @@ def built(tmp_path_factory):
     jobs = []
     for m, part, log in zip(MODELS, parts, logs):
         with log.open("w") as f:
-            jobs.append(subprocess.Popen([sys.executable, "-m", "convviz.cli", "render", m, "--out", "renders"],
-                                         cwd=project, env=_env(project, part), stdout=f,
-                                         stderr=subprocess.STDOUT))
+            jobs.append(_convviz(project, part, "render", m, "--out", "renders", stdout=f))
     for job, log in zip(jobs, logs):
         job.wait(timeout=1500)
         assert job.returncode == 0, log.read_text()[-4000:]

@@ -16,6 +16,7 @@ from convviz import site, zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _zoo_kinds  # noqa: E402
+from conftest import default_backend_only  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,9 @@ def _render(name, out):
     return manifest, text
 
 
-_DEFAULT_BACKEND_ONLY = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="rendered on the default backend; the other backends render the two small entries end to end "
-           "and load, predict and explain every twin")
+_DEFAULT_BACKEND_ONLY = default_backend_only(
+    "rendered on the default backend; the other backends render the two small entries end to end "
+    "and load, predict and explain every twin")
 
 
 @pytest.mark.slow
