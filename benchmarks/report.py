@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "attributions", "latent", "commands")
+NAMES = ("filters", "cam", "attributions", "latent", "units", "commands")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -36,7 +36,8 @@ def measured(res: dict[str, Any]) -> str:
     libs = ", ".join(f"{k} {v[k]}" for k in ("keras", "tensorflow", "tf-keras-vis", "umap-learn", "scikit-learn")
                      if k in v)
     how = {"commands": f"one quiet run at commit {res['config'].get('commit', '?')}",
-           "latent": "cold = the first call in a fresh process, warm = the same call again"}.get(
+           "latent": "cold = the first call in a fresh process, warm = the same call again",
+           "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats"}.get(
         res["benchmark"], f"each method in its own process, order alternated, min (median) of "
                           f"{res.get('repeats')} repeats")
     return (f"Measured on {res['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
@@ -61,6 +62,9 @@ def summary(name: str) -> dict[str, Any]:
             out[m] = {"min": r["min"], "median": r["median"], "speedup": ref["min"] / r["min"],
                       "objective": r["objective"] / ref["objective"], "rss_mb": r["peak_rss_mb"],
                       "rss_over_setup_mb": r["peak_rss_mb"] - base}
+    elif name == "units":
+        out["worst_ratio"] = max(r["ratio"] for r in res["rows"])
+        out["median_ratio"] = sorted(r["ratio"] for r in res["rows"])[len(res["rows"]) // 2]
     elif name == "cam":
         io, best, floor = rows["kerasio"]["min"], rows["kerasio_best"]["min"], rows["floor"]["min"]
         for m, r in rows.items():
@@ -144,6 +148,15 @@ def latent_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def units_table(res: dict[str, Any]) -> str:
+    lines = ["| model | layer | units | test images | one forward pass s | dataset examples s | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        lines.append(f"| {r['model']} | {r['layer']} | {r['units']} | {r['images']} | {r['forward']:.3f} "
+                     f"| {r['examples']:.3f} | {r['ratio']:.2f}× |")
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     m, s = divmod(round(seconds), 60)
     return f"{m} min {s:02d} s" if m else f"{s} s"
@@ -162,7 +175,7 @@ def commands_table(res: dict[str, Any]) -> str:
 def table(name: str) -> str:
     res = load(name)
     body = {"filters": filters_table, "cam": cam_table, "attributions": attributions_table, "latent": latent_table,
-            "commands": commands_table}[name](res)
+            "units": units_table, "commands": commands_table}[name](res)
     return body + "\n\n" + measured(res)
 
 

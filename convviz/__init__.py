@@ -23,6 +23,7 @@ from convviz.latent import (  # noqa: E402
     trustworthiness,
 )
 from convviz.layers import conv_layers, last_conv_layer, split_model  # noqa: E402
+from convviz.units import DatasetExamples, ReceptiveField, dataset_examples, receptive_field  # noqa: E402
 from convviz.validation import predict, top_k  # noqa: E402
 from convviz.plot import (  # noqa: E402
     overlay_heatmap,
@@ -39,12 +40,14 @@ __all__ = [
     "__version__",
     "ATTRIBUTION_METHODS",
     "CAM_METHODS",
+    "DatasetExamples",
     "FilterPatterns",
     "activation_layers",
     "attribute",
     "attribution_map",
     "cam_with_predictions",
     "conv_layers",
+    "dataset_examples",
     "extract_activations",
     "extract_embeddings",
     "find_outliers",
@@ -61,6 +64,8 @@ __all__ = [
     "predict",
     "top_k",
     "project",
+    "receptive_field",
+    "ReceptiveField",
     "save_figure",
     "save_image",
     "split_model",

@@ -202,7 +202,10 @@ def _in_folder(folder: Path):
         os.chdir(old)
 
 
-def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "renders",
+RENDERABLE = (*WHAT, "units")
+
+
+def render(name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "renders",
            progress: bool = True) -> dict[str, Any]:
     """Render one zoo model's pages without MkDocs: PNG figures and ``manifest.json``.
 
@@ -211,7 +214,8 @@ def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "r
     name
         A zoo model.
     what
-        Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``.
+        Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``,
+        ``"units"`` (the unit pages, :mod:`convviz.unit_pages`, in ``<out>/<model>/units/``).
     out
         Output folder: ``<out>/<model>/<page>_<n>.png`` and ``<out>/<model>/manifest.json``.
 
@@ -230,9 +234,9 @@ def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "r
     from convviz import zoo
     from convviz.plot import save_figure
 
-    unknown = [w for w in what if w not in WHAT]
+    unknown = [w for w in what if w not in RENDERABLE]
     if unknown:
-        raise ValueError(f"unknown page(s) {unknown}; valid: {', '.join(WHAT)}")
+        raise ValueError(f"unknown page(s) {unknown}; valid: {', '.join(RENDERABLE)}")
     entry = zoo.entry(name)
     ok, why = zoo.usable(entry)
     if not ok:
@@ -240,7 +244,7 @@ def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "r
     target = Path(out).resolve() / name
     target.mkdir(parents=True, exist_ok=True)
     scripts = target / "scripts"
-    pages = [WHAT[w] for w in what]
+    pages = [WHAT[w] for w in what if w in WHAT]
     write_pages(entry, scripts, pages=pages)
     manifest: dict[str, Any] = {"model": name, "test_accuracy": zoo.test_accuracy(entry), "pages": {}}
     for page in tqdm(pages, desc=f"render {name}", unit="page", disable=not progress):
@@ -258,6 +262,13 @@ def render(name: str, *, what: Sequence[str] = tuple(WHAT), out: str | Path = "r
             save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
         plt.close("all")
         manifest["pages"][page] = {"seconds": round(time.perf_counter() - start, 2), **numbers}
+    if "units" in what:
+        from convviz.unit_pages import LAYERS_FILE, write_unit_pages
+
+        start = time.perf_counter()
+        write_unit_pages(entry, target / "units", progress=progress)
+        layers = json.loads((target / "units" / LAYERS_FILE).read_text(encoding="utf-8"))
+        manifest["pages"]["units"] = {"seconds": round(time.perf_counter() - start, 2), "layers": layers}
     tmp = target / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.replace(tmp, target / "manifest.json")

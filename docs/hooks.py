@@ -77,7 +77,8 @@ def _zoo_index(entries, skipped) -> str:
         "# Model zoo",
         "",
         "Every model of [`gallery/zoo.yml`](https://github.com/convviz/convviz/blob/main/gallery/zoo.yml) "
-        "gets five pages: intermediate activations, filter patterns, Grad-CAM, pixel attributions and latent space. "
+        "gets five pages: intermediate activations, filter patterns, Grad-CAM, pixel attributions and latent space, "
+        "and a page per conv layer with every unit. "
         "Adding an entry to the zoo adds its pages ([how](../add-your-model.md)).",
         "",
         "| model | source | dataset | test accuracy | pages |",
@@ -87,7 +88,7 @@ def _zoo_index(entries, skipped) -> str:
         acc = zoo.test_accuracy(e)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
-        pages = " · ".join(f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES)
+        pages = " · ".join([f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES] + [f"[units]({e.name}/units/index.md)"])
         lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
     for e, why in skipped:
         lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | — | not built here: {why} |")
@@ -102,7 +103,10 @@ def _model_readme(entry) -> str:
     shape = "×".join(str(d) for d in entry.input_shape)
     text = [f"## {entry.name}", "", f"**{entry.title}**. {entry.description}", "",
             f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
-            + (f", test accuracy **{acc:.2%}**." if acc is not None else "."), ""]
+            + (f", test accuracy **{acc:.2%}**." if acc is not None else "."), "",
+            f"[Every layer and unit]({entry.name}/units/index.md): each conv layer's output shape, receptive "
+            "field and dead units, and every unit's feature visualization beside the test images that excite "
+            "it most.", ""]
     return "\n".join(text)
 
 
@@ -179,6 +183,29 @@ def on_config(config, **kwargs):
     for model, pages in changed.items():
         print(f"convviz: {model}: pages to (re)build: {', '.join(pages)}")
     return config
+
+
+_UNIT_SECONDS: dict[str, float] = {}
+
+
+def on_pre_build(config, **kwargs):
+    """After mkdocs-gallery ran the pages (its own ``on_pre_build``; hooks come after the
+    plugins) and before MkDocs collects the files: write every model's unit pages
+    (``docs/gallery/<model>/units/``), skipped where their fingerprint is unchanged."""
+    import time
+
+    from convviz import zoo
+    from convviz.unit_pages import write_unit_pages
+
+    _UNIT_SECONDS.clear()
+    for e in zoo.read():
+        if not zoo.usable(e)[0]:
+            continue
+        start = time.perf_counter()
+        done = write_unit_pages(e, OUT_DIRS[0] / e.name / "units")
+        if done is not None:
+            _UNIT_SECONDS[e.name] = time.perf_counter() - start
+            print(f"convviz: {e.name}: unit pages of {len(done)} layers written in {_UNIT_SECONDS[e.name]:.1f} s")
 
 
 def on_build_error(error, **kwargs):
@@ -278,5 +305,8 @@ def on_post_build(config, **kwargs):
     print("convviz: gallery pages run in this build (seconds):")
     for folder, page, sec in rows:
         print(f"  {folder:<28} {page:<16} {sec:7.1f}")
+    for model, sec in _UNIT_SECONDS.items():
+        rows.append((f"gallery/{model}", "units", sec))
+        print(f"  {'gallery/' + model:<28} {'units':<16} {sec:7.1f}")
     print(f"  total {sum(r[2] for r in rows):.1f} s"
           + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else ""))

@@ -218,7 +218,8 @@ def test_renders_have_figures_and_manifests(built):
     renders = built[0] / "renders"
     for model in MODELS:
         manifest = json.loads((renders / model / "manifest.json").read_text())
-        assert set(manifest["pages"]) == set(PAGES) and manifest["test_accuracy"] > 0.1
+        assert set(manifest["pages"]) == {*PAGES, "units"} and manifest["test_accuracy"] > 0.1
+        assert manifest["pages"]["units"]["layers"]
         assert len(list((renders / model).glob("*.png"))) >= 8
     shapes = json.loads((renders / "shapes-cnn" / "manifest.json").read_text())["pages"]
     assert 0 <= shapes["gradcam"]["pointing_game"]["gradcam"] <= 1
@@ -245,6 +246,31 @@ def test_rebuild_runs_only_what_changed(built):
     assert "convviz: digits-cnn: pages to (re)build: activations, filters, gradcam, attributions, latent" in out
     assert "shapes-cnn: pages to" not in out and "shapes-xception: pages to" not in out
     assert "executed 5 out of 5" in out
+    assert "convviz: digits-cnn: unit pages of 3 layers written" in out
+    assert "shapes-cnn: unit pages" not in out and "shapes-xception: unit pages" not in out
+
+
+def test_every_unit_of_every_conv_layer_has_its_anchor_and_images(built):
+    project = built[0]
+    site = project / "site"
+    for model in MODELS:
+        layers = json.loads((project / "docs" / "gallery" / model / "units" / "layers.json").read_text())
+        index = _html(site, f"gallery/{model}/units")
+        assert "receptive field" in index
+        for layer, info in layers.items():
+            assert f'href="{layer}/"' in index
+            assert f"{info['receptive_field'][0]}×{info['receptive_field'][1]}" in index
+            page = _html(site, f"gallery/{model}/units/{layer}")
+            for unit in range(info["units"]):
+                assert f'id="unit-{unit}"' in page, (model, layer, unit)
+                assert f'href="#unit-{unit}"' in page
+                for src in (f"u{unit}.png", *(f"u{unit}_e{j}.png" for j in range(9))):
+                    assert f'src="{src}"' in page and (site / "gallery" / model / "units" / layer / src).is_file()
+            assert page.count("<svg class=\"cv-hist\"") == info["units"]
+    shapes = json.loads((project / "docs" / "gallery" / "shapes-cnn" / "units" / "layers.json").read_text())
+    assert list(shapes) == ["block1_relu1", "block2_relu1", "block3_relu1", "block3_relu2", "block4_relu1"]
+    assert shapes["block1_relu1"]["receptive_field"] == [3, 3] and shapes["block4_relu1"]["jump"] == [8, 8]
+    assert "units/index.md" in (project / "gallery" / "zoo_pages" / "shapes-cnn" / "README.md").read_text()
 
 
 # ----------------------------------------------------------------------------- browser
@@ -302,6 +328,24 @@ def test_search_finds_a_model(browser, server):
     text = page.inner_text(".md-search-result")
     page.close()
     assert "xception" in text.lower()
+
+
+@pytest.mark.browser
+def test_search_finds_a_unit_and_its_images_load(browser, server):
+    page = browser.new_page()
+    page.goto(f"{server}/", wait_until="networkidle")
+    page.click("label.md-search__icon, .md-search__input")
+    page.locator("input.md-search__input").press_sequentially("shapes-cnn block3_relu1 12", delay=30)
+    page.wait_for_selector(".md-search-result__item", timeout=15000)
+    first = page.locator(".md-search-result__link").first.get_attribute("href")
+    page.close()
+    assert "gallery/shapes-cnn/units/block3_relu1/#unit-12" in first, first
+    page = browser.new_page()
+    page.goto(f"{server}/gallery/shapes-cnn/units/block3_relu1/#unit-12", wait_until="networkidle")
+    page.wait_for_timeout(500)
+    sizes = page.eval_on_selector_all("#unit-12 ~ div img", "imgs => imgs.slice(0, 10).map(i => i.naturalWidth)")
+    page.close()
+    assert len(sizes) == 10 and all(w > 0 for w in sizes), sizes
 
 
 @pytest.mark.browser

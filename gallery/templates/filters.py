@@ -6,7 +6,8 @@ The input each filter of **{{MODEL}}** responds to most, found by gradient ascen
 input space (chapter sections 2–3): a shallow, a middle and a deep layer with the
 chapter's recipe, and the robust (lucid-style) recipe beside it on the deep layer.
 Filters that never fire on the test images are framed in red; filters that fire on data
-but that no start image could excite, in orange.
+but that no start image could excite, in orange. Every unit of every conv layer, beside
+the test images that excite it most: [layers and units](units/index.md).
 
 *Model: {{TITLE}}.*
 

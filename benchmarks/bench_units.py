@@ -1,0 +1,70 @@
+"""Dataset examples: the cost of ranking every unit of a layer on the test split, against one
+forward pass over the same split to that layer (the floor: the examples need that pass).
+
+Each zoo model's unit layers, on its full test split; min of 5 repeats after a warm-up, in
+one process (both sides share the compiled forward function's warm state).
+
+    python benchmarks/bench_units.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import convviz  # noqa: E402
+from convviz import zoo  # noqa: E402
+from convviz.unit_pages import unit_layers  # noqa: E402
+
+REPEATS = 5
+
+
+def best(fn) -> float:
+    fn()  # warm-up: tracing and compilation
+    times = []
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> int:
+    rows = []
+    print(f"{'model':<18}{'layer':<22}{'units':>6}{'images':>8}{'forward s':>11}{'examples s':>12}{'ratio':>7}")
+    for name in ("digits-cnn", "shapes-cnn", "shapes-xception"):
+        e = zoo.entry(name)
+        m = zoo.load(e)
+        x = zoo.dataset(e, "test").x
+        for layer in unit_layers(m):
+            units = int(convviz.layers.resolve_layer(m, layer).output_shape[-1])
+            fwd = best(lambda: convviz.extract_activations(m, x, layers=[layer]))
+            ex = best(lambda: convviz.dataset_examples(m, layer, x, k=9))
+            print(f"{name:<18}{layer:<22}{units:>6}{len(x):>8}{fwd:>11.3f}{ex:>12.3f}{ex / fwd:>7.2f}", flush=True)
+            rows.append({"model": name, "layer": layer, "units": units, "images": len(x), "forward": fwd,
+                         "examples": ex, "ratio": ex / fwd})
+    write_results(rows)
+    return 0
+
+
+def write_results(rows) -> None:
+    import datetime as dt
+    import json
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _harness import RESULTS, machine, versions
+
+    res = {"benchmark": "units", "date": dt.date.today().isoformat(), "machine": machine(),
+           "versions": versions(("keras", "tensorflow", "numpy")), "repeats": REPEATS,
+           "config": {"k": 9, "crop": True, "reference": "extract_activations(layers=[layer]) over the same images"},
+           "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "units.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {RESULTS / 'units.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
