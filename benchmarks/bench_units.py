@@ -2,7 +2,9 @@
 forward pass over the same split to that layer (the floor: the examples need that pass).
 
 Each zoo model's unit layers, on its full test split; min of 5 repeats after a warm-up, in
-one process (both sides share the compiled forward function's warm state).
+one process (both sides share the compiled forward function's warm state). Then how the
+unit pages' cost grows: dataset examples against the number of images, and the feature
+visualizations of one layer (the unit pages' robust setting) against the number of units.
 
     python benchmarks/bench_units.py
 """
@@ -46,11 +48,33 @@ def main() -> int:
             print(f"{name:<18}{layer:<22}{units:>6}{len(x):>8}{fwd:>11.3f}{ex:>12.3f}{ex / fwd:>7.2f}", flush=True)
             rows.append({"model": name, "layer": layer, "units": units, "images": len(x), "forward": fwd,
                          "examples": ex, "ratio": ex / fwd})
-    write_results(rows)
+    growth = []
+    e = zoo.entry("shapes-cnn")
+    m = zoo.load(e)
+    from convviz import datasets
+
+    more = datasets.generate_shapes(2400, seed=7).x
+    for n in (300, 600, 1200, 2400):
+        sec = best(lambda: convviz.dataset_examples(m, "block3_relu2", more[:n], k=9))
+        print(f"dataset examples, shapes-cnn block3_relu2, {n} images: {sec:.3f} s", flush=True)
+        growth.append({"what": "dataset examples (shapes-cnn block3_relu2)", "n": n, "per": "images", "seconds": sec})
+    from convviz.unit_pages import ROBUST_SIZE, ROBUST_STEPS
+
+    e = zoo.entry("shapes-xception")
+    m = zoo.load(e)
+    for n in (16, 32, 64, 128):
+        t = time.perf_counter()
+        convviz.visualize_filters(m, "block5_sepconv1_act", n, image_size=ROBUST_SIZE, crop=ROBUST_SIZE // 16,
+                                  recipe="robust", steps=ROBUST_STEPS)
+        sec = time.perf_counter() - t
+        print(f"feature visualizations, shapes-xception block5_sepconv1_act, {n} units: {sec:.1f} s", flush=True)
+        growth.append({"what": "feature visualizations (shapes-xception block5_sepconv1_act, robust)", "n": n,
+                       "per": "units", "seconds": sec})
+    write_results(rows, growth)
     return 0
 
 
-def write_results(rows) -> None:
+def write_results(rows, growth) -> None:
     import datetime as dt
     import json
 
@@ -60,7 +84,7 @@ def write_results(rows) -> None:
     res = {"benchmark": "units", "date": dt.date.today().isoformat(), "machine": machine(),
            "versions": versions(("keras", "tensorflow", "numpy")), "repeats": REPEATS,
            "config": {"k": 9, "crop": True, "reference": "extract_activations(layers=[layer]) over the same images"},
-           "rows": rows}
+           "rows": rows, "growth": growth}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "units.json").write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {RESULTS / 'units.json'}")

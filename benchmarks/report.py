@@ -154,6 +154,9 @@ def units_table(res: dict[str, Any]) -> str:
     for r in res["rows"]:
         lines.append(f"| {r['model']} | {r['layer']} | {r['units']} | {r['images']} | {r['forward']:.3f} "
                      f"| {r['examples']:.3f} | {r['ratio']:.2f}× |")
+    lines += ["", "| how the cost grows | n | seconds | seconds per 100 |", "|---|---|---|---|"]
+    for g in res.get("growth", []):
+        lines.append(f"| {g['what']} | {g['n']} {g['per']} | {g['seconds']:.2f} | {100 * g['seconds'] / g['n']:.2f} |")
     return "\n".join(lines)
 
 

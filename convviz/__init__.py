@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 from convviz.activations import activation_layers, extract_activations, layer_sparsity  # noqa: E402
 from convviz.attributions import ATTRIBUTION_METHODS, attribute, attribution_map  # noqa: E402
 from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam  # noqa: E402
-from convviz.filters import FilterPatterns, visualize_filters  # noqa: E402
+from convviz.filters import FilterPatterns, visualize_classes, visualize_filters  # noqa: E402
 from convviz.latent import (  # noqa: E402
     extract_embeddings,
     find_outliers,
@@ -70,5 +70,6 @@ __all__ = [
     "save_image",
     "split_model",
     "trustworthiness",
+    "visualize_classes",
     "visualize_filters",
 ]

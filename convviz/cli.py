@@ -185,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "trustworthiness) in manifest.json. Fills the cache, so a site build that "
                          "uses this cache recomputes nothing.")
     ren.add_argument("model", metavar="MODEL", help="a zoo model name (see `convviz zoo list`)")
-    ren.add_argument("--what", default="activations,filters,cam,attributions,latent,units",
-                     help="comma-separated pages: activations, filters, cam, attributions, latent, units "
+    ren.add_argument("--what", default="activations,filters,cam,attributions,latent,units,classes",
+                     help="comma-separated pages: activations, filters, cam, attributions, latent, units, classes "
                           "(default: all)")
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
     ren.set_defaults(func=_render)

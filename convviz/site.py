@@ -202,7 +202,7 @@ def _in_folder(folder: Path):
         os.chdir(old)
 
 
-RENDERABLE = (*WHAT, "units")
+RENDERABLE = (*WHAT, "units", "classes")
 
 
 def render(name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "renders",
@@ -215,7 +215,8 @@ def render(name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "re
         A zoo model.
     what
         Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``,
-        ``"units"`` (the unit pages, :mod:`convviz.unit_pages`, in ``<out>/<model>/units/``).
+        ``"units"`` (the unit pages, :mod:`convviz.unit_pages`, in ``<out>/<model>/units/``),
+        ``"classes"`` (the class page, :mod:`convviz.class_pages`, in ``<out>/<model>/classes/``).
     out
         Output folder: ``<out>/<model>/<page>_<n>.png`` and ``<out>/<model>/manifest.json``.
 
@@ -269,6 +270,12 @@ def render(name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "re
         write_unit_pages(entry, target / "units", progress=progress)
         layers = json.loads((target / "units" / LAYERS_FILE).read_text(encoding="utf-8"))
         manifest["pages"]["units"] = {"seconds": round(time.perf_counter() - start, 2), "layers": layers}
+    if "classes" in what:
+        from convviz.class_pages import write_class_pages
+
+        start = time.perf_counter()
+        write_class_pages(entry, target / "classes", progress=progress)
+        manifest["pages"]["classes"] = {"seconds": round(time.perf_counter() - start, 2)}
     tmp = target / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.replace(tmp, target / "manifest.json")

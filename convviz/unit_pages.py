@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["unit_layers", "unit_recipe", "write_unit_pages", "LAYERS_FILE"]
+__all__ = ["unit_layers", "unit_recipe", "selected_layers", "write_unit_pages", "LAYERS_FILE", "MAX_DEFAULT_UNITS"]
 
 LAYERS_FILE = "layers.json"
 _STAMP = ".fingerprint"
@@ -63,13 +63,38 @@ class _Layer:
     shape: tuple[int, ...]
     field: Any
     examples: Any
-    patterns: Any
+    patterns: Any  # None: the layer's units get no page (see selected_layers)
     recipe: str
     seconds: float
 
 
-def _fingerprint() -> str:
-    return Path(__file__).read_text(encoding="utf-8")
+MAX_DEFAULT_UNITS = 2048
+
+
+def _fingerprint(entry: Any) -> str:
+    return Path(__file__).read_text(encoding="utf-8") + f"\nunits: {entry._units!r}"
+
+
+def selected_layers(entry: Any, model: Any, names: list[str]) -> list[str]:
+    """The layers whose units get pages: the zoo entry's ``units:`` (``all``, ``none`` or a
+    list of layers); by default every layer when the model has at most
+    ``MAX_DEFAULT_UNITS`` units in them, else none (an ImageNet model has tens of thousands:
+    list the layers you want)."""
+    from convviz.layers import resolve_layer
+
+    choice = entry._units
+    if choice == "all":
+        return names
+    if choice == "none":
+        return []
+    if choice is None:
+        total = sum(int(resolve_layer(model, n).output_shape[-1]) for n in names)
+        return names if total <= MAX_DEFAULT_UNITS else []
+    unknown = [n for n in choice if n not in names]
+    if unknown:
+        raise ValueError(f"zoo model {entry.name!r}: units lists {unknown}, which are not conv layers of the "
+                         f"model; valid: {', '.join(names)}")
+    return [n for n in names if n in choice]
 
 
 def _compute(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> list[_Layer]:
@@ -78,6 +103,7 @@ def _compute(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> list[_
     from convviz.units import dataset_examples, receptive_field
 
     names = unit_layers(model)
+    pages = selected_layers(entry, model, names)
     out = []
     for i, name in enumerate(names):
         t0 = time.perf_counter()
@@ -85,6 +111,10 @@ def _compute(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> list[_
         examples = dataset_examples(model, name, x, k=min(K, len(x)), cache=True)
         field = receptive_field(model, name)
         recipe, steps, size = unit_recipe(i, len(names), max(field.size), min(entry.input_shape[:2]))
+        if name not in pages:
+            out.append(_Layer(name, info.class_name, tuple(int(d) for d in info.output_shape[1:]), field,
+                              examples, None, recipe, time.perf_counter() - t0))
+            continue
         patterns = convviz.visualize_filters(model, name, int(info.output_shape[-1]), image_size=size,
                                              crop=size // 16, recipe=recipe, steps=steps, data=x[:512],
                                              progress=progress, cache=True)
@@ -188,11 +218,20 @@ def _index_page(entry: Any, layers: list[_Layer]) -> str:
              "| layer | type | output | receptive field | jump | units | dead on data | visualization "
              "| seconds in this build |",
              "|---|---|---|---|---|---|---|---|---|"]
+    skipped = [la.name for la in layers if la.patterns is None]
     for layer in layers:
         rf = layer.field
-        lines.append(f"| [{layer.name}]({layer.name}/index.md) | {layer.kind} | {'×'.join(map(str, layer.shape))} "
+        link = f"[{layer.name}]({layer.name}/index.md)" if layer.patterns is not None else f"`{layer.name}`"
+        lines.append(f"| {link} | {layer.kind} | {'×'.join(map(str, layer.shape))} "
                      f"| {rf.size[0]}×{rf.size[1]} | {rf.jump[0]} | {len(layer.examples.units)} "
-                     f"| {int(layer.examples.dead.sum())} | {layer.recipe} | {layer.seconds:.1f} |")
+                     f"| {int(layer.examples.dead.sum())} | {layer.recipe if layer.patterns is not None else '—'} "
+                     f"| {layer.seconds:.1f} |")
+    if skipped:
+        units = sum(len(la.examples.units) for la in layers)
+        lines += ["", f"{len(skipped)} of {len(layers)} layers have no unit pages here: this model has {units} "
+                  f"units in its conv layers, more than the {MAX_DEFAULT_UNITS} built by default. List the layers "
+                  "to show under `units:` in its zoo entry (or `units: all`); each unit costs one feature "
+                  "visualization."]
     total = sum(layer.seconds for layer in layers)
     lines += ["", f"This build computed (or read from the cache) all {sum(len(la.examples.units) for la in layers)} "
               f"units of the {len(layers)} layers in {total:.1f} s: the dataset examples, a pass over the test "
@@ -212,7 +251,7 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
     from convviz.site import _write_if_changed
 
     folder = Path(folder)
-    stamp = fingerprint(entry, _fingerprint())
+    stamp = fingerprint(entry, _fingerprint(entry))
     if (folder / _STAMP).is_file() and (folder / _STAMP).read_text() == stamp and (folder / "index.md").is_file():
         return None
     model = zoo.load(entry, progress=progress)
@@ -222,13 +261,16 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
         shutil.rmtree(folder)  # layers renamed or removed leave no page behind
     folder.mkdir(parents=True)
     for layer in layers:
+        if layer.patterns is None:
+            continue
         _write_if_changed(folder / layer.name / "index.md",
                           _layer_page(entry, layer, folder / layer.name, test.class_names, test.y))
     _write_if_changed(folder / "index.md", _index_page(entry, layers))
     summary = {layer.name: {"kind": layer.kind, "shape": list(layer.shape), "receptive_field": list(layer.field.size),
                             "jump": list(layer.field.jump), "units": len(layer.examples.units),
-                            "dead": int(layer.examples.dead.sum()), "seconds": round(layer.seconds, 2)}
+                            "dead": int(layer.examples.dead.sum()), "page": layer.patterns is not None,
+                            "seconds": round(layer.seconds, 2)}
                for layer in layers}
     _write_if_changed(folder / LAYERS_FILE, json.dumps(summary, indent=1))
     (folder / _STAMP).write_text(stamp)
-    return {layer.name: layer.seconds for layer in layers}
+    return {layer.name: layer.seconds for layer in layers if layer.patterns is not None}

@@ -251,11 +251,14 @@ class DatasetExamples:
         return ~np.any(self.maxima > 0, axis=0)
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
+def to_uint8(images: np.ndarray, *, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Images in a model's input space shown as uint8: [0, 1] is scaled by 255, [0, 255] kept,
-    any other range stretched from the set's minimum to its maximum."""
+    any other range stretched from the set's minimum to its maximum.
+
+    ``value_range``: the (min, max) of the whole set when ``images`` is a part of it (crops
+    of a few images are shown like the set)."""
     x = np.asarray(images, dtype=np.float32)
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = value_range if value_range is not None else (float(x.min()), float(x.max()))
     if lo >= 0 and hi <= 1:
         x = x * 255
     elif not (lo >= 0 and hi <= 255):
@@ -318,8 +321,8 @@ def dataset_examples(model: keras.Model, layer: str, images: np.ndarray, *, k: i
     field = receptive_field(model, info.name) if crop else None
 
     def compute() -> dict[str, np.ndarray]:
-        return _examples(model, info.name, int(info.output_shape[2]), x, k, chosen, field, batch_size,
-                         display or to_uint8)
+        return _examples(model, info.name, int(info.output_shape[2]), channels, x, k, chosen, field, batch_size,
+                         display)
 
     if display is None:
         from convviz import cache as _cache
@@ -334,14 +337,20 @@ def dataset_examples(model: keras.Model, layer: str, images: np.ndarray, *, k: i
                            maxima=arrays["maxima"], field=field)
 
 
-def _examples(model: keras.Model, layer: str, width: int, x: np.ndarray, k: int, chosen: np.ndarray,
+def _examples(model: keras.Model, layer: str, width: int, channels: int, x: np.ndarray, k: int, chosen: np.ndarray,
               field: ReceptiveField | None, batch_size: int,
-              display: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+              display: Callable[[np.ndarray], np.ndarray] | None) -> dict[str, np.ndarray]:
     step = _backend.cached_jit(model, ("layer", layer), lambda: layer_output(model, layer))
 
+    every = len(chosen) == channels and bool(np.all(chosen == np.arange(channels)))
+
     def reduce(a: np.ndarray) -> np.ndarray:
-        a = a.reshape(a.shape[0], -1, a.shape[-1])[..., chosen]
-        return np.stack([a.max(axis=1), a.argmax(axis=1).astype(np.float64)], axis=1)
+        a = a.reshape(a.shape[0], -1, a.shape[-1])
+        if not every:
+            a = a[..., chosen]
+        where = a.argmax(axis=1)  # the first maximum: row-major order decides ties
+        best = np.take_along_axis(a, where[:, None, :], axis=1)[:, 0]
+        return np.stack([best, where.astype(np.float64)], axis=1)
 
     stats = run_batches(step, [x], batch_size=batch_size, post=reduce)
     maxima = stats[:, 0].astype(np.float32)
@@ -353,14 +362,20 @@ def _examples(model: keras.Model, layer: str, width: int, x: np.ndarray, k: int,
     locations = np.stack([flat // width, flat % width], axis=-1)
     crops = None
     if field is not None:
-        pictures = display(x)
+        needed = np.unique(order)  # only the images shown are converted
+        if display is None:
+            span = (float(x.min()), float(x.max()))
+            shown = to_uint8(x[needed], value_range=span)
+        else:
+            shown = np.asarray(display(x[needed]))
+        row_of = {int(i): r for r, i in enumerate(needed)}
         h, w = x.shape[1], x.shape[2]
         ch, cw = min(field.size[0], h), min(field.size[1], w)
-        crops = np.zeros((len(chosen), k, ch, cw, pictures.shape[-1]), np.uint8)
+        crops = np.zeros((len(chosen), k, ch, cw, shown.shape[-1]), np.uint8)
         for u in range(len(chosen)):
             for j in range(k):
                 rs, cs = field.window(int(locations[u, j, 0]), int(locations[u, j, 1]), h, w)
-                crops[u, j] = pictures[order[u, j], rs, cs]
+                crops[u, j] = shown[row_of[int(order[u, j])], rs, cs]
     out = {"indices": order.astype(np.int64), "values": values, "locations": locations.astype(np.int64),
            "maxima": maxima}
     if crops is not None:

@@ -57,7 +57,8 @@ ENV_VAR = "CONVVIZ_ZOO"
 SOURCES = ("trained", "keras.applications", "file")
 
 _COMMON = {"name": str, "title": str, "description": str, "source": str, "dataset": str,
-           "class_names": list, "layers": list, "last_conv_layer": str, "input_shape": list}
+           "class_names": list, "layers": list, "last_conv_layer": str, "input_shape": list,
+           "units": (str, list)}
 _BY_SOURCE: dict[str, dict[str, type | tuple[type, ...]]] = {
     "trained": {"architecture": str, "epochs": int, "batch_size": int,
                 "learning_rate": (float, int), "seed": int, "min_accuracy": (float, int),
@@ -104,6 +105,7 @@ class ZooEntry:
     _class_names: tuple[str, ...] | None = None
     _input_shape: tuple[int, int, int] | None = None
     _last_conv_layer: str | None = None
+    _units: str | tuple[str, ...] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -339,8 +341,11 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
     if shape is not None and (len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape)):
         raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: input_shape must be "
                        f"[height, width, channels] of positive integers, got {shape!r}")
-    for key in ("class_names", "layers"):
-        if key in values and not all(isinstance(v, str) for v in values[key]):
+    if isinstance(values.get("units"), str) and values["units"] not in ("all", "none"):
+        raise ZooError(f"{source}:{_line(raw['units'][1])}: units must be 'all', 'none' or a list of layer "
+                       f"names, got {values['units']!r}")
+    for key in ("class_names", "layers", "units"):
+        if key in values and isinstance(values[key], list) and not all(isinstance(v, str) for v in values[key]):
             raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be a list of strings")
     options = {k: v for k, v in values.items() if k in _BY_SOURCE[src]}
     return ZooEntry(
@@ -350,6 +355,7 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         _class_names=tuple(values["class_names"]) if "class_names" in values else None,
         _input_shape=tuple(shape) if shape else None,
         _last_conv_layer=values.get("last_conv_layer"),
+        _units=tuple(values["units"]) if isinstance(values.get("units"), list) else values.get("units"),
     )
 
 

@@ -78,7 +78,7 @@ def _zoo_index(entries, skipped) -> str:
         "",
         "Every model of [`gallery/zoo.yml`](https://github.com/convviz/convviz/blob/main/gallery/zoo.yml) "
         "gets five pages: intermediate activations, filter patterns, Grad-CAM, pixel attributions and latent space, "
-        "and a page per conv layer with every unit. "
+        "a page per conv layer with every unit, and a page with every class. "
         "Adding an entry to the zoo adds its pages ([how](../add-your-model.md)).",
         "",
         "| model | source | dataset | test accuracy | pages |",
@@ -88,7 +88,7 @@ def _zoo_index(entries, skipped) -> str:
         acc = zoo.test_accuracy(e)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
-        pages = " · ".join([f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES] + [f"[units]({e.name}/units/index.md)"])
+        pages = " · ".join([f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES] + [f"[units]({e.name}/units/index.md)", f"[classes]({e.name}/classes/index.md)"])
         lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
     for e, why in skipped:
         lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | — | not built here: {why} |")
@@ -106,7 +106,8 @@ def _model_readme(entry) -> str:
             + (f", test accuracy **{acc:.2%}**." if acc is not None else "."), "",
             f"[Every layer and unit]({entry.name}/units/index.md): each conv layer's output shape, receptive "
             "field and dead units, and every unit's feature visualization beside the test images that excite "
-            "it most.", ""]
+            "it most. [Every class](" + entry.name + "/classes/index.md): the input that maximizes its score, its "
+            "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.", ""]
     return "\n".join(text)
 
 
@@ -185,7 +186,7 @@ def on_config(config, **kwargs):
     return config
 
 
-_UNIT_SECONDS: dict[str, float] = {}
+_UNIT_SECONDS: dict[tuple[str, str], float] = {}
 
 
 def on_pre_build(config, **kwargs):
@@ -195,6 +196,7 @@ def on_pre_build(config, **kwargs):
     import time
 
     from convviz import zoo
+    from convviz.class_pages import write_class_pages
     from convviz.unit_pages import write_unit_pages
 
     _UNIT_SECONDS.clear()
@@ -204,8 +206,13 @@ def on_pre_build(config, **kwargs):
         start = time.perf_counter()
         done = write_unit_pages(e, OUT_DIRS[0] / e.name / "units")
         if done is not None:
-            _UNIT_SECONDS[e.name] = time.perf_counter() - start
-            print(f"convviz: {e.name}: unit pages of {len(done)} layers written in {_UNIT_SECONDS[e.name]:.1f} s")
+            _UNIT_SECONDS[(e.name, "units")] = time.perf_counter() - start
+            print(f"convviz: {e.name}: unit pages of {len(done)} layers written in "
+                  f"{_UNIT_SECONDS[(e.name, 'units')]:.1f} s")
+        seconds = write_class_pages(e, OUT_DIRS[0] / e.name / "classes")
+        if seconds is not None:
+            _UNIT_SECONDS[(e.name, "classes")] = seconds
+            print(f"convviz: {e.name}: class page written in {seconds:.1f} s")
 
 
 def on_build_error(error, **kwargs):
@@ -305,8 +312,8 @@ def on_post_build(config, **kwargs):
     print("convviz: gallery pages run in this build (seconds):")
     for folder, page, sec in rows:
         print(f"  {folder:<28} {page:<16} {sec:7.1f}")
-    for model, sec in _UNIT_SECONDS.items():
-        rows.append((f"gallery/{model}", "units", sec))
-        print(f"  {'gallery/' + model:<28} {'units':<16} {sec:7.1f}")
+    for (model, page), sec in _UNIT_SECONDS.items():
+        rows.append((f"gallery/{model}", page, sec))
+        print(f"  {'gallery/' + model:<28} {page:<16} {sec:7.1f}")
     print(f"  total {sum(r[2] for r in rows):.1f} s"
           + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else ""))

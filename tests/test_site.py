@@ -218,7 +218,7 @@ def test_renders_have_figures_and_manifests(built):
     renders = built[0] / "renders"
     for model in MODELS:
         manifest = json.loads((renders / model / "manifest.json").read_text())
-        assert set(manifest["pages"]) == {*PAGES, "units"} and manifest["test_accuracy"] > 0.1
+        assert set(manifest["pages"]) == {*PAGES, "units", "classes"} and manifest["test_accuracy"] > 0.1
         assert manifest["pages"]["units"]["layers"]
         assert len(list((renders / model).glob("*.png"))) >= 8
     shapes = json.loads((renders / "shapes-cnn" / "manifest.json").read_text())["pages"]

@@ -70,6 +70,10 @@ def test_unknown_name_lists_valid(tmp_path):
      r"'epochs' must be an integer, got True"),
     ("models:\n  - name: a\n    source: file\n    path: m.keras\n    dataset: x\n    input_shape: [3, 3]\n",
      r":6: input_shape must be \[height, width, channels\]"),
+    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: some\n",
+     r":6: units must be 'all', 'none' or a list of layer names, got 'some'"),
+    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: 3\n",
+     r"'units' must be a string or a list, got 3"),
 ])
 def test_validation_errors_name_key_and_line(tmp_path, text, match):
     p = write(tmp_path, text)

@@ -56,9 +56,26 @@ _DEFAULT_BACKEND_ONLY = default_backend_only(
 @pytest.mark.parametrize("name", ["gray-sequential", "rgb-h5-unlabelled",
                                   pytest.param("imagenet-1000", marks=_DEFAULT_BACKEND_ONLY),
                                   pytest.param("mobilenetv2-twin", marks=_DEFAULT_BACKEND_ONLY)])
-def test_every_entry_kind_renders_all_five_pages(use_zoo, tmp_path, name):
+def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
     manifest, text = _render(name, tmp_path / "out")
-    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "attributions", "latent"}
+    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "attributions", "latent", "units",
+                                      "classes"}
+    units = (tmp_path / "out" / name / "units" / "index.md").read_text()
+    layers = manifest["pages"]["units"]["layers"]
+    assert layers and all(info["receptive_field"][0] >= 1 for info in layers.values())
+    for layer, info in layers.items():
+        page = tmp_path / "out" / name / "units" / layer / "index.md"
+        assert page.is_file() == info["page"], layer
+        if info["page"]:
+            assert page.read_text().count("{#unit-") == info["units"]
+    if name == "mobilenetv2-twin":  # tens of thousands of units: the layer table, no unit pages by default
+        assert not any(info["page"] for info in layers.values()) and "have no unit pages here" in units
+    classes = (tmp_path / "out" / name / "classes" / "index.md").read_text()
+    assert "{#class-" in classes
+    if name == "rgb-h5-unlabelled":
+        assert "The test images have no labels" in classes
+    else:
+        assert "## Confusion matrix" in classes
     pngs = sorted((tmp_path / "out" / name).glob("*.png"))
     assert {p.name.split("_")[0] for p in pngs} == {"activations", "filters", "gradcam", "attributions", "latent"}
     if name in ("rgb-h5-unlabelled",):
