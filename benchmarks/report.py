@@ -52,7 +52,7 @@ _FILTER_NAMES = {"chapter": "the chapter's loop (one filter at a time)",
 def summary(name: str) -> dict[str, Any]:
     """Derived numbers for prose: ``{{ number bench-NAME.method.key }}``."""
     res = load(name)
-    rows = _rows(res)
+    rows = _rows(res) if name != "units" else {}
     out: dict[str, Any] = {"date": res["date"], "config": res["config"]}
     if name == "filters":
         ref = rows["chapter"]

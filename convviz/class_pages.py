@@ -58,7 +58,7 @@ def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray
             cells.append(f'<td style="{style}"><a href="#class-{p if t != p else t}">{n}</a></td>' if n
                          else f'<td style="{style}">0</td>')
         rows.append(f'<tr><th><a href="#class-{t}">{html.escape(names[t])}</a></th>{"".join(cells)}</tr>')
-    return ['<table class="cv-confusion">', f"<tr><th>true ↓ · predicted →</th>{head}</tr>", *rows, "</table>", ""]
+    return ["<table>", f"<tr><th>true ↓ · predicted →</th>{head}</tr>", *rows, "</table>", ""]
 
 
 def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> float | None:

@@ -161,6 +161,11 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
               else "the robust recipe (a decorrelated Fourier image under random jitter, scale and rotation, "
                    f"{ROBUST_STEPS} Adam steps)")
     lines = [
+        "---",
+        "hide:",
+        "  - toc",  # the overview grid is the page's table of contents
+        "---",
+        "",
         f"# {entry.name} · {layer.name}: every unit",
         "",
         f"Layer `{layer.name}` ({layer.kind}) of **{entry.name}**: output {shape}, {units} units. "
@@ -190,10 +195,15 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
         _save(folder / f"u{unit}.png", pat.images[u])
         for j in range(ex.indices.shape[1]):
             _save(folder / f"u{unit}_e{j}.png", ex.crops[u, j])
-        status = ("**Dead on data**: it is zero on every test image." if dead[u] else
-                  f"Fires (above zero) on {float((ex.maxima[:, u] > 0).mean()):.0%} of the test images; "
-                  f"its visualization reaches {float(pat.losses[u]):.3g}, the best test image "
-                  f"{float(ex.values[u, 0]):.3g}.")
+        fires = f"Fires (above zero) on {float((ex.maxima[:, u] > 0).mean()):.0%} of the test images"
+        if dead[u]:
+            status = "**Dead on data**: it is zero on every test image, so there is nothing to visualize."
+        elif pat.unexcited[u]:
+            status = (f"{fires} (best {float(ex.values[u, 0]):.3g}), but no start image (gray, noise, its best "
+                      "test image) made the ascent excite it: the visualization is left gray.")
+        else:
+            status = (f"{fires}; its visualization reaches {float(pat.losses[u]):.3g}, the best test image "
+                      f"{float(ex.values[u, 0]):.3g}.")
         lines += [f"## {entry.name} · {layer.name} · unit {unit} {{#unit-{unit}}}", "", status, "",
                   '<div style="display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start">',
                   f'<figure style="margin:0">{_img(f"u{unit}.png", f"unit {unit} visualization", size=2 * THUMB)}'
@@ -214,16 +224,16 @@ def _index_page(entry: Any, layers: list[_Layer]) -> str:
     lines = [f"# {entry.name}: layers and units", "",
              f"Every conv layer of **{entry.name}** with its output shape, the receptive field of its units "
              "(size and the distance between neighbouring units, in input pixels) and the number of units "
-             "that never fire on the test images. Each layer's page shows every unit.", "",
-             "| layer | type | output | receptive field | jump | units | dead on data | visualization "
-             "| seconds in this build |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "that never fire on the test images (*dead*). Each layer's page shows every unit, visualized by "
+             "the *recipe*; *s* is the time this build spent on the layer.", "",
+             "| layer | output | receptive field (jump) | units | dead | recipe | s |",
+             "|---|---|---|---|---|---|---|"]
     skipped = [la.name for la in layers if la.patterns is None]
     for layer in layers:
         rf = layer.field
         link = f"[{layer.name}]({layer.name}/index.md)" if layer.patterns is not None else f"`{layer.name}`"
-        lines.append(f"| {link} | {layer.kind} | {'×'.join(map(str, layer.shape))} "
-                     f"| {rf.size[0]}×{rf.size[1]} | {rf.jump[0]} | {len(layer.examples.units)} "
+        lines.append(f"| {link} | {'×'.join(map(str, layer.shape))} "
+                     f"| {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) | {len(layer.examples.units)} "
                      f"| {int(layer.examples.dead.sum())} | {layer.recipe if layer.patterns is not None else '—'} "
                      f"| {layer.seconds:.1f} |")
     if skipped:

@@ -336,10 +336,13 @@ def test_search_finds_a_unit_and_its_images_load(browser, server):
     page.goto(f"{server}/", wait_until="networkidle")
     page.click("label.md-search__icon, .md-search__input")
     page.locator("input.md-search__input").press_sequentially("shapes-cnn block3_relu1 12", delay=30)
-    page.wait_for_selector(".md-search-result__item", timeout=15000)
-    first = page.locator(".md-search-result__link").first.get_attribute("href")
+    # results update as the query is typed: wait for the full query's
+    page.wait_for_selector('.md-search-result__link[href*="units/block3_relu1/"]', timeout=20000)
+    links = page.locator(".md-search-result__link")
+    top = [links.nth(i).get_attribute("href") for i in range(min(3, links.count()))]
     page.close()
-    assert "gallery/shapes-cnn/units/block3_relu1/#unit-12" in first, first
+    assert "units/block3_relu1/" in top[0], top  # the layer's page first, the unit among its sections
+    assert any("units/block3_relu1/" in h and h.endswith("#unit-12") for h in top), top
     page = browser.new_page()
     page.goto(f"{server}/gallery/shapes-cnn/units/block3_relu1/#unit-12", wait_until="networkidle")
     page.wait_for_timeout(500)
