@@ -269,6 +269,8 @@ def render(name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "re
         start = time.perf_counter()
         write_unit_pages(entry, target / "units", progress=progress)
         layers = json.loads((target / "units" / LAYERS_FILE).read_text(encoding="utf-8"))
+        for info in layers.values():
+            info.pop("seconds", None)  # the manifest holds results; the page's own time is below
         manifest["pages"]["units"] = {"seconds": round(time.perf_counter() - start, 2), "layers": layers}
     if "classes" in what:
         from convviz.class_pages import write_class_pages
