@@ -87,7 +87,12 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     patterns = convviz.visualize_classes(model, shown.tolist(), steps=CLASS_STEPS, progress=progress, cache=True)
     labelled = y >= 0
     explain = np.where(labelled, y, predicted)
-    cams = convviz.grad_cam(model, x, layer=entry.cam_layer(model), class_index=explain.tolist(), cache=True)
+    import warnings
+
+    with warnings.catch_warnings():  # all-zero maps are counted and said on the page instead
+        warnings.simplefilter("ignore")
+        cams = convviz.grad_cam(model, x, layer=entry.cam_layer(model), class_index=explain.tolist(), cache=True)
+    blank = ~np.any(cams > 0, axis=(1, 2))
     pictures = to_uint8(x)
     if folder.is_dir():
         shutil.rmtree(folder)
@@ -131,7 +136,8 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
             if said[labelled].any():
                 facts.append(f"precision {float((y[said & labelled] == c).mean()):.0%}")
         lines += ["; ".join(facts) + ".", ""]
-        mean_cam = cams[explain == c].mean(axis=0) if (explain == c).any() else None
+        mine = (explain == c) & ~blank
+        mean_cam = cams[mine].mean(axis=0) if mine.any() else None
         top = [_figure(f"c{c}.png", f"input that maximizes {name}", f"score {float(patterns.losses[i]):.3g}",
                        size=2 * THUMB)]
         if mean_cam is not None:
@@ -139,8 +145,13 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
             peak = float(mean_cam.max())
             save_image(folder / f"cam{c}.png", overlay_heatmap(base, mean_cam / peak if peak > 0 else mean_cam))
             top.append(_figure(f"cam{c}.png", f"average Grad-CAM of {name}",
-                               f"average Grad-CAM, {int((explain == c).sum())} images", size=2 * THUMB))
+                               f"average Grad-CAM, {int(mine.sum())} images", size=2 * THUMB))
         lines += _strip(top)
+        zero = int(((explain == c) & blank).sum())
+        if zero:
+            rest = "the average is over the others." if mine.any() else "there is no average to show."
+            lines += [f"Grad-CAM finds no positive evidence for {html.escape(name)} at `{entry.cam_layer(model)}` in "
+                      f"{zero} of its {int((explain == c).sum())} images (an all-zero map): {rest}", ""]
         confident = np.argsort(-probs[:, c], kind="stable")
         confident = [int(j) for j in confident if predicted[j] == c][:K]
         if confident:

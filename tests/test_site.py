@@ -337,7 +337,8 @@ def test_search_finds_a_unit_and_its_images_load(browser, server):
     page.click("label.md-search__icon, .md-search__input")
     page.locator("input.md-search__input").press_sequentially("shapes-cnn block3_relu1 12", delay=30)
     # results update as the query is typed: wait for the full query's
-    page.wait_for_selector('.md-search-result__link[href*="units/block3_relu1/"]', timeout=20000)
+    page.wait_for_function("() => { const a = document.querySelector('.md-search-result__link');"
+                           " return a !== null && a.href.includes('units/block3_relu1/'); }", timeout=20000)
     links = page.locator(".md-search-result__link")
     top = [links.nth(i).get_attribute("href") for i in range(min(3, links.count()))]
     page.close()
