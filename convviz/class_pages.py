@@ -17,24 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from convviz.unit_pages import _STAMP, THUMB, _img, up_to_date
+
 __all__ = ["write_class_pages", "shown_classes", "CLASS_STEPS"]
 
-_STAMP = ".fingerprint"
 CLASS_STEPS = 96
 K = 6
-THUMB = 72
 
 
 def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """The classes a page shows: those that occur in the test split as a label or as a
     prediction (a 1,000-class model on 15 photos gets the few classes that matter)."""
     return np.unique(np.concatenate([y[y >= 0], predicted])).astype(int)
-
-
-def _img(src: str, alt: str, *, size: int = THUMB, title: str = "") -> str:
-    t = f' title="{html.escape(title)}"' if title else ""
-    return (f'<img src="{src}" alt="{html.escape(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
-            f'style="image-rendering: pixelated">')
 
 
 def _figure(src: str, alt: str, caption: str, *, size: int = THUMB, title: str = "") -> str:
@@ -74,7 +68,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
 
     folder = Path(folder)
     stamp = _fingerprint(entry, Path(__file__).read_text(encoding="utf-8"))
-    if (folder / _STAMP).is_file() and (folder / _STAMP).read_text() == stamp and (folder / "index.md").is_file():
+    if up_to_date(folder, stamp):
         return None
     start = time.perf_counter()
     model = zoo.load(entry, progress=progress)

@@ -71,6 +71,11 @@ class _Layer:
 MAX_DEFAULT_UNITS = 2048
 
 
+def up_to_date(folder: Path, stamp: str) -> bool:
+    """True when ``folder`` holds pages written under the fingerprint ``stamp``."""
+    return (folder / _STAMP).is_file() and (folder / _STAMP).read_text() == stamp and (folder / "index.md").is_file()
+
+
 def _fingerprint(entry: Any) -> str:
     return Path(__file__).read_text(encoding="utf-8") + f"\nunits: {entry._units!r}"
 
@@ -145,13 +150,9 @@ def _img(src: str, alt: str, *, size: int = THUMB, title: str = "") -> str:
             f'style="image-rendering: pixelated">')
 
 
-def _save(path: Path, image: np.ndarray) -> None:
+def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str, ...], y: np.ndarray) -> str:
     from convviz.plot import save_image
 
-    save_image(path, image)
-
-
-def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str, ...], y: np.ndarray) -> str:
     ex, pat = layer.examples, layer.patterns
     dead = ex.dead
     units = len(ex.units)
@@ -192,9 +193,9 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
                      f'{_img(f"u{unit}_e0.png", f"{layer.name} unit {unit} best example", size=40)}</a>')
     lines += ["</div>", ""]
     for u, unit in enumerate(ex.units):
-        _save(folder / f"u{unit}.png", pat.images[u])
+        save_image(folder / f"u{unit}.png", pat.images[u])
         for j in range(ex.indices.shape[1]):
-            _save(folder / f"u{unit}_e{j}.png", ex.crops[u, j])
+            save_image(folder / f"u{unit}_e{j}.png", ex.crops[u, j])
         fires = f"Fires (above zero) on {float((ex.maxima[:, u] > 0).mean()):.0%} of the test images"
         if dead[u]:
             status = "**Dead on data**: it is zero on every test image, so there is nothing to visualize."
@@ -262,7 +263,7 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
 
     folder = Path(folder)
     stamp = fingerprint(entry, _fingerprint(entry))
-    if (folder / _STAMP).is_file() and (folder / _STAMP).read_text() == stamp and (folder / "index.md").is_file():
+    if up_to_date(folder, stamp):
         return None
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")
