@@ -15,7 +15,8 @@ convviz: see what ConvNets learn.
 
 Commands:
   convviz zoo list [--json]   the models of the zoo (gallery/zoo.yml), and whether each is usable here
-  convviz zoo train [NAME...] train and cache the zoo's trained models (all when no name is given)
+  convviz zoo train [NAME...] train and cache the zoo's trained models (all when no name is given),
+                              or read their shipped weights (gallery/weights/); --ship, --check
   convviz zoo fetch [NAME...] download the ImageNet weights of the zoo's keras.applications entries
   convviz render MODEL        render one model's figures (PNG) and numbers (manifest.json), no MkDocs
   convviz site build|serve    build the site into site/, or serve it while you edit
@@ -119,6 +120,8 @@ def _zoo_train(args: argparse.Namespace) -> int:
         wanted = [zoo.entry(n, args.zoo) for n in args.names]
     else:
         wanted = [e for e in entries if e.source == "trained"]
+    if args.check:
+        return _zoo_check(wanted)
     failed = 0
     total = time.perf_counter()
     for e in wanted:
@@ -126,13 +129,34 @@ def _zoo_train(args: argparse.Namespace) -> int:
             print(f"{e.name}: source {e.source!r} needs no training")
             continue
         start = time.perf_counter()
-        acc = zoo.test_accuracy(e)
+        record = zoo.training_record(e)
+        acc = float(record["test_accuracy"])
         took = time.perf_counter() - start
         goal = e.min_accuracy
         status = "ok" if goal is None or acc >= goal else f"BELOW min_accuracy {goal:.2f}"
         failed += status != "ok"
-        print(f"{e.name}: test accuracy {acc:.4f} ({status}), {took:.1f} s", flush=True)
+        how = ("from the shipped weights" if record.get("shipped") is not None
+               else f"trained in {record.get('seconds') or 0:.0f} s")
+        print(f"{e.name}: test accuracy {acc:.4f} ({status}), {took:.1f} s, {how}", flush=True)
+        if args.ship:
+            print(f"{e.name}: weights shipped in {zoo.ship(e)}", flush=True)
     print(f"zoo train: {len(wanted)} model(s) in {time.perf_counter() - total:.1f} s")
+    return 1 if failed else 0
+
+
+def _zoo_check(wanted: list) -> int:
+    from convviz import zoo
+
+    failed = 0
+    for e in wanted:
+        if e.source != "trained":
+            print(f"{e.name}: source {e.source!r} is not trained by convviz; nothing to check")
+            continue
+        r = zoo.retrain_check(e)
+        verdict = "ok" if r.ok else f"DIFFERS by more than {r.tolerance:.1%}"
+        failed += not r.ok
+        print(f"{e.name}: shipped test accuracy {r.shipped:.4f}, retrained from source {r.retrained:.4f} "
+              f"({(r.retrained - r.shipped) * 100:+.2f} points, {verdict}), {r.seconds:.0f} s", flush=True)
     return 1 if failed else 0
 
 
@@ -169,8 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=lambda a: _zoo_list_json(a) if a.json else _zoo_list(a))
     tr = zoo_sub.add_parser("train", help="train and cache models (all trained models by default)",
                             description="Train the zoo's 'trained' models and cache them. A model "
-                            "already in the cache loads in seconds.")
+                            "already in the cache loads in seconds; one whose weights are shipped "
+                            "(gallery/weights/<name>.keras, same recipe digest) is read, not trained.")
     tr.add_argument("names", nargs="*", metavar="NAME", help="zoo model names (default: all)")
+    how = tr.add_mutually_exclusive_group()
+    how.add_argument("--ship", action="store_true",
+                     help="also write each model to <zoo folder>/weights/<name>.keras with its recipe "
+                          "digest, so that a fresh clone builds without training")
+    how.add_argument("--check", action="store_true",
+                     help="retrain each shipped model from source (ignoring the shipped file and the "
+                          "cache) and fail unless its test accuracy is within 0.5 points of the shipped one's")
     tr.set_defaults(func=_zoo_train)
     fe = zoo_sub.add_parser("fetch", help="download the ImageNet weights of keras.applications entries",
                             description="Download (once, into the Keras cache ~/.keras/models) the "

@@ -16,7 +16,9 @@ An entry names a model, where it comes from and what to show::
 Sources:
 
 * ``trained``: convviz trains the architecture on an embedded dataset (seeded) and
-  caches the model; the test accuracy is recorded for the site.
+  caches the model; the test accuracy is recorded for the site. Weights shipped next to
+  the zoo file (``weights/<name>.keras``, written by :func:`ship`) are read instead when
+  their recipe digest is the entry's (:mod:`convviz.shipped`).
 * ``keras.applications``: a real ImageNet model (``application: Xception``...) with
   ImageNet preprocessing inside. With ``weights: imagenet`` it is used only when the
   weights are in the Keras cache (or ``CONVVIZ_ALLOW_DOWNLOAD=1``); otherwise it is
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -46,11 +49,12 @@ from typing import Any
 import keras
 import yaml
 
-from convviz import datasets, models
+from convviz import datasets, models, shipped
 from convviz.cache import Cache, default_cache, make_key, project_root
 
 __all__ = ["ZooError", "ZooEntry", "path", "read", "names", "entry", "load", "usable",
-           "test_accuracy", "dataset"]
+           "test_accuracy", "dataset", "recipe_digest", "shipped_path", "ship", "retrain_check",
+           "training_record", "Retrained"]
 
 log = logging.getLogger("convviz")
 ENV_VAR = "CONVVIZ_ZOO"
@@ -455,10 +459,115 @@ def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = T
     key = _model_key(e)
 
     def compute() -> bytes:
-        return _train_bytes(e, cache, key, progress=progress)
+        payload = _shipped_bytes(e, cache, key)
+        return payload if payload is not None else _train_bytes(e, cache, key, progress=progress)
 
     payload = cache.get_or_compute(key, compute)
     return _model_from_bytes(payload)
+
+
+def recipe_digest(e: ZooEntry) -> str:
+    """What determines a trained entry's weights, on any backend: its training code (the
+    architecture, the loop, the dataset generators) and its recipe. Shipped weights carry it."""
+    if e.source != "trained":
+        raise ZooError(f"zoo model {e.name!r} is not trained by convviz (source {e.source!r})")
+    blob = json.dumps({"code": training_code(e.options["architecture"]), "recipe": e.recipe()},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def shipped_path(e: ZooEntry) -> Path:
+    """Where a trained entry's weights are shipped: ``<zoo folder>/weights/<name>.keras``."""
+    return shipped.location(e.zoo_file or path(), e.name)
+
+
+def _shipped_bytes(e: ZooEntry, cache: Cache, key: str) -> bytes | None:
+    """The shipped model when it is this recipe's (its test accuracy measured here and recorded
+    like a training's), else None (with one log line saying why a shipped file is not used)."""
+    import numpy as np
+
+    from convviz._backend import predict
+
+    found, why = shipped.read(shipped_path(e), recipe_digest(e))
+    if found is None:
+        if why:
+            log.warning("convviz: %s: %s; training it", e.name, why)
+        return None
+    model = _model_from_bytes(found.payload)
+    test = dataset(e, "test")
+    acc = float(np.mean(np.argmax(predict(model, test.x, batch_size=256), 1) == test.y))
+    meta = {"test_accuracy": acc, "seconds": 0.0, "backend": keras.backend.backend(),
+            "shipped": found.record.get("test_accuracy"), "trained_with": found.record.get("trained_with")}
+    cache.put_bytes(key + "-meta", json.dumps(meta).encode())
+    return found.payload
+
+
+def training_record(name: str | ZooEntry, *, cache: Cache | None = None) -> dict[str, Any]:
+    """How a trained entry's cached model came to be: ``test_accuracy``, ``seconds`` (of
+    training; 0 for shipped weights), ``backend`` and, for shipped weights, ``shipped`` (the
+    test accuracy recorded when they were written)."""
+    e = name if isinstance(name, ZooEntry) else entry(name)
+    test_accuracy(e, cache=cache)
+    cache = cache or default_cache()
+    return dict(cache.read_json(_model_key(e) + "-meta") or {})
+
+
+def ship(name: str | ZooEntry, *, cache: Cache | None = None) -> Path:
+    """Write a trained entry's model (trained now if not cached) to :func:`shipped_path` with
+    its record: recipe digest, checksum, test accuracy, what it was trained with."""
+    from convviz._code import environment
+
+    e = name if isinstance(name, ZooEntry) else entry(name)
+    cache = cache or default_cache()
+    key = _model_key(e)
+    load(e, cache=cache)
+    meta = cache.read_json(key + "-meta") or {}
+    payload = cache.get_bytes(key)
+    assert payload is not None  # load() cached it
+    target = shipped_path(e)
+    if meta.get("shipped") is not None and target.is_file():
+        return target  # already these weights
+    payload = _model_to_bytes(_model_from_bytes(payload))  # without the optimizer's state: a third
+    shipped.write(target, payload, {
+        "model": e.name, "recipe_digest": recipe_digest(e), "recipe": e.recipe(),
+        "test_accuracy": test_accuracy(e, cache=cache), "training_seconds": meta.get("seconds"),
+        "trained_with": environment()})
+    return target
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """:func:`retrain_check`'s result: the shipped and the retrained test accuracy."""
+
+    name: str
+    shipped: float
+    retrained: float
+    seconds: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.retrained - self.shipped) <= self.tolerance + 1e-12
+
+
+def retrain_check(name: str | ZooEntry, *, tolerance: float = 0.005, progress: bool = True) -> Retrained:
+    """Train a shipped entry again from source (ignoring the shipped file and the cache) and
+    compare its test accuracy with the shipped one's (``tolerance``: 0.005 = half a point)."""
+    import time
+
+    e = name if isinstance(name, ZooEntry) else entry(name)
+    found, why = shipped.read(shipped_path(e), recipe_digest(e))
+    if found is None:
+        raise ZooError(f"zoo model {e.name!r}: no usable shipped weights at {shipped_path(e)}"
+                       + (f" ({why})" if why else "") + "; `convviz zoo train --ship` writes them")
+    with tempfile.TemporaryDirectory(prefix="convviz-retrain-") as tmp:
+        scratch = Cache(tmp)
+        start = time.perf_counter()
+        payload = _train_bytes(e, scratch, "model", progress=progress)
+        took = time.perf_counter() - start
+        acc = float(json.loads(scratch.get_bytes("model-meta") or b"{}")["test_accuracy"])
+    del payload
+    return Retrained(e.name, float(found.record["test_accuracy"]), acc, took, tolerance)
 
 
 def test_accuracy(name: str | ZooEntry, *, cache: Cache | None = None) -> float | None:

@@ -17,7 +17,7 @@ def load(path=WORKFLOW):
     return doc
 
 
-@pytest.mark.parametrize("name", ["site.yml", "test.yml"])
+@pytest.mark.parametrize("name", ["site.yml", "test.yml", "zoo-check.yml"])
 def test_schema(name):
     doc = load(WORKFLOW.parent / name)
     assert set(doc) >= {"name", "on", "jobs"}
@@ -78,3 +78,13 @@ def test_pull_requests_run_make_test_once_per_backend():
     assert any(r.startswith("make test BACKENDS=${{ matrix.backend }}") for r in runs), runs
     makefile = (WORKFLOW.parents[2] / "Makefile").read_text()
     assert "BACKENDS ?=" in makefile and "for b in $(BACKENDS)" in makefile
+
+
+def test_shipped_weights_are_retrained_when_they_or_their_recipe_change():
+    doc = load(WORKFLOW.parent / "zoo-check.yml")
+    for event in ("pull_request", "push"):
+        paths = doc["on"][event]["paths"]
+        for p in ("gallery/weights/**", "gallery/zoo.yml", "convviz/models.py", "convviz/datasets.py"):
+            assert p in paths, (event, p)
+    runs = [s.get("run", "") for job in doc["jobs"].values() for s in job["steps"]]
+    assert "convviz zoo train --check" in runs
