@@ -2,9 +2,10 @@
 of the numerical environment (Keras backend, versions).
 
 A cache key or page fingerprint that includes :func:`code_digest` of the modules that
-computed it changes exactly when one of those modules (or a convviz module they import,
-at top level or inside a function) changes, so an edit of ``cam.py`` recomputes the
-heatmaps and re-runs the Grad-CAM page, and nothing else.
+computed it changes exactly when the code of one of those modules (or of a convviz module
+they import, at top level or inside a function) changes, so an edit of ``cam.py``
+recomputes the heatmaps and re-runs the Grad-CAM page, and nothing else. Digests are of
+the syntax tree (:func:`normalized`): reformatting, comments and docstrings change none.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import ast
 import functools
 import hashlib
 import importlib.metadata as md
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["PACKAGE_DIR", "module_imports", "module_closure", "code_digest", "source_digest",
-           "environment"]
+__all__ = [
+    "PACKAGE_DIR",
+    "module_imports",
+    "module_closure",
+    "code_digest",
+    "source_digest",
+    "normalized",
+    "environment",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _PKG = "convviz"
@@ -26,8 +35,9 @@ _PKG = "convviz"
 def _source(module: str) -> str:
     path = PACKAGE_DIR / f"{module}.py"
     if not path.is_file():
-        raise ValueError(f"no convviz module {module!r}; valid: "
-                         + ", ".join(sorted(p.stem for p in PACKAGE_DIR.glob("*.py"))))
+        raise ValueError(
+            f"no convviz module {module!r}; valid: " + ", ".join(sorted(p.stem for p in PACKAGE_DIR.glob("*.py")))
+        )
     return path.read_text(encoding="utf-8")
 
 
@@ -76,11 +86,32 @@ def module_closure(modules: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+def normalized(text: str) -> str:
+    """What of Python source ``text`` can change a result: its syntax tree without
+    docstrings, comments, line numbers or formatting (a reformatted or re-documented module
+    has the digest it had). Text that is not Python (e.g. a digest) is kept as it is."""
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except SyntaxError:
+        return text
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
 @functools.lru_cache(maxsize=None)
 def _digest_of(modules: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for m in modules:
-        h.update(m.encode() + b"\0" + _source(m).encode() + b"\0")
+        h.update(m.encode() + b"\0" + normalized(_source(m)).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -92,10 +123,11 @@ def code_digest(*modules: str) -> str:
 
 
 def source_digest(*texts: str) -> str:
-    """SHA-256 (16 hex digits) of source texts (e.g. one function's ``inspect.getsource``)."""
+    """SHA-256 (16 hex digits) of source texts (e.g. one function's ``inspect.getsource``),
+    :func:`normalized`: formatting, comments and docstrings do not enter it."""
     h = hashlib.sha256()
     for t in texts:
-        h.update(t.encode() + b"\0")
+        h.update(normalized(t).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -109,8 +141,7 @@ def _version(pkg: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _environment(backend: str) -> tuple[tuple[str, str], ...]:
     lib = {"tensorflow": "tensorflow", "jax": "jaxlib", "torch": "torch"}.get(backend, backend)
-    return (("backend", backend), ("keras", _version("keras")), (lib, _version(lib)),
-            ("numpy", _version("numpy")))
+    return (("backend", backend), ("keras", _version("keras")), (lib, _version(lib)), ("numpy", _version("numpy")))
 
 
 def environment() -> dict[str, str]:

@@ -44,9 +44,14 @@ print(json.dumps(keys))
 
 def _keys(pkg_parent: Path) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(pkg_parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(pkg_parent / "convviz"),
-                          str(ROOT / "gallery" / "templates")],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=pkg_parent)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(pkg_parent / "convviz"), str(ROOT / "gallery" / "templates")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=pkg_parent,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -66,30 +71,48 @@ def _changed(a: dict[str, str], b: dict[str, str]) -> set[str]:
 def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
     shutil.copytree(ROOT / "convviz", tmp_path / "convviz", ignore=shutil.ignore_patterns("__pycache__"))
     base = _keys(tmp_path)
+    # what cannot change a result changes no key and re-runs no page: a comment, a docstring,
+    # formatting (the shipped weights' recipe digests rest on this too)
+    _edit(tmp_path / "convviz" / "datasets.py", "SHAPES_SIZE = 64", "SHAPES_SIZE = (\n    64  # pixels\n)")
+    _edit(
+        tmp_path / "convviz" / "cam.py",
+        '"""',
+        '"""A new first line.\n\n',
+    )
+    _edit(tmp_path / "convviz" / "metrics.py", "def ", "# a comment\ndef ")
+    assert _keys(tmp_path) == base
+    _edit(tmp_path / "convviz" / "datasets.py", "SHAPES_SIZE = (\n    64  # pixels\n)", "SHAPES_SIZE = 64")
     # a change inside one CAM method's function body
-    _edit(tmp_path / "convviz" / "cam.py", "weights = c.gradients.mean(axis=(1, 2))",
-          "weights = c.gradients.mean(axis=(2, 1))")
+    _edit(
+        tmp_path / "convviz" / "cam.py",
+        "weights = c.gradients.mean(axis=(1, 2))",
+        "weights = c.gradients.mean(axis=(2, 1))",
+    )
     after_cam = _keys(tmp_path)
-    assert _changed(base, after_cam) == {"cam", "randomization", "attributions", "page-gradcam",
-                                         "page-attributions"}
+    assert _changed(base, after_cam) == {"cam", "randomization", "attributions", "page-gradcam", "page-attributions"}
     # a change in one architecture retrains that model only (the pages load models through
     # the zoo, which imports models.py: all of them re-run, their cached arrays stay)
     _edit(tmp_path / "convviz" / "models.py", 'L.Dropout(0.3, name="dropout")', 'L.Dropout(0.25, name="dropout")')
     after_arch = _keys(tmp_path)
     assert {k for k in _changed(after_cam, after_arch) if not k.startswith("page-")} == {"model-plain_cnn"}
     # the dataset generators feed every trained model
-    _edit(tmp_path / "convviz" / "datasets.py", "SHAPES_SIZE = 64", "SHAPES_SIZE = 64  # same value")
+    _edit(tmp_path / "convviz" / "datasets.py", "SHAPES_SIZE = 64", "SHAPES_SIZE = 64 + 0")
     after_data = _keys(tmp_path)
     assert {k for k in _changed(after_arch, after_data) if k.startswith("model-")} == {
-        "model-plain_cnn", "model-vgg_cnn", "model-mini_xception"}
+        "model-plain_cnn",
+        "model-vgg_cnn",
+        "model-mini_xception",
+    }
     assert "cam" not in _changed(after_arch, after_data)
     # an attribution method's edit reaches its results, the randomization check (which runs
     # attribution methods) and the pages that use them, never Grad-CAM's cached maps
-    _edit(tmp_path / "convviz" / "attributions.py", "return c.images * c.gradients(_identity, [1.0])",
-          "return c.gradients(_identity, [1.0]) * c.images")
+    _edit(
+        tmp_path / "convviz" / "attributions.py",
+        "return c.images * c.gradients(_identity, [1.0])",
+        "return c.gradients(_identity, [1.0]) * c.images",
+    )
     after_attr = _keys(tmp_path)
-    assert _changed(after_data, after_attr) == {"attributions", "randomization", "page-attributions",
-                                                "page-gradcam"}
+    assert _changed(after_data, after_attr) == {"attributions", "randomization", "page-attributions", "page-gradcam"}
 
 
 def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch):
@@ -104,8 +127,12 @@ def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch)
     monkeypatch.setattr(code, "code_digest", lambda *m: "0ld" + real(*m)[3:])
     convviz.grad_cam(model, x, layer="c2", cache=old_cache)
     (old_key,) = old_cache.keys()
-    poisoned = {"maps": np.full((3, 16, 16), 0.5, np.float32), "classes": np.zeros(3, np.int64),
-                "predicted": np.zeros(3, np.int64), "probabilities": np.full((3, 3), 1 / 3, np.float32)}
+    poisoned = {
+        "maps": np.full((3, 16, 16), 0.5, np.float32),
+        "classes": np.zeros(3, np.int64),
+        "predicted": np.zeros(3, np.int64),
+        "probabilities": np.full((3, 3), 1 / 3, np.float32),
+    }
     import io
 
     buf = io.BytesIO()
