@@ -38,12 +38,19 @@ def machine() -> dict[str, Any]:
         mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "gpu": "none",
-            "python": platform.python_version(), "system": platform.system()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "gpu": "none",
+        "python": platform.python_version(),
+        "system": platform.system(),
+    }
 
 
-def versions(packages: Sequence[str] = ("keras", "tensorflow", "jax", "torch", "numpy",
-                                         "tf-keras-vis")) -> dict[str, str]:
+def versions(
+    packages: Sequence[str] = ("keras", "tensorflow", "jax", "torch", "numpy", "tf-keras-vis"),
+) -> dict[str, str]:
     import importlib.metadata as md
 
     out = {}
@@ -57,16 +64,22 @@ def versions(packages: Sequence[str] = ("keras", "tensorflow", "jax", "torch", "
 
 def _run_child(script: Path, method: str, args: Sequence[str]) -> dict[str, Any]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, str(script), "--child", method, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--child", method, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"{method} failed:\n{err[-3000:]}")
     return json.loads(out.strip().splitlines()[-1])
 
 
-def compare(script: str | Path, name: str, methods: Sequence[str], args: Sequence[str], *,
-            repeats: int, config: dict[str, Any]) -> dict[str, Any]:
+def compare(
+    script: str | Path, name: str, methods: Sequence[str], args: Sequence[str], *, repeats: int, config: dict[str, Any]
+) -> dict[str, Any]:
     """Run every method ``repeats`` times, each in a new process, order alternated."""
     script = Path(script).resolve()
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
@@ -75,17 +88,34 @@ def compare(script: str | Path, name: str, methods: Sequence[str], args: Sequenc
         for m in order:
             res = _run_child(script, m, args)
             runs[m].append(res)
-            print(f"  repeat {r + 1}/{repeats} {m:<24} {res['seconds']:8.2f} s  "
-                  f"peak RSS {res['peak_rss_mb']:7.0f} MB", flush=True)
+            print(
+                f"  repeat {r + 1}/{repeats} {m:<24} {res['seconds']:8.2f} s  peak RSS {res['peak_rss_mb']:7.0f} MB",
+                flush=True,
+            )
     rows = []
     for m in methods:
         secs = [x["seconds"] for x in runs[m]]
         rss = [x["peak_rss_mb"] for x in runs[m]]
         extra = {k: v for k, v in runs[m][0].items() if k not in ("seconds", "peak_rss_mb")}
-        rows.append({"method": m, "seconds": secs, "min": min(secs), "median": statistics.median(secs),
-                     "peak_rss_mb": max(rss), **extra})
-    result = {"benchmark": name, "date": dt.date.today().isoformat(), "machine": machine(),
-              "versions": versions(), "repeats": repeats, "config": config, "rows": rows}
+        rows.append(
+            {
+                "method": m,
+                "seconds": secs,
+                "min": min(secs),
+                "median": statistics.median(secs),
+                "peak_rss_mb": max(rss),
+                **extra,
+            }
+        )
+    result = {
+        "benchmark": name,
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(),
+        "repeats": repeats,
+        "config": config,
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
@@ -95,8 +125,7 @@ def compare(script: str | Path, name: str, methods: Sequence[str], args: Sequenc
     return result
 
 
-def parse(doc: str, methods: Sequence[str], argv: Sequence[str] | None,
-          options: dict[str, Any]) -> Any:
+def parse(doc: str, methods: Sequence[str], argv: Sequence[str] | None, options: dict[str, Any]) -> Any:
     """The benchmark's arguments: ``options`` (``--name default``, typed by the default),
     ``--repeats`` and the hidden ``--child METHOD`` a repeat starts each method with."""
     import argparse

@@ -84,6 +84,7 @@ def child(a) -> None:
         rows = _points(kind, x, rng)
         row_classes = np.repeat(classes, reps)
         if how == "floor":
+
             @tf.function
             def grads(points, cls):
                 with tf.GradientTape() as tape:
@@ -94,6 +95,7 @@ def child(a) -> None:
             def run():
                 return grads(tf.constant(rows), tf.constant(row_classes)).numpy()
         else:
+
             def run():
                 out = []
                 for p, c in zip(rows, row_classes):
@@ -103,6 +105,7 @@ def child(a) -> None:
                         score = logits(t, training=False)[0, int(c)]
                     out.append(tape.gradient(score, t).numpy())
                 return out
+
     t = time.perf_counter()
     run()
     cold = time.perf_counter() - t
@@ -119,10 +122,15 @@ def main(argv=None) -> int:
     if a.child:
         child(a)
         return 0
-    config = {"model": "convviz.models.mini_xception((64, 64, 3), 6), seeded random weights",
-              "images": a.images, "size": 64, "ig_steps": STEPS, "sg_samples": SAMPLES, "backend": "tensorflow"}
-    res = compare(__file__, "attributions", list(METHODS), child_args(a, options), repeats=a.repeats,
-                  config=config)
+    config = {
+        "model": "convviz.models.mini_xception((64, 64, 3), 6), seeded random weights",
+        "images": a.images,
+        "size": 64,
+        "ig_steps": STEPS,
+        "sg_samples": SAMPLES,
+        "backend": "tensorflow",
+    }
+    res = compare(__file__, "attributions", list(METHODS), child_args(a, options), repeats=a.repeats, config=config)
     from report import attributions_table
 
     print(attributions_table(res))

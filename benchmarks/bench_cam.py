@@ -82,8 +82,9 @@ def child(a) -> None:
     x = np.random.default_rng(0).uniform(0, 255, (a.images, 299, 299, 3)).astype(np.float32)
     classes = model.predict(x, batch_size=16, verbose=0).argmax(1)
     if a.child == "kerasio":
+
         def run():
-            return [make_gradcam_heatmap(x[i:i + 1], model, LAYER, int(classes[i])) for i in range(len(x))]
+            return [make_gradcam_heatmap(x[i : i + 1], model, LAYER, int(classes[i])) for i in range(len(x))]
     elif a.child == "kerasio_best":
         fn = kerasio_best(model, LAYER)
 
@@ -109,7 +110,8 @@ def child(a) -> None:
         fwd = _backend.jit(lambda t: model(t))
 
         def run():
-            return [_backend.to_numpy(fwd(keras.ops.convert_to_tensor(x[s:s + 16]))) for s in range(0, len(x), 16)]
+            return [_backend.to_numpy(fwd(keras.ops.convert_to_tensor(x[s : s + 16]))) for s in range(0, len(x), 16)]
+
     t = time.perf_counter()
     run()
     cold = time.perf_counter() - t
@@ -135,8 +137,13 @@ def main(argv=None) -> int:
     except ImportError:
         methods.remove("tfkerasvis")
         print("(tf-keras-vis not installed: pip install -e '.[bench]' to compare with it)")
-    config = {"model": "keras.applications.Xception(weights=None, classifier_activation=None)",
-              "layer": LAYER, "images": a.images, "size": 299, "backend": "tensorflow"}
+    config = {
+        "model": "keras.applications.Xception(weights=None, classifier_activation=None)",
+        "layer": LAYER,
+        "images": a.images,
+        "size": 299,
+        "backend": "tensorflow",
+    }
     res = compare(__file__, "cam", methods, child_args(a, options), repeats=a.repeats, config=config)
     from report import cam_table
 

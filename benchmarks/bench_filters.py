@@ -77,8 +77,7 @@ def child(a) -> None:
     if a.child == "chapter":
         raw = chapter_loop(model, a.layer, filters, steps=a.steps, lr=10.0, size=a.size)
     else:
-        raw = visualize_filters(model, a.layer, a.filters, steps=a.steps, image_size=a.size,
-                                recipe=a.child).raw
+        raw = visualize_filters(model, a.layer, a.filters, steps=a.steps, image_size=a.size, recipe=a.child).raw
     seconds = time.perf_counter() - t
     objective = float(book_objective_reference(model, a.layer, raw, filters).mean())
     child_report(seconds, objective=objective)
@@ -93,8 +92,14 @@ def main(argv=None) -> int:
         child(a)
         return 0
     args = child_args(a, options)
-    config = {"model": "keras.applications.Xception(weights=None, include_top=False)", "layer": a.layer,
-              "filters": a.filters, "steps": a.steps, "size": a.size, "backend": "tensorflow"}
+    config = {
+        "model": "keras.applications.Xception(weights=None, include_top=False)",
+        "layer": a.layer,
+        "filters": a.filters,
+        "steps": a.steps,
+        "size": a.size,
+        "backend": "tensorflow",
+    }
     print(f"filter patterns: {config}", flush=True)
     res = compare(__file__, "filters", METHODS, args, repeats=a.repeats, config=config)
     from report import filters_table

@@ -48,8 +48,15 @@ def main() -> int:
             sub = np.random.default_rng(0).choice(len(f), min(2000, len(f)), replace=False)
             trust = convviz.trustworthiness(f[sub], xy[sub])
             print(f"{name:<18}{method:<7}{cold:>8.1f}{warm:>8.1f}{trust:>7.3f}", flush=True)
-            rows.append({"data": name, "method": method.upper() if method == "umap" else "t-SNE",
-                         "cold": cold, "warm": warm, "trust": trust})
+            rows.append(
+                {
+                    "data": name,
+                    "method": method.upper() if method == "umap" else "t-SNE",
+                    "cold": cold,
+                    "warm": warm,
+                    "trust": trust,
+                }
+            )
     write_results(rows)
     return 0
 
@@ -61,9 +68,15 @@ def write_results(rows) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _harness import RESULTS, machine, versions
 
-    res = {"benchmark": "latent", "date": dt.date.today().isoformat(), "machine": machine(),
-           "versions": versions(("keras", "tensorflow", "umap-learn", "scikit-learn", "numpy")),
-           "repeats": None, "config": {"trustworthiness": "k = 10 on a 2,000-point sample"}, "rows": rows}
+    res = {
+        "benchmark": "latent",
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(("keras", "tensorflow", "umap-learn", "scikit-learn", "numpy")),
+        "repeats": None,
+        "config": {"trustworthiness": "k = 10 on a 2,000-point sample"},
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latent.json").write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {RESULTS / 'latent.json'}")

@@ -46,8 +46,17 @@ def main() -> int:
             fwd = best(lambda: convviz.extract_activations(m, x, layers=[layer]))
             ex = best(lambda: convviz.dataset_examples(m, layer, x, k=9))
             print(f"{name:<18}{layer:<22}{units:>6}{len(x):>8}{fwd:>11.3f}{ex:>12.3f}{ex / fwd:>7.2f}", flush=True)
-            rows.append({"model": name, "layer": layer, "units": units, "images": len(x), "forward": fwd,
-                         "examples": ex, "ratio": ex / fwd})
+            rows.append(
+                {
+                    "model": name,
+                    "layer": layer,
+                    "units": units,
+                    "images": len(x),
+                    "forward": fwd,
+                    "examples": ex,
+                    "ratio": ex / fwd,
+                }
+            )
     growth = []
     e = zoo.entry("shapes-cnn")
     m = zoo.load(e)
@@ -64,12 +73,25 @@ def main() -> int:
     m = zoo.load(e)
     for n in (16, 32, 64, 128):
         t = time.perf_counter()
-        convviz.visualize_filters(m, "block5_sepconv1_act", n, image_size=ROBUST_SIZE, crop=ROBUST_SIZE // 16,
-                                  recipe="robust", steps=ROBUST_STEPS)
+        convviz.visualize_filters(
+            m,
+            "block5_sepconv1_act",
+            n,
+            image_size=ROBUST_SIZE,
+            crop=ROBUST_SIZE // 16,
+            recipe="robust",
+            steps=ROBUST_STEPS,
+        )
         sec = time.perf_counter() - t
         print(f"feature visualizations, shapes-xception block5_sepconv1_act, {n} units: {sec:.1f} s", flush=True)
-        growth.append({"what": "feature visualizations (shapes-xception block5_sepconv1_act, robust)", "n": n,
-                       "per": "units", "seconds": sec})
+        growth.append(
+            {
+                "what": "feature visualizations (shapes-xception block5_sepconv1_act, robust)",
+                "n": n,
+                "per": "units",
+                "seconds": sec,
+            }
+        )
     write_results(rows, growth)
     return 0
 
@@ -81,10 +103,16 @@ def write_results(rows, growth) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _harness import RESULTS, machine, versions
 
-    res = {"benchmark": "units", "date": dt.date.today().isoformat(), "machine": machine(),
-           "versions": versions(("keras", "tensorflow", "numpy")), "repeats": REPEATS,
-           "config": {"k": 9, "crop": True, "reference": "extract_activations(layers=[layer]) over the same images"},
-           "rows": rows, "growth": growth}
+    res = {
+        "benchmark": "units",
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(("keras", "tensorflow", "numpy")),
+        "repeats": REPEATS,
+        "config": {"k": 9, "crop": True, "reference": "extract_activations(layers=[layer]) over the same images"},
+        "rows": rows,
+        "growth": growth,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "units.json").write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {RESULTS / 'units.json'}")

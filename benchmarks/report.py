@@ -22,8 +22,10 @@ NAMES = ("filters", "cam", "attributions", "latent", "units", "commands")
 def load(name: str) -> dict[str, Any]:
     path = RESULTS / f"{name}.json"
     if not path.is_file():
-        raise KeyError(f"no benchmark results {path} (run benchmarks/bench_{name}.py); valid: "
-                       + ", ".join(p.stem for p in sorted(RESULTS.glob("*.json"))))
+        raise KeyError(
+            f"no benchmark results {path} (run benchmarks/bench_{name}.py); valid: "
+            + ", ".join(p.stem for p in sorted(RESULTS.glob("*.json")))
+        )
     return json.loads(path.read_text())
 
 
@@ -33,20 +35,28 @@ def _rows(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def measured(res: dict[str, Any]) -> str:
     m, v = res["machine"], res["versions"]
-    libs = ", ".join(f"{k} {v[k]}" for k in ("keras", "tensorflow", "tf-keras-vis", "umap-learn", "scikit-learn")
-                     if k in v)
-    how = {"commands": f"one quiet run at commit {res['config'].get('commit', '?')}",
-           "latent": "cold = the first call in a fresh process, warm = the same call again",
-           "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats"}.get(
-        res["benchmark"], f"each method in its own process, order alternated, min (median) of "
-                          f"{res.get('repeats')} repeats")
-    return (f"Measured on {res['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-            f"no GPU; Python {m['python']}, {libs}; {how}.")
+    libs = ", ".join(
+        f"{k} {v[k]}" for k in ("keras", "tensorflow", "tf-keras-vis", "umap-learn", "scikit-learn") if k in v
+    )
+    how = {
+        "commands": f"one quiet run at commit {res['config'].get('commit', '?')}",
+        "latent": "cold = the first call in a fresh process, warm = the same call again",
+        "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats",
+    }.get(
+        res["benchmark"],
+        f"each method in its own process, order alternated, min (median) of {res.get('repeats')} repeats",
+    )
+    return (
+        f"Measured on {res['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"no GPU; Python {m['python']}, {libs}; {how}."
+    )
 
 
-_FILTER_NAMES = {"chapter": "the chapter's loop (one filter at a time)",
-                 "book": '`recipe="book"` (batched, one trace)',
-                 "fast": '`recipe="fast"` (a third of the steps, momentum 0.9)'}
+_FILTER_NAMES = {
+    "chapter": "the chapter's loop (one filter at a time)",
+    "book": '`recipe="book"` (batched, one trace)',
+    "fast": '`recipe="fast"` (a third of the steps, momentum 0.9)',
+}
 
 
 def summary(name: str) -> dict[str, Any]:
@@ -59,25 +69,43 @@ def summary(name: str) -> dict[str, Any]:
         base = rows["setup"]["peak_rss_mb"]
         for m in ("chapter", "book", "fast"):
             r = rows[m]
-            out[m] = {"min": r["min"], "median": r["median"], "speedup": ref["min"] / r["min"],
-                      "objective": r["objective"] / ref["objective"], "rss_mb": r["peak_rss_mb"],
-                      "rss_over_setup_mb": r["peak_rss_mb"] - base}
+            out[m] = {
+                "min": r["min"],
+                "median": r["median"],
+                "speedup": ref["min"] / r["min"],
+                "objective": r["objective"] / ref["objective"],
+                "rss_mb": r["peak_rss_mb"],
+                "rss_over_setup_mb": r["peak_rss_mb"] - base,
+            }
     elif name == "units":
         out["worst_ratio"] = max(r["ratio"] for r in res["rows"])
         out["median_ratio"] = sorted(r["ratio"] for r in res["rows"])[len(res["rows"]) // 2]
     elif name == "cam":
         io, best, floor = rows["kerasio"]["min"], rows["kerasio_best"]["min"], rows["floor"]["min"]
         for m, r in rows.items():
-            out[m] = {"warm": r["min"], "cold": r["cold"], "per_s": r["images"] / r["min"],
-                      "vs_kerasio": io / r["min"], "vs_best": best / r["min"], "vs_floor": r["min"] / floor}
+            out[m] = {
+                "warm": r["min"],
+                "cold": r["cold"],
+                "per_s": r["images"] / r["min"],
+                "vs_kerasio": io / r["min"],
+                "vs_best": best / r["min"],
+                "vs_floor": r["min"] / floor,
+            }
         if "tfkerasvis" in rows:
             out["convviz"]["vs_tfkerasvis"] = rows["tfkerasvis"]["min"] / rows["convviz"]["min"]
     elif name == "attributions":
         for kind in ("ig", "sg"):
             c, f, loop = rows[f"{kind}_convviz"], rows[f"{kind}_floor"], rows[f"{kind}_loop"]
-            out[kind] = {"convviz": c["min"], "floor": f["min"], "loop": loop["min"], "passes": c["passes"],
-                         "vs_floor": c["min"] / f["min"], "vs_loop": loop["min"] / c["min"],
-                         "rss_mb": c["peak_rss_mb"], "floor_rss_mb": f["peak_rss_mb"]}
+            out[kind] = {
+                "convviz": c["min"],
+                "floor": f["min"],
+                "loop": loop["min"],
+                "passes": c["passes"],
+                "vs_floor": c["min"] / f["min"],
+                "vs_loop": loop["min"] / c["min"],
+                "rss_mb": c["peak_rss_mb"],
+                "floor_rss_mb": f["peak_rss_mb"],
+            }
     else:
         for r in res["rows"]:
             out[r["method"]] = r
@@ -88,56 +116,72 @@ def filters_table(res: dict[str, Any]) -> str:
     rows, s = _rows(res), None
     ref = rows["chapter"]
     base = rows["setup"]["peak_rss_mb"]
-    lines = ["| method | min s (median) | speed-up | mean objective vs the loop | peak RSS (over the model alone) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| method | min s (median) | speed-up | mean objective vs the loop | peak RSS (over the model alone) |",
+        "|---|---|---|---|---|",
+    ]
     for m in ("chapter", "book", "fast"):
         r = rows[m]
-        lines.append(f"| {_FILTER_NAMES[m]} | {r['min']:.1f} ({r['median']:.1f}) | "
-                     f"**{ref['min'] / r['min']:.2f}×** | {r['objective'] / ref['objective']:.1%} | "
-                     f"{r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] - base:+.0f}) |")
+        lines.append(
+            f"| {_FILTER_NAMES[m]} | {r['min']:.1f} ({r['median']:.1f}) | "
+            f"**{ref['min'] / r['min']:.2f}×** | {r['objective'] / ref['objective']:.1%} | "
+            f"{r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] - base:+.0f}) |"
+        )
     del s
     return "\n".join(lines)
 
 
-_CAM_NAMES = {"kerasio": "keras.io `make_gradcam_heatmap`, as published (per image)",
-              "kerasio_best": "keras.io recipe at its best (built once, `tf.function`, batched)",
-              "convviz": "**`convviz.grad_cam`**",
-              "tfkerasvis": "tf-keras-vis `Gradcam`",
-              "floor": "floor: one compiled forward pass"}
+_CAM_NAMES = {
+    "kerasio": "keras.io `make_gradcam_heatmap`, as published (per image)",
+    "kerasio_best": "keras.io recipe at its best (built once, `tf.function`, batched)",
+    "convviz": "**`convviz.grad_cam`**",
+    "tfkerasvis": "tf-keras-vis `Gradcam`",
+    "floor": "floor: one compiled forward pass",
+}
 
 
 def cam_table(res: dict[str, Any]) -> str:
     rows = _rows(res)
     io, best, floor = rows["kerasio"]["min"], rows["kerasio_best"]["min"], rows["floor"]["min"]
     n = res["config"]["images"]
-    lines = [f"| {n} images | cold s | warm s (median) | images/s | vs keras.io | vs its best | vs floor |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| {n} images | cold s | warm s (median) | images/s | vs keras.io | vs its best | vs floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in ("kerasio", "kerasio_best", "tfkerasvis", "convviz", "floor"):
         if m not in rows:
             continue
         r = rows[m]
-        lines.append(f"| {_CAM_NAMES[m]} | {r['cold']:.2f} | {r['min']:.2f} ({r['median']:.2f}) | "
-                     f"{n / r['min']:.1f} | {io / r['min']:.1f}× | {best / r['min']:.2f}× | "
-                     f"{r['min'] / floor:.2f}× |")
+        lines.append(
+            f"| {_CAM_NAMES[m]} | {r['cold']:.2f} | {r['min']:.2f} ({r['median']:.2f}) | "
+            f"{n / r['min']:.1f} | {io / r['min']:.1f}× | {best / r['min']:.2f}× | "
+            f"{r['min'] / floor:.2f}× |"
+        )
     return "\n".join(lines)
 
 
-_ATTR_NAMES = {"convviz": "`convviz.attribute` (batched rows, compiled)",
-               "floor": "floor: every gradient as one compiled call",
-               "loop": "tutorial loop: an eager `GradientTape` per point"}
+_ATTR_NAMES = {
+    "convviz": "`convviz.attribute` (batched rows, compiled)",
+    "floor": "floor: every gradient as one compiled call",
+    "loop": "tutorial loop: an eager `GradientTape` per point",
+}
 
 
 def attributions_table(res: dict[str, Any]) -> str:
     rows = _rows(res)
-    lines = ["| method | passes | cold (s) | warm (s) | × floor | speed-up over the loop | peak RSS (MB) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | passes | cold (s) | warm (s) | × floor | speed-up over the loop | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind, label in (("ig", "Integrated Gradients"), ("sg", "SmoothGrad")):
         floor, loop = rows[f"{kind}_floor"]["min"], rows[f"{kind}_loop"]["min"]
         for how in ("convviz", "floor", "loop"):
             r = rows[f"{kind}_{how}"]
-            lines.append(f"| {label}: {_ATTR_NAMES[how]} | {r['passes']} | {r['cold']:.2f} | "
-                         f"{r['min']:.2f} ({r['median']:.2f}) | {r['min'] / floor:.2f}× | {loop / r['min']:.1f}× | "
-                         f"{r['peak_rss_mb']:.0f} |")
+            lines.append(
+                f"| {label}: {_ATTR_NAMES[how]} | {r['passes']} | {r['cold']:.2f} | "
+                f"{r['min']:.2f} ({r['median']:.2f}) | {r['min'] / floor:.2f}× | {loop / r['min']:.1f}× | "
+                f"{r['peak_rss_mb']:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -149,11 +193,15 @@ def latent_table(res: dict[str, Any]) -> str:
 
 
 def units_table(res: dict[str, Any]) -> str:
-    lines = ["| model | layer | units | test images | one forward pass s | dataset examples s | ratio |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | layer | units | test images | one forward pass s | dataset examples s | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in res["rows"]:
-        lines.append(f"| {r['model']} | {r['layer']} | {r['units']} | {r['images']} | {r['forward']:.3f} "
-                     f"| {r['examples']:.3f} | {r['ratio']:.2f}× |")
+        lines.append(
+            f"| {r['model']} | {r['layer']} | {r['units']} | {r['images']} | {r['forward']:.3f} "
+            f"| {r['examples']:.3f} | {r['ratio']:.2f}× |"
+        )
     lines += ["", "| how the cost grows | n | seconds | seconds per 100 |", "|---|---|---|---|"]
     for g in res.get("growth", []):
         lines.append(f"| {g['what']} | {g['n']} {g['per']} | {g['seconds']:.2f} | {100 * g['seconds'] / g['n']:.2f} |")
@@ -177,8 +225,14 @@ def commands_table(res: dict[str, Any]) -> str:
 
 def table(name: str) -> str:
     res = load(name)
-    body = {"filters": filters_table, "cam": cam_table, "attributions": attributions_table, "latent": latent_table,
-            "units": units_table, "commands": commands_table}[name](res)
+    body = {
+        "filters": filters_table,
+        "cam": cam_table,
+        "attributions": attributions_table,
+        "latent": latent_table,
+        "units": units_table,
+        "commands": commands_table,
+    }[name](res)
     return body + "\n\n" + measured(res)
 
 

@@ -45,9 +45,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-test", action="store_true", help="time the site only")
     p.add_argument("--keep", action="store_true", help="keep the clone")
-    p.add_argument("--zoo-cache", metavar="DIR",
-                   help="copy this trained zoo cache into the clone first: `make site` then times the "
-                        "pages, not the training (labelled so in the results)")
+    p.add_argument(
+        "--zoo-cache",
+        metavar="DIR",
+        help="copy this trained zoo cache into the clone first: `make site` then times the "
+        "pages, not the training (labelled so in the results)",
+    )
     a = p.parse_args(argv)
     from _harness import RESULTS, machine, versions
 
@@ -57,30 +60,50 @@ def main(argv=None) -> int:
     logs = work / "logs"
     logs.mkdir()
     rows = []
-    rows.append({"what": "venv + install (`make` creates `.venv`)",
-                 "seconds": run("make .venv/.dev-installed", clone, logs / "install.log")})
+    rows.append(
+        {
+            "what": "venv + install (`make` creates `.venv`)",
+            "seconds": run("make .venv/.dev-installed", clone, logs / "install.log"),
+        }
+    )
     if a.zoo_cache:
         shutil.copytree(a.zoo_cache, clone / ".convviz-cache")
     site = run("make site", clone, logs / "site.log")
     text = (logs / "site.log").read_text(errors="replace")
     per_model = re.findall(r"^(\S+): test accuracy ([0-9.]+) \(\w+\), ([0-9.]+) s", text, re.M)
     trained = "zoo training: " if not a.zoo_cache else "zoo read from a copied cache: "
-    rows.append({"what": "`make site`, cold (venv present, no pages"
-                         + (", zoo untrained)" if not a.zoo_cache else ", zoo already trained)"),
-                 "seconds": site,
-                 "detail": trained + ", ".join(f"{m} {float(t):.0f} s ({float(acc):.2%})"
-                                              for m, acc, t in per_model),
-                 "log_kb": round((logs / "site.log").stat().st_size / 1024)})
+    rows.append(
+        {
+            "what": "`make site`, cold (venv present, no pages"
+            + (", zoo untrained)" if not a.zoo_cache else ", zoo already trained)"),
+            "seconds": site,
+            "detail": trained + ", ".join(f"{m} {float(t):.0f} s ({float(acc):.2%})" for m, acc, t in per_model),
+            "log_kb": round((logs / "site.log").stat().st_size / 1024),
+        }
+    )
     rows.append({"what": "`make site`, nothing changed", "seconds": run("make site", clone, logs / "site2.log")})
     if not a.skip_test:
-        rows.append({"what": "`make test` (3 backends, site build and browser included)",
-                     "seconds": run("make test", clone, logs / "test.log")})
+        rows.append(
+            {
+                "what": "`make test` (3 backends, site build and browser included)",
+                "seconds": run("make test", clone, logs / "test.log"),
+            }
+        )
         tail = (logs / "test.log").read_text().splitlines()
         rows[-1]["detail"] = "; ".join(line.strip() for line in tail if re.search(r"\d+ passed", line))
-    res = {"benchmark": "commands", "date": dt.date.today().isoformat(), "machine": machine(),
-           "versions": versions(), "repeats": None, "config": {"commit": subprocess.run(
-               ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()},
-           "rows": rows}
+    res = {
+        "benchmark": "commands",
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(),
+        "repeats": None,
+        "config": {
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        },
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "commands.json").write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {RESULTS / 'commands.json'}; logs in {logs}")

@@ -16,8 +16,7 @@ from convviz._params import color_matrix, fourier_image, fourier_init, spectrum_
 from convviz._transforms import apply_transforms, random_transforms
 from convviz.layers import layer_infos, resolve_layer
 
-__all__ = ["batches", "batch_size_for", "pixel_ascent", "fourier_ascent", "final_objective",
-           "progress_bar"]
+__all__ = ["batches", "batch_size_for", "pixel_ascent", "fourier_ascent", "final_objective", "progress_bar"]
 
 ops = keras.ops
 Maps = Callable[[Any, Any], Any]
@@ -26,7 +25,7 @@ Maps = Callable[[Any, Any], Any]
 def batches(idx: np.ndarray, bs: int) -> Iterator[tuple[int, int, np.ndarray]]:
     """(start, real count, chunk padded to ``bs``) over ``idx``: one trace for all batches."""
     for s in range(0, len(idx), bs):
-        chunk = idx[s:s + bs]
+        chunk = idx[s : s + bs]
         n = len(chunk)
         yield s, n, np.concatenate([chunk, np.repeat(chunk[-1:], bs - n)]) if n < bs else chunk
 
@@ -51,8 +50,9 @@ def _per_image_bytes(model: keras.Model, layer: str, size: tuple[int, int]) -> i
     return 4 * total + 4 * 8 * size[0] * size[1] * 3
 
 
-def batch_size_for(model: keras.Model, layer: str, size: tuple[int, int], k: int,
-                   batch_size: int | None, memory_budget_gb: float) -> int:
+def batch_size_for(
+    model: keras.Model, layer: str, size: tuple[int, int], k: int, batch_size: int | None, memory_budget_gb: float
+) -> int:
     """``batch_size`` when given, else as many images as fit the memory budget, with the
     batches evenly filled."""
     if batch_size is not None:
@@ -86,8 +86,17 @@ def _ascent_step(maps: Maps, momentum: float):
     return _backend.jit(step)
 
 
-def pixel_ascent(maps: Maps, idx: np.ndarray, starts: np.ndarray, bs: int, steps: int, lr: float,
-                 *, momentum: float = 0.0, bar: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pixel_ascent(
+    maps: Maps,
+    idx: np.ndarray,
+    starts: np.ndarray,
+    bs: int,
+    steps: int,
+    lr: float,
+    *,
+    momentum: float = 0.0,
+    bar: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalized-gradient ascent from ``starts`` (K, h, w, C), one image per filter.
 
     Returns
@@ -102,7 +111,7 @@ def pixel_ascent(maps: Maps, idx: np.ndarray, starts: np.ndarray, bs: int, steps
     stuck = np.zeros(len(idx), bool)
     lr_t, zero = ops.convert_to_tensor(np.float32(lr)), ops.convert_to_tensor(np.float32(0.0))
     for s, n, chunk in batches(idx, bs):
-        img = ops.convert_to_tensor(_pad(starts[s:s + n], bs))
+        img = ops.convert_to_tensor(_pad(starts[s : s + n], bs))
         vel = ops.zeros_like(img)
         fidx = ops.convert_to_tensor(chunk.astype("int32"))
         best = np.full(bs, -np.inf)
@@ -114,15 +123,24 @@ def pixel_ascent(maps: Maps, idx: np.ndarray, starts: np.ndarray, bs: int, steps
             if bar is not None:
                 bar.update(1)
         _, _, last, _ = step(img, vel, fidx, zero)
-        raw[s:s + n] = _backend.to_numpy(img)[:n]
-        losses[s:s + n] = _backend.to_numpy(last)[:n]
-        stuck[s:s + n] = ((best <= 0) | ~moved)[:n]
+        raw[s : s + n] = _backend.to_numpy(img)[:n]
+        losses[s : s + n] = _backend.to_numpy(last)[:n]
+        stuck[s : s + n] = ((best <= 0) | ~moved)[:n]
     return raw, losses, stuck
 
 
-def fourier_ascent(maps: Maps, idx: np.ndarray, bs: int, size: tuple[int, int], channels: int,
-                   steps: int, lr: float, rng: np.random.Generator, *,
-                   bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def fourier_ascent(
+    maps: Maps,
+    idx: np.ndarray,
+    bs: int,
+    size: tuple[int, int],
+    channels: int,
+    steps: int,
+    lr: float,
+    rng: np.random.Generator,
+    *,
+    bar: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Adam on lucid's Fourier parameterization with random transforms at every step.
 
     Returns
@@ -144,7 +162,7 @@ def fourier_ascent(maps: Maps, idx: np.ndarray, bs: int, size: tuple[int, int], 
         value, grad = _backend.value_and_grad(lambda p: loss(p, fidx, transforms), params)
         m = b1 * m + (1 - b1) * grad
         v = b2 * v + (1 - b2) * grad * grad
-        update = (m / (1 - b1 ** t)) / (ops.sqrt(v / (1 - b2 ** t)) + eps)
+        update = (m / (1 - b1**t)) / (ops.sqrt(v / (1 - b2**t)) + eps)
         return params + lr * update, m, v, value, ops.sum(ops.abs(grad), axis=(1, 2, 3, 4))
 
     jstep = _backend.jit(step)
@@ -164,8 +182,8 @@ def fourier_ascent(maps: Maps, idx: np.ndarray, bs: int, size: tuple[int, int], 
             moved |= _backend.to_numpy(gsum) > 0
             if bar is not None:
                 bar.update(1)
-        raw[s:s + n] = _backend.to_numpy(to_img(params))[:n]
-        stuck[s:s + n] = ((best <= 0) | ~moved)[:n]
+        raw[s : s + n] = _backend.to_numpy(to_img(params))[:n]
+        stuck[s : s + n] = ((best <= 0) | ~moved)[:n]
     return raw, stuck
 
 
@@ -175,7 +193,6 @@ def final_objective(maps: Maps, raw: np.ndarray, idx: np.ndarray, bs: int) -> np
     out = np.empty(len(idx), np.float32)
     with _backend.no_grad():
         for s, n, chunk in batches(idx, bs):
-            val = fn(ops.convert_to_tensor(_pad(raw[s:s + n], bs)),
-                     ops.convert_to_tensor(chunk.astype("int32")))
-            out[s:s + n] = _backend.to_numpy(val)[:n]
+            val = fn(ops.convert_to_tensor(_pad(raw[s : s + n], bs)), ops.convert_to_tensor(chunk.astype("int32")))
+            out[s : s + n] = _backend.to_numpy(val)[:n]
     return out

@@ -14,8 +14,18 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["name", "value_and_grad", "guided_gate", "jit", "cached_jit", "no_grad", "to_numpy", "predict", "seed_everything",
-           "versions"]
+__all__ = [
+    "name",
+    "value_and_grad",
+    "guided_gate",
+    "jit",
+    "cached_jit",
+    "no_grad",
+    "to_numpy",
+    "predict",
+    "seed_everything",
+    "versions",
+]
 
 
 def name() -> str:

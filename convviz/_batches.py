@@ -44,9 +44,15 @@ def _concat(parts: list[Any]) -> Any:
     return np.concatenate(parts)
 
 
-def run_batches(step: Callable[..., Any], arrays: Sequence[np.ndarray], *, batch_size: int,
-                post: Callable[[np.ndarray], np.ndarray] | None = None, pad: bool | None = None,
-                no_grad: bool = True) -> Any:
+def run_batches(
+    step: Callable[..., Any],
+    arrays: Sequence[np.ndarray],
+    *,
+    batch_size: int,
+    post: Callable[[np.ndarray], np.ndarray] | None = None,
+    pad: bool | None = None,
+    no_grad: bool = True,
+) -> Any:
     """Run ``step(*batch)`` over ``arrays`` (equal first dimension) in batches.
 
     Parameters
@@ -84,7 +90,7 @@ def run_batches(step: Callable[..., Any], arrays: Sequence[np.ndarray], *, batch
     parts = []
     with _backend.no_grad() if no_grad else _nullcontext():
         for s in range(0, total, batch_size):
-            chunk = [a[s:s + batch_size] for a in arrays]
+            chunk = [a[s : s + batch_size] for a in arrays]
             n = len(chunk[0])
             if padded:
                 chunk = [pad_to(c, batch_size) for c in chunk]

@@ -15,6 +15,5 @@ def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     maps = np.asarray(maps, np.float32)
     if maps.shape[1:3] == tuple(size):
         return maps
-    out = keras.ops.image.resize(keras.ops.convert_to_tensor(maps[..., None]), size,
-                                 interpolation="bilinear")
+    out = keras.ops.image.resize(keras.ops.convert_to_tensor(maps[..., None]), size, interpolation="bilinear")
     return _backend.to_numpy(out)[..., 0]

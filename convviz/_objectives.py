@@ -26,8 +26,13 @@ def channel_maps(model: keras.Model, layer: str, channels: int):
     pointwise = None
     if isinstance(obj, keras.layers.SeparableConv2D) and obj.data_format == "channels_last":
         pointwise = "separable"
-    elif (isinstance(obj, keras.layers.Conv2D) and tuple(obj.kernel_size) == (1, 1)
-          and tuple(obj.strides) == (1, 1) and obj.groups == 1 and obj.data_format == "channels_last"):
+    elif (
+        isinstance(obj, keras.layers.Conv2D)
+        and tuple(obj.kernel_size) == (1, 1)
+        and tuple(obj.strides) == (1, 1)
+        and obj.groups == 1
+        and obj.data_format == "channels_last"
+    ):
         pointwise = "conv1x1"
     if pointwise:
         pre = layer_input(model, layer)
@@ -35,8 +40,9 @@ def channel_maps(model: keras.Model, layer: str, channels: int):
         def maps(x: Any, fidx: Any) -> Any:
             inp = pre(x)
             if pointwise == "separable":
-                inp = ops.depthwise_conv(inp, obj.depthwise_kernel, strides=obj.strides,
-                                         padding=obj.padding, dilation_rate=obj.dilation_rate)
+                inp = ops.depthwise_conv(
+                    inp, obj.depthwise_kernel, strides=obj.strides, padding=obj.padding, dilation_rate=obj.dilation_rate
+                )
                 kernel = obj.pointwise_kernel[0, 0]
             else:
                 kernel = obj.kernel[0, 0]
@@ -64,8 +70,9 @@ def objective(maps: Any) -> Any:
     return ops.mean(maps, axis=(1, 2))
 
 
-def unit_peaks(model: keras.Model, layer: str, filters: np.ndarray, data: np.ndarray, *,
-               batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def unit_peaks(
+    model: keras.Model, layer: str, filters: np.ndarray, data: np.ndarray, *, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's maximum response over ``data`` and the image that gives it.
 
     One streamed pass over the images (memory bounded by ``batch_size``).
@@ -80,7 +87,7 @@ def unit_peaks(model: keras.Model, layer: str, filters: np.ndarray, data: np.nda
     best = np.zeros(len(filters), np.int64)
     with _backend.no_grad():
         for s in range(0, len(data), batch_size):
-            chunk = data[s:s + batch_size]
+            chunk = data[s : s + batch_size]
             a = _backend.to_numpy(body(ops.convert_to_tensor(chunk)))[..., filters]
             per_image = a.max(axis=(1, 2))  # (n, K)
             top = per_image.argmax(axis=0)

@@ -9,16 +9,25 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["pixel_start", "rfft_freqs", "spectrum_scale", "fourier_init", "fourier_image",
-           "color_matrix", "COLOR_SVD_SQRT", "FOURIER_SD"]
+__all__ = [
+    "pixel_start",
+    "rfft_freqs",
+    "spectrum_scale",
+    "fourier_init",
+    "fourier_image",
+    "color_matrix",
+    "COLOR_SVD_SQRT",
+    "FOURIER_SD",
+]
 
 ops = keras.ops
 COLOR_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
 FOURIER_SD = 0.01  # lucid's initial standard deviation of the spectrum's parameters
 
 
-def pixel_start(rng: np.random.Generator, n: int, size: tuple[int, int], channels: int, *,
-                low: float = 0.4, high: float = 0.6) -> np.ndarray:
+def pixel_start(
+    rng: np.random.Generator, n: int, size: tuple[int, int], channels: int, *, low: float = 0.4, high: float = 0.6
+) -> np.ndarray:
     """The chapter's start images: uniform noise in [low, high]."""
     return rng.uniform(low, high, (n, *size, channels)).astype(np.float32)
 
@@ -50,8 +59,7 @@ def color_matrix(channels: int) -> np.ndarray | None:
     return COLOR_SVD_SQRT / np.max(np.linalg.norm(COLOR_SVD_SQRT, axis=0))
 
 
-def fourier_image(params: Any, scale: Any, color: Any, size: tuple[int, int], *,
-                  sigmoid: bool = True) -> Any:
+def fourier_image(params: Any, scale: Any, color: Any, size: tuple[int, int], *, sigmoid: bool = True) -> Any:
     """params (B, 2, C, h, w // 2 + 1) -> image (B, h, w, C).
 
     ``irfft2(scale · spectrum) / 4`` (the inverse FFT divides by h·w, as TensorFlow's and

@@ -14,7 +14,5 @@ def bar(*, total: int, desc: str, unit: str = "it", disable: bool = False, leave
     from tqdm.auto import tqdm
 
     live = sys.stderr.isatty()
-    opts: dict[str, Any] = {} if live else {"mininterval": 10.0, "miniters": max(1, total // 10),
-                                            "ascii": True}
-    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=leave,
-                dynamic_ncols=live, **opts)
+    opts: dict[str, Any] = {} if live else {"mininterval": 10.0, "miniters": max(1, total // 10), "ascii": True}
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=leave, dynamic_ncols=live, **opts)

@@ -42,9 +42,9 @@ def activation_layers(model: keras.Model) -> list[str]:
     return display_names(chosen, every)
 
 
-def extract_activations(model: keras.Model, images: np.ndarray, *,
-                        layers: Sequence[str] | None = None,
-                        batch_size: int = 64) -> dict[str, np.ndarray]:
+def extract_activations(
+    model: keras.Model, images: np.ndarray, *, layers: Sequence[str] | None = None, batch_size: int = 64
+) -> dict[str, np.ndarray]:
     """Outputs of many layers for ``images``, in one compiled forward pass per batch.
 
     Parameters
@@ -75,8 +75,7 @@ def extract_activations(model: keras.Model, images: np.ndarray, *,
     names = sorted(names, key=lambda n: order[resolve_layer(model, n).name])
     if not names:
         raise ValueError(f"model {model.name!r} has no conv or pooling layer to show")
-    step = _backend.cached_jit(model, ("activations", tuple(names)),
-                               lambda: lambda t: forward(model, t, names)[1])
+    step = _backend.cached_jit(model, ("activations", tuple(names)), lambda: lambda t: forward(model, t, names)[1])
     out = run_batches(step, [x], batch_size=batch_size, post=lambda a: a.astype(np.float32))
     return {n: out[n] for n in names}
 

@@ -30,9 +30,20 @@ from convviz.cam import _class_indices, grad_cam, probabilities
 from convviz.layers import applies_relu, class_scores, get_layer, layer_infos
 from convviz.validation import check_images
 
-__all__ = ["ATTRIBUTION_METHODS", "BASELINES", "INTEGRATION_RULES", "REDUCTIONS", "Attribution",
-           "AttributionContext", "attribute", "attribute_with_predictions", "attribution_map",
-           "register_attribution_method", "integration_points", "COMPLETENESS_TOLERANCE"]
+__all__ = [
+    "ATTRIBUTION_METHODS",
+    "BASELINES",
+    "INTEGRATION_RULES",
+    "REDUCTIONS",
+    "Attribution",
+    "AttributionContext",
+    "attribute",
+    "attribute_with_predictions",
+    "attribution_map",
+    "register_attribution_method",
+    "integration_points",
+    "COMPLETENESS_TOLERANCE",
+]
 
 BASELINES = ("black", "blur", "uniform")
 INTEGRATION_RULES = ("gausslegendre", "trapezoid")
@@ -76,8 +87,9 @@ class AttributionContext:
     batch_size: int
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def gradients(self, points: Callable[[np.ndarray, np.ndarray], np.ndarray], weights: Sequence[float], *,
-                  guided: bool = False) -> np.ndarray:
+    def gradients(
+        self, points: Callable[[np.ndarray, np.ndarray], np.ndarray], weights: Sequence[float], *, guided: bool = False
+    ) -> np.ndarray:
         """Σ_r weights[r] · ∂y_c/∂x at ``points(images, indices)[:, r]``, per image.
 
         ``points`` maps a group of images (g, H, W, C) and their indices in the batch (g,) to
@@ -194,8 +206,10 @@ def _baseline(c: AttributionContext) -> np.ndarray:
                 rng = np.random.default_rng([c.options.seed, i, 1])
                 out[i] = rng.uniform(img.min(), img.max(), img.shape)
             return out
-        raise ValueError(f"unknown baseline {b!r}; valid: {', '.join(BASELINES)}, a number, or an array "
-                         f"shaped like one image {x.shape[1:]} or the images {x.shape}")
+        raise ValueError(
+            f"unknown baseline {b!r}; valid: {', '.join(BASELINES)}, a number, or an array "
+            f"shaped like one image {x.shape[1:]} or the images {x.shape}"
+        )
     arr = np.asarray(b, np.float32)
     if arr.ndim == 0:
         return np.full_like(x, float(arr))
@@ -203,8 +217,10 @@ def _baseline(c: AttributionContext) -> np.ndarray:
         return np.broadcast_to(arr, x.shape).copy()
     if arr.shape == x.shape:
         return arr
-    raise ValueError(f"baseline of shape {arr.shape} does not fit the images {x.shape}: give one image "
-                     f"{x.shape[1:]}, one per image {x.shape}, a number, or one of {', '.join(BASELINES)}")
+    raise ValueError(
+        f"baseline of shape {arr.shape} does not fit the images {x.shape}: give one image "
+        f"{x.shape[1:]}, one per image {x.shape}, a number, or one of {', '.join(BASELINES)}"
+    )
 
 
 def _integrated_gradients(c: AttributionContext) -> np.ndarray:
@@ -231,8 +247,10 @@ def _guided_backprop(c: AttributionContext) -> np.ndarray:
     the gradient passes only where the ReLU's input is positive **and** the incoming
     gradient is positive. A custom gradient of one op: the model is not edited."""
     if not any(applies_relu(get_layer(c.model, i)) for i in layer_infos(c.model) if not i.is_model):
-        _warn_once(c.model, "guided_backprop: the model has no ReLU, so guided backpropagation equals "
-                            "the plain gradient (saliency)")
+        _warn_once(
+            c.model,
+            "guided_backprop: the model has no ReLU, so guided backpropagation equals the plain gradient (saliency)",
+        )
     return c.gradients(_identity, [1.0], guided=True)
 
 
@@ -311,8 +329,10 @@ def _check_options(method: str, o: Options) -> None:
     if o.rule not in INTEGRATION_RULES:
         raise ValueError(f"unknown integration rule {o.rule!r}; valid: {', '.join(INTEGRATION_RULES)}")
     if isinstance(o.baseline, str) and o.baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {o.baseline!r}; valid: {', '.join(BASELINES)}, a number, or an "
-                         "array shaped like one image or like the images")
+        raise ValueError(
+            f"unknown baseline {o.baseline!r}; valid: {', '.join(BASELINES)}, a number, or an "
+            "array shaped like one image or like the images"
+        )
 
 
 def attribute_with_predictions(
@@ -341,34 +361,62 @@ def attribute_with_predictions(
     if _cache.resolve(cache) is None:
         result = _attribute(model, x, method, class_index, o, batch_size)
     else:
+
         def compute() -> dict[str, np.ndarray]:
             r = _attribute(model, x, method, class_index, o, batch_size)
-            out = {"attributions": r.attributions, "classes": r.classes, "predicted": r.predicted,
-                   "probabilities": r.probabilities}
+            out = {
+                "attributions": r.attributions,
+                "classes": r.classes,
+                "predicted": r.predicted,
+                "probabilities": r.probabilities,
+            }
             return out if r.completeness is None else {**out, "completeness": r.completeness}
 
         b = baseline if isinstance(baseline, str) else _cache.array_digest(np.asarray(baseline, np.float32))
-        a = _cache.memo(cache, "attributions", compute, code=("attributions",), key=lambda: dict(
-            model=_cache.model_digest(model), images=_cache.array_digest(x), method=method,
-            class_index=None if class_index is None else np.asarray(class_index).tolist(), steps=steps,
-            samples=samples, noise=float(noise), baseline=b, rule=rule, layer=layer, seed=seed))
-        result = Attribution(a["attributions"], a["classes"], a["predicted"], a["probabilities"], method,
-                             a.get("completeness"))
+        a = _cache.memo(
+            cache,
+            "attributions",
+            compute,
+            code=("attributions",),
+            key=lambda: dict(
+                model=_cache.model_digest(model),
+                images=_cache.array_digest(x),
+                method=method,
+                class_index=None if class_index is None else np.asarray(class_index).tolist(),
+                steps=steps,
+                samples=samples,
+                noise=float(noise),
+                baseline=b,
+                rule=rule,
+                layer=layer,
+                seed=seed,
+            ),
+        )
+        result = Attribution(
+            a["attributions"], a["classes"], a["predicted"], a["probabilities"], method, a.get("completeness")
+        )
     c = result.completeness
     if c is not None and (c > COMPLETENESS_TOLERANCE).any():
         off = np.flatnonzero(c > COMPLETENESS_TOLERANCE)
-        warnings.warn(f"{method}: the attributions of image(s) {off.tolist()} miss y_c(x) − y_c(baseline) by up "
-                      f"to {float(c.max()):.0%} (completeness); {steps} steps are too few for this "
-                      "path: use more", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{method}: the attributions of image(s) {off.tolist()} miss y_c(x) − y_c(baseline) by up "
+            f"to {float(c.max()):.0%} (completeness); {steps} steps are too few for this "
+            "path: use more",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return result
 
 
-def _attribute(model: keras.Model, x: np.ndarray, method: str, class_index: Any, o: Options,
-               batch_size: int) -> Attribution:
+def _attribute(
+    model: keras.Model, x: np.ndarray, method: str, class_index: Any, o: Options, batch_size: int
+) -> Attribution:
     out_shape = model.outputs[0].shape
     if len(out_shape) != 2:
-        raise ValueError(f"model {model.name!r} output has shape {tuple(out_shape)}; attributions need "
-                         "class scores of shape (batch, num_classes)")
+        raise ValueError(
+            f"model {model.name!r} output has shape {tuple(out_shape)}; attributions need "
+            "class scores of shape (batch, num_classes)"
+        )
     classes_in = _class_indices(class_index, len(x), int(out_shape[-1]))
     fn = _backend.cached_jit(model, ("attr_scores",), lambda: class_scores(model))
     z = run_batches(fn, [x], batch_size=batch_size).astype(np.float32)
@@ -380,14 +428,18 @@ def _attribute(model: keras.Model, x: np.ndarray, method: str, class_index: Any,
         raise ValueError(f"attribution method {method!r} returned shape {attr.shape}, expected {x.shape}")
     bad = ~np.isfinite(attr)
     if bad.any():
-        warnings.warn(f"{method}: {int(bad.sum())} NaN or infinite attribution value(s) set to 0",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{method}: {int(bad.sum())} NaN or infinite attribution value(s) set to 0", RuntimeWarning, stacklevel=3
+        )
         attr = np.where(bad, 0.0, attr).astype(np.float32)
     zero = ~attr.reshape(len(attr), -1).any(axis=1)
     if zero.any():
-        warnings.warn(f"{method}: the attributions of image(s) {np.flatnonzero(zero).tolist()} are all zero "
-                      "(the class score does not depend on the input there); left as zeros",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{method}: the attributions of image(s) {np.flatnonzero(zero).tolist()} are all zero "
+            "(the class score does not depend on the input there); left as zeros",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return Attribution(attr, classes, predicted, probabilities(model, z), method, ctx.extras.get("completeness"))
 
 
@@ -436,8 +488,7 @@ def attribute(
         and a warning. Integrated Gradients warns when an image's attributions miss the
         score difference to the baseline by more than 5% (completeness).
     """
-    return attribute_with_predictions(model, images, method=method, class_index=class_index,
-                                      **options).attributions
+    return attribute_with_predictions(model, images, method=method, class_index=class_index, **options).attributions
 
 
 def attribution_map(attributions: np.ndarray, *, reduce: str = "abs_sum") -> np.ndarray:
@@ -461,8 +512,10 @@ def attribution_map(attributions: np.ndarray, *, reduce: str = "abs_sum") -> np.
 
 def method_options(method: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The options of :func:`attribute` that ``method`` reads (for captions and cache keys)."""
-    used = {"smoothgrad": ("samples", "noise", "seed"),
-            "integrated_gradients": ("steps", "rule", "baseline", "seed"),
-            "guided_gradcam": ("layer",)}.get(method, ())
+    used = {
+        "smoothgrad": ("samples", "noise", "seed"),
+        "integrated_gradients": ("steps", "rule", "baseline", "seed"),
+        "guided_gradcam": ("layer",),
+    }.get(method, ())
     defaults = Options()
     return {k: (options or {}).get(k, getattr(defaults, k)) for k in used}

@@ -30,8 +30,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cache", "default_cache", "make_key", "CorruptEntry", "resolve", "memo", "model_digest",
-           "array_digest", "merge"]
+__all__ = [
+    "Cache",
+    "default_cache",
+    "make_key",
+    "CorruptEntry",
+    "resolve",
+    "memo",
+    "model_digest",
+    "array_digest",
+    "merge",
+]
 
 log = logging.getLogger("convviz")
 ENV_VAR = "CONVVIZ_CACHE_DIR"
@@ -58,8 +67,7 @@ def make_key(kind: str, *, code: tuple[str, ...] | str, **parts: Any) -> str:
         digest = code
     else:
         digest = code_digest(*code)
-    blob = json.dumps({"kind": kind, "code": digest, "env": environment(), **parts},
-                      sort_keys=True, default=str)
+    blob = json.dumps({"kind": kind, "code": digest, "env": environment(), **parts}, sort_keys=True, default=str)
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
 
 
@@ -103,7 +111,7 @@ class Cache:
         head = len(_MAGIC) + 32
         if len(data) < head or not data.startswith(_MAGIC):
             raise CorruptEntry(key)
-        digest, payload = data[len(_MAGIC):head], data[head:]
+        digest, payload = data[len(_MAGIC) : head], data[head:]
         if hashlib.sha256(payload).digest() != digest:
             raise CorruptEntry(key)
         return payload
@@ -134,8 +142,11 @@ class Cache:
     def keys(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".lock"))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".lock")
+        )
 
     def size_bytes(self) -> int:
         return sum(self.path(k).stat().st_size for k in self.keys())
@@ -174,6 +185,7 @@ class Cache:
 
     def arrays(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Cached dict of NumPy arrays."""
+
         def make() -> bytes:
             buf = io.BytesIO()
             np.savez(buf, **compute())
@@ -209,8 +221,14 @@ def resolve(cache: Cache | bool | None) -> Cache | None:
     raise TypeError(f"cache must be None, True, False or a convviz.cache.Cache, not {type(cache).__name__}")
 
 
-def memo(cache: Cache | bool | None, kind: str, compute: Callable[[], dict[str, np.ndarray]], *,
-         code: tuple[str, ...] | str, key: Callable[[], dict[str, Any]]) -> dict[str, np.ndarray]:
+def memo(
+    cache: Cache | bool | None,
+    kind: str,
+    compute: Callable[[], dict[str, np.ndarray]],
+    *,
+    code: tuple[str, ...] | str,
+    key: Callable[[], dict[str, Any]],
+) -> dict[str, np.ndarray]:
     """``compute()`` (a dict of arrays), read from ``cache`` when an entry exists.
 
     The one "look it up, else compute and store" step of every cached computation.

@@ -26,8 +26,7 @@ from convviz._image import upsample_maps
 from convviz.layers import last_conv_layer, require_spatial, split_model, stripped_activation
 from convviz.validation import check_images
 
-__all__ = ["CAM_METHODS", "CamResult", "grad_cam", "cam_with_predictions", "upsample_maps",
-           "register_cam_method"]
+__all__ = ["CAM_METHODS", "CamResult", "grad_cam", "cam_with_predictions", "upsample_maps", "register_cam_method"]
 
 ops = keras.ops
 
@@ -155,8 +154,9 @@ def _class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
         raise ValueError(f"class_index has {idx.size} entries for {n} images: give one int or one per image")
     bad = np.unique(idx[(idx < 0) | (idx >= num_classes)])
     if len(bad):
-        raise ValueError(f"class_index {bad.tolist()} out of range: the model has {num_classes} classes "
-                         f"(valid 0..{num_classes - 1})")
+        raise ValueError(
+            f"class_index {bad.tolist()} out of range: the model has {num_classes} classes (valid 0..{num_classes - 1})"
+        )
     return idx.astype(np.int32)
 
 
@@ -212,30 +212,54 @@ def cam_with_predictions(
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; valid methods: {', '.join(CAM_METHODS)}")
     x = check_images(model, images, exact_size=True)
-    name = require_spatial(model, last_conv_layer(model) if layer is None else layer,
-                           "Grad-CAM needs the output of").name
+    name = require_spatial(
+        model, last_conv_layer(model) if layer is None else layer, "Grad-CAM needs the output of"
+    ).name
     if _cache.resolve(cache) is not None:
-        def compute() -> dict[str, np.ndarray]:
-            r = cam_with_predictions(model, x, layer=name, class_index=class_index, method=method,
-                                     upsample=upsample, normalize=normalize, batch_size=batch_size,
-                                     scorecam_channels=scorecam_channels)
-            return {"maps": r.maps, "classes": r.classes, "predicted": r.predicted,
-                    "probabilities": r.probabilities}
 
-        a = _cache.memo(cache, "cam", compute, code=("cam",), key=lambda: dict(
-            model=_cache.model_digest(model), images=_cache.array_digest(x), layer=name, method=method,
-            upsample=upsample, normalize=normalize, scorecam_channels=scorecam_channels,
-            class_index=None if class_index is None else np.asarray(class_index).tolist()))
+        def compute() -> dict[str, np.ndarray]:
+            r = cam_with_predictions(
+                model,
+                x,
+                layer=name,
+                class_index=class_index,
+                method=method,
+                upsample=upsample,
+                normalize=normalize,
+                batch_size=batch_size,
+                scorecam_channels=scorecam_channels,
+            )
+            return {"maps": r.maps, "classes": r.classes, "predicted": r.predicted, "probabilities": r.probabilities}
+
+        a = _cache.memo(
+            cache,
+            "cam",
+            compute,
+            code=("cam",),
+            key=lambda: dict(
+                model=_cache.model_digest(model),
+                images=_cache.array_digest(x),
+                layer=name,
+                method=method,
+                upsample=upsample,
+                normalize=normalize,
+                scorecam_channels=scorecam_channels,
+                class_index=None if class_index is None else np.asarray(class_index).tolist(),
+            ),
+        )
         return CamResult(a["maps"], a["classes"], a["predicted"], a["probabilities"], name, method)
     out_shape = model.outputs[0].shape
     if len(out_shape) != 2:
-        raise ValueError(f"model {model.name!r} output has shape {tuple(out_shape)}; Grad-CAM needs "
-                         "class scores of shape (batch, num_classes)")
+        raise ValueError(
+            f"model {model.name!r} output has shape {tuple(out_shape)}; Grad-CAM needs "
+            "class scores of shape (batch, num_classes)"
+        )
     num_classes = int(out_shape[-1])
     classes_in = _class_indices(class_index, len(x), num_classes)
     jstep = _backend.cached_jit(model, ("grad_cam", name), lambda: _cam_step(model, name))
-    A, G, Z = run_batches(jstep, [x, classes_in], batch_size=batch_size, no_grad=False,
-                          post=lambda v: v.astype(np.float32))
+    A, G, Z = run_batches(
+        jstep, [x, classes_in], batch_size=batch_size, no_grad=False, post=lambda v: v.astype(np.float32)
+    )
     predicted = Z.argmax(axis=1)
     classes = np.where(classes_in < 0, predicted, classes_in)
     probs = probabilities(model, Z)
@@ -248,7 +272,7 @@ def cam_with_predictions(
         def score_masked(i: int, masks: np.ndarray) -> np.ndarray:
             out = []  # masks upsampled and applied a batch at a time: memory bounded for any channel count
             for s in range(0, len(masks), batch_size):
-                up = upsample_maps(masks[s:s + batch_size], x.shape[1:3])
+                up = upsample_maps(masks[s : s + batch_size], x.shape[1:3])
                 batch = x[i][None] * up[..., None]
                 out.append(run_batches(head_logits, [batch], batch_size=batch_size, pad=True)[:, classes[i]])
             return np.concatenate(out)
@@ -262,9 +286,12 @@ def cam_with_predictions(
         peak = maps.max(axis=(1, 2))
         zero = peak <= 0
         if zero.any():
-            warnings.warn(f"{method}: the map of image(s) {np.flatnonzero(zero).tolist()} is all zero "
-                          "(no positive evidence for the class at this layer); left as zeros",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"{method}: the map of image(s) {np.flatnonzero(zero).tolist()} is all zero "
+                "(no positive evidence for the class at this layer); left as zeros",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         maps = maps / np.where(zero, 1.0, peak)[:, None, None]
     return CamResult(maps, classes, predicted, probs, name, method)
 
@@ -316,6 +343,14 @@ def grad_cam(
     np.ndarray
         float32 (N, H, W), or (N, h, w) with ``upsample=False``. Never NaN.
     """
-    return cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
-                                upsample=upsample, normalize=normalize,
-                                scorecam_channels=scorecam_channels, cache=cache).maps
+    return cam_with_predictions(
+        model,
+        images,
+        layer=layer,
+        class_index=class_index,
+        method=method,
+        upsample=upsample,
+        normalize=normalize,
+        scorecam_channels=scorecam_channels,
+        cache=cache,
+    ).maps

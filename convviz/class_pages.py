@@ -32,8 +32,10 @@ def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def _figure(src: str, alt: str, caption: str, *, size: int = THUMB, title: str = "") -> str:
-    return (f'<figure style="margin:0;text-align:center">{_img(src, alt, size=size, title=title)}'
-            f'<figcaption style="font-size:0.7em">{html.escape(caption)}</figcaption></figure>')
+    return (
+        f'<figure style="margin:0;text-align:center">{_img(src, alt, size=size, title=title)}'
+        f'<figcaption style="font-size:0.7em">{html.escape(caption)}</figcaption></figure>'
+    )
 
 
 def _strip(items: list[str]) -> list[str]:
@@ -41,16 +43,20 @@ def _strip(items: list[str]) -> list[str]:
 
 
 def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray) -> list[str]:
-    head = "".join(f'<th><a href="#class-{c}" title="{html.escape(names[c])}">{html.escape(names[c])}</a></th>'
-                   for c in shown)
+    head = "".join(
+        f'<th><a href="#class-{c}" title="{html.escape(names[c])}">{html.escape(names[c])}</a></th>' for c in shown
+    )
     rows = []
     for t in shown:
         cells = []
         for p in shown:
             n = int(conf[t, p])
             style = "font-weight:bold" if t == p else ("color:#e53935" if n else "color:#999")
-            cells.append(f'<td style="{style}"><a href="#class-{p if t != p else t}">{n}</a></td>' if n
-                         else f'<td style="{style}">0</td>')
+            cells.append(
+                f'<td style="{style}"><a href="#class-{p if t != p else t}">{n}</a></td>'
+                if n
+                else f'<td style="{style}">0</td>'
+            )
         rows.append(f'<tr><th><a href="#class-{t}">{html.escape(names[t])}</a></th>{"".join(cells)}</tr>')
     return ["<table>", f"<tr><th>true ↓ · predicted →</th>{head}</tr>", *rows, "</table>", ""]
 
@@ -104,19 +110,29 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     conf = np.zeros((probs.shape[1], probs.shape[1]), int)
     np.add.at(conf, (y[labelled], predicted[labelled]), 1)
     accuracy = float((predicted[labelled] == y[labelled]).mean()) if labelled.any() else None
-    lines = [f"# {entry.name}: every class", "",
-             f"For each class of **{entry.name}** that occurs in its {len(x)} test images: the input that "
-             f"maximizes the class score (the robust recipe, {CLASS_STEPS} Adam steps on the score before "
-             "the softmax), the test images the model is most confident about, the test images it confuses "
-             "with the class, and the class's average Grad-CAM over its test images.", ""]
+    lines = [
+        f"# {entry.name}: every class",
+        "",
+        f"For each class of **{entry.name}** that occurs in its {len(x)} test images: the input that "
+        f"maximizes the class score (the robust recipe, {CLASS_STEPS} Adam steps on the score before "
+        "the softmax), the test images the model is most confident about, the test images it confuses "
+        "with the class, and the class's average Grad-CAM over its test images.",
+        "",
+    ]
     if accuracy is not None:
-        lines += ["## Confusion matrix", "",
-                  f"Test accuracy {accuracy:.2%} on {int(labelled.sum())} labelled images. Rows are the true "
-                  "classes, columns the predictions; every number links to a class.", "",
-                  *_confusion_table(conf, names, shown)]
+        lines += [
+            "## Confusion matrix",
+            "",
+            f"Test accuracy {accuracy:.2%} on {int(labelled.sum())} labelled images. Rows are the true "
+            "classes, columns the predictions; every number links to a class.",
+            "",
+            *_confusion_table(conf, names, shown),
+        ]
     else:
-        lines += ["The test images have no labels: classes are those the model predicts, and there is no "
-                  "confusion to show.", ""]
+        lines += [
+            "The test images have no labels: classes are those the model predicts, and there is no confusion to show.",
+            "",
+        ]
     for i, c in enumerate(shown):
         name = names[c]
         lines += [f"## {entry.name} · class {c} · {name} {{#class-{c}}}", ""]
@@ -132,41 +148,94 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         lines += ["; ".join(facts) + ".", ""]
         mine = (explain == c) & ~blank
         mean_cam = cams[mine].mean(axis=0) if mine.any() else None
-        top = [_figure(f"c{c}.png", f"input that maximizes {name}", f"score {float(patterns.losses[i]):.3g}",
-                       size=2 * THUMB)]
+        top = [
+            _figure(
+                f"c{c}.png", f"input that maximizes {name}", f"score {float(patterns.losses[i]):.3g}", size=2 * THUMB
+            )
+        ]
         if mean_cam is not None:
             base = pictures[explain == c].mean(axis=0).astype(np.uint8)
             peak = float(mean_cam.max())
             save_image(folder / f"cam{c}.png", overlay_heatmap(base, mean_cam / peak if peak > 0 else mean_cam))
-            top.append(_figure(f"cam{c}.png", f"average Grad-CAM of {name}",
-                               f"average Grad-CAM, {int(mine.sum())} images", size=2 * THUMB))
+            top.append(
+                _figure(
+                    f"cam{c}.png",
+                    f"average Grad-CAM of {name}",
+                    f"average Grad-CAM, {int(mine.sum())} images",
+                    size=2 * THUMB,
+                )
+            )
         lines += _strip(top)
         zero = int(((explain == c) & blank).sum())
         if zero:
             rest = "the average is over the others." if mine.any() else "there is no average to show."
-            lines += [f"Grad-CAM finds no positive evidence for {html.escape(name)} at `{entry.cam_layer(model)}` in "
-                      f"{zero} of its {int((explain == c).sum())} images (an all-zero map): {rest}", ""]
+            lines += [
+                f"Grad-CAM finds no positive evidence for {html.escape(name)} at `{entry.cam_layer(model)}` in "
+                f"{zero} of its {int((explain == c).sum())} images (an all-zero map): {rest}",
+                "",
+            ]
         confident = np.argsort(-probs[:, c], kind="stable")
         confident = [int(j) for j in confident if predicted[j] == c][:K]
         if confident:
-            lines += ["**Most confident**", "", *_strip([
-                _figure(picture(j), f"test image {j}", f"{probs[j, c]:.1%}",
-                        title=f"test image {j}" + (f", labelled {names[y[j]]}" if y[j] >= 0 else ""))
-                for j in confident])]
+            lines += [
+                "**Most confident**",
+                "",
+                *_strip(
+                    [
+                        _figure(
+                            picture(j),
+                            f"test image {j}",
+                            f"{probs[j, c]:.1%}",
+                            title=f"test image {j}" + (f", labelled {names[y[j]]}" if y[j] >= 0 else ""),
+                        )
+                        for j in confident
+                    ]
+                ),
+            ]
         if labelled.any():
-            wrong_in = [int(j) for j in np.argsort(-probs[:, c], kind="stable")
-                        if labelled[j] and predicted[j] == c and y[j] != c][:K]
-            wrong_out = [int(j) for j in np.argsort(-probs.max(axis=1), kind="stable")
-                         if labelled[j] and y[j] == c and predicted[j] != c][:K]
+            wrong_in = [
+                int(j)
+                for j in np.argsort(-probs[:, c], kind="stable")
+                if labelled[j] and predicted[j] == c and y[j] != c
+            ][:K]
+            wrong_out = [
+                int(j)
+                for j in np.argsort(-probs.max(axis=1), kind="stable")
+                if labelled[j] and y[j] == c and predicted[j] != c
+            ][:K]
             if wrong_in:
-                lines += [f"**Taken for {html.escape(name)}**", "", *_strip([
-                    _figure(picture(j), f"test image {j}", f"is {names[y[j]]}", title=f"test image {j}: "
-                            f"labelled {names[y[j]]}, predicted {name} ({probs[j, c]:.0%})") for j in wrong_in])]
+                lines += [
+                    f"**Taken for {html.escape(name)}**",
+                    "",
+                    *_strip(
+                        [
+                            _figure(
+                                picture(j),
+                                f"test image {j}",
+                                f"is {names[y[j]]}",
+                                title=f"test image {j}: labelled {names[y[j]]}, predicted {name} ({probs[j, c]:.0%})",
+                            )
+                            for j in wrong_in
+                        ]
+                    ),
+                ]
             if wrong_out:
-                lines += [f"**{html.escape(name)} taken for another class**", "", *_strip([
-                    _figure(picture(j), f"test image {j}", f"→ {names[predicted[j]]}", title=f"test image {j}: "
-                            f"labelled {name}, predicted {names[predicted[j]]} ({probs[j].max():.0%})")
-                    for j in wrong_out])]
+                lines += [
+                    f"**{html.escape(name)} taken for another class**",
+                    "",
+                    *_strip(
+                        [
+                            _figure(
+                                picture(j),
+                                f"test image {j}",
+                                f"→ {names[predicted[j]]}",
+                                title=f"test image {j}: "
+                                f"labelled {name}, predicted {names[predicted[j]]} ({probs[j].max():.0%})",
+                            )
+                            for j in wrong_out
+                        ]
+                    ),
+                ]
             if not wrong_in and not wrong_out:
                 lines += [f"No test image is confused with {html.escape(name)}.", ""]
     seconds = time.perf_counter() - start

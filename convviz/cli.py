@@ -42,8 +42,9 @@ def _zoo_list(args: argparse.Namespace) -> int:
         ok, why = zoo.usable(e)
         mark = "usable " if ok else "skipped"
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
-        print(f"{e.name:<{width}}  {mark}  {e.source:<18} {detail} on {e.dataset or '-'}"
-              + ("" if ok else f"  ({why})"))
+        print(
+            f"{e.name:<{width}}  {mark}  {e.source:<18} {detail} on {e.dataset or '-'}" + ("" if ok else f"  ({why})")
+        )
     return 0
 
 
@@ -135,8 +136,11 @@ def _zoo_train(args: argparse.Namespace) -> int:
         goal = e.min_accuracy
         status = "ok" if goal is None or acc >= goal else f"BELOW min_accuracy {goal:.2f}"
         failed += status != "ok"
-        how = ("from the shipped weights" if record.get("shipped") is not None
-               else f"trained in {record.get('seconds') or 0:.0f} s")
+        how = (
+            "from the shipped weights"
+            if record.get("shipped") is not None
+            else f"trained in {record.get('seconds') or 0:.0f} s"
+        )
         print(f"{e.name}: test accuracy {acc:.4f} ({status}), {took:.1f} s, {how}", flush=True)
         if args.ship:
             print(f"{e.name}: weights shipped in {zoo.ship(e)}", flush=True)
@@ -155,8 +159,11 @@ def _zoo_check(wanted: list) -> int:
         r = zoo.retrain_check(e)
         verdict = "ok" if r.ok else f"DIFFERS by more than {r.tolerance:.1%}"
         failed += not r.ok
-        print(f"{e.name}: shipped test accuracy {r.shipped:.4f}, retrained from source {r.retrained:.4f} "
-              f"({(r.retrained - r.shipped) * 100:+.2f} points, {verdict}), {r.seconds:.0f} s", flush=True)
+        print(
+            f"{e.name}: shipped test accuracy {r.shipped:.4f}, retrained from source {r.retrained:.4f} "
+            f"({(r.retrained - r.shipped) * 100:+.2f} points, {verdict}), {r.seconds:.0f} s",
+            flush=True,
+        )
     return 1 if failed else 0
 
 
@@ -180,46 +187,65 @@ def _zoo_fetch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convviz", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="convviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--zoo", help="zoo file to use (default: gallery/zoo.yml or $CONVVIZ_ZOO)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what convviz does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    zoo_p = sub.add_parser("zoo", help="list and train the model zoo",
-                           description="List the model zoo or train its models.")
+    zoo_p = sub.add_parser(
+        "zoo", help="list and train the model zoo", description="List the model zoo or train its models."
+    )
     zoo_sub = zoo_p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
     lst = zoo_sub.add_parser("list", help="list the zoo's models and whether each is usable here")
     lst.add_argument("--json", action="store_true", help="print the usable models' names as a JSON list")
     lst.set_defaults(func=lambda a: _zoo_list_json(a) if a.json else _zoo_list(a))
-    tr = zoo_sub.add_parser("train", help="train and cache models (all trained models by default)",
-                            description="Train the zoo's 'trained' models and cache them. A model "
-                            "already in the cache loads in seconds; one whose weights are shipped "
-                            "(gallery/weights/<name>.keras, same recipe digest) is read, not trained.")
+    tr = zoo_sub.add_parser(
+        "train",
+        help="train and cache models (all trained models by default)",
+        description="Train the zoo's 'trained' models and cache them. A model "
+        "already in the cache loads in seconds; one whose weights are shipped "
+        "(gallery/weights/<name>.keras, same recipe digest) is read, not trained.",
+    )
     tr.add_argument("names", nargs="*", metavar="NAME", help="zoo model names (default: all)")
     how = tr.add_mutually_exclusive_group()
-    how.add_argument("--ship", action="store_true",
-                     help="also write each model to <zoo folder>/weights/<name>.keras with its recipe "
-                          "digest, so that a fresh clone builds without training")
-    how.add_argument("--check", action="store_true",
-                     help="retrain each shipped model from source (ignoring the shipped file and the "
-                          "cache) and fail unless its test accuracy is within 0.5 points of the shipped one's")
+    how.add_argument(
+        "--ship",
+        action="store_true",
+        help="also write each model to <zoo folder>/weights/<name>.keras with its recipe "
+        "digest, so that a fresh clone builds without training",
+    )
+    how.add_argument(
+        "--check",
+        action="store_true",
+        help="retrain each shipped model from source (ignoring the shipped file and the "
+        "cache) and fail unless its test accuracy is within 0.5 points of the shipped one's",
+    )
     tr.set_defaults(func=_zoo_train)
-    fe = zoo_sub.add_parser("fetch", help="download the ImageNet weights of keras.applications entries",
-                            description="Download (once, into the Keras cache ~/.keras/models) the "
-                            "ImageNet weights of the zoo's keras.applications entries, so that the "
-                            "site build and the tests need no network afterwards.")
+    fe = zoo_sub.add_parser(
+        "fetch",
+        help="download the ImageNet weights of keras.applications entries",
+        description="Download (once, into the Keras cache ~/.keras/models) the "
+        "ImageNet weights of the zoo's keras.applications entries, so that the "
+        "site build and the tests need no network afterwards.",
+    )
     fe.add_argument("names", nargs="*", metavar="NAME", help="zoo model names (default: all)")
     fe.set_defaults(func=_zoo_fetch)
 
-    ren = sub.add_parser("render", help="render one model's figures and numbers without MkDocs",
-                         description="Run a zoo model's site pages without MkDocs: figures as PNG and "
-                         "their numbers (accuracy, sparsity, dead filters, pointing game, "
-                         "trustworthiness) in manifest.json. Fills the cache, so a site build that "
-                         "uses this cache recomputes nothing.")
+    ren = sub.add_parser(
+        "render",
+        help="render one model's figures and numbers without MkDocs",
+        description="Run a zoo model's site pages without MkDocs: figures as PNG and "
+        "their numbers (accuracy, sparsity, dead filters, pointing game, "
+        "trustworthiness) in manifest.json. Fills the cache, so a site build that "
+        "uses this cache recomputes nothing.",
+    )
     ren.add_argument("model", metavar="MODEL", help="a zoo model name (see `convviz zoo list`)")
-    ren.add_argument("--what", default="activations,filters,cam,attributions,latent,units,classes",
-                     help="comma-separated pages: activations, filters, cam, attributions, latent, units, classes "
-                          "(default: all)")
+    ren.add_argument(
+        "--what",
+        default="activations,filters,cam,attributions,latent,units,classes",
+        help="comma-separated pages: activations, filters, cam, attributions, latent, units, classes (default: all)",
+    )
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
     ren.set_defaults(func=_render)
 
@@ -243,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2

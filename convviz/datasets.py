@@ -23,8 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "NAMES", "SHAPE_CLASSES", "load", "generate_shapes", "load_folder",
-           "load_image", "resize_images", "convert_channels", "folder_classes"]
+__all__ = [
+    "Dataset",
+    "NAMES",
+    "SHAPE_CLASSES",
+    "load",
+    "generate_shapes",
+    "load_folder",
+    "load_image",
+    "resize_images",
+    "convert_channels",
+    "folder_classes",
+]
 
 NAMES = ("digits", "shapes", "photos")
 SPLITS = ("train", "test")
@@ -103,14 +113,21 @@ class Dataset:
         pick = np.arange(len(self.x))[index]
         accepted = None if self.accepted is None else tuple(self.accepted[i] for i in pick)
         names = None if self.image_names is None else tuple(self.image_names[i] for i in pick)
-        return Dataset(self.name, self.split, self.x[index], self.y[index], self.class_names, masks,
-                       accepted, names)
+        return Dataset(self.name, self.split, self.x[index], self.y[index], self.class_names, masks, accepted, names)
 
     def with_images(self, x: np.ndarray) -> Dataset:
         """The same samples with other pixels (resized or converted)."""
         keep = self.masks is not None and self.masks.shape[1:3] == x.shape[1:3]
-        return Dataset(self.name, self.split, x, self.y, self.class_names,
-                       self.masks if keep else None, self.accepted, self.image_names)
+        return Dataset(
+            self.name,
+            self.split,
+            x,
+            self.y,
+            self.class_names,
+            self.masks if keep else None,
+            self.accepted,
+            self.image_names,
+        )
 
 
 def load(name: str, split: str = "train") -> Dataset:
@@ -146,6 +163,7 @@ def _load_cached(name: str, split: str) -> Dataset:
 
 # ----------------------------------------------------------------------------- digits
 
+
 def _digits(split: str) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -162,6 +180,7 @@ def _digits(split: str) -> Dataset:
 
 # ----------------------------------------------------------------------------- images
 
+
 def resize_images(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a float batch (N, H, W, C) to ``size`` = (height, width), bilinear."""
     from PIL import Image
@@ -173,9 +192,7 @@ def resize_images(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = np.empty((len(x), h, w, x.shape[-1]), np.float32)
     for i, img in enumerate(x):
         for c in range(x.shape[-1]):
-            out[i, :, :, c] = np.asarray(
-                Image.fromarray(img[:, :, c], mode="F").resize((w, h), Image.BILINEAR)
-            )
+            out[i, :, :, c] = np.asarray(Image.fromarray(img[:, :, c], mode="F").resize((w, h), Image.BILINEAR))
     return out
 
 
@@ -183,8 +200,7 @@ MAX_SIDE = 4096  # larger images are downscaled on load, with a warning
 MIN_SIDE = 8
 
 
-def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
-               channels: int = 3) -> np.ndarray:
+def load_image(path: str | Path, *, size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
     """Read one image file as float32 (H, W, channels) in [0, 1].
 
     Grayscale, palette and RGBA files are converted to ``channels`` (1 or 3); alpha is
@@ -202,11 +218,16 @@ def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
     try:
         with Image.open(path) as img:
             if min(img.size) < MIN_SIDE:
-                raise ValueError(f"image {path} is {img.size[0]}×{img.size[1]} pixels: too small "
-                                 f"(at least {MIN_SIDE} pixels on each side)")
+                raise ValueError(
+                    f"image {path} is {img.size[0]}×{img.size[1]} pixels: too small "
+                    f"(at least {MIN_SIDE} pixels on each side)"
+                )
             if max(img.size) > MAX_SIDE:
-                warnings.warn(f"image {path} is {img.size[0]}×{img.size[1]} pixels; downscaled to fit "
-                              f"{MAX_SIDE}×{MAX_SIDE}", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"image {path} is {img.size[0]}×{img.size[1]} pixels; downscaled to fit {MAX_SIDE}×{MAX_SIDE}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 img.draft("RGB", (MAX_SIDE, MAX_SIDE))
                 img.thumbnail((MAX_SIDE, MAX_SIDE))
             img.load()
@@ -258,8 +279,10 @@ def convert_channels(x: np.ndarray, channels: int) -> np.ndarray:
         return np.repeat(x, 3, axis=-1)
     if have == 3 and channels == 1:
         return (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-    raise ValueError(f"cannot convert {have}-channel images to {channels} channels; "
-                     "convviz converts between 1 (gray), 3 (RGB) and 4 (RGBA) channels")
+    raise ValueError(
+        f"cannot convert {have}-channel images to {channels} channels; "
+        "convviz converts between 1 (gray), 3 (RGB) and 4 (RGBA) channels"
+    )
 
 
 def folder_classes(path: str | Path) -> tuple[str, ...]:
@@ -267,8 +290,9 @@ def folder_classes(path: str | Path) -> tuple[str, ...]:
     return tuple(sorted(p.name for p in Path(path).iterdir() if p.is_dir() and not p.name.startswith(".")))
 
 
-def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
-                class_names: tuple[str, ...] | None = None) -> Dataset:
+def load_folder(
+    path: str | Path, *, size: tuple[int, int], channels: int = 3, class_names: tuple[str, ...] | None = None
+) -> Dataset:
     """Load an image folder, labelled or not.
 
     * ``root/<class>/<image>``: one sub-folder per class; classes are sorted by name
@@ -286,17 +310,23 @@ def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
     loose = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
     labelled = bool(found)
     if labelled and loose:
-        raise ValueError(f"{root} mixes class sub-folders ({', '.join(found[:3])}...) with loose images "
-                         f"({loose[0].name}...): use root/<class>/<image> for labelled images or "
-                         "root/<image> for unlabelled ones, not both")
+        raise ValueError(
+            f"{root} mixes class sub-folders ({', '.join(found[:3])}...) with loose images "
+            f"({loose[0].name}...): use root/<class>/<image> for labelled images or "
+            "root/<image> for unlabelled ones, not both"
+        )
     if labelled:
         names = tuple(class_names) if class_names else tuple(found)
         unknown = sorted(set(found) - set(names))
         if unknown:
             raise ValueError(f"folders {unknown} in {root} are not in class_names {list(names)}")
-        files = [(f, label) for label, cname in enumerate(names) if (root / cname).is_dir()
-                 for f in sorted((root / cname).iterdir())
-                 if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES]
+        files = [
+            (f, label)
+            for label, cname in enumerate(names)
+            if (root / cname).is_dir()
+            for f in sorted((root / cname).iterdir())
+            if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+        ]
     else:
         names = tuple(class_names) if class_names else ()
         files = [(f, -1) for f in loose]
@@ -311,13 +341,15 @@ def load_folder(path: str | Path, *, size: tuple[int, int], channels: int = 3,
         stems.append(f.stem)
     if skipped and (str(root), tuple(skipped)) not in _WARNED:
         _WARNED.add((str(root), tuple(skipped)))  # once per process, not once per page
-        logging.getLogger("convviz").warning("convviz: skipped %d unreadable image(s) in %s: %s",
-                                             len(skipped), root, "; ".join(skipped))
+        logging.getLogger("convviz").warning(
+            "convviz: skipped %d unreadable image(s) in %s: %s", len(skipped), root, "; ".join(skipped)
+        )
     if not xs:
-        raise ValueError(f"no readable images found in {root} (expected {root}/<class>/<image> or "
-                         f"{root}/<image>, with a suffix among {', '.join(_IMAGE_SUFFIXES)})")
-    return Dataset(root.name, "test", np.stack(xs), np.array(ys, np.int64), names,
-                   image_names=tuple(stems))
+        raise ValueError(
+            f"no readable images found in {root} (expected {root}/<class>/<image> or "
+            f"{root}/<image>, with a suffix among {', '.join(_IMAGE_SUFFIXES)})"
+        )
+    return Dataset(root.name, "test", np.stack(xs), np.array(ys, np.int64), names, image_names=tuple(stems))
 
 
 # ----------------------------------------------------------------------------- photos
@@ -357,14 +389,21 @@ def _photos(split: str) -> Dataset:
         ys.append(classes[0] if classes else -1)
         accepted.append(tuple(classes))
         stems.append(name)
-    return Dataset("photos", split, np.stack(xs), np.array(ys, np.int64), class_names(),
-                   accepted=tuple(accepted), image_names=tuple(stems))
+    return Dataset(
+        "photos",
+        split,
+        np.stack(xs),
+        np.array(ys, np.int64),
+        class_names(),
+        accepted=tuple(accepted),
+        image_names=tuple(stems),
+    )
 
 
 # ----------------------------------------------------------------------------- shapes
 
-def generate_shapes(n: int, *, seed: int = 0, size: int = SHAPES_SIZE,
-                    split: str = "generated") -> Dataset:
+
+def generate_shapes(n: int, *, seed: int = 0, size: int = SHAPES_SIZE, split: str = "generated") -> Dataset:
     """Generate ``n`` shape images with masks, reproducibly from ``seed``.
 
     Each image has one object of a class in :data:`SHAPE_CLASSES` (balanced) at a
@@ -379,8 +418,7 @@ def generate_shapes(n: int, *, seed: int = 0, size: int = SHAPES_SIZE,
     k = len(SHAPE_CLASSES)
     # every block of k consecutive images holds each class once, in an order drawn from
     # (seed, block): labels are balanced and image i depends on (seed, i) alone
-    labels = np.concatenate([np.random.default_rng([seed, 2**31, b]).permutation(k)
-                             for b in range(-(-n // k))])[:n]
+    labels = np.concatenate([np.random.default_rng([seed, 2**31, b]).permutation(k) for b in range(-(-n // k))])[:n]
     x = np.empty((n, size, size, 3), np.float32)
     masks = np.empty((n, size, size), bool)
     grid = _Grid(size)
@@ -486,6 +524,7 @@ def _shape_image(rng: np.random.Generator, kind: int, grid: _Grid) -> tuple[np.n
     obj = color + rng.normal(0, 0.02, bg.shape)
     img = bg * (1 - cov[..., None]) + obj * cov[..., None]
     # the mask is the object's region: a ring's hole belongs to the ring (it is its evidence)
-    region = _shape_coverage(SHAPE_CLASSES.index("circle"), grid, cx, cy, r, theta) \
-        if SHAPE_CLASSES[kind] == "ring" else cov
+    region = (
+        _shape_coverage(SHAPE_CLASSES.index("circle"), grid, cx, cy, r, theta) if SHAPE_CLASSES[kind] == "ring" else cov
+    )
     return np.clip(img, 0, 1).astype(np.float32), region >= 0.5

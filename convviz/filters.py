@@ -47,9 +47,16 @@ from convviz._objectives import channel_maps, unit_peaks
 from convviz._params import pixel_start
 from convviz.layers import layer_output, require_spatial, resolve_layer
 
-__all__ = ["FilterPatterns", "RECIPES", "DEFAULT_LEARNING_RATES", "visualize_filters", "visualize_classes",
-           "deprocess_image",
-           "representative_layers", "book_objective_reference"]
+__all__ = [
+    "FilterPatterns",
+    "RECIPES",
+    "DEFAULT_LEARNING_RATES",
+    "visualize_filters",
+    "visualize_classes",
+    "deprocess_image",
+    "representative_layers",
+    "book_objective_reference",
+]
 
 ops = keras.ops
 RECIPES = ("book", "fast", "robust")
@@ -146,8 +153,10 @@ def _filter_indices(filters: int | Sequence[int], channels: int, layer: str) -> 
         raise ValueError(f"filters must be a count or a non-empty sequence of integer indices, got {filters!r}")
     bad = idx[(idx < 0) | (idx >= channels)]
     if len(bad):
-        raise ValueError(f"filter indices {bad.tolist()} out of range: layer {layer!r} has {channels} "
-                         f"filters (valid 0..{channels - 1})")
+        raise ValueError(
+            f"filter indices {bad.tolist()} out of range: layer {layer!r} has {channels} "
+            f"filters (valid 0..{channels - 1})"
+        )
     return idx.astype(np.int64)
 
 
@@ -223,24 +232,62 @@ def visualize_filters(
     idx = _filter_indices(filters, channels, info.name)
     size = _image_size(model, image_size)
     if crop < 0 or size[0] - 2 * crop < 1 or size[1] - 2 * crop < 1:
-        raise ValueError(f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from "
-                         f"each side: use a larger image_size or a smaller crop")
+        raise ValueError(
+            f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from "
+            f"each side: use a larger image_size or a smaller crop"
+        )
     x_data = None
     if data is not None:
         from convviz.validation import check_images
 
         x_data = check_images(model, data, exact_size=True)
     if _cache.resolve(cache) is not None:
-        arrays = _cache.memo(cache, "filters", lambda: _patterns_to_arrays(visualize_filters(
-            model, info.name, idx, steps=steps, learning_rate=lr, image_size=size, crop=crop,
-            seed=seed, recipe=recipe, data=x_data, batch_size=batch_size,
-            memory_budget_gb=memory_budget_gb, progress=progress)), code=("filters",),
-            key=lambda: dict(model=_cache.model_digest(model), layer=info.name, filters=idx.tolist(),
-                             steps=int(steps), lr=float(lr), size=size, crop=crop, seed=seed, recipe=recipe,
-                             data=None if x_data is None else _cache.array_digest(x_data)))
-        return FilterPatterns(info.name, recipe, arrays["filters"], arrays["images"], arrays["raw"],
-                              arrays["losses"], arrays["dead"], arrays["unexcited"],
-                              arrays["origin"].astype(str), float(arrays["seconds"]))
+        arrays = _cache.memo(
+            cache,
+            "filters",
+            lambda: _patterns_to_arrays(
+                visualize_filters(
+                    model,
+                    info.name,
+                    idx,
+                    steps=steps,
+                    learning_rate=lr,
+                    image_size=size,
+                    crop=crop,
+                    seed=seed,
+                    recipe=recipe,
+                    data=x_data,
+                    batch_size=batch_size,
+                    memory_budget_gb=memory_budget_gb,
+                    progress=progress,
+                )
+            ),
+            code=("filters",),
+            key=lambda: dict(
+                model=_cache.model_digest(model),
+                layer=info.name,
+                filters=idx.tolist(),
+                steps=int(steps),
+                lr=float(lr),
+                size=size,
+                crop=crop,
+                seed=seed,
+                recipe=recipe,
+                data=None if x_data is None else _cache.array_digest(x_data),
+            ),
+        )
+        return FilterPatterns(
+            info.name,
+            recipe,
+            arrays["filters"],
+            arrays["images"],
+            arrays["raw"],
+            arrays["losses"],
+            arrays["dead"],
+            arrays["unexcited"],
+            arrays["origin"].astype(str),
+            float(arrays["seconds"]),
+        )
     in_channels = int(model.inputs[0].shape[-1] or 3)
     bs = _ascent.batch_size_for(model, info.name, size, len(idx), batch_size, memory_budget_gb)
     maps = channel_maps(model, info.name, channels)
@@ -253,12 +300,10 @@ def visualize_filters(
         losses = _ascent.final_objective(maps, raw, idx, bs)
         stuck |= losses <= 0
     else:
-        n_steps, momentum = (steps, 0.0) if recipe == "book" else (max(1, round(steps * _FAST_SHARE)),
-                                                                   _FAST_MOMENTUM)
+        n_steps, momentum = (steps, 0.0) if recipe == "book" else (max(1, round(steps * _FAST_SHARE)), _FAST_MOMENTUM)
         starts = pixel_start(rng, len(idx), size, in_channels)
         with _ascent.progress_bar(n_steps * nb, f"filters ({recipe})", progress) as bar:
-            raw, losses, stuck = _ascent.pixel_ascent(maps, idx, starts, bs, n_steps, lr,
-                                                      momentum=momentum, bar=bar)
+            raw, losses, stuck = _ascent.pixel_ascent(maps, idx, starts, bs, n_steps, lr, momentum=momentum, bar=bar)
         stuck |= losses <= 0
     origin = np.array(["gray"] * len(idx), dtype="<U5")
     dead = np.zeros(len(idx), bool)
@@ -278,9 +323,9 @@ def visualize_filters(
                 x0 = pixel_start(rng, len(sel), size, in_channels, low=0.0, high=1.0)
             else:
                 x0 = np.stack([_fit(x_data[pick[i]], size) for i in sel])
-            r_raw, r_loss, r_stuck = _ascent.pixel_ascent(maps, idx[sel], x0, min(bs, len(sel)),
-                                                          max(steps, 30) if recipe == "robust" else steps,
-                                                          restart_lr)
+            r_raw, r_loss, r_stuck = _ascent.pixel_ascent(
+                maps, idx[sel], x0, min(bs, len(sel)), max(steps, 30) if recipe == "robust" else steps, restart_lr
+            )
             fired = ~r_stuck & (r_loss > 0)
             raw[sel[fired]], losses[sel[fired]] = r_raw[fired], r_loss[fired]
             origin[sel[fired]] = name
@@ -288,11 +333,25 @@ def visualize_filters(
     unexcited = retry | ~np.isfinite(losses)
     origin[dead | unexcited] = "none"
     seconds = time.perf_counter() - start
-    images = np.stack([_to_uint8(r, crop) if recipe == "robust" and o == "gray" else deprocess_image(r, crop=crop)
-                       for r, o in zip(raw, origin)])
+    images = np.stack(
+        [
+            _to_uint8(r, crop) if recipe == "robust" and o == "gray" else deprocess_image(r, crop=crop)
+            for r, o in zip(raw, origin)
+        ]
+    )
     images[dead | unexcited] = 128  # no pattern to show: flat gray, not the noisy start image
-    return FilterPatterns(info.name, recipe, idx, images, raw.astype(np.float32),
-                          losses.astype(np.float32), dead, unexcited, origin, seconds)
+    return FilterPatterns(
+        info.name,
+        recipe,
+        idx,
+        images,
+        raw.astype(np.float32),
+        losses.astype(np.float32),
+        dead,
+        unexcited,
+        origin,
+        seconds,
+    )
 
 
 def visualize_classes(
@@ -343,22 +402,53 @@ def visualize_classes(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     n_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     if n_classes is None or len(model.outputs[0].shape) != 2:
-        raise ValueError(f"model {model.name!r} must output class scores (batch, classes); its output shape "
-                         f"is {None if not getattr(model, 'outputs', None) else tuple(model.outputs[0].shape)}")
+        raise ValueError(
+            f"model {model.name!r} must output class scores (batch, classes); its output shape "
+            f"is {None if not getattr(model, 'outputs', None) else tuple(model.outputs[0].shape)}"
+        )
     idx = _filter_indices(classes, int(n_classes), "the output")
     size = _image_size(model, image_size)
     crop = size[0] // 16 if crop is None else crop
     if crop < 0 or size[0] - 2 * crop < 1 or size[1] - 2 * crop < 1:
         raise ValueError(f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from each side")
     if _cache.resolve(cache) is not None:
-        arrays = _cache.memo(cache, "class_patterns", lambda: _patterns_to_arrays(visualize_classes(
-            model, idx, steps=steps, image_size=size, crop=crop, seed=seed, batch_size=batch_size,
-            progress=progress)), code=("filters",),
-            key=lambda: dict(model=_cache.model_digest(model), classes=idx.tolist(), steps=int(steps), size=size,
-                             crop=crop, seed=seed))
-        return FilterPatterns("logits", "robust", arrays["filters"], arrays["images"], arrays["raw"],
-                              arrays["losses"], arrays["dead"], arrays["unexcited"],
-                              arrays["origin"].astype(str), float(arrays["seconds"]))
+        arrays = _cache.memo(
+            cache,
+            "class_patterns",
+            lambda: _patterns_to_arrays(
+                visualize_classes(
+                    model,
+                    idx,
+                    steps=steps,
+                    image_size=size,
+                    crop=crop,
+                    seed=seed,
+                    batch_size=batch_size,
+                    progress=progress,
+                )
+            ),
+            code=("filters",),
+            key=lambda: dict(
+                model=_cache.model_digest(model),
+                classes=idx.tolist(),
+                steps=int(steps),
+                size=size,
+                crop=crop,
+                seed=seed,
+            ),
+        )
+        return FilterPatterns(
+            "logits",
+            "robust",
+            arrays["filters"],
+            arrays["images"],
+            arrays["raw"],
+            arrays["losses"],
+            arrays["dead"],
+            arrays["unexcited"],
+            arrays["origin"].astype(str),
+            float(arrays["seconds"]),
+        )
     scores = class_scores(model)
     total = int(n_classes)
 
@@ -371,14 +461,24 @@ def visualize_classes(
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     with _ascent.progress_bar(steps * -(-len(idx) // bs), "classes (robust)", progress) as bar:
-        raw, _ = _ascent.fourier_ascent(maps, idx, bs, size, in_channels, steps,
-                                        DEFAULT_LEARNING_RATES["robust"], rng, bar=bar)
+        raw, _ = _ascent.fourier_ascent(
+            maps, idx, bs, size, in_channels, steps, DEFAULT_LEARNING_RATES["robust"], rng, bar=bar
+        )
     losses = _ascent.final_objective(maps, raw, idx, bs)
     images = np.stack([_to_uint8(r, crop) for r in raw])
     none = np.zeros(len(idx), bool)
-    return FilterPatterns("logits", "robust", idx, images, raw.astype(np.float32), losses.astype(np.float32),
-                          none, ~np.isfinite(losses), np.array(["gray"] * len(idx), dtype="<U5"),
-                          time.perf_counter() - start)
+    return FilterPatterns(
+        "logits",
+        "robust",
+        idx,
+        images,
+        raw.astype(np.float32),
+        losses.astype(np.float32),
+        none,
+        ~np.isfinite(losses),
+        np.array(["gray"] * len(idx), dtype="<U5"),
+        time.perf_counter() - start,
+    )
 
 
 def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -391,9 +491,16 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _patterns_to_arrays(p: FilterPatterns) -> dict[str, np.ndarray]:
-    return {"filters": p.filters, "images": p.images, "raw": p.raw, "losses": p.losses,
-            "dead": p.dead, "unexcited": p.unexcited, "origin": p.origin.astype("U5"),
-            "seconds": np.float64(p.seconds)}
+    return {
+        "filters": p.filters,
+        "images": p.images,
+        "raw": p.raw,
+        "losses": p.losses,
+        "dead": p.dead,
+        "unexcited": p.unexcited,
+        "origin": p.origin.astype("U5"),
+        "seconds": np.float64(p.seconds),
+    }
 
 
 def _to_uint8(img: np.ndarray, crop: int) -> np.ndarray:
@@ -405,8 +512,7 @@ def _to_uint8(img: np.ndarray, crop: int) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 
-def book_objective_reference(model: keras.Model, layer: str, images: np.ndarray,
-                             filters: np.ndarray) -> np.ndarray:
+def book_objective_reference(model: keras.Model, layer: str, images: np.ndarray, filters: np.ndarray) -> np.ndarray:
     """Mean activation of each filter on its image, computed the plain way (float32, whole
     layer output, the chapter's 2-pixel border dropped). Used by tests and benchmarks."""
     body = layer_output(model, layer)
@@ -428,8 +534,7 @@ def representative_layers(model: keras.Model, n: int = 3) -> list[str]:
     """
     from convviz.activations import activation_layers
 
-    names = [n_ for n_ in activation_layers(model)
-             if not resolve_layer(model, n_).class_name.endswith("Pooling2D")]
+    names = [n_ for n_ in activation_layers(model) if not resolve_layer(model, n_).class_name.endswith("Pooling2D")]
     if not names:
         raise ValueError(f"model {model.name!r} has no convolution layer")
     picks = sorted({round(k * (len(names) - 1) / max(n - 1, 1)) for k in range(n)})

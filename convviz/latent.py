@@ -12,8 +12,17 @@ from convviz._batches import run_batches
 from convviz.layers import display_names, forward, layer_infos, resolve_layer
 from convviz.validation import check_images
 
-__all__ = ["PROJECTIONS", "default_embedding_layer", "extract_embeddings", "project",
-           "trustworthiness", "outlier_scores", "find_outliers", "MIN_SAMPLES", "too_few"]
+__all__ = [
+    "PROJECTIONS",
+    "default_embedding_layer",
+    "extract_embeddings",
+    "project",
+    "trustworthiness",
+    "outlier_scores",
+    "find_outliers",
+    "MIN_SAMPLES",
+    "too_few",
+]
 
 PROJECTIONS = ("umap", "tsne", "pca")
 
@@ -27,8 +36,9 @@ def default_embedding_layer(model: keras.Model) -> str:
     return display_names([infos[-2]], every)[0]
 
 
-def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | None = None,
-                       batch_size: int = 64, cache: Any = None) -> np.ndarray:
+def extract_embeddings(
+    model: keras.Model, images: np.ndarray, *, layer: str | None = None, batch_size: int = 64, cache: Any = None
+) -> np.ndarray:
     """Features of ``images`` at ``layer``, one row per image.
 
     Parameters
@@ -54,10 +64,13 @@ def extract_embeddings(model: keras.Model, images: np.ndarray, *, layer: str | N
     from convviz import cache as _cache
 
     if _cache.resolve(cache) is not None:
-        return _cache.memo(cache, "embeddings",
-                           lambda: {"f": extract_embeddings(model, x, layer=name, batch_size=batch_size)},
-                           code=("latent",), key=lambda: dict(model=_cache.model_digest(model),
-                                                              images=_cache.array_digest(x), layer=name))["f"]
+        return _cache.memo(
+            cache,
+            "embeddings",
+            lambda: {"f": extract_embeddings(model, x, layer=name, batch_size=batch_size)},
+            code=("latent",),
+            key=lambda: dict(model=_cache.model_digest(model), images=_cache.array_digest(x), layer=name),
+        )["f"]
     step = _backend.cached_jit(model, ("embeddings", name), lambda: lambda t: forward(model, t, [name])[1][name])
 
     def pool(f: np.ndarray) -> np.ndarray:  # per batch: memory stays bounded
@@ -77,8 +90,15 @@ def _check_features(features: Any, name: str = "features") -> np.ndarray:
     return f
 
 
-def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2,
-            random_state: int = 0, cache: Any = None, **kwargs: Any) -> np.ndarray:
+def project(
+    features: np.ndarray,
+    *,
+    method: str = "umap",
+    n_components: int = 2,
+    random_state: int = 0,
+    cache: Any = None,
+    **kwargs: Any,
+) -> np.ndarray:
     """Project features to ``n_components`` dimensions.
 
     ``method``: ``"umap"`` (umap-learn), ``"tsne"`` (scikit-learn) or ``"pca"``.
@@ -93,13 +113,20 @@ def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2
     if cache is not None and cache is not False:
         from convviz import cache as _cache
 
-        return _cache.memo(cache, "projection",
-                           lambda: {"xy": project(f, method=method, n_components=n_components,
-                                                  random_state=random_state, **kwargs)},
-                           code=("latent",),
-                           key=lambda: dict(libs=_projection_libs(method), features=_cache.array_digest(f),
-                                            method=method, n_components=n_components, random_state=random_state,
-                                            kwargs=sorted(kwargs.items())))["xy"]
+        return _cache.memo(
+            cache,
+            "projection",
+            lambda: {"xy": project(f, method=method, n_components=n_components, random_state=random_state, **kwargs)},
+            code=("latent",),
+            key=lambda: dict(
+                libs=_projection_libs(method),
+                features=_cache.array_digest(f),
+                method=method,
+                n_components=n_components,
+                random_state=random_state,
+                kwargs=sorted(kwargs.items()),
+            ),
+        )["xy"]
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -116,15 +143,18 @@ def project(features: np.ndarray, *, method: str = "umap", n_components: int = 2
         import umap
 
         opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
-        return umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
+        return (
+            umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
+        )
 
 
 def _projection_libs(method: str) -> dict[str, str]:
     """Versions of the libraries a projection comes from (part of its cache key)."""
     import importlib.metadata as md
 
-    pkgs = {"umap": ("umap-learn", "pynndescent", "scikit-learn"), "tsne": ("scikit-learn",),
-            "pca": ("scikit-learn",)}[method]
+    pkgs = {"umap": ("umap-learn", "pynndescent", "scikit-learn"), "tsne": ("scikit-learn",), "pca": ("scikit-learn",)}[
+        method
+    ]
     out = {}
     for pkg in pkgs:
         try:
@@ -135,9 +165,9 @@ def _projection_libs(method: str) -> dict[str, str]:
 
 
 MIN_SAMPLES = {
-    "projection": 10,      # UMAP / t-SNE: fewer points make no picture of a neighbourhood
+    "projection": 10,  # UMAP / t-SNE: fewer points make no picture of a neighbourhood
     "trustworthiness": 21,  # 10 nearest neighbours, which the measure needs in [1, N/2)
-    "outliers": 12,        # 10 nearest neighbours of each sample, plus the sample itself
+    "outliers": 12,  # 10 nearest neighbours of each sample, plus the sample itself
 }
 
 
@@ -149,9 +179,11 @@ def too_few(n: int, what: str) -> str | None:
     need = MIN_SAMPLES[what]
     if n >= need:
         return None
-    why = {"projection": "a 2-D map of the neighbourhoods",
-           "trustworthiness": "trustworthiness (it compares each sample's 10 nearest neighbours)",
-           "outliers": "the outlier ranking (each sample against its 10 nearest neighbours)"}[what]
+    why = {
+        "projection": "a 2-D map of the neighbourhoods",
+        "trustworthiness": "trustworthiness (it compares each sample's 10 nearest neighbours)",
+        "outliers": "the outlier ranking (each sample against its 10 nearest neighbours)",
+    }[what]
     return f"Skipped {why}: it needs at least {need} images and this dataset has {n}."
 
 
@@ -187,8 +219,7 @@ def outlier_scores(features: np.ndarray, labels: np.ndarray, *, k: int = 10) -> 
     f = _check_features(features)
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != len(f):
-        raise ValueError(f"labels must be 1-D with one label per sample: {len(f)} samples, "
-                         f"labels shape {y.shape}")
+        raise ValueError(f"labels must be 1-D with one label per sample: {len(f)} samples, labels shape {y.shape}")
     if not 1 <= k < len(f):
         raise ValueError(f"k must be in [1, N) = [1, {len(f)}), got {k} (N = {len(f)} samples)")
     norm = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)

@@ -50,8 +50,19 @@ __all__ = [
 
 Path = tuple[str, ...]
 _POOLING = ("Pooling2D",)
-_NOT_FEATURES = ("InputLayer", "Rescaling", "Normalization", "Resizing", "CenterCrop", "Dropout",
-                 "SpatialDropout2D", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation")
+_NOT_FEATURES = (
+    "InputLayer",
+    "Rescaling",
+    "Normalization",
+    "Resizing",
+    "CenterCrop",
+    "Dropout",
+    "SpatialDropout2D",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+)
 
 
 class SplitError(ValueError):
@@ -90,9 +101,7 @@ class LayerInfo:
 
 
 def _is_graph_model(op: Any) -> bool:
-    return isinstance(op, keras.Model) and (
-        isinstance(op, keras.Sequential) or hasattr(op, "_nodes_by_depth")
-    )
+    return isinstance(op, keras.Model) and (isinstance(op, keras.Sequential) or hasattr(op, "_nodes_by_depth"))
 
 
 def _function(model: keras.Model) -> Any:
@@ -117,8 +126,7 @@ def _nodes(model: keras.Model) -> list[Any]:
     fn = _function(model)
     if len(fn.inputs) != 1:
         raise ValueError(
-            f"model {model.name!r} has {len(fn.inputs)} inputs; convviz supports models with "
-            "exactly one image input"
+            f"model {model.name!r} has {len(fn.inputs)} inputs; convviz supports models with exactly one image input"
         )
     out = []
     for depth in sorted(fn._nodes_by_depth, reverse=True):
@@ -239,7 +247,8 @@ def require_spatial(model: keras.Model, layer: str | keras.layers.Layer, purpose
         raise ValueError(
             f"layer {info.name!r} has output shape {info.output_shape}, not (batch, height, width, "
             f"channels): {purpose} a convolutional layer, e.g. one of "
-            f"{', '.join(conv_layers(model)[-5:])}")
+            f"{', '.join(conv_layers(model)[-5:])}"
+        )
     return info
 
 
@@ -326,8 +335,15 @@ def output_squashing(model: keras.Model) -> str:
         return "unknown"
     act = getattr(op, "activation", None)
     if act is None:
-        known = (keras.layers.Dense, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
-                 keras.layers.Flatten, keras.layers.Reshape, keras.layers.Add, keras.layers.Dropout)
+        known = (
+            keras.layers.Dense,
+            keras.layers.GlobalAveragePooling2D,
+            keras.layers.GlobalMaxPooling2D,
+            keras.layers.Flatten,
+            keras.layers.Reshape,
+            keras.layers.Add,
+            keras.layers.Dropout,
+        )
         return "linear" if isinstance(op, known) or type(op).__module__.startswith("keras.") else "unknown"
     return "linear" if _act_name(act) in _LINEAR else "unknown"
 
@@ -344,13 +360,17 @@ def _warn_if_squashed(model: keras.Model) -> None:
     _WARNED.add((model.name, name))
     import warnings
 
-    kind = type(op).__name__ + (f"(activation={_act_name(op.activation)!r})"
-                                if getattr(op, "activation", None) is not None else "")
+    kind = type(op).__name__ + (
+        f"(activation={_act_name(op.activation)!r})" if getattr(op, "activation", None) is not None else ""
+    )
     warnings.warn(
         f"model {model.name!r}: its output layer {name!r} is a {kind} that convviz cannot remove, "
         "so class scores are read after it: if it squashes (softmax, sigmoid, tanh), gradients "
         "of confident predictions vanish. Give the model a Dense/Activation output with a "
-        "softmax or sigmoid (removed automatically) or linear logits.", RuntimeWarning, stacklevel=3)
+        "softmax or sigmoid (removed automatically) or linear logits.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 _IN = "@in"  # key prefix of input taps in _run's result
@@ -399,15 +419,26 @@ def _run(
         sub_taps = [t[1:] for t in taps if t[0] == op.name and len(t) > 1]
         sub_in = [t[1:] for t in input_taps if t[0] == op.name and len(t) > 1]
         produces_output = any(id(t) in out_ids for t in node.outputs)
-        outside = [w for w in wanted if w not in tapped and
-                   not ((w[0] == op.name and len(w) > 1) or (w[0] == _IN and w[1] == op.name and len(w) > 2))]
+        outside = [
+            w
+            for w in wanted
+            if w not in tapped
+            and not ((w[0] == op.name and len(w) > 1) or (w[0] == _IN and w[1] == op.name and len(w) > 2))
+        ]
         sub_need = need_output or bool(outside)
         if is_start and len(start) == 1:
             outputs = start_value
         elif is_start:
-            outputs, sub = _run(op, start=start[1:], start_value=start_value, taps=sub_taps,
-                                input_taps=sub_in, need_output=sub_need,
-                                logits=logits and produces_output, guided=guided)
+            outputs, sub = _run(
+                op,
+                start=start[1:],
+                start_value=start_value,
+                taps=sub_taps,
+                input_taps=sub_in,
+                need_output=sub_need,
+                logits=logits and produces_output,
+                guided=guided,
+            )
             absorb(op.name, sub)
         elif not any(present):
             continue  # upstream of the start layer
@@ -420,8 +451,15 @@ def _run(
                 if not need_output and done():
                     return None, tapped
             if sub_taps or sub_in or (guided and _is_graph_model(op)):
-                outputs, sub = _run(op, args[0], taps=sub_taps, input_taps=sub_in,
-                                    need_output=sub_need, logits=logits and produces_output, guided=guided)
+                outputs, sub = _run(
+                    op,
+                    args[0],
+                    taps=sub_taps,
+                    input_taps=sub_in,
+                    need_output=sub_need,
+                    logits=logits and produces_output,
+                    guided=guided,
+                )
                 absorb(op.name, sub)
             else:
                 outputs = _call(op, args, kwargs, logits=logits and produces_output, guided=guided)
@@ -500,8 +538,7 @@ class Split:
     head: Callable[[Any], Any]
 
 
-def split_model(model: keras.Model, layer: str | keras.layers.Layer, *,
-                logits: bool = False) -> Split:
+def split_model(model: keras.Model, layer: str | keras.layers.Layer, *, logits: bool = False) -> Split:
     """Split ``model`` into body (input → layer output) and head (layer output → output).
 
     Parameters
@@ -538,8 +575,9 @@ def split_model(model: keras.Model, layer: str | keras.layers.Layer, *,
     return Split(info.name, info.output_shape, body, head)
 
 
-def forward(model: keras.Model, x: Any, layers: Sequence[str], *, need_output: bool = False,
-            logits: bool = False) -> tuple[Any, dict[str, Any]]:
+def forward(
+    model: keras.Model, x: Any, layers: Sequence[str], *, need_output: bool = False, logits: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """One pass over ``model`` returning the outputs of ``layers`` (and the model output).
 
     Only the part of the graph needed is computed when ``need_output`` is False.

@@ -10,9 +10,22 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
-__all__ = ["pointing_game", "energy_pointing_game", "deletion_curve", "insertion_curve", "auc",
-           "center_baseline", "random_baseline", "ssim", "spearman", "RandomizationResult",
-           "randomization_check", "reinitialized_weights", "PASS_THRESHOLD", "blurred"]
+__all__ = [
+    "pointing_game",
+    "energy_pointing_game",
+    "deletion_curve",
+    "insertion_curve",
+    "auc",
+    "center_baseline",
+    "random_baseline",
+    "ssim",
+    "spearman",
+    "RandomizationResult",
+    "randomization_check",
+    "reinitialized_weights",
+    "PASS_THRESHOLD",
+    "blurred",
+]
 
 
 def _check_maps_masks(heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +61,7 @@ def pointing_game(heatmaps: np.ndarray, masks: np.ndarray, *, tolerance: int = 0
     if tolerance:
         from scipy.ndimage import binary_dilation
 
-        y, x = np.ogrid[-tolerance:tolerance + 1, -tolerance:tolerance + 1]
+        y, x = np.ogrid[-tolerance : tolerance + 1, -tolerance : tolerance + 1]
         disk = x * x + y * y <= tolerance * tolerance
         m = np.stack([binary_dilation(mi, structure=disk) for mi in m])
     hits = np.zeros(len(h))
@@ -142,9 +155,16 @@ def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: b
     return curve
 
 
-def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray, *,
-                   class_index: int | Sequence[int] | None = None, steps: int = 16,
-                   baseline: float | str | np.ndarray = 0.0, batch_size: int = 64) -> np.ndarray:
+def deletion_curve(
+    model: keras.Model,
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    *,
+    class_index: int | Sequence[int] | None = None,
+    steps: int = 16,
+    baseline: float | str | np.ndarray = 0.0,
+    batch_size: int = 64,
+) -> np.ndarray:
     """Class probability as the most important pixels (by heatmap) are removed first
     (replaced by ``baseline``: a value, an array like the images, or ``"blur"``).
 
@@ -155,9 +175,16 @@ def deletion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray,
     return _curve(model, images, heatmaps, class_index, steps, batch_size, False, baseline)
 
 
-def insertion_curve(model: keras.Model, images: np.ndarray, heatmaps: np.ndarray, *,
-                    class_index: int | Sequence[int] | None = None, steps: int = 16,
-                    baseline: float | str | np.ndarray = "blur", batch_size: int = 64) -> np.ndarray:
+def insertion_curve(
+    model: keras.Model,
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    *,
+    class_index: int | Sequence[int] | None = None,
+    steps: int = 16,
+    baseline: float | str | np.ndarray = "blur",
+    batch_size: int = 64,
+) -> np.ndarray:
     """Class probability as the most important pixels are inserted first into a start
     image: by default a blurred copy (:func:`blurred`), as in RISE, so that the curve
     measures the evidence of the pixels and not the shock of a blank image. A faithful
@@ -295,16 +322,18 @@ def reinitialized_weights(layer: keras.layers.Layer, seed: int) -> list[np.ndarr
 def _jsonable(options: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
     from convviz.cache import array_digest
 
-    return [(k, array_digest(np.asarray(v)) if isinstance(v, np.ndarray) else v)
-            for k, v in sorted((options or {}).items())]
+    return [
+        (k, array_digest(np.asarray(v)) if isinstance(v, np.ndarray) else v) for k, v in sorted((options or {}).items())
+    ]
 
 
 def _flat(m: np.ndarray) -> bool:
     return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
 
 
-def _explanations(model: keras.Model, images: np.ndarray, method: str, layer: str | None, class_index: Any,
-                  options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, str | None]:
+def _explanations(
+    model: keras.Model, images: np.ndarray, method: str, layer: str | None, class_index: Any, options: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, str | None]:
     """(maps (N, H, W), classes explained, CAM layer) of a CAM or an attribution method,
     unnormalized (no warning for flat maps: they are detected by the caller)."""
     import warnings
@@ -313,24 +342,35 @@ def _explanations(model: keras.Model, images: np.ndarray, method: str, layer: st
     from convviz.cam import CAM_METHODS, cam_with_predictions
 
     if method in CAM_METHODS:
-        r = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method,
-                                 normalize=False)
+        r = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method, normalize=False)
         return r.maps, r.classes, r.layer
     if method in ATTRIBUTION_METHODS:
         extra = {} if layer is None else {"layer": layer}
         with warnings.catch_warnings():  # an all-zero map of a randomized model is reported as degenerate
             warnings.simplefilter("ignore", RuntimeWarning)
-            a = attribute_with_predictions(model, images, method=method, class_index=class_index,
-                                           **{**extra, **options})
+            a = attribute_with_predictions(
+                model, images, method=method, class_index=class_index, **{**extra, **options}
+            )
         return attribution_map(a.attributions), a.classes, layer
-    raise ValueError(f"unknown method {method!r}; valid: CAM methods {', '.join(CAM_METHODS)}; "
-                     f"attribution methods {', '.join(ATTRIBUTION_METHODS)}")
+    raise ValueError(
+        f"unknown method {method!r}; valid: CAM methods {', '.join(CAM_METHODS)}; "
+        f"attribution methods {', '.join(ATTRIBUTION_METHODS)}"
+    )
 
 
-def randomization_check(model: keras.Model, images: np.ndarray, *, method: str = "gradcam",
-                        layer: str | None = None, class_index=None, max_steps: int | None = None,
-                        seed: int = 0, options: Mapping[str, Any] | None = None,
-                        checkpoints: int | None = None, cache: object = None) -> RandomizationResult:
+def randomization_check(
+    model: keras.Model,
+    images: np.ndarray,
+    *,
+    method: str = "gradcam",
+    layer: str | None = None,
+    class_index=None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+    checkpoints: int | None = None,
+    cache: object = None,
+) -> RandomizationResult:
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).
 
@@ -348,19 +388,41 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     from convviz import cache as _cache
 
     if _cache.resolve(cache) is not None:
-        def compute() -> dict[str, np.ndarray]:
-            r = randomization_check(model, images, method=method, layer=layer, class_index=class_index,
-                                    max_steps=max_steps, seed=seed, options=options, checkpoints=checkpoints)
-            return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim,
-                    "degenerate": r.degenerate}
 
-        a = _cache.memo(cache, "randomization", compute, code=("metrics",), key=lambda: dict(
-            model=_cache.model_digest(model), images=_cache.array_digest(np.asarray(images, np.float32)),
-            method=method, layer=layer, max_steps=max_steps, seed=seed, options=_jsonable(options),
-            checkpoints=checkpoints,
-            class_index=None if class_index is None else np.asarray(class_index).tolist()))
-        return RandomizationResult(method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"],
-                                   a["degenerate"])
+        def compute() -> dict[str, np.ndarray]:
+            r = randomization_check(
+                model,
+                images,
+                method=method,
+                layer=layer,
+                class_index=class_index,
+                max_steps=max_steps,
+                seed=seed,
+                options=options,
+                checkpoints=checkpoints,
+            )
+            return {"layers": np.array(r.layers), "spearman": r.spearman, "ssim": r.ssim, "degenerate": r.degenerate}
+
+        a = _cache.memo(
+            cache,
+            "randomization",
+            compute,
+            code=("metrics",),
+            key=lambda: dict(
+                model=_cache.model_digest(model),
+                images=_cache.array_digest(np.asarray(images, np.float32)),
+                method=method,
+                layer=layer,
+                max_steps=max_steps,
+                seed=seed,
+                options=_jsonable(options),
+                checkpoints=checkpoints,
+                class_index=None if class_index is None else np.asarray(class_index).tolist(),
+            ),
+        )
+        return RandomizationResult(
+            method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"], a["degenerate"]
+        )
     import random
 
     from convviz.layers import get_layer
@@ -380,8 +442,11 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
     if checkpoints is not None and checkpoints < 1:
         raise ValueError(f"checkpoints must be at least 1 (or None: every layer), got {checkpoints}")
     n = len(steps)
-    shown = set(range(n)) if checkpoints is None else {
-        int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
+    shown = (
+        set(range(n))
+        if checkpoints is None
+        else {int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
+    )
     names, sp, ss, deg = [], [], [], []
     for k, (name, lay) in enumerate(steps):
         lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
@@ -393,5 +458,4 @@ def randomization_check(model: keras.Model, images: np.ndarray, *, method: str =
         deg.append(flat)
         sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
         ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
-    return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float),
-                               np.array(deg, bool))
+    return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float), np.array(deg, bool))

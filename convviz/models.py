@@ -13,9 +13,19 @@ import numpy as np
 
 from convviz import _backend, _imagenet
 
-__all__ = ["ARCHITECTURES", "build", "train", "TrainResult", "APPLICATIONS", "PREPROCESS_MODES",
-           "build_application", "imagenet_weights_available", "imagenet_class_names",
-           "preprocessing_layer", "with_preprocessing"]
+__all__ = [
+    "ARCHITECTURES",
+    "build",
+    "train",
+    "TrainResult",
+    "APPLICATIONS",
+    "PREPROCESS_MODES",
+    "build_application",
+    "imagenet_weights_available",
+    "imagenet_class_names",
+    "preprocessing_layer",
+    "with_preprocessing",
+]
 
 log = logging.getLogger("convviz")
 L = keras.layers
@@ -46,8 +56,7 @@ def vgg_cnn(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     x = inputs
     for block, (filters, convs) in enumerate([(16, 1), (32, 1), (64, 2), (128, 1)], start=1):
         for i in range(1, convs + 1):
-            x = L.Conv2D(filters, 3, padding="same", use_bias=False,
-                         name=f"block{block}_conv{i}")(x)
+            x = L.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{i}")(x)
             x = L.BatchNormalization(momentum=0.9, name=f"block{block}_bn{i}")(x)
             x = L.Activation("relu", name=f"block{block}_relu{i}")(x)
         if block < 4:
@@ -67,17 +76,14 @@ def mini_xception(input_shape: tuple[int, int, int], num_classes: int) -> keras.
     x = L.BatchNormalization(momentum=0.9, name="block1_conv2_bn")(x)
     x = L.Activation("relu", name="block1_conv2_act")(x)
     for block, filters in ((2, 48), (3, 96)):
-        residual = L.Conv2D(filters, 1, strides=2, padding="same", use_bias=False,
-                            name=f"conv2d_res{block}")(x)
+        residual = L.Conv2D(filters, 1, strides=2, padding="same", use_bias=False, name=f"conv2d_res{block}")(x)
         residual = L.BatchNormalization(momentum=0.9, name=f"batch_normalization_res{block}")(residual)
         if block > 2:
             x = L.Activation("relu", name=f"block{block}_sepconv1_act")(x)
-        x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                              name=f"block{block}_sepconv1")(x)
+        x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_sepconv1")(x)
         x = L.BatchNormalization(momentum=0.9, name=f"block{block}_sepconv1_bn")(x)
         x = L.Activation("relu", name=f"block{block}_sepconv2_act")(x)
-        x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                              name=f"block{block}_sepconv2")(x)
+        x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_sepconv2")(x)
         x = L.BatchNormalization(momentum=0.9, name=f"block{block}_sepconv2_bn")(x)
         x = L.MaxPooling2D(3, strides=2, padding="same", name=f"block{block}_pool")(x)
         x = L.Add(name=f"add_{block}")([x, residual])
@@ -136,8 +142,9 @@ class _Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs and "val_accuracy" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}",
-                                 val_acc=f"{logs['val_accuracy']:.3f}")
+            self.bar.set_postfix(
+                loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}", val_acc=f"{logs['val_accuracy']:.3f}"
+            )
 
     def on_train_end(self, logs=None):
         self.bar.close()
@@ -161,12 +168,11 @@ class _Batches(keras.utils.PyDataset):
         return int(np.ceil(len(self.x) / self.batch_size))
 
     def __getitem__(self, i: int):
-        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
         xb, yb = self.x[idx], self.y[idx]
         if self.augment == "dihedral":
             xb = xb.copy()
-            for j, (k, flip) in enumerate(zip(self.rng.integers(0, 4, len(xb)),
-                                              self.rng.integers(0, 2, len(xb)))):
+            for j, (k, flip) in enumerate(zip(self.rng.integers(0, 4, len(xb)), self.rng.integers(0, 2, len(xb)))):
                 img = np.rot90(xb[j], k)
                 xb[j] = img[:, ::-1] if flip else img
         elif self.augment == "shift":
@@ -179,9 +185,19 @@ class _Batches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.x))
 
 
-def train(architecture: str, train_set, test_set, *, epochs: int, batch_size: int = 64,
-          learning_rate: float = 2e-3, seed: int = 0, augment: str = "none",
-          desc: str = "training", progress: bool = True) -> TrainResult:
+def train(
+    architecture: str,
+    train_set,
+    test_set,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    augment: str = "none",
+    desc: str = "training",
+    progress: bool = True,
+) -> TrainResult:
     """Train an architecture on a dataset, seeded; evaluate it on the test split.
 
     Adam with a cosine-decayed learning rate; ``augment`` is one of
@@ -195,8 +211,9 @@ def train(architecture: str, train_set, test_set, *, epochs: int, batch_size: in
     model = build(architecture, train_set.x.shape[1:], len(train_set.class_names))
     steps = int(np.ceil(len(train_set.x) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps * epochs)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     callbacks = [_Progress(steps * epochs, desc)] if progress else []
     start = time.perf_counter()
     batches = _Batches(train_set.x, train_set.y, batch_size, seed=seed, augment=augment)
@@ -230,8 +247,7 @@ APPLICATIONS: dict[str, _App] = {
     "Xception": _App("Xception", 299, "tf", "xception_weights_tf_dim_ordering_tf_kernels.h5"),
     "VGG16": _App("VGG16", 224, "caffe", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
     "ResNet50V2": _App("ResNet50V2", 224, "tf", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
-    "MobileNetV2": _App("MobileNetV2", 224, "tf",
-                        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    "MobileNetV2": _App("MobileNetV2", 224, "tf", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
     # these two normalize inside the model and expect [0, 255] pixels
     "EfficientNetB0": _App("EfficientNetB0", 224, "uint8", "efficientnetb0.h5"),
     "ConvNeXtTiny": _App("ConvNeXtTiny", 224, "uint8", "convnext_tiny.h5"),
@@ -267,8 +283,9 @@ def preprocessing_layer(mode: str, channels: int = 3, *, name: str = "preprocess
     if mode not in PREPROCESS_MODES:
         raise ValueError(f"unknown preprocess {mode!r}; valid: {', '.join(PREPROCESS_MODES)}")
     if mode in ("torch", "caffe") and channels != 3:
-        raise ValueError(f"preprocess {mode!r} needs an RGB model (3 input channels), this one has "
-                         f"{channels}; use none, uint8 or tf")
+        raise ValueError(
+            f"preprocess {mode!r} needs an RGB model (3 input channels), this one has {channels}; use none, uint8 or tf"
+        )
     if mode == "none":
         return None
     if mode == "uint8":
@@ -276,8 +293,7 @@ def preprocessing_layer(mode: str, channels: int = 3, *, name: str = "preprocess
     if mode == "tf":
         return L.Rescaling(2.0, offset=-1.0, name=name)
     if mode == "torch":
-        return L.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2],
-                               name=name)
+        return L.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2], name=name)
     # caffe: RGB -> BGR, ×255, minus the ImageNet mean, as one fixed 1×1 convolution
     conv = L.Conv2D(3, 1, name=name, trainable=False)
     conv.build((None, None, None, 3))
@@ -302,8 +318,9 @@ def with_preprocessing(model: keras.Model, mode: str, *, name: str | None = None
     return keras.Model(inputs, outputs, name=name or f"{model.name}_with_{mode}_preprocessing")
 
 
-def build_application(application: str, *, weights: str | None = "imagenet",
-                      input_size: int | tuple[int, int] | None = None) -> keras.Model:
+def build_application(
+    application: str, *, weights: str | None = "imagenet", input_size: int | tuple[int, int] | None = None
+) -> keras.Model:
     """A keras.applications model that takes images in [0, 1], ImageNet preprocessing inside.
 
     The application is nested as a layer (Keras' own name, e.g. ``xception``), after a
@@ -321,8 +338,9 @@ def build_application(application: str, *, weights: str | None = "imagenet",
     else:
         h, w = input_size
     if weights == "imagenet" and (h, w) != (spec.size, spec.size):
-        raise ValueError(f"{application} with ImageNet weights takes {spec.size}×{spec.size} images, "
-                         f"not {h}×{w}; another size needs weights=None")
-    base = getattr(keras.applications, spec.constructor)(
-        weights=weights, include_top=True, input_shape=(h, w, 3))
+        raise ValueError(
+            f"{application} with ImageNet weights takes {spec.size}×{spec.size} images, "
+            f"not {h}×{w}; another size needs weights=None"
+        )
+    base = getattr(keras.applications, spec.constructor)(weights=weights, include_top=True, input_shape=(h, w, 3))
     return with_preprocessing(base, spec.mode, name=f"{application.lower()}_imagenet")

@@ -8,10 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["activation_mosaic", "plot_activation_grid", "plot_sparsity", "filter_grid",
-           "plot_filter_grid", "save_image", "overlay_heatmap", "plot_heatmap_overlay",
-           "plot_embedding", "plot_thumbnails", "plot_randomization", "save_figure", "scale_attribution",
-           "plot_attribution"]
+__all__ = [
+    "activation_mosaic",
+    "plot_activation_grid",
+    "plot_sparsity",
+    "filter_grid",
+    "plot_filter_grid",
+    "save_image",
+    "overlay_heatmap",
+    "plot_heatmap_overlay",
+    "plot_embedding",
+    "plot_thumbnails",
+    "plot_randomization",
+    "save_figure",
+    "scale_attribution",
+    "plot_attribution",
+]
 
 _BLANK = np.array([0.85, 0.85, 0.85])  # blank channels: light gray with a red cross
 _CROSS = np.array([0.85, 0.2, 0.2])
@@ -25,8 +37,7 @@ def _axes(ax, figsize=(8, 6)):
     return plt.figure(figsize=figsize).add_subplot()
 
 
-def activation_mosaic(activation: np.ndarray, *, ncols: int = 16, cmap: str = "viridis",
-                      margin: int = 1) -> np.ndarray:
+def activation_mosaic(activation: np.ndarray, *, ncols: int = 16, cmap: str = "viridis", margin: int = 1) -> np.ndarray:
     """RGB mosaic of every channel of one image's activation (h, w, C).
 
     Each channel gets the chapter's normalization (standardize, ×64 + 128, clip to
@@ -60,7 +71,7 @@ def activation_mosaic(activation: np.ndarray, *, ncols: int = 16, cmap: str = "v
             z = ch - ch.mean()
             z = z / ch.std() if ch.std() > 0 else z
             tile = cm(np.clip(z * 64 + 128, 0, 255) / 255.0)[..., :3]
-        out[y:y + h, x:x + w] = tile
+        out[y : y + h, x : x + w] = tile
     return out
 
 
@@ -97,14 +108,20 @@ _UNEXCITED_RGB = np.array([240, 150, 0], np.uint8)  # alive, but no start made i
 
 def _frame(grid: np.ndarray, y: int, x: int, h: int, w: int, color: np.ndarray) -> None:
     t = max(1, min(h, w) // 16)
-    grid[y:y + t, x:x + w] = color
-    grid[y + h - t:y + h, x:x + w] = color
-    grid[y:y + h, x:x + t] = color
-    grid[y:y + h, x + w - t:x + w] = color
+    grid[y : y + t, x : x + w] = color
+    grid[y + h - t : y + h, x : x + w] = color
+    grid[y : y + h, x : x + t] = color
+    grid[y : y + h, x + w - t : x + w] = color
 
 
-def filter_grid(images: np.ndarray, *, ncols: int | None = None, margin: int = 5,
-                dead: np.ndarray | None = None, unexcited: np.ndarray | None = None) -> np.ndarray:
+def filter_grid(
+    images: np.ndarray,
+    *,
+    ncols: int | None = None,
+    margin: int = 5,
+    dead: np.ndarray | None = None,
+    unexcited: np.ndarray | None = None,
+) -> np.ndarray:
     """The chapter's grid of filter patterns as one uint8 image; filters dead on data get a
     red frame, filters that nothing excited an orange one."""
     imgs = np.asarray(images)
@@ -118,7 +135,7 @@ def filter_grid(images: np.ndarray, *, ncols: int | None = None, margin: int = 5
         r, q = divmod(i, cols)
         y, x = r * (h + margin), q * (w + margin)
         tile = imgs[i] if c == 3 else np.repeat(imgs[i][..., :1], 3, axis=-1)
-        grid[y:y + h, x:x + w] = tile
+        grid[y : y + h, x : x + w] = tile
         if dead is not None and dead[i]:
             _frame(grid, y, x, h, w, _DEAD_RGB)
         elif unexcited is not None and unexcited[i]:
@@ -126,12 +143,10 @@ def filter_grid(images: np.ndarray, *, ncols: int | None = None, margin: int = 5
     return grid
 
 
-def plot_filter_grid(patterns, *, ncols: int | None = None, margin: int = 5, ax=None,
-                     title: str | None = None):
+def plot_filter_grid(patterns, *, ncols: int | None = None, margin: int = 5, ax=None, title: str | None = None):
     """Grid of a :class:`~convviz.filters.FilterPatterns`: filters dead on data framed in
     red, filters no start excited framed in orange."""
-    grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead,
-                       unexcited=patterns.unexcited)
+    grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead, unexcited=patterns.unexcited)
     ax = _axes(ax, (8, 8))
     ax.imshow(grid, interpolation="nearest")
     ax.set_axis_off()
@@ -167,8 +182,7 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
-def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.4,
-                    cmap: str = "jet") -> np.ndarray:
+def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
     """Blend a [0, 1] heatmap (resized to the image) over an image; returns uint8 RGB.
 
     ``image`` is float in [0, 1] or uint8, grayscale or RGB.
@@ -197,8 +211,15 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 
-def plot_heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, *, ax=None, alpha: float = 0.4,
-                         title: str | None = None, color: str = "black"):
+def plot_heatmap_overlay(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    *,
+    ax=None,
+    alpha: float = 0.4,
+    title: str | None = None,
+    color: str = "black",
+):
     """Draw :func:`overlay_heatmap` with an optional title (e.g. true and predicted class)."""
     ax = _axes(ax, (4, 4))
     ax.imshow(overlay_heatmap(image, heatmap, alpha=alpha))
@@ -208,10 +229,19 @@ def plot_heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, *, ax=None, alp
     return ax
 
 
-def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Sequence[str] | None = None,
-                   ax=None, misclassified: np.ndarray | None = None, highlight: np.ndarray | None = None,
-                   trust: float | None = None, title: str | None = None, s: float = 6,
-                   max_classes: int = 10):
+def plot_embedding(
+    points: np.ndarray,
+    labels: np.ndarray,
+    *,
+    class_names: Sequence[str] | None = None,
+    ax=None,
+    misclassified: np.ndarray | None = None,
+    highlight: np.ndarray | None = None,
+    trust: float | None = None,
+    title: str | None = None,
+    s: float = 6,
+    max_classes: int = 10,
+):
     """A 2-D projection colored by class, with a legend inside the axes.
 
     ``misclassified`` (bool mask) draws black crosses; ``highlight`` (indices) circles
@@ -234,8 +264,7 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Seque
     rest = np.isin(y, shown, invert=True)
     if rest.any():
         others = len(classes) - len(shown)
-        ax.scatter(p[rest, 0], p[rest, 1], s=s, color="0.8", linewidths=0,
-                   label=f"other ({others} classes)")
+        ax.scatter(p[rest, 0], p[rest, 1], s=s, color="0.8", linewidths=0, label=f"other ({others} classes)")
     cmap = matplotlib.colormaps["tab10" if len(shown) <= 10 else "tab20"]
     for i, c in enumerate(sorted(shown)):
         sel = y == c
@@ -243,17 +272,24 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Seque
         ax.scatter(p[sel, 0], p[sel, 1], s=s, color=cmap(i % cmap.N), label=name, alpha=0.8, linewidths=0)
     if misclassified is not None and np.any(misclassified):
         m = np.asarray(misclassified, bool)
-        ax.scatter(p[m, 0], p[m, 1], s=28, marker="x", color="black", linewidths=1.0,
-                   label=f"misclassified ({int(m.sum())})")
+        ax.scatter(
+            p[m, 0], p[m, 1], s=28, marker="x", color="black", linewidths=1.0, label=f"misclassified ({int(m.sum())})"
+        )
     if highlight is not None and len(highlight):
         h = np.asarray(highlight)
-        ax.scatter(p[h, 0], p[h, 1], s=90, facecolors="none", edgecolors="red", linewidths=1.2,
-                   label="most suspicious")
+        ax.scatter(p[h, 0], p[h, 1], s=90, facecolors="none", edgecolors="red", linewidths=1.2, label="most suspicious")
         for rank, j in enumerate(h[:10], start=1):
             ax.annotate(str(rank), p[j], xytext=(4, 4), textcoords="offset points", fontsize=9, color="red")
     if trust is not None:
-        ax.text(0.01, 0.01, f"trustworthiness (k=10): {trust:.3f}", transform=ax.transAxes,
-                fontsize=9, va="bottom", bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+        ax.text(
+            0.01,
+            0.01,
+            f"trustworthiness (k=10): {trust:.3f}",
+            transform=ax.transAxes,
+            fontsize=9,
+            va="bottom",
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"),
+        )
     ax.margins(0.25, 0.08)  # room on the right for the legend, inside the axes
     ax.legend(fontsize=9, markerscale=2, loc="upper right", framealpha=0.85)
     ax.set_xticks([])
@@ -263,8 +299,9 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, *, class_names: Seque
     return ax
 
 
-def plot_thumbnails(images: np.ndarray, captions: Sequence[str], *, axes=None, ncols: int = 10,
-                    colors: Sequence[str] | None = None):
+def plot_thumbnails(
+    images: np.ndarray, captions: Sequence[str], *, axes=None, ncols: int = 10, colors: Sequence[str] | None = None
+):
     """A strip of thumbnails with captions (e.g. "given: ring / predicted: circle").
 
     Returns the array of Axes.
@@ -284,8 +321,9 @@ def plot_thumbnails(images: np.ndarray, captions: Sequence[str], *, axes=None, n
         if i >= n:
             continue
         img = imgs[i]
-        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
-                  vmin=0, vmax=1)
+        ax.imshow(
+            img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=1
+        )
         ax.set_title(captions[i], fontsize=9, color=(colors[i] if colors else "black"))
     return axes
 
@@ -307,8 +345,15 @@ def scale_attribution(attribution_map: np.ndarray, *, percentile: float = 99.0) 
     return out[0] if single else out
 
 
-def plot_attribution(attribution_map: np.ndarray, *, ax=None, percentile: float = 99.0,
-                     title: str | None = None, color: str = "black", signed: bool = False):
+def plot_attribution(
+    attribution_map: np.ndarray,
+    *,
+    ax=None,
+    percentile: float = 99.0,
+    title: str | None = None,
+    color: str = "black",
+    signed: bool = False,
+):
     """Show a pixel attribution map (:func:`convviz.attribution_map`) scaled by
     :func:`scale_attribution`: magnitudes black → yellow ("inferno"), or with
     ``signed=True`` negative blue, positive red around a white zero."""

@@ -59,8 +59,10 @@ def read(path: Path, digest: str) -> tuple[Shipped | None, str]:
         return None, f"{record_path.name} is not valid JSON ({exc})"
     if not isinstance(record, dict) or record.get("recipe_digest") != digest:
         found = record.get("recipe_digest") if isinstance(record, dict) else None
-        return None, (f"{path.name} was trained by another recipe (digest {found}, the entry's is "
-                      f"{digest}): `convviz zoo train --ship` replaces it")
+        return None, (
+            f"{path.name} was trained by another recipe (digest {found}, the entry's is "
+            f"{digest}): `convviz zoo train --ship` replaces it"
+        )
     payload = path.read_bytes()
     if hashlib.sha256(payload).hexdigest() != record.get("sha256"):
         return None, f"{path.name} does not match the checksum in {record_path.name} (damaged or replaced)"

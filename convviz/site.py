@@ -22,12 +22,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PAGE_NAMES", "WHAT", "pick_examples", "record", "read_number", "templates_dir", "write_pages", "remove_stale_pages",
-           "render"]
+__all__ = [
+    "PAGE_NAMES",
+    "WHAT",
+    "pick_examples",
+    "record",
+    "read_number",
+    "templates_dir",
+    "write_pages",
+    "remove_stale_pages",
+    "render",
+]
 
 PAGE_NAMES = ("activations", "filters", "gradcam", "attributions", "latent")
-WHAT = {"activations": "activations", "filters": "filters", "cam": "gradcam", "attributions": "attributions",
-        "latent": "latent"}
+WHAT = {
+    "activations": "activations",
+    "filters": "filters",
+    "cam": "gradcam",
+    "attributions": "attributions",
+    "latent": "latent",
+}
 _RECORDER: list[dict[str, Any] | None] = [None]
 
 
@@ -106,8 +120,8 @@ def pick_examples(correct: np.ndarray, labelled: np.ndarray, *, n: int = 8, wron
     correct, labelled = np.asarray(correct, bool), np.asarray(labelled, bool)
     bad = np.flatnonzero(labelled & ~correct)
     good = np.flatnonzero(correct)
-    pick = np.concatenate([good[:n - min(wrong, len(bad))], bad[:wrong]])
-    return np.concatenate([pick, np.flatnonzero(~labelled)[:n - len(pick)]]).astype(int)
+    pick = np.concatenate([good[: n - min(wrong, len(bad))], bad[:wrong]])
+    return np.concatenate([pick, np.flatnonzero(~labelled)[: n - len(pick)]]).astype(int)
 
 
 def templates_dir() -> Path:
@@ -140,8 +154,7 @@ def page_modules(template_text: str) -> tuple[str, ...]:
 
     mods = set(imports_in(template_text))
     for node in ast.walk(ast.parse(template_text)):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id == "convviz"):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "convviz":
             if (PACKAGE_DIR / f"{node.attr}.py").is_file():
                 mods.add(node.attr)
             elif hasattr(convviz, node.attr):
@@ -156,14 +169,22 @@ def _fingerprint(entry: Any, template_text: str) -> str:
     convviz modules the page uses and the numerical environment."""
     from convviz._code import code_digest, environment
 
-    parts = [entry.name, entry.source, entry.dataset, repr(sorted(entry.options.items())),
-             repr(entry.recipe()), template_text, code_digest(*page_modules(template_text)),
-             repr(sorted(environment().items()))]
+    parts = [
+        entry.name,
+        entry.source,
+        entry.dataset,
+        repr(sorted(entry.options.items())),
+        repr(entry.recipe()),
+        template_text,
+        code_digest(*page_modules(template_text)),
+        repr(sorted(environment().items())),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def write_pages(entry: Any, folder: Path, *, templates: Path | None = None,
-                pages: Sequence[str] = PAGE_NAMES) -> list[str]:
+def write_pages(
+    entry: Any, folder: Path, *, templates: Path | None = None, pages: Sequence[str] = PAGE_NAMES
+) -> list[str]:
     """Write ``folder/<page>.py`` for a zoo entry from the templates; only files whose
     content changed are written. Returns the pages written.
 
@@ -175,8 +196,11 @@ def write_pages(entry: Any, folder: Path, *, templates: Path | None = None,
     written = []
     for page in pages:
         template = (templates / f"{page}.py").read_text(encoding="utf-8")
-        text = (template.replace("{{MODEL}}", entry.name).replace("{{TITLE}}", entry.title)
-                .replace("{{FINGERPRINT}}", _fingerprint(entry, template)))
+        text = (
+            template.replace("{{MODEL}}", entry.name)
+            .replace("{{TITLE}}", entry.title)
+            .replace("{{FINGERPRINT}}", _fingerprint(entry, template))
+        )
         if _write_if_changed(folder / f"{page}.py", text):
             written.append(page)
     return written
@@ -205,8 +229,9 @@ def _in_folder(folder: Path):
 RENDERABLE = (*WHAT, "units", "classes")
 
 
-def render(name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "renders",
-           progress: bool = True) -> dict[str, Any]:
+def render(
+    name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "renders", progress: bool = True
+) -> dict[str, Any]:
     """Render one zoo model's pages without MkDocs: PNG figures and ``manifest.json``.
 
     Parameters

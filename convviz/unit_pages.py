@@ -97,8 +97,10 @@ def selected_layers(entry: Any, model: Any, names: list[str]) -> list[str]:
         return names if total <= MAX_DEFAULT_UNITS else []
     unknown = [n for n in choice if n not in names]
     if unknown:
-        raise ValueError(f"zoo model {entry.name!r}: units lists {unknown}, which are not conv layers of the "
-                         f"model; valid: {', '.join(names)}")
+        raise ValueError(
+            f"zoo model {entry.name!r}: units lists {unknown}, which are not conv layers of the "
+            f"model; valid: {', '.join(names)}"
+        )
     return [n for n in names if n in choice]
 
 
@@ -117,14 +119,43 @@ def _compute(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> list[_
         field = receptive_field(model, name)
         recipe, steps, size = unit_recipe(i, len(names), max(field.size), min(entry.input_shape[:2]))
         if name not in pages:
-            out.append(_Layer(name, info.class_name, tuple(int(d) for d in info.output_shape[1:]), field,
-                              examples, None, recipe, time.perf_counter() - t0))
+            out.append(
+                _Layer(
+                    name,
+                    info.class_name,
+                    tuple(int(d) for d in info.output_shape[1:]),
+                    field,
+                    examples,
+                    None,
+                    recipe,
+                    time.perf_counter() - t0,
+                )
+            )
             continue
-        patterns = convviz.visualize_filters(model, name, int(info.output_shape[-1]), image_size=size,
-                                             crop=size // 16, recipe=recipe, steps=steps, data=x[:512],
-                                             progress=progress, cache=True)
-        out.append(_Layer(name, info.class_name, tuple(int(d) for d in info.output_shape[1:]), field,
-                          examples, patterns, recipe, time.perf_counter() - t0))
+        patterns = convviz.visualize_filters(
+            model,
+            name,
+            int(info.output_shape[-1]),
+            image_size=size,
+            crop=size // 16,
+            recipe=recipe,
+            steps=steps,
+            data=x[:512],
+            progress=progress,
+            cache=True,
+        )
+        out.append(
+            _Layer(
+                name,
+                info.class_name,
+                tuple(int(d) for d in info.output_shape[1:]),
+                field,
+                examples,
+                patterns,
+                recipe,
+                time.perf_counter() - t0,
+            )
+        )
     return out
 
 
@@ -136,18 +167,25 @@ def _svg_histogram(values: np.ndarray, *, bins: int = 24, width: int = 216, heig
     w = width / bins
     bars = "".join(
         f'<rect x="{i * w:.1f}" y="{height - 12 - c / top * (height - 14):.1f}" width="{max(w - 1, 1):.1f}" '
-        f'height="{c / top * (height - 14):.1f}"/>' for i, c in enumerate(counts) if c)
-    return (f'<svg class="cv-hist" width="{width}" height="{height}" role="img" '
-            f'aria-label="histogram of the unit\'s maximum activation per test image">'
-            f'<g fill="#5c6bc0">{bars}</g>'
-            f'<text x="0" y="{height - 1}" font-size="10">{lo:.2g}</text>'
-            f'<text x="{width}" y="{height - 1}" font-size="10" text-anchor="end">{hi:.3g}</text></svg>')
+        f'height="{c / top * (height - 14):.1f}"/>'
+        for i, c in enumerate(counts)
+        if c
+    )
+    return (
+        f'<svg class="cv-hist" width="{width}" height="{height}" role="img" '
+        f'aria-label="histogram of the unit\'s maximum activation per test image">'
+        f'<g fill="#5c6bc0">{bars}</g>'
+        f'<text x="0" y="{height - 1}" font-size="10">{lo:.2g}</text>'
+        f'<text x="{width}" y="{height - 1}" font-size="10" text-anchor="end">{hi:.3g}</text></svg>'
+    )
 
 
 def _img(src: str, alt: str, *, size: int = THUMB, title: str = "") -> str:
     t = f' title="{html.escape(title)}"' if title else ""
-    return (f'<img src="{src}" alt="{html.escape(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
-            f'style="image-rendering: pixelated">')
+    return (
+        f'<img src="{src}" alt="{html.escape(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
+        f'style="image-rendering: pixelated">'
+    )
 
 
 def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str, ...], y: np.ndarray) -> str:
@@ -158,9 +196,12 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
     units = len(ex.units)
     shape = "×".join(map(str, layer.shape))
     rf = layer.field
-    recipe = ("the chapter's recipe (30 steps of normalized gradient ascent)" if layer.recipe == "book"
-              else "the robust recipe (a decorrelated Fourier image under random jitter, scale and rotation, "
-                   f"{ROBUST_STEPS} Adam steps)")
+    recipe = (
+        "the chapter's recipe (30 steps of normalized gradient ascent)"
+        if layer.recipe == "book"
+        else "the robust recipe (a decorrelated Fourier image under random jitter, scale and rotation, "
+        f"{ROBUST_STEPS} Adam steps)"
+    )
     lines = [
         "---",
         "hide:",
@@ -187,10 +228,12 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
     ]
     for u, unit in enumerate(ex.units):
         label = f"unit {unit}" + (" (dead on data)" if dead[u] else "")
-        lines.append(f'<a href="#unit-{unit}" title="{label}" style="display:inline-flex;gap:1px;'
-                     f'border:1px solid {"#e53935" if dead[u] else "#ccc"}">'
-                     f'{_img(f"u{unit}.png", f"{layer.name} unit {unit} visualization", size=40)}'
-                     f'{_img(f"u{unit}_e0.png", f"{layer.name} unit {unit} best example", size=40)}</a>')
+        lines.append(
+            f'<a href="#unit-{unit}" title="{label}" style="display:inline-flex;gap:1px;'
+            f'border:1px solid {"#e53935" if dead[u] else "#ccc"}">'
+            f"{_img(f'u{unit}.png', f'{layer.name} unit {unit} visualization', size=40)}"
+            f"{_img(f'u{unit}_e0.png', f'{layer.name} unit {unit} best example', size=40)}</a>"
+        )
     lines += ["</div>", ""]
     for u, unit in enumerate(ex.units):
         save_image(folder / f"u{unit}.png", pat.images[u])
@@ -200,54 +243,83 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
         if dead[u]:
             status = "**Dead on data**: it is zero on every test image, so there is nothing to visualize."
         elif pat.unexcited[u]:
-            status = (f"{fires} (best {float(ex.values[u, 0]):.3g}), but no start image (gray, noise, its best "
-                      "test image) made the ascent excite it: the visualization is left gray.")
+            status = (
+                f"{fires} (best {float(ex.values[u, 0]):.3g}), but no start image (gray, noise, its best "
+                "test image) made the ascent excite it: the visualization is left gray."
+            )
         else:
-            status = (f"{fires}; its visualization reaches {float(pat.losses[u]):.3g}, the best test image "
-                      f"{float(ex.values[u, 0]):.3g}.")
-        lines += [f"## {entry.name} · {layer.name} · unit {unit} {{#unit-{unit}}}", "", status, "",
-                  '<div style="display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start">',
-                  f'<figure style="margin:0">{_img(f"u{unit}.png", f"unit {unit} visualization", size=2 * THUMB)}'
-                  f"<figcaption>visualization</figcaption></figure>",
-                  '<div style="display:grid;grid-template-columns:repeat(9,auto);gap:4px">']
+            status = (
+                f"{fires}; its visualization reaches {float(pat.losses[u]):.3g}, the best test image "
+                f"{float(ex.values[u, 0]):.3g}."
+            )
+        lines += [
+            f"## {entry.name} · {layer.name} · unit {unit} {{#unit-{unit}}}",
+            "",
+            status,
+            "",
+            '<div style="display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start">',
+            f'<figure style="margin:0">{_img(f"u{unit}.png", f"unit {unit} visualization", size=2 * THUMB)}'
+            f"<figcaption>visualization</figcaption></figure>",
+            '<div style="display:grid;grid-template-columns:repeat(9,auto);gap:4px">',
+        ]
         for j in range(ex.indices.shape[1]):
             idx = int(ex.indices[u, j])
             label = class_names[y[idx]] if 0 <= y[idx] < len(class_names) else "unlabelled"
-            lines.append(f'<figure style="margin:0;text-align:center">'
-                         f'{_img(f"u{unit}_e{j}.png", f"test image {idx}", title=f"test image {idx} ({label})")}'
-                         f'<figcaption style="font-size:0.7em">{float(ex.values[u, j]):.3g}</figcaption></figure>')
-        lines += ["</div>", f'<figure style="margin:0">{_svg_histogram(ex.maxima[:, u])}'
-                  "<figcaption style=\"font-size:0.7em\">maximum per test image</figcaption></figure>", "</div>", ""]
+            lines.append(
+                f'<figure style="margin:0;text-align:center">'
+                f"{_img(f'u{unit}_e{j}.png', f'test image {idx}', title=f'test image {idx} ({label})')}"
+                f'<figcaption style="font-size:0.7em">{float(ex.values[u, j]):.3g}</figcaption></figure>'
+            )
+        lines += [
+            "</div>",
+            f'<figure style="margin:0">{_svg_histogram(ex.maxima[:, u])}'
+            '<figcaption style="font-size:0.7em">maximum per test image</figcaption></figure>',
+            "</div>",
+            "",
+        ]
     return "\n".join(lines)
 
 
 def _index_page(entry: Any, layers: list[_Layer]) -> str:
-    lines = [f"# {entry.name}: layers and units", "",
-             f"Every conv layer of **{entry.name}** with its output shape, the receptive field of its units "
-             "(size and the distance between neighbouring units, in input pixels) and the number of units "
-             "that never fire on the test images (*dead*). Each layer's page shows every unit, visualized by "
-             "the *recipe*; *s* is the time this build spent on the layer.", "",
-             "| layer | output | receptive field (jump) | units | dead | recipe | s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {entry.name}: layers and units",
+        "",
+        f"Every conv layer of **{entry.name}** with its output shape, the receptive field of its units "
+        "(size and the distance between neighbouring units, in input pixels) and the number of units "
+        "that never fire on the test images (*dead*). Each layer's page shows every unit, visualized by "
+        "the *recipe*; *s* is the time this build spent on the layer.",
+        "",
+        "| layer | output | receptive field (jump) | units | dead | recipe | s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     skipped = [la.name for la in layers if la.patterns is None]
     for layer in layers:
         rf = layer.field
         link = f"[{layer.name}]({layer.name}/index.md)" if layer.patterns is not None else f"`{layer.name}`"
-        lines.append(f"| {link} | {'×'.join(map(str, layer.shape))} "
-                     f"| {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) | {len(layer.examples.units)} "
-                     f"| {int(layer.examples.dead.sum())} | {layer.recipe if layer.patterns is not None else '—'} "
-                     f"| {layer.seconds:.1f} |")
+        lines.append(
+            f"| {link} | {'×'.join(map(str, layer.shape))} "
+            f"| {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) | {len(layer.examples.units)} "
+            f"| {int(layer.examples.dead.sum())} | {layer.recipe if layer.patterns is not None else '—'} "
+            f"| {layer.seconds:.1f} |"
+        )
     if skipped:
         units = sum(len(la.examples.units) for la in layers)
-        lines += ["", f"{len(skipped)} of {len(layers)} layers have no unit pages here: this model has {units} "
-                  f"units in its conv layers, more than the {MAX_DEFAULT_UNITS} built by default. List the layers "
-                  "to show under `units:` in its zoo entry (or `units: all`); each unit costs one feature "
-                  "visualization."]
+        lines += [
+            "",
+            f"{len(skipped)} of {len(layers)} layers have no unit pages here: this model has {units} "
+            f"units in its conv layers, more than the {MAX_DEFAULT_UNITS} built by default. List the layers "
+            "to show under `units:` in its zoo entry (or `units: all`); each unit costs one feature "
+            "visualization.",
+        ]
     total = sum(layer.seconds for layer in layers)
-    lines += ["", f"This build computed (or read from the cache) all {sum(len(la.examples.units) for la in layers)} "
-              f"units of the {len(layers)} layers in {total:.1f} s: the dataset examples, a pass over the test "
-              "split per layer, and one feature visualization per unit, every unit of a layer optimized "
-              "together.", ""]
+    lines += [
+        "",
+        f"This build computed (or read from the cache) all {sum(len(la.examples.units) for la in layers)} "
+        f"units of the {len(layers)} layers in {total:.1f} s: the dataset examples, a pass over the test "
+        "split per layer, and one feature visualization per unit, every unit of a layer optimized "
+        "together.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -274,14 +346,23 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
     for layer in layers:
         if layer.patterns is None:
             continue
-        _write_if_changed(folder / layer.name / "index.md",
-                          _layer_page(entry, layer, folder / layer.name, test.class_names, test.y))
+        _write_if_changed(
+            folder / layer.name / "index.md", _layer_page(entry, layer, folder / layer.name, test.class_names, test.y)
+        )
     _write_if_changed(folder / "index.md", _index_page(entry, layers))
-    summary = {layer.name: {"kind": layer.kind, "shape": list(layer.shape), "receptive_field": list(layer.field.size),
-                            "jump": list(layer.field.jump), "units": len(layer.examples.units),
-                            "dead": int(layer.examples.dead.sum()), "page": layer.patterns is not None,
-                            "seconds": round(layer.seconds, 2)}
-               for layer in layers}
+    summary = {
+        layer.name: {
+            "kind": layer.kind,
+            "shape": list(layer.shape),
+            "receptive_field": list(layer.field.size),
+            "jump": list(layer.field.jump),
+            "units": len(layer.examples.units),
+            "dead": int(layer.examples.dead.sum()),
+            "page": layer.patterns is not None,
+            "seconds": round(layer.seconds, 2),
+        }
+        for layer in layers
+    }
     _write_if_changed(folder / LAYERS_FILE, json.dumps(summary, indent=1))
     (folder / _STAMP).write_text(stamp)
     return {layer.name: layer.seconds for layer in layers if layer.patterns is not None}

@@ -51,8 +51,7 @@ class ReceptiveField:
         clipped to the image size and shifted inside the image (every crop of a layer has
         the same shape)."""
         out = []
-        for center, size, jump, offset, limit in zip((row, col), self.size, self.jump, self.offset,
-                                                     (height, width)):
+        for center, size, jump, offset, limit in zip((row, col), self.size, self.jump, self.offset, (height, width)):
             size = min(size, limit)
             middle = offset + center * jump
             lo = int(math.floor(middle - (size - 1) / 2 + 1e-9))
@@ -72,10 +71,33 @@ class _Undefined:
 
 
 _POINTWISE = (
-    "InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "BatchNormalization",
-    "LayerNormalization", "GroupNormalization", "UnitNormalization", "Rescaling", "Normalization",
-    "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Identity",
+    "InputLayer",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
+    "BatchNormalization",
+    "LayerNormalization",
+    "GroupNormalization",
+    "UnitNormalization",
+    "Rescaling",
+    "Normalization",
+    "Dropout",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Identity",
 )
 _CONVS = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")
 _POOLS = ("MaxPooling2D", "AveragePooling2D")
@@ -92,15 +114,23 @@ def _spatial(tensor: Any) -> tuple[Any, Any] | None:
     return (shape[1], shape[2]) if len(shape) == 4 else None
 
 
-def _sliding(field: tuple[_Axis, _Axis], op: Any, kernel: tuple[int, int], strides: tuple[int, int],
-             dilation: tuple[int, int], in_size: tuple[Any, Any]) -> tuple[_Axis, _Axis] | _Undefined:
+def _sliding(
+    field: tuple[_Axis, _Axis],
+    op: Any,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    in_size: tuple[Any, Any],
+) -> tuple[_Axis, _Axis] | _Undefined:
     out = []
     for (r, j, start), k, s, d, n in zip(field, kernel, strides, dilation, in_size):
         k_eff = d * (k - 1) + 1
         if op.padding == "same":
             if n is None and s > 1:
-                return _Undefined(f"layer {op.name!r} pads 'same' with stride {s} on an input of "
-                                  "unknown size (give the model a fixed input size)")
+                return _Undefined(
+                    f"layer {op.name!r} pads 'same' with stride {s} on an input of "
+                    "unknown size (give the model a fixed input size)"
+                )
             if n is None:
                 pad = (k_eff - 1) // 2
             else:
@@ -152,15 +182,26 @@ def _layer_field(op: Any, inputs: list[tuple[Any, Any]], out_size: tuple[Any, An
         return tuple((r, j, s + c * j) for (r, j, s), c in zip(first, (top, left)))
     if kind in _POINTWISE:
         return _merge(inputs, out_size, op)
-    why = {"GlobalAveragePooling2D": "global pooling", "GlobalMaxPooling2D": "global pooling",
-           "Resizing": "a resize", "UpSampling2D": "an upsampling", "Conv2DTranspose": "a transposed convolution",
-           "MultiHeadAttention": "attention", "Attention": "attention", "Reshape": "a reshape",
-           "Flatten": "a flatten", "Dense": "a dense layer"}.get(kind)
+    why = {
+        "GlobalAveragePooling2D": "global pooling",
+        "GlobalMaxPooling2D": "global pooling",
+        "Resizing": "a resize",
+        "UpSampling2D": "an upsampling",
+        "Conv2DTranspose": "a transposed convolution",
+        "MultiHeadAttention": "attention",
+        "Attention": "attention",
+        "Reshape": "a reshape",
+        "Flatten": "a flatten",
+        "Dense": "a dense layer",
+    }.get(kind)
     if why:
-        return _Undefined(f"it comes after {why} ({op.name!r}), where every unit sees the whole input "
-                          "or no fixed window")
-    return _Undefined(f"layer {op.name!r} is a {kind}, whose receptive field convviz does not know "
-                      f"(it knows {', '.join(_CONVS + _POOLS)}, ZeroPadding2D, Cropping2D and element-wise layers)")
+        return _Undefined(
+            f"it comes after {why} ({op.name!r}), where every unit sees the whole input or no fixed window"
+        )
+    return _Undefined(
+        f"layer {op.name!r} is a {kind}, whose receptive field convviz does not know "
+        f"(it knows {', '.join(_CONVS + _POOLS)}, ZeroPadding2D, Cropping2D and element-wise layers)"
+    )
 
 
 def _walk(model: keras.Model, field: Any, prefix: str, found: dict[str, Any]) -> Any:
@@ -206,8 +247,11 @@ def receptive_field(model: keras.Model, layer: str) -> ReceptiveField:
     field = found[info.name]
     if isinstance(field, _Undefined):
         raise ValueError(f"the receptive field of layer {info.name!r} is undefined: {field.reason}")
-    return ReceptiveField(size=(int(field[0][0]), int(field[1][0])), jump=(int(field[0][1]), int(field[1][1])),
-                          offset=(float(field[0][2]), float(field[1][2])))
+    return ReceptiveField(
+        size=(int(field[0][0]), int(field[1][0])),
+        jump=(int(field[0][1]), int(field[1][1])),
+        offset=(float(field[0][2]), float(field[1][2])),
+    )
 
 
 @dataclass(frozen=True)
@@ -266,10 +310,18 @@ def to_uint8(images: np.ndarray, *, value_range: tuple[float, float] | None = No
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
-def dataset_examples(model: keras.Model, layer: str, images: np.ndarray, *, k: int = 9,
-                     units: Sequence[int] | None = None, crop: bool = True, batch_size: int = 64,
-                     display: Callable[[np.ndarray], np.ndarray] | None = None,
-                     cache: object = None) -> DatasetExamples:
+def dataset_examples(
+    model: keras.Model,
+    layer: str,
+    images: np.ndarray,
+    *,
+    k: int = 9,
+    units: Sequence[int] | None = None,
+    crop: bool = True,
+    batch_size: int = 64,
+    display: Callable[[np.ndarray], np.ndarray] | None = None,
+    cache: object = None,
+) -> DatasetExamples:
     """The ``k`` images that excite each unit (channel) of ``layer`` most.
 
     One pass over ``images`` per layer, all units together, a batch at a time: only each
@@ -316,30 +368,60 @@ def dataset_examples(model: keras.Model, layer: str, images: np.ndarray, *, k: i
         raise ValueError(f"units is empty: pass channel indices in 0..{channels - 1} or None for all")
     bad = chosen[(chosen < 0) | (chosen >= channels)]
     if bad.size:
-        raise ValueError(f"unit indices {bad.tolist()} are out of range: layer {info.name!r} has "
-                         f"{channels} channels, valid indices 0..{channels - 1}")
+        raise ValueError(
+            f"unit indices {bad.tolist()} are out of range: layer {info.name!r} has "
+            f"{channels} channels, valid indices 0..{channels - 1}"
+        )
     field = receptive_field(model, info.name) if crop else None
 
     def compute() -> dict[str, np.ndarray]:
-        return _examples(model, info.name, int(info.output_shape[2]), channels, x, k, chosen, field, batch_size,
-                         display)
+        return _examples(
+            model, info.name, int(info.output_shape[2]), channels, x, k, chosen, field, batch_size, display
+        )
 
     if display is None:
         from convviz import cache as _cache
 
-        arrays = _cache.memo(cache, "dataset_examples", compute, code=("units",),
-                             key=lambda: dict(model=_cache.model_digest(model), images=_cache.array_digest(x),
-                                              layer=info.name, k=k, units=chosen.tolist(), crop=crop))
+        arrays = _cache.memo(
+            cache,
+            "dataset_examples",
+            compute,
+            code=("units",),
+            key=lambda: dict(
+                model=_cache.model_digest(model),
+                images=_cache.array_digest(x),
+                layer=info.name,
+                k=k,
+                units=chosen.tolist(),
+                crop=crop,
+            ),
+        )
     else:
         arrays = compute()
-    return DatasetExamples(layer=info.name, units=chosen, indices=arrays["indices"], values=arrays["values"],
-                           locations=arrays["locations"], crops=arrays["crops"] if crop else None,
-                           maxima=arrays["maxima"], field=field)
+    return DatasetExamples(
+        layer=info.name,
+        units=chosen,
+        indices=arrays["indices"],
+        values=arrays["values"],
+        locations=arrays["locations"],
+        crops=arrays["crops"] if crop else None,
+        maxima=arrays["maxima"],
+        field=field,
+    )
 
 
-def _examples(model: keras.Model, layer: str, width: int, channels: int, x: np.ndarray, k: int, chosen: np.ndarray,
-              field: ReceptiveField | None, batch_size: int,
-              display: Callable[[np.ndarray], np.ndarray] | None) -> dict[str, np.ndarray]:
+def _examples(
+    model: keras.Model,
+    layer: str,
+    width: int,
+    channels: int,
+    x: np.ndarray,
+    k: int,
+    chosen: np.ndarray,
+    field: ReceptiveField | None,
+    batch_size: int,
+    display: Callable[[np.ndarray], np.ndarray] | None,
+) -> dict[str, np.ndarray]:
     step = _backend.cached_jit(model, ("layer", layer), lambda: layer_output(model, layer))
 
     every = len(chosen) == channels and bool(np.all(chosen == np.arange(channels)))
@@ -376,8 +458,12 @@ def _examples(model: keras.Model, layer: str, width: int, channels: int, x: np.n
             for j in range(k):
                 rs, cs = field.window(int(locations[u, j, 0]), int(locations[u, j, 1]), h, w)
                 crops[u, j] = shown[row_of[int(order[u, j])], rs, cs]
-    out = {"indices": order.astype(np.int64), "values": values, "locations": locations.astype(np.int64),
-           "maxima": maxima}
+    out = {
+        "indices": order.astype(np.int64),
+        "values": values,
+        "locations": locations.astype(np.int64),
+        "maxima": maxima,
+    }
     if crops is not None:
         out["crops"] = crops
     return out

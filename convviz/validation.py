@@ -15,8 +15,10 @@ def model_input_shape(model: keras.Model) -> tuple[int | None, int | None, int |
     """(height, width, channels) the model takes (None where free)."""
     shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
     if shape is None or len(shape) != 4:
-        raise ValueError(f"model {model.name!r} must take images (batch, height, width, channels); "
-                         f"its input shape is {None if shape is None else tuple(shape)}")
+        raise ValueError(
+            f"model {model.name!r} must take images (batch, height, width, channels); "
+            f"its input shape is {None if shape is None else tuple(shape)}"
+        )
     return tuple(shape[1:])  # type: ignore[return-value]
 
 
@@ -26,8 +28,9 @@ def check_images(model: keras.Model, images: Any, *, exact_size: bool = False) -
     A single image (H, W, C) is accepted and gets a batch dimension.
     """
     if getattr(model, "inputs", None) is not None and len(model.inputs) != 1:
-        raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs; convviz supports "
-                         "models with exactly one image input")
+        raise ValueError(
+            f"model {model.name!r} has {len(model.inputs)} inputs; convviz supports models with exactly one image input"
+        )
     x = np.asarray(images)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"images must be a numeric array, got dtype {x.dtype}")
@@ -35,16 +38,20 @@ def check_images(model: keras.Model, images: Any, *, exact_size: bool = False) -
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4:
-        raise ValueError(f"images must have shape (N, height, width, channels) or (height, width, "
-                         f"channels); got shape {x.shape}")
+        raise ValueError(
+            f"images must have shape (N, height, width, channels) or (height, width, channels); got shape {x.shape}"
+        )
     if len(x) == 0:
         raise ValueError("images is empty (N = 0)")
     if c is not None and x.shape[-1] != c:
-        raise ValueError(f"model {model.name!r} expects {c} channel(s) per image, got {x.shape[-1]} "
-                         f"(images shape {x.shape})")
+        raise ValueError(
+            f"model {model.name!r} expects {c} channel(s) per image, got {x.shape[-1]} (images shape {x.shape})"
+        )
     if exact_size and ((h is not None and x.shape[1] != h) or (w is not None and x.shape[2] != w)):
-        raise ValueError(f"model {model.name!r} expects {h}×{w} images, got {x.shape[1]}×{x.shape[2]}; "
-                         "resize them first (convviz.datasets.resize_images)")
+        raise ValueError(
+            f"model {model.name!r} expects {h}×{w} images, got {x.shape[1]}×{x.shape[2]}; "
+            "resize them first (convviz.datasets.resize_images)"
+        )
     x = x.astype(np.float32, copy=False)
     if not np.all(np.isfinite(x)):
         bad = int(np.sum(~np.isfinite(x)))

@@ -52,26 +52,59 @@ import yaml
 from convviz import datasets, models, shipped
 from convviz.cache import Cache, default_cache, make_key, project_root
 
-__all__ = ["ZooError", "ZooEntry", "path", "read", "names", "entry", "load", "usable",
-           "test_accuracy", "dataset", "recipe_digest", "shipped_path", "ship", "retrain_check",
-           "training_record", "Retrained"]
+__all__ = [
+    "ZooError",
+    "ZooEntry",
+    "path",
+    "read",
+    "names",
+    "entry",
+    "load",
+    "usable",
+    "test_accuracy",
+    "dataset",
+    "recipe_digest",
+    "shipped_path",
+    "ship",
+    "retrain_check",
+    "training_record",
+    "Retrained",
+]
 
 log = logging.getLogger("convviz")
 ENV_VAR = "CONVVIZ_ZOO"
 SOURCES = ("trained", "keras.applications", "file")
 
-_COMMON = {"name": str, "title": str, "description": str, "source": str, "dataset": str,
-           "class_names": list, "layers": list, "last_conv_layer": str, "input_shape": list,
-           "units": (str, list)}
+_COMMON = {
+    "name": str,
+    "title": str,
+    "description": str,
+    "source": str,
+    "dataset": str,
+    "class_names": list,
+    "layers": list,
+    "last_conv_layer": str,
+    "input_shape": list,
+    "units": (str, list),
+}
 _BY_SOURCE: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "trained": {"architecture": str, "epochs": int, "batch_size": int,
-                "learning_rate": (float, int), "seed": int, "min_accuracy": (float, int),
-                "augment": str},
+    "trained": {
+        "architecture": str,
+        "epochs": int,
+        "batch_size": int,
+        "learning_rate": (float, int),
+        "seed": int,
+        "min_accuracy": (float, int),
+        "augment": str,
+    },
     "keras.applications": {"application": str, "weights": (str, type(None))},
     "file": {"path": str, "trust_code": bool, "preprocess": str},
 }
-_REQUIRED = {"trained": ("architecture", "dataset"), "keras.applications": ("application",),
-             "file": ("path", "dataset")}
+_REQUIRED = {
+    "trained": ("architecture", "dataset"),
+    "keras.applications": ("application",),
+    "file": ("path", "dataset"),
+}
 
 
 class ZooError(ValueError):
@@ -186,8 +219,7 @@ class ZooEntry:
         if self.source == "trained":
             return models.build(self.options["architecture"], self.input_shape, len(self.class_names))
         if self.source == "keras.applications":
-            return models.build_application(self.options["application"], weights=None,
-                                            input_size=self.input_shape[:2])
+            return models.build_application(self.options["application"], weights=None, input_size=self.input_shape[:2])
         return _load_file(self)
 
     @property
@@ -206,10 +238,15 @@ class ZooEntry:
         """Everything that determines this entry's model (the cache key)."""
         if self.source == "trained":
             o = self.options
-            return {"architecture": o["architecture"], "dataset": self.dataset,
-                    "epochs": o.get("epochs", 10), "batch_size": o.get("batch_size", 64),
-                    "learning_rate": float(o.get("learning_rate", 2e-3)), "seed": o.get("seed", 0),
-                    "augment": o.get("augment", "none")}
+            return {
+                "architecture": o["architecture"],
+                "dataset": self.dataset,
+                "epochs": o.get("epochs", 10),
+                "batch_size": o.get("batch_size", 64),
+                "learning_rate": float(o.get("learning_rate", 2e-3)),
+                "seed": o.get("seed", 0),
+                "augment": o.get("augment", "none"),
+            }
         if self.source == "keras.applications":
             return {"application": self.options["application"], "weights": self.options.get("weights")}
         fp = self.file_path
@@ -218,6 +255,7 @@ class ZooEntry:
 
 
 # ----------------------------------------------------------------------------- parsing
+
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
@@ -229,8 +267,14 @@ def _plain(node: yaml.Node) -> Any:
 
 def _type_name(t: type | tuple[type, ...]) -> str:
     ts = t if isinstance(t, tuple) else (t,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-             list: "a list", type(None): "null"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        type(None): "null",
+    }
     return " or ".join(names.get(x, x.__name__) for x in ts)
 
 
@@ -258,8 +302,9 @@ def parse(text: str, *, source: str = "<zoo>", zoo_file: Path | None = None) -> 
     for item in seq.value:
         e = _parse_entry(item, source, zoo_file)
         if e.name in seen:
-            raise ZooError(f"{source}:{_line(item)}: duplicate model name {e.name!r} "
-                           f"(first defined at line {seen[e.name]})")
+            raise ZooError(
+                f"{source}:{_line(item)}: duplicate model name {e.name!r} (first defined at line {seen[e.name]})"
+            )
         seen[e.name] = _line(item)
         entries.append(e)
     return entries
@@ -280,82 +325,108 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         raise ZooError(f"{where}: model entry has no 'source'; valid: {', '.join(SOURCES)}")
     src = _plain(raw["source"][1])
     if src not in SOURCES:
-        raise ZooError(f"{source}:{_line(raw['source'][1])}: unknown source {src!r}; "
-                       f"valid: {', '.join(SOURCES)}")
+        raise ZooError(f"{source}:{_line(raw['source'][1])}: unknown source {src!r}; valid: {', '.join(SOURCES)}")
     allowed = {**_COMMON, **_BY_SOURCE[src]}
     values: dict[str, Any] = {}
     for key, (knode, vnode) in raw.items():
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ZooError(f"{source}:{_line(knode)}: unknown key {key!r}{hint} for source {src!r}; "
-                           f"valid keys: {', '.join(sorted(allowed))}")
+            raise ZooError(
+                f"{source}:{_line(knode)}: unknown key {key!r}{hint} for source {src!r}; "
+                f"valid keys: {', '.join(sorted(allowed))}"
+            )
         value = _plain(vnode)
         want = allowed[key]
         ok = isinstance(value, want) and not (isinstance(value, bool) and want in (int, (float, int)))
         if not ok:
-            raise ZooError(f"{source}:{_line(vnode)}: {key!r} must be {_type_name(want)}, "
-                           f"got {value!r}")
+            raise ZooError(f"{source}:{_line(vnode)}: {key!r} must be {_type_name(want)}, got {value!r}")
         values[key] = value
     name = values["name"]
     if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise ZooError(f"{source}:{_line(raw['name'][1])}: model name {name!r} must be non-empty and use "
-                       "only letters, digits, '-' and '_' (it becomes part of the site's URLs)")
+        raise ZooError(
+            f"{source}:{_line(raw['name'][1])}: model name {name!r} must be non-empty and use "
+            "only letters, digits, '-' and '_' (it becomes part of the site's URLs)"
+        )
     for key in _REQUIRED[src]:
         if key not in values:
             raise ZooError(f"{where}: model {name!r} (source {src}) needs the key {key!r}")
     if src == "trained":
         if values["architecture"] not in models.ARCHITECTURES:
-            raise ZooError(f"{source}:{_line(raw['architecture'][1])}: unknown architecture "
-                           f"{values['architecture']!r}; valid: {', '.join(models.ARCHITECTURES)}")
+            raise ZooError(
+                f"{source}:{_line(raw['architecture'][1])}: unknown architecture "
+                f"{values['architecture']!r}; valid: {', '.join(models.ARCHITECTURES)}"
+            )
         if values["dataset"] not in ("digits", "shapes"):
-            raise ZooError(f"{source}:{_line(raw['dataset'][1])}: a trained model needs a labelled "
-                           f"embedded dataset; valid: digits, shapes")
+            raise ZooError(
+                f"{source}:{_line(raw['dataset'][1])}: a trained model needs a labelled "
+                f"embedded dataset; valid: digits, shapes"
+            )
         if values.get("augment", "none") not in models.AUGMENTATIONS:
-            raise ZooError(f"{source}:{_line(raw['augment'][1])}: unknown augment {values['augment']!r}; "
-                           f"valid: {', '.join(models.AUGMENTATIONS)}")
+            raise ZooError(
+                f"{source}:{_line(raw['augment'][1])}: unknown augment {values['augment']!r}; "
+                f"valid: {', '.join(models.AUGMENTATIONS)}"
+            )
         for key in ("epochs", "batch_size"):
             if key in values and values[key] < 1:
                 raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be at least 1")
     if src == "keras.applications":
         if values["application"] not in models.APPLICATIONS:
-            raise ZooError(f"{source}:{_line(raw['application'][1])}: unknown application "
-                           f"{values['application']!r}; valid: {', '.join(models.APPLICATIONS)}")
+            raise ZooError(
+                f"{source}:{_line(raw['application'][1])}: unknown application "
+                f"{values['application']!r}; valid: {', '.join(models.APPLICATIONS)}"
+            )
         if values.get("weights", "imagenet") not in ("imagenet", None):
             raise ZooError(f"{source}:{_line(raw['weights'][1])}: weights must be 'imagenet' or null")
         values.setdefault("weights", "imagenet")
         size = models.APPLICATIONS[values["application"]].size
         shape = values.get("input_shape")
         if shape is not None and values["weights"] == "imagenet" and list(shape) != [size, size, 3]:
-            raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: {values['application']} with "
-                           f"ImageNet weights takes input_shape [{size}, {size}, 3]; another size "
-                           "needs 'weights: null' (an untrained twin)")
+            raise ZooError(
+                f"{source}:{_line(raw['input_shape'][1])}: {values['application']} with "
+                f"ImageNet weights takes input_shape [{size}, {size}, 3]; another size "
+                "needs 'weights: null' (an untrained twin)"
+            )
         if shape is not None and len(shape) == 3 and shape[2] != 3:
-            raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: keras.applications models take "
-                           "RGB images: input_shape must end with 3")
+            raise ZooError(
+                f"{source}:{_line(raw['input_shape'][1])}: keras.applications models take "
+                "RGB images: input_shape must end with 3"
+            )
         values.setdefault("dataset", "photos")
     if src == "file" and values.get("preprocess", "none") not in models.PREPROCESS_MODES:
-        raise ZooError(f"{source}:{_line(raw['preprocess'][1])}: unknown preprocess "
-                       f"{values['preprocess']!r}; valid: "
-                       + "; ".join(f"{k} ({v})" for k, v in models.PREPROCESS_MODES.items()))
+        raise ZooError(
+            f"{source}:{_line(raw['preprocess'][1])}: unknown preprocess "
+            f"{values['preprocess']!r}; valid: " + "; ".join(f"{k} ({v})" for k, v in models.PREPROCESS_MODES.items())
+        )
     if "dataset" in values and values["dataset"] not in datasets.NAMES and src != "file":
-        raise ZooError(f"{source}:{_line(raw['dataset'][1])}: unknown dataset {values['dataset']!r}; "
-                       f"valid: {', '.join(datasets.NAMES)}")
+        raise ZooError(
+            f"{source}:{_line(raw['dataset'][1])}: unknown dataset {values['dataset']!r}; "
+            f"valid: {', '.join(datasets.NAMES)}"
+        )
     shape = values.get("input_shape")
     if shape is not None and (len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape)):
-        raise ZooError(f"{source}:{_line(raw['input_shape'][1])}: input_shape must be "
-                       f"[height, width, channels] of positive integers, got {shape!r}")
+        raise ZooError(
+            f"{source}:{_line(raw['input_shape'][1])}: input_shape must be "
+            f"[height, width, channels] of positive integers, got {shape!r}"
+        )
     if isinstance(values.get("units"), str) and values["units"] not in ("all", "none"):
-        raise ZooError(f"{source}:{_line(raw['units'][1])}: units must be 'all', 'none' or a list of layer "
-                       f"names, got {values['units']!r}")
+        raise ZooError(
+            f"{source}:{_line(raw['units'][1])}: units must be 'all', 'none' or a list of layer "
+            f"names, got {values['units']!r}"
+        )
     for key in ("class_names", "layers", "units"):
         if key in values and isinstance(values[key], list) and not all(isinstance(v, str) for v in values[key]):
             raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be a list of strings")
     options = {k: v for k, v in values.items() if k in _BY_SOURCE[src]}
     return ZooEntry(
-        name=name, source=src, dataset=values.get("dataset", ""),
-        title=values.get("title", name), description=values.get("description", ""),
-        layers=tuple(values.get("layers", ())), options=options, zoo_file=zoo_file,
+        name=name,
+        source=src,
+        dataset=values.get("dataset", ""),
+        title=values.get("title", name),
+        description=values.get("description", ""),
+        layers=tuple(values.get("layers", ())),
+        options=options,
+        zoo_file=zoo_file,
         _class_names=tuple(values["class_names"]) if "class_names" in values else None,
         _input_shape=tuple(shape) if shape else None,
         _last_conv_layer=values.get("last_conv_layer"),
@@ -395,8 +466,10 @@ def usable(e: ZooEntry) -> tuple[bool, str]:
             return True, "ImageNet weights in the Keras cache"
         if os.environ.get("CONVVIZ_ALLOW_DOWNLOAD") == "1":
             return True, "ImageNet weights will be downloaded (CONVVIZ_ALLOW_DOWNLOAD=1)"
-        return False, (f"ImageNet weights for {e.options['application']} are not in the Keras cache "
-                       "and downloads are off (set CONVVIZ_ALLOW_DOWNLOAD=1 to fetch them)")
+        return False, (
+            f"ImageNet weights for {e.options['application']} are not in the Keras cache "
+            "and downloads are off (set CONVVIZ_ALLOW_DOWNLOAD=1 to fetch them)"
+        )
     if e.source == "file":
         fp = e.file_path
         if fp is None or not fp.is_file():
@@ -415,12 +488,15 @@ def dataset(e: ZooEntry, split: str = "test") -> datasets.Dataset:
     if not folder.is_dir():
         raise ZooError(f"zoo model {e.name!r}: image folder not found: {folder}")
     labelled = bool(datasets.folder_classes(folder))
-    d = datasets.load_folder(folder, size=(h, w), channels=1 if c == 1 else 3,
-                             class_names=e._class_names if labelled else e.class_names)
+    d = datasets.load_folder(
+        folder, size=(h, w), channels=1 if c == 1 else 3, class_names=e._class_names if labelled else e.class_names
+    )
     if labelled and len(d.class_names) != e.num_classes:
-        raise ZooError(f"zoo model {e.name!r}: {folder} has {len(d.class_names)} classes "
-                       f"({', '.join(d.class_names[:5])}...) but the model has {e.num_classes} outputs; "
-                       "give class_names in the model's output order")
+        raise ZooError(
+            f"zoo model {e.name!r}: {folder} has {len(d.class_names)} classes "
+            f"({', '.join(d.class_names[:5])}...) but the model has {e.num_classes} outputs; "
+            "give class_names in the model's output order"
+        )
     return d.with_images(datasets.convert_channels(d.x, c)) if d.x.shape[-1] != c else d
 
 
@@ -434,14 +510,15 @@ def training_code(architecture: str) -> str:
     from convviz._code import code_digest, source_digest
 
     parts = [inspect.getsource(models.ARCHITECTURES[architecture])]
-    parts += [inspect.getsource(obj) for obj in (models.build, models.train, models._Batches,
-                                                  _backend.seed_everything, dataset, _train_bytes)]
+    parts += [
+        inspect.getsource(obj)
+        for obj in (models.build, models.train, models._Batches, _backend.seed_everything, dataset, _train_bytes)
+    ]
     return "src:" + source_digest(*parts, code_digest("datasets"))
 
 
 def _model_key(e: ZooEntry) -> str:
-    return make_key("model", code=training_code(e.options["architecture"]), source=e.source,
-                    recipe=e.recipe())
+    return make_key("model", code=training_code(e.options["architecture"]), source=e.source, recipe=e.recipe())
 
 
 def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = True) -> keras.Model:
@@ -451,8 +528,9 @@ def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = T
     if not ok:
         raise ZooError(f"zoo model {e.name!r} is not usable here: {why}")
     if e.source == "keras.applications":
-        return models.build_application(e.options["application"], weights=e.options.get("weights"),
-                                        input_size=e.input_shape[:2])
+        return models.build_application(
+            e.options["application"], weights=e.options.get("weights"), input_size=e.input_shape[:2]
+        )
     if e.source == "file":
         return e._architecture  # the file's model, read once per entry (class names need it too)
     cache = cache or default_cache()
@@ -471,8 +549,7 @@ def recipe_digest(e: ZooEntry) -> str:
     architecture, the loop, the dataset generators) and its recipe. Shipped weights carry it."""
     if e.source != "trained":
         raise ZooError(f"zoo model {e.name!r} is not trained by convviz (source {e.source!r})")
-    blob = json.dumps({"code": training_code(e.options["architecture"]), "recipe": e.recipe()},
-                      sort_keys=True)
+    blob = json.dumps({"code": training_code(e.options["architecture"]), "recipe": e.recipe()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -496,8 +573,13 @@ def _shipped_bytes(e: ZooEntry, cache: Cache, key: str) -> bytes | None:
     model = _model_from_bytes(found.payload)
     test = dataset(e, "test")
     acc = float(np.mean(np.argmax(predict(model, test.x, batch_size=256), 1) == test.y))
-    meta = {"test_accuracy": acc, "seconds": 0.0, "backend": keras.backend.backend(),
-            "shipped": found.record.get("test_accuracy"), "trained_with": found.record.get("trained_with")}
+    meta = {
+        "test_accuracy": acc,
+        "seconds": 0.0,
+        "backend": keras.backend.backend(),
+        "shipped": found.record.get("test_accuracy"),
+        "trained_with": found.record.get("trained_with"),
+    }
     cache.put_bytes(key + "-meta", json.dumps(meta).encode())
     return found.payload
 
@@ -528,10 +610,18 @@ def ship(name: str | ZooEntry, *, cache: Cache | None = None) -> Path:
     if meta.get("shipped") is not None and target.is_file():
         return target  # already these weights
     payload = _model_to_bytes(_model_from_bytes(payload))  # without the optimizer's state: a third
-    shipped.write(target, payload, {
-        "model": e.name, "recipe_digest": recipe_digest(e), "recipe": e.recipe(),
-        "test_accuracy": test_accuracy(e, cache=cache), "training_seconds": meta.get("seconds"),
-        "trained_with": environment()})
+    shipped.write(
+        target,
+        payload,
+        {
+            "model": e.name,
+            "recipe_digest": recipe_digest(e),
+            "recipe": e.recipe(),
+            "test_accuracy": test_accuracy(e, cache=cache),
+            "training_seconds": meta.get("seconds"),
+            "trained_with": environment(),
+        },
+    )
     return target
 
 
@@ -558,8 +648,11 @@ def retrain_check(name: str | ZooEntry, *, tolerance: float = 0.005, progress: b
     e = name if isinstance(name, ZooEntry) else entry(name)
     found, why = shipped.read(shipped_path(e), recipe_digest(e))
     if found is None:
-        raise ZooError(f"zoo model {e.name!r}: no usable shipped weights at {shipped_path(e)}"
-                       + (f" ({why})" if why else "") + "; `convviz zoo train --ship` writes them")
+        raise ZooError(
+            f"zoo model {e.name!r}: no usable shipped weights at {shipped_path(e)}"
+            + (f" ({why})" if why else "")
+            + "; `convviz zoo train --ship` writes them"
+        )
     with tempfile.TemporaryDirectory(prefix="convviz-retrain-") as tmp:
         scratch = Cache(tmp)
         start = time.perf_counter()
@@ -601,15 +694,30 @@ def _train_bytes(e: ZooEntry, cache: Cache, key: str, *, progress: bool) -> byte
     o = e.recipe()
     train_set, test_set = dataset(e, "train"), dataset(e, "test")
     log.info("convviz: training %s (%s on %s, %d epochs)", e.name, o["architecture"], e.dataset, o["epochs"])
-    result = models.train(o["architecture"], train_set, test_set, epochs=o["epochs"],
-                          batch_size=o["batch_size"], learning_rate=o["learning_rate"],
-                          seed=o["seed"], augment=o["augment"], desc=f"train {e.name}",
-                          progress=progress)
+    result = models.train(
+        o["architecture"],
+        train_set,
+        test_set,
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        learning_rate=o["learning_rate"],
+        seed=o["seed"],
+        augment=o["augment"],
+        desc=f"train {e.name}",
+        progress=progress,
+    )
     if e.min_accuracy is not None and result.test_accuracy < e.min_accuracy:
-        log.warning("convviz: %s reached test accuracy %.4f, below its min_accuracy %.2f",
-                    e.name, result.test_accuracy, e.min_accuracy)
-    meta = {"test_accuracy": result.test_accuracy, "seconds": round(result.seconds, 1),
-            "backend": keras.backend.backend()}
+        log.warning(
+            "convviz: %s reached test accuracy %.4f, below its min_accuracy %.2f",
+            e.name,
+            result.test_accuracy,
+            e.min_accuracy,
+        )
+    meta = {
+        "test_accuracy": result.test_accuracy,
+        "seconds": round(result.seconds, 1),
+        "backend": keras.backend.backend(),
+    }
     cache.put_bytes(key + "-meta", json.dumps(meta).encode())
     return _model_to_bytes(result.model)
 
@@ -639,25 +747,29 @@ def _load_file(e: ZooEntry) -> keras.Model:
 def _check_file_model(e: ZooEntry, model: keras.Model) -> None:
     where = f"zoo model {e.name!r} ({e.file_path.name if e.file_path else '?'})"
     if len(model.inputs) != 1:
-        raise ZooError(f"{where} has {len(model.inputs)} inputs; convviz explains models with one "
-                       "image input")
+        raise ZooError(f"{where} has {len(model.inputs)} inputs; convviz explains models with one image input")
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[-1] not in (1, 3) or any(d is None for d in shape[1:]):
-        raise ZooError(f"{where}: its input has shape {shape}; convviz needs images of a fixed size, "
-                       "(batch, height, width, channels) with 1 (gray) or 3 (RGB) channels")
+        raise ZooError(
+            f"{where}: its input has shape {shape}; convviz needs images of a fixed size, "
+            "(batch, height, width, channels) with 1 (gray) or 3 (RGB) channels"
+        )
     if len(model.outputs) != 1:
         names = ", ".join(getattr(t, "name", "?") for t in model.outputs)
-        raise ZooError(f"{where} has {len(model.outputs)} outputs ({names}); convviz explains one "
-                       "output of class scores. Save a one-output model: "
-                       "keras.Model(model.inputs, model.outputs[i]).save('one_output.keras')")
+        raise ZooError(
+            f"{where} has {len(model.outputs)} outputs ({names}); convviz explains one "
+            "output of class scores. Save a one-output model: "
+            "keras.Model(model.inputs, model.outputs[i]).save('one_output.keras')"
+        )
     out = tuple(model.outputs[0].shape)
     if len(out) != 2:
-        raise ZooError(f"{where}: its output has shape {out}; convviz needs class scores of shape "
-                       "(batch, classes)")
+        raise ZooError(f"{where}: its output has shape {out}; convviz needs class scores of shape (batch, classes)")
     if out[1] == 1:
-        raise ZooError(f"{where} has a single output unit (a binary sigmoid head): convviz explains one "
-                       "score per class; give the model a Dense(2, activation='softmax') head, or "
-                       "wrap it: p = model(x); keras.Model(x, keras.ops.concatenate([1 - p, p], -1))")
+        raise ZooError(
+            f"{where} has a single output unit (a binary sigmoid head): convviz explains one "
+            "score per class; give the model a Dense(2, activation='softmax') head, or "
+            "wrap it: p = model(x); keras.Model(x, keras.ops.concatenate([1 - p, p], -1))"
+        )
 
 
 def _read_model_file(e: ZooEntry) -> keras.Model:
@@ -668,11 +780,15 @@ def _read_model_file(e: ZooEntry) -> keras.Model:
     import zipfile
 
     if fp.suffix.lower() not in (".keras", ".h5", ".hdf5"):
-        raise ZooError(f"zoo model {e.name!r}: {fp.name}: unknown model file type; valid: .keras "
-                       "(model.save) or legacy .h5 / .hdf5 (Keras 2)")
+        raise ZooError(
+            f"zoo model {e.name!r}: {fp.name}: unknown model file type; valid: .keras "
+            "(model.save) or legacy .h5 / .hdf5 (Keras 2)"
+        )
     if fp.suffix == ".keras" and not zipfile.is_zipfile(fp):
-        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
-                       "(a .keras file is a zip archive written by model.save)")
+        raise ZooError(
+            f"zoo model {e.name!r}: cannot load {fp}: not a valid .keras model file "
+            "(a .keras file is a zip archive written by model.save)"
+        )
     try:
         return keras.saving.load_model(fp, compile=False, safe_mode=not trust)
     except ValueError as exc:
@@ -696,5 +812,6 @@ def _read_model_file(e: ZooEntry) -> keras.Model:
         raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: {exc}") from None
     except Exception as exc:  # corrupt zip, not a Keras file...
         kind = ".keras" if fp.suffix == ".keras" else "HDF5 (.h5)"
-        raise ZooError(f"zoo model {e.name!r}: cannot load {fp}: not a valid {kind} model file "
-                       f"({type(exc).__name__}: {exc})") from None
+        raise ZooError(
+            f"zoo model {e.name!r}: cannot load {fp}: not a valid {kind} model file ({type(exc).__name__}: {exc})"
+        ) from None

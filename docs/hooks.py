@@ -88,7 +88,10 @@ def _zoo_index(entries, skipped) -> str:
         acc = zoo.test_accuracy(e)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
-        pages = " · ".join([f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES] + [f"[units]({e.name}/units/index.md)", f"[classes]({e.name}/classes/index.md)"])
+        pages = " · ".join(
+            [f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES]
+            + [f"[units]({e.name}/units/index.md)", f"[classes]({e.name}/classes/index.md)"]
+        )
         lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
     for e, why in skipped:
         lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | — | not built here: {why} |")
@@ -101,13 +104,20 @@ def _model_readme(entry) -> str:
 
     acc = zoo.test_accuracy(entry)
     shape = "×".join(str(d) for d in entry.input_shape)
-    text = [f"## {entry.name}", "", f"**{entry.title}**. {entry.description}", "",
-            f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
-            + (f", test accuracy **{acc:.2%}**." if acc is not None else "."), "",
-            f"[Every layer and unit]({entry.name}/units/index.md): each conv layer's output shape, receptive "
-            "field and dead units, and every unit's feature visualization beside the test images that excite "
-            "it most. [Every class](" + entry.name + "/classes/index.md): the input that maximizes its score, its "
-            "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.", ""]
+    text = [
+        f"## {entry.name}",
+        "",
+        f"**{entry.title}**. {entry.description}",
+        "",
+        f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
+        + (f", test accuracy **{acc:.2%}**." if acc is not None else "."),
+        "",
+        f"[Every layer and unit]({entry.name}/units/index.md): each conv layer's output shape, receptive "
+        "field and dead units, and every unit's feature visualization beside the test images that excite "
+        "it most. [Every class](" + entry.name + "/classes/index.md): the input that maximizes its score, its "
+        "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.",
+        "",
+    ]
     return "\n".join(text)
 
 
@@ -158,8 +168,9 @@ def refresh_course_figures() -> dict[str, list[str]]:
         text = script.read_text(encoding="utf-8")
         # the recipes of the models it loads, and whether each is usable here (a course page
         # may use the chapter's ImageNet model when its weights are present)
-        recipes = [repr(known[n].recipe()) if n in known else f"{n}: not in the zoo"
-                   for n in sorted(set(_ENTRY.findall(text)))]
+        recipes = [
+            repr(known[n].recipe()) if n in known else f"{n}: not in the zoo" for n in sorted(set(_ENTRY.findall(text)))
+        ]
         recipes += [f"{e.name}: {zoo.usable(e)[0]}" for e in known.values() if e.source == "keras.applications"]
         parts = [text, code_digest(*page_modules(text)), repr(sorted(environment().items())), *recipes]
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
@@ -207,8 +218,10 @@ def on_pre_build(config, **kwargs):
         done = write_unit_pages(e, OUT_DIRS[0] / e.name / "units")
         if done is not None:
             _UNIT_SECONDS[(e.name, "units")] = time.perf_counter() - start
-            print(f"convviz: {e.name}: unit pages of {len(done)} layers written in "
-                  f"{_UNIT_SECONDS[(e.name, 'units')]:.1f} s")
+            print(
+                f"convviz: {e.name}: unit pages of {len(done)} layers written in "
+                f"{_UNIT_SECONDS[(e.name, 'units')]:.1f} s"
+            )
         seconds = write_class_pages(e, OUT_DIRS[0] / e.name / "classes")
         if seconds is not None:
             _UNIT_SECONDS[(e.name, "classes")] = seconds
@@ -228,8 +241,15 @@ def on_build_error(error, **kwargs):
 
 
 _NUMBER = re.compile(r"\{\{\s*number\s+([\w-]+)\.([\w.]+?)(?:\s*\|\s*(pct|pct0|f1|f2|f3|int))?\s*\}\}")
-_FORMATS = {"pct": "{:.1%}", "pct0": "{:.0%}", "f1": "{:.1f}", "f2": "{:.2f}", "f3": "{:.3f}",
-            "int": "{:d}", None: "{}"}
+_FORMATS = {
+    "pct": "{:.1%}",
+    "pct0": "{:.0%}",
+    "f1": "{:.1f}",
+    "f2": "{:.2f}",
+    "f3": "{:.3f}",
+    "int": "{:d}",
+    None: "{}",
+}
 COURSE_PAGES = ROOT / "gallery" / "course"
 
 
@@ -258,7 +278,7 @@ def fill_numbers(markdown: str, where: str = "page") -> str:
         model, key, fmt = m.group(1), m.group(2), m.group(3)
         try:
             if model.startswith("bench-"):
-                value = lookup(_report().summary(model[len("bench-"):]), key, model)
+                value = lookup(_report().summary(model[len("bench-") :]), key, model)
             else:
                 folder = COURSE_PAGES if model == "course" else PAGES / model
                 if not folder.is_dir():
@@ -307,13 +327,20 @@ def on_post_build(config, **kwargs):
             for line in table.read_text(encoding="utf-8").splitlines():
                 m = _TIME.search(line)
                 if m:
-                    rows.append((table.parent.relative_to(out.parent).as_posix(), m.group(1).strip(),
-                                 int(m.group(2)) * 60 + float(m.group(3))))
+                    rows.append(
+                        (
+                            table.parent.relative_to(out.parent).as_posix(),
+                            m.group(1).strip(),
+                            int(m.group(2)) * 60 + float(m.group(3)),
+                        )
+                    )
     print("convviz: gallery pages run in this build (seconds):")
     for folder, page, sec in rows:
         print(f"  {folder:<28} {page:<16} {sec:7.1f}")
     for (model, page), sec in _UNIT_SECONDS.items():
         rows.append((f"gallery/{model}", page, sec))
         print(f"  {'gallery/' + model:<28} {page:<16} {sec:7.1f}")
-    print(f"  total {sum(r[2] for r in rows):.1f} s"
-          + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else ""))
+    print(
+        f"  total {sum(r[2] for r in rows):.1f} s"
+        + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else "")
+    )

@@ -14,19 +14,33 @@ from PIL import Image
 
 L = keras.layers
 
-APPLICATIONS = {"Xception": 71, "VGG16": 32, "ResNet50V2": 32, "MobileNetV2": 32,
-                "EfficientNetB0": 32, "ConvNeXtTiny": 32}
+APPLICATIONS = {
+    "Xception": 71,
+    "VGG16": 32,
+    "ResNet50V2": 32,
+    "MobileNetV2": 32,
+    "EfficientNetB0": 32,
+    "ConvNeXtTiny": 32,
+}
 
 
 def _sequential_gray(path: Path) -> None:
     keras.utils.set_random_seed(1)
-    keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu", name="c1"),
-                      L.MaxPooling2D(2), L.Conv2D(16, 3, activation="relu", name="c2"),
-                      L.GlobalAveragePooling2D(), L.Dense(10, activation="softmax", name="out")]).save(path)
+    keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            L.Conv2D(8, 3, activation="relu", name="c1"),
+            L.MaxPooling2D(2),
+            L.Conv2D(16, 3, activation="relu", name="c2"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(10, activation="softmax", name="out"),
+        ]
+    ).save(path)
 
 
-def functional_rgb(num_classes: int = 3, shape=(40, 48, 3), *, rescale_inside: bool = False,
-                   seed: int = 2) -> keras.Model:
+def functional_rgb(
+    num_classes: int = 3, shape=(40, 48, 3), *, rescale_inside: bool = False, seed: int = 2
+) -> keras.Model:
     """A small Functional RGB model; ``rescale_inside`` puts ``Rescaling(2, -1)`` first."""
     keras.utils.set_random_seed(seed)
     inp = keras.Input(shape, name="pixels")
@@ -42,7 +56,7 @@ def _images(folder: Path, n: int, *, size=(36, 44), mode="RGB", seed=0, suffixes
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        yy, xx = np.mgrid[0:size[0], 0:size[1]]
+        yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
         base = np.sin(xx / (3 + i % 5)) + np.cos(yy / (2 + i % 3)) + rng.normal(0, 0.3, size)
         img = ((base - base.min()) / np.ptp(base) * 255).astype(np.uint8)
         if mode == "RGB":
@@ -62,14 +76,26 @@ def build(root: Path, *, applications: dict[str, int] = APPLICATIONS) -> Path:
         _images(root / "labelled" / name, 9, mode="L", seed=10 + c)
     entries = [
         ("gray-sequential", "file", {"path": "gray_seq.keras", "dataset": "digits", "preprocess": "uint8"}),
-        ("rgb-h5-unlabelled", "file", {"path": "rgb_functional.h5", "dataset": "unlabelled",
-                                       "preprocess": "tf", "class_names": "[ant, bee, wasp]"}),
-        ("rgb-h5-labelled", "file", {"path": "rgb_functional.h5", "dataset": "labelled",
-                                     "preprocess": "tf"}),
+        (
+            "rgb-h5-unlabelled",
+            "file",
+            {
+                "path": "rgb_functional.h5",
+                "dataset": "unlabelled",
+                "preprocess": "tf",
+                "class_names": "[ant, bee, wasp]",
+            },
+        ),
+        ("rgb-h5-labelled", "file", {"path": "rgb_functional.h5", "dataset": "labelled", "preprocess": "tf"}),
         ("imagenet-1000", "file", {"path": "imagenet_like.keras", "dataset": "photos", "preprocess": "torch"}),
-    ] + [(f"{app.lower()}-twin", "keras.applications",
-          {"application": app, "weights": "null", "input_shape": f"[{size}, {size}, 3]"})
-         for app, size in applications.items()]
+    ] + [
+        (
+            f"{app.lower()}-twin",
+            "keras.applications",
+            {"application": app, "weights": "null", "input_shape": f"[{size}, {size}, 3]"},
+        )
+        for app, size in applications.items()
+    ]
     text = "models:\n"
     for name, source, keys in entries:
         text += f"  - name: {name}\n    source: {source}\n" + "".join(f"    {k}: {v}\n" for k, v in keys.items())

@@ -69,14 +69,17 @@ def small_functional(input_shape=(16, 16, 3), classes=3, *, softmax=True):
 
 
 def small_sequential(input_shape=(12, 12, 1), classes=2):
-    return keras.Sequential([
-        keras.Input(input_shape),
-        L.Conv2D(3, 3, activation="relu", name="sc1"),
-        L.MaxPooling2D(name="sp1"),
-        L.Conv2D(4, 3, activation="relu", name="sc2"),
-        L.Flatten(name="flat"),
-        L.Dense(classes, activation="softmax", name="out"),
-    ], name="seq")
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            L.Conv2D(3, 3, activation="relu", name="sc1"),
+            L.MaxPooling2D(name="sp1"),
+            L.Conv2D(4, 3, activation="relu", name="sc2"),
+            L.Flatten(name="flat"),
+            L.Dense(classes, activation="softmax", name="out"),
+        ],
+        name="seq",
+    )
 
 
 def nested_model(input_shape=(16, 16, 3), classes=3):

@@ -38,7 +38,12 @@ def test_activation_layers_follow_nonlinearities():
     assert names[:2] == ["block1_conv1_act", "block1_conv2_act"]
     assert "block3_sepconv1" not in names and "block3_pool" in names
     assert activation_layers(models.build("plain_cnn", (32, 32, 1), 10)) == [
-        "conv1", "pool1", "conv2", "pool2", "conv3"]
+        "conv1",
+        "pool1",
+        "conv2",
+        "pool2",
+        "conv3",
+    ]
 
 
 def test_sparsity_counts_channels_zero_for_all_images():
@@ -57,13 +62,16 @@ def test_sparsity_rejects_bad_shapes():
         layer_sparsity({"x": np.zeros((2, 3))})
 
 
-@pytest.mark.parametrize("images,match", [
-    (np.zeros((2, 16, 16, 1), np.float32), "expects 3 channel"),
-    (np.zeros((0, 16, 16, 3), np.float32), "empty"),
-    (np.full((1, 16, 16, 3), np.nan, np.float32), "NaN"),
-    (np.zeros((16, 16), np.float32), "shape"),
-    (np.array([["a"]]), "numeric"),
-])
+@pytest.mark.parametrize(
+    "images,match",
+    [
+        (np.zeros((2, 16, 16, 1), np.float32), "expects 3 channel"),
+        (np.zeros((0, 16, 16, 3), np.float32), "empty"),
+        (np.full((1, 16, 16, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((16, 16), np.float32), "shape"),
+        (np.array([["a"]]), "numeric"),
+    ],
+)
 def test_bad_images(images, match):
     with pytest.raises(ValueError, match=match):
         extract_activations(small_functional(), images)

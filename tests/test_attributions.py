@@ -59,8 +59,9 @@ def test_integrated_gradients_of_a_relu_network_matches_the_analytic_answer(rule
     # Along α·x the gradient is (1, 1) once α(a + b) > 1, so IG_i = x_i (1 − 1/(a + b)).
     model = _relu_unit()
     x = np.array([[[[0.9, 0.7]]], [[[2.0, 1.0]]], [[[0.3, 3.0]]]], np.float32)
-    r = attributions.attribute_with_predictions(model, x, method="integrated_gradients", class_index=0,
-                                                steps=200, rule=rule)
+    r = attributions.attribute_with_predictions(
+        model, x, method="integrated_gradients", class_index=0, steps=200, rule=rule
+    )
     s = x.reshape(3, 2).sum(1)
     expected = x.reshape(3, 2) * (1 - 1 / s)[:, None]
     np.testing.assert_allclose(r.attributions.reshape(3, 2), expected, atol=0.01)
@@ -72,8 +73,9 @@ def test_integrated_gradients_warns_when_steps_are_too_few():
     model = _relu_unit()
     x = np.array([[[[0.9, 0.7]]]], np.float32)
     with pytest.warns(RuntimeWarning, match="completeness.*too few"):
-        r = attributions.attribute_with_predictions(model, x, method="integrated_gradients", class_index=0,
-                                                    steps=2, rule="trapezoid")
+        r = attributions.attribute_with_predictions(
+            model, x, method="integrated_gradients", class_index=0, steps=2, rule="trapezoid"
+        )
     assert r.completeness[0] > 0.05
 
 
@@ -81,7 +83,7 @@ def test_integration_points_integrate_polynomials():
     for rule, steps, degree in (("gausslegendre", 4, 7), ("trapezoid", 101, 1)):
         a, w = attributions.integration_points(steps, rule)
         assert w.sum() == pytest.approx(1.0)
-        assert (a ** degree * w).sum() == pytest.approx(1 / (degree + 1), rel=1e-9)
+        assert (a**degree * w).sum() == pytest.approx(1 / (degree + 1), rel=1e-9)
     assert attributions.integration_points(1, "trapezoid")[0].tolist() == [0.5]
 
 
@@ -136,8 +138,9 @@ def test_guided_backprop_follows_the_rule_by_hand_and_leaves_the_model_alone(rng
     for w0, w in zip(before, model.get_weights()):
         np.testing.assert_array_equal(w0, w)
     np.testing.assert_allclose(convviz.predict(model, x), out_before, rtol=1e-6)
-    np.testing.assert_allclose(convviz.attribute(model, x, method="saliency", class_index=c).reshape(8, 4),
-                               plain, atol=1e-6)  # plain gradients are not guided afterwards
+    np.testing.assert_allclose(
+        convviz.attribute(model, x, method="saliency", class_index=c).reshape(8, 4), plain, atol=1e-6
+    )  # plain gradients are not guided afterwards
 
 
 @pytest.mark.parametrize("build", [small_sequential, nested_model])
@@ -173,12 +176,18 @@ def test_hirescam_equals_gradcam_on_a_one_by_one_layer(rng):
     np.testing.assert_allclose(hires, grad, rtol=1e-5, atol=1e-7)
     gap = small_functional()  # global average pooling then linear: uniform gradients, equal maps
     xb = rng.random((2, 16, 16, 3), dtype=np.float32)
-    np.testing.assert_allclose(convviz.grad_cam(gap, xb, method="hirescam", normalize=False),
-                               convviz.grad_cam(gap, xb, method="gradcam", normalize=False), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        convviz.grad_cam(gap, xb, method="hirescam", normalize=False),
+        convviz.grad_cam(gap, xb, method="gradcam", normalize=False),
+        rtol=1e-4,
+        atol=1e-7,
+    )
     flat = small_sequential()  # a Flatten head: each position its own gradient, the maps differ
     xs = rng.random((2, 12, 12, 1), dtype=np.float32)
-    assert not np.allclose(convviz.grad_cam(flat, xs, method="hirescam", normalize=False),
-                           convviz.grad_cam(flat, xs, method="gradcam", normalize=False))
+    assert not np.allclose(
+        convviz.grad_cam(flat, xs, method="hirescam", normalize=False),
+        convviz.grad_cam(flat, xs, method="gradcam", normalize=False),
+    )
 
 
 def test_attribution_map_reductions():
@@ -196,8 +205,11 @@ def test_attribution_map_reductions():
 def test_bad_input_gets_clear_errors(rng):
     model, _ = _linear()
     x = rng.normal(size=(2, 4, 4, 2)).astype(np.float32)
-    with pytest.raises(ValueError, match="unknown attribution method 'lime'; valid methods: saliency, "
-                                         "gradient_x_input, smoothgrad, integrated_gradients"):
+    with pytest.raises(
+        ValueError,
+        match="unknown attribution method 'lime'; valid methods: saliency, "
+        "gradient_x_input, smoothgrad, integrated_gradients",
+    ):
         convviz.attribute(model, x, method="lime")
     with pytest.raises(ValueError, match="steps must be an integer of at least 1, got 0"):
         convviz.attribute(model, x, steps=0)
@@ -257,14 +269,14 @@ def test_cached_attributions_are_reused(rng, tmp_path):
     assert len(store.keys()) == 2
     with pytest.warns(RuntimeWarning, match="completeness"):  # read from the cache: still reported
         for _ in range(2):
-            attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=1,
-                                                    cache=store)
+            attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=1, cache=store)
 
 
 def _edges(c):
     """An edge detector of the input: depends on the image, not on the model."""
     g = np.abs(np.diff(c.images, axis=1, append=c.images[:, -1:])) + np.abs(
-        np.diff(c.images, axis=2, append=c.images[:, :, -1:]))
+        np.diff(c.images, axis=2, append=c.images[:, :, -1:])
+    )
     return g.astype(np.float32)
 
 
@@ -277,9 +289,9 @@ def _trained_shapes_model():
     for i in range(n):
         r, c = rng.integers(2, 10, 2)
         if y[i]:
-            x[i, r:r + 4, c:c + 4] += 0.7
+            x[i, r : r + 4, c : c + 4] += 0.7
         else:
-            x[i, 1:15, c:c + 2] += 0.7
+            x[i, 1:15, c : c + 2] += 0.7
     inp = keras.Input((16, 16, 1))
     h = L.Conv2D(8, 3, activation="relu", padding="same", name="c1")(inp)
     h = L.MaxPooling2D()(h)

@@ -114,6 +114,7 @@ def test_cached_function_is_compiled_once_and_reads_the_current_weights():
         def forward(t):
             traced.append(1)
             return model(t, training=False)
+
         return forward
 
     f = _backend.cached_jit(model, ("probe",), make)

@@ -26,7 +26,7 @@ def _module(name: str):
         sys.path.remove(str(BENCH))
 
 
-FAKE = '''
+FAKE = """
 import json, os, sys, time
 sys.path.insert(0, {bench!r})
 from _harness import child_report
@@ -34,7 +34,7 @@ if sys.argv[1] == "--child":
     with open({log!r}, "a") as fh:
         fh.write(sys.argv[2] + " " + str(os.getpid()) + "\\n")
     child_report({{"a": 0.01, "b": 0.02}}[sys.argv[2]], objective=1.0)
-'''
+"""
 
 
 def test_each_method_runs_in_its_own_process_in_alternating_order(tmp_path, monkeypatch):

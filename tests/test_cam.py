@@ -71,7 +71,7 @@ def test_equals_keras_io_recipe(rng):
     x = rng.random((3, 16, 16, 3), dtype=np.float32)
     ours = grad_cam(model, x, layer="c2", upsample=False)
     for i in range(3):
-        ref = keras_io_gradcam(model, x[i:i + 1], "c2")
+        ref = keras_io_gradcam(model, x[i : i + 1], "c2")
         np.testing.assert_allclose(ours[i], ref, rtol=1e-4, atol=1e-5)
 
 
@@ -123,15 +123,18 @@ def test_reloaded_model(tmp_path, rng):
     np.testing.assert_allclose(grad_cam(again, x), grad_cam(model, x), atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs,images,match", [
-    (dict(layer="gap"), None, "not \\(batch, height, width, channels\\)"),
-    (dict(class_index=5), None, r"class_index \[5\] out of range: the model has 3 classes"),
-    (dict(class_index=[0, 1]), None, "2 entries for 3 images"),
-    (dict(method="gradcam3"), None, "valid methods: gradcam, gradcam\\+\\+, layercam, hirescam, scorecam"),
-    ({}, np.zeros((3, 16, 16, 4), np.float32), "expects 3 channel"),
-    ({}, np.zeros((3, 20, 20, 3), np.float32), "expects 16×16 images"),
-    ({}, np.full((3, 16, 16, 3), np.inf, np.float32), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "kwargs,images,match",
+    [
+        (dict(layer="gap"), None, "not \\(batch, height, width, channels\\)"),
+        (dict(class_index=5), None, r"class_index \[5\] out of range: the model has 3 classes"),
+        (dict(class_index=[0, 1]), None, "2 entries for 3 images"),
+        (dict(method="gradcam3"), None, "valid methods: gradcam, gradcam\\+\\+, layercam, hirescam, scorecam"),
+        ({}, np.zeros((3, 16, 16, 4), np.float32), "expects 3 channel"),
+        ({}, np.zeros((3, 20, 20, 3), np.float32), "expects 16×16 images"),
+        ({}, np.full((3, 16, 16, 3), np.inf, np.float32), "NaN or infinite"),
+    ],
+)
 def test_bad_input(kwargs, images, match):
     x = np.zeros((3, 16, 16, 3), np.float32) if images is None else images
     with pytest.raises(ValueError, match=match):
@@ -151,8 +154,9 @@ def test_scorecam_by_hand():
     each channel through W) gives a softmax over channels; the map is the weighted sum."""
     x = np.random.default_rng(3).random((2, 4, 4, 2)).astype(np.float32)
     W = np.array([[2.0, -1.0], [-1.0, 3.0]])
-    got = grad_cam(hand_model(), x, method="scorecam", class_index=[0, 1], upsample=False,
-                   normalize=False, scorecam_channels=None)
+    got = grad_cam(
+        hand_model(), x, method="scorecam", class_index=[0, 1], upsample=False, normalize=False, scorecam_channels=None
+    )
     for i, c in enumerate([0, 1]):
         a = x[i].astype(np.float64)  # (4, 4, 2): the identity layer's output
         scores = []
@@ -165,8 +169,7 @@ def test_scorecam_by_hand():
         expected = np.maximum(np.einsum("hwk,k->hw", a, w), 0)
         np.testing.assert_allclose(got[i], expected, rtol=1e-5, atol=1e-6)
     # top-1 channel only: the most active channel's own map, whatever its weight
-    one = grad_cam(hand_model(), x[:1], method="scorecam", upsample=False, normalize=False,
-                   scorecam_channels=1)
+    one = grad_cam(hand_model(), x[:1], method="scorecam", upsample=False, normalize=False, scorecam_channels=1)
     k = int(np.argmax(x[0].mean(axis=(0, 1))))
     np.testing.assert_allclose(one[0], x[0, :, :, k], rtol=1e-5)
 
@@ -176,10 +179,12 @@ def test_scorecam_streams_masks_in_batches(rng):
     bounded for 2048-channel layers), with the same maps as one batch of all of them."""
     model = small_functional()  # c2: 6 channels
     x = rng.random((3, 16, 16, 3), dtype=np.float32)
-    small = cam_with_predictions(model, x, method="scorecam", scorecam_channels=None, batch_size=4,
-                                 normalize=False).maps
-    whole = cam_with_predictions(model, x, method="scorecam", scorecam_channels=None, batch_size=64,
-                                 normalize=False).maps
+    small = cam_with_predictions(
+        model, x, method="scorecam", scorecam_channels=None, batch_size=4, normalize=False
+    ).maps
+    whole = cam_with_predictions(
+        model, x, method="scorecam", scorecam_channels=None, batch_size=64, normalize=False
+    ).maps
     np.testing.assert_allclose(small, whole, rtol=1e-5, atol=1e-7)
 
 
@@ -195,8 +200,12 @@ def _head_variant(kind):
         out = keras.layers.Dense(3, activation=None if kind == "linear" else kind, name="scores")(x)
     model = keras.Model(inp, out)
     keras.utils.set_random_seed(5)
-    ref = keras.Model(inp, keras.layers.Dense(3, name="scores")(keras.layers.GlobalAveragePooling2D()(
-        keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp))))
+    ref = keras.Model(
+        inp,
+        keras.layers.Dense(3, name="scores")(
+            keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp))
+        ),
+    )
     model.set_weights(ref.get_weights())
     return model
 

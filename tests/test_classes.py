@@ -19,8 +19,9 @@ def color_model():
     x = L.GlobalAveragePooling2D()(inp)
     out = L.Dense(3, activation="softmax", name="scores")(x)
     m = keras.Model(inp, out)
-    m.get_layer("scores").set_weights([np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]], "float32") * 4,
-                                      np.zeros(3, "float32")])
+    m.get_layer("scores").set_weights(
+        [np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]], "float32") * 4, np.zeros(3, "float32")]
+    )
     return m
 
 
@@ -45,8 +46,11 @@ def test_class_visualizations_are_cached(color_model, tmp_path):
 
 
 def test_bad_classes_name_the_valid_range(color_model):
-    with pytest.raises(ValueError, match=r"filter indices \[3\] out of range: layer 'the output' has 3 filters "
-                                         r"\(valid 0..2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"filter indices \[3\] out of range: layer 'the output' has 3 filters "
+        r"\(valid 0..2\)",
+    ):
         convviz.visualize_classes(color_model, [0, 3])
     conv = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3)])
     with pytest.raises(ValueError, match=r"must output class scores \(batch, classes\)"):

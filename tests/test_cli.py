@@ -33,7 +33,9 @@ def test_unknown_model_is_one_clear_line(capsys):
 
 def test_bad_zoo_file(capsys, tmp_path):
     bad = tmp_path / "z.yml"
-    bad.write_text("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epoch: 3\n")
+    bad.write_text(
+        "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epoch: 3\n"
+    )
     assert main(["--zoo", str(bad), "zoo", "list"]) == 2
     assert ":6: unknown key 'epoch'" in capsys.readouterr().err
 

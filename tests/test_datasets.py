@@ -125,8 +125,10 @@ def test_convert_channels():
         datasets.convert_channels(rgb[..., :2], 3)
 
 
-@pytest.mark.parametrize("name,split,match", [("mnist", "train", "valid datasets: digits, shapes, photos"),
-                                              ("digits", "val", "valid splits: train, test")])
+@pytest.mark.parametrize(
+    "name,split,match",
+    [("mnist", "train", "valid datasets: digits, shapes, photos"), ("digits", "val", "valid splits: train, test")],
+)
 def test_bad_names(name, split, match):
     with pytest.raises(ValueError, match=match):
         datasets.load(name, split)

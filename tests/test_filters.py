@@ -100,8 +100,7 @@ def test_fourier_image_is_lucids_fft_image(size):
     rng = np.random.default_rng(0)
     params = fourier_init(rng, 64, 3, size)
     scale = spectrum_scale(h, w)
-    ours = to_np(fourier_image(ops.convert_to_tensor(params), ops.convert_to_tensor(scale), None, size,
-                               sigmoid=False))
+    ours = to_np(fourier_image(ops.convert_to_tensor(params), ops.convert_to_tensor(scale), None, size, sigmoid=False))
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.fftfreq(w)[: w // 2 + 1 + (w % 2)]
     freqs = np.sqrt(fx * fx + fy * fy)
@@ -137,8 +136,9 @@ def test_batched_book_equals_one_at_a_time(layer):
     res = visualize_filters(model, layer, 3, steps=6, crop=2, batch_size=2)
     ref = chapter_loop(model, layer, [0, 1, 2], steps=6, size=20)
     np.testing.assert_allclose(res.raw, ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(res.losses, book_objective_reference(model, layer, ref, np.arange(3)),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        res.losses, book_objective_reference(model, layer, ref, np.arange(3)), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_pointwise_path_equals_full_layer():
@@ -180,16 +180,19 @@ def test_deprocess_matches_the_chapter():
     np.testing.assert_array_equal(out, ref)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(layer="c9"), "Did you mean"),
-    (dict(layer="gap"), "not \\(batch, height, width, channels\\)"),
-    (dict(filters=[0, 7]), r"filter indices \[7\] out of range.*has 6 filters"),
-    (dict(filters=99), "has 6 filters"),
-    (dict(steps=0), "steps must be a positive integer"),
-    (dict(crop=10), "too small to crop 10 pixels"),
-    (dict(recipe="magic"), "valid recipes: book, fast, robust"),
-    (dict(image_size=(4, 4)), "at least 8 pixels"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(layer="c9"), "Did you mean"),
+        (dict(layer="gap"), "not \\(batch, height, width, channels\\)"),
+        (dict(filters=[0, 7]), r"filter indices \[7\] out of range.*has 6 filters"),
+        (dict(filters=99), "has 6 filters"),
+        (dict(steps=0), "steps must be a positive integer"),
+        (dict(crop=10), "too small to crop 10 pixels"),
+        (dict(recipe="magic"), "valid recipes: book, fast, robust"),
+        (dict(image_size=(4, 4)), "at least 8 pixels"),
+    ],
+)
 def test_bad_input(kwargs, match):
     args = dict(layer="c2", filters=2, crop=2, steps=1)
     args.update(kwargs)

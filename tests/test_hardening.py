@@ -46,9 +46,14 @@ def test_empty_folder_dataset(tmp_path):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mode=st.sampled_from(["L", "RGB", "RGBA", "P", "LA", "I;16"]),
-       w=st.integers(8, 64), h=st.integers(8, 64), seed=st.integers(0, 2**16),
-       channels=st.sampled_from([1, 3]), size=st.none() | st.tuples(st.integers(8, 40), st.integers(8, 40)))
+@given(
+    mode=st.sampled_from(["L", "RGB", "RGBA", "P", "LA", "I;16"]),
+    w=st.integers(8, 64),
+    h=st.integers(8, 64),
+    seed=st.integers(0, 2**16),
+    channels=st.sampled_from([1, 3]),
+    size=st.none() | st.tuples(st.integers(8, 40), st.integers(8, 40)),
+)
 def test_load_image_property(tmp_path, mode, w, h, seed, channels, size):
     from PIL import Image
 
@@ -64,10 +69,14 @@ def test_load_image_property(tmp_path, mode, w, h, seed, channels, size):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True, width=32),
-    st.integers(-3, 3)).flatmap(lambda v: st.tuples(st.just(v), st.sampled_from(
-        [(2, 16, 16, 3), (16, 16, 3), (1, 16, 16, 1), (0, 16, 16, 3), (16, 16), (2, 8, 8, 3, 1)]))))
+@given(
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.integers(-3, 3)).flatmap(
+        lambda v: st.tuples(
+            st.just(v),
+            st.sampled_from([(2, 16, 16, 3), (16, 16, 3), (1, 16, 16, 1), (0, 16, 16, 3), (16, 16), (2, 8, 8, 3, 1)]),
+        )
+    )
+)
 def test_check_images_property(case):
     value, shape = case
     model = small_functional()
@@ -80,12 +89,46 @@ def test_check_images_property(case):
         assert out.dtype == np.float32 and np.isfinite(out).all() and out.ndim == 4
 
 
-_KEYS = ["name", "source", "architecture", "dataset", "epochs", "seed", "augment", "application",
-         "weights", "path", "class_names", "layers", "input_shape", "bogus", "min_accuracy"]
-_VALUES = st.one_of(st.text(max_size=12), st.integers(-5, 50), st.floats(allow_nan=False), st.booleans(),
-                    st.none(), st.lists(st.text(max_size=5), max_size=3), st.lists(st.integers(0, 300), max_size=4),
-                    st.sampled_from(["trained", "file", "keras.applications", "plain_cnn", "digits",
-                                     "shapes", "Xception", "imagenet", "dihedral", "m1"]))
+_KEYS = [
+    "name",
+    "source",
+    "architecture",
+    "dataset",
+    "epochs",
+    "seed",
+    "augment",
+    "application",
+    "weights",
+    "path",
+    "class_names",
+    "layers",
+    "input_shape",
+    "bogus",
+    "min_accuracy",
+]
+_VALUES = st.one_of(
+    st.text(max_size=12),
+    st.integers(-5, 50),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.lists(st.integers(0, 300), max_size=4),
+    st.sampled_from(
+        [
+            "trained",
+            "file",
+            "keras.applications",
+            "plain_cnn",
+            "digits",
+            "shapes",
+            "Xception",
+            "imagenet",
+            "dihedral",
+            "m1",
+        ]
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -117,7 +160,8 @@ def test_custom_object_is_refused(tmp_path):
     inp = keras.Input((4,))
     keras.Model(inp, Double()(inp)).save(tmp_path / "custom.keras")
     keras.saving.get_custom_objects().pop("convviz_test>Double")
-    (tmp_path / "z.yml").write_text("models:\n  - name: c\n    source: file\n    path: custom.keras\n"
-                                    "    dataset: x\n    class_names: [a]\n")
+    (tmp_path / "z.yml").write_text(
+        "models:\n  - name: c\n    source: file\n    path: custom.keras\n    dataset: x\n    class_names: [a]\n"
+    )
     with pytest.raises(zoo.ZooError, match="custom layer or object that is not registered"):
         zoo.load(zoo.entry("c", tmp_path / "z.yml"))

@@ -36,8 +36,9 @@ def test_failed_example_md5_is_forgotten(hooks, tmp_path):
 
 def test_pages_written_only_when_changed_and_removed_with_the_model(hooks, tmp_path, monkeypatch):
     zoo_file = tmp_path / "zoo.yml"
-    zoo_file.write_text("models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n"
-                        "    dataset: digits\n    epochs: 1\n")
+    zoo_file.write_text(
+        "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
+    )
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
     monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
     first = hooks.generate_pages()
@@ -47,8 +48,9 @@ def test_pages_written_only_when_changed_and_removed_with_the_model(hooks, tmp_p
     assert hooks.generate_pages() == {}  # nothing changed: nothing written
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
     assert hooks.generate_pages() == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
-    zoo_file.write_text("models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n"
-                        "    dataset: digits\n")
+    zoo_file.write_text(
+        "models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+    )
     hooks.generate_pages()
     assert not (tmp_path / "zoo_pages" / "m1").exists()
     assert (tmp_path / "zoo_pages" / "m2" / "latent.py").is_file()
@@ -60,8 +62,10 @@ def test_numbers_in_prose_come_from_the_pages(hooks, tmp_path, monkeypatch):
     folder = tmp_path / "zoo_pages" / "m1"
     folder.mkdir()
     (folder / "numbers.json").write_text(json.dumps({"gradcam": {"pointing_game": {"gradcam": 0.9251}}}))
-    text = ("Grad-CAM scores {{ number m1.gradcam.pointing_game.gradcam | pct }} here, "
-            "{{ number m2.gradcam.x }} there; `{{ number m1.as.code }}` stays code.")
+    text = (
+        "Grad-CAM scores {{ number m1.gradcam.pointing_game.gradcam | pct }} here, "
+        "{{ number m2.gradcam.x }} there; `{{ number m1.as.code }}` stays code."
+    )
     out = hooks.fill_numbers(text)
     assert out == "Grad-CAM scores 92.5% here, (not built here) there; `{{ number m1.as.code }}` stays code."
     with pytest.raises(ValueError, match=r"page.md: .*no 'energy'.*valid here: pointing_game"):
@@ -89,8 +93,9 @@ def test_course_figures_rerun_when_their_model_changes(hooks, tmp_path, monkeypa
     monkeypatch.setattr(hooks, "COURSE_PAGES", course)
     monkeypatch.setattr(hooks, "OUT_DIRS", (tmp_path / "out", tmp_path / "figures"))
     zoo_file = tmp_path / "zoo.yml"
-    zoo_file.write_text("models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n"
-                        "    dataset: digits\n    epochs: 1\n")
+    zoo_file.write_text(
+        "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
+    )
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
     assert hooks.refresh_course_figures() == {"course": ["fig"]}
     md5 = tmp_path / "figures" / "fig.py.md5"

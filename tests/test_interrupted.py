@@ -38,14 +38,25 @@ models:
 
 
 def _env(cache: Path, zoo_file: Path) -> dict[str, str]:
-    return {**os.environ, "KERAS_BACKEND": "tensorflow", "CONVVIZ_CACHE_DIR": str(cache),
-            "CONVVIZ_ZOO": str(zoo_file), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "CONVVIZ_CACHE_DIR": str(cache),
+        "CONVVIZ_ZOO": str(zoo_file),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
 
 
 def _render(cache: Path, zoo_file: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "convviz.cli", "render", "digits-cnn", "--out", str(out)],
-                            cwd=ROOT, env=_env(cache, zoo_file), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "convviz.cli", "render", "digits-cnn", "--out", str(out)],
+        cwd=ROOT,
+        env=_env(cache, zoo_file),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _numbers(out: Path) -> dict:

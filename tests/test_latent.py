@@ -42,14 +42,17 @@ def test_projection_deterministic(method):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: latent.project(np.zeros((5, 2)), method="lle"), "valid: umap, tsne, pca"),
-    (lambda: latent.outlier_scores(np.zeros((5, 2)), np.zeros(4)), "one label per sample"),
-    (lambda: latent.outlier_scores(np.zeros((5, 2)), np.zeros(5), k=5), r"k must be in \[1, N\)"),
-    (lambda: latent.outlier_scores(np.full((5, 2), np.nan), np.zeros(5)), "NaN"),
-    (lambda: latent.trustworthiness(np.zeros((6, 2)), np.zeros((5, 2))), "different lengths"),
-    (lambda: latent.project(np.zeros((5,))), "2-D array"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: latent.project(np.zeros((5, 2)), method="lle"), "valid: umap, tsne, pca"),
+        (lambda: latent.outlier_scores(np.zeros((5, 2)), np.zeros(4)), "one label per sample"),
+        (lambda: latent.outlier_scores(np.zeros((5, 2)), np.zeros(5), k=5), r"k must be in \[1, N\)"),
+        (lambda: latent.outlier_scores(np.full((5, 2), np.nan), np.zeros(5)), "NaN"),
+        (lambda: latent.trustworthiness(np.zeros((6, 2)), np.zeros((5, 2))), "different lengths"),
+        (lambda: latent.project(np.zeros((5,))), "2-D array"),
+    ],
+)
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -67,7 +70,10 @@ def test_extract_embeddings_default_layer_and_batches(rng):
 
 def test_extract_embeddings_sequential_and_nested(rng):
     assert latent.default_embedding_layer(small_sequential()) == "flat"
-    assert latent.extract_embeddings(small_sequential(), rng.random((2, 12, 12, 1))).shape == (2, 36)  # flatten of 3×3×4
+    assert latent.extract_embeddings(small_sequential(), rng.random((2, 12, 12, 1))).shape == (
+        2,
+        36,
+    )  # flatten of 3×3×4
     assert latent.extract_embeddings(nested_model(), rng.random((2, 16, 16, 3)) * 255).shape == (2, 6)
 
 
@@ -93,8 +99,10 @@ def test_too_few_says_why_and_how_many():
 
     assert too_few(MIN_SAMPLES["trustworthiness"], "trustworthiness") is None
     msg = too_few(15, "trustworthiness")
-    assert msg == ("Skipped trustworthiness (it compares each sample's 10 nearest neighbours): it needs at "
-                   "least 21 images and this dataset has 15.")
+    assert msg == (
+        "Skipped trustworthiness (it compares each sample's 10 nearest neighbours): it needs at "
+        "least 21 images and this dataset has 15."
+    )
     # the thresholds are the ones the functions enforce: one fewer sample is refused
     import numpy as np
 

@@ -30,8 +30,14 @@ def test_plots_return_axes():
     ax = plot.plot_activation_grid(np.random.rand(5, 5, 8))
     assert ax.figure is not None
     assert plot.plot_sparsity({"a": 0.0, "b": 0.5}).get_ylabel() == "blank channels (%)"
-    ax = plot.plot_embedding(np.random.rand(10, 2), np.arange(10) % 2, class_names=["x", "y"],
-                             misclassified=np.arange(10) < 2, highlight=np.array([3]), trust=0.9)
+    ax = plot.plot_embedding(
+        np.random.rand(10, 2),
+        np.arange(10) % 2,
+        class_names=["x", "y"],
+        misclassified=np.arange(10) < 2,
+        highlight=np.array([3]),
+        trust=0.9,
+    )
     assert "trustworthiness" in ax.texts[-1].get_text() or any("trust" in t.get_text() for t in ax.texts)
 
 

@@ -22,7 +22,8 @@ def _zoo(tmp_path):
     (tmp_path / "data").mkdir(exist_ok=True)
     text = "models:\n" + "".join(
         f"  - name: {n}\n    source: file\n    path: {n}.keras\n    dataset: data\n    class_names: [a, b]\n"
-        for n in ("a", "b"))
+        for n in ("a", "b")
+    )
     (tmp_path / "zoo.yml").write_text(text)
     return tmp_path / "zoo.yml"
 

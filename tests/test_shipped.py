@@ -13,8 +13,9 @@ from convviz import cli, shipped, zoo
 from convviz.cache import Cache
 from conftest import default_backend_only
 
-_TF_ONLY = default_backend_only("shipping and retraining are backend-independent logic; the weights "
-                                "themselves are checked on every backend below")
+_TF_ONLY = default_backend_only(
+    "shipping and retraining are backend-independent logic; the weights themselves are checked on every backend below"
+)
 
 TINY = """\
 models:
@@ -122,8 +123,9 @@ def test_repository_ships_the_zoo_for_its_current_recipes(name, tmp_path):
     its weights give the recorded test accuracy on this backend too."""
     e = zoo.entry(name, zoo.path())
     found, why = shipped.read(zoo.shipped_path(e), zoo.recipe_digest(e))
-    assert found is not None, (f"{zoo.shipped_path(e)}: {why or 'missing'}; run "
-                               f"`convviz zoo train --ship {name}` and commit the weights")
+    assert found is not None, (
+        f"{zoo.shipped_path(e)}: {why or 'missing'}; run `convviz zoo train --ship {name}` and commit the weights"
+    )
     project = tmp_path / "gallery"
     shutil.copytree(zoo.shipped_path(e).parent, project / "weights")
     shutil.copy(zoo.path(), project / "zoo.yml")

@@ -60,37 +60,59 @@ models:
 
 def _copy_project(dest: Path) -> None:
     shutil.copy(ROOT / "mkdocs.yml", dest / "mkdocs.yml")
-    shutil.copytree(ROOT / "docs", dest / "docs",
-                    ignore=shutil.ignore_patterns("gallery", "figures", "generated", "__pycache__"))
-    shutil.copytree(ROOT / "gallery", dest / "gallery",
-                    ignore=shutil.ignore_patterns("zoo_pages", "__pycache__", "numbers.json"))
+    shutil.copytree(
+        ROOT / "docs", dest / "docs", ignore=shutil.ignore_patterns("gallery", "figures", "generated", "__pycache__")
+    )
+    shutil.copytree(
+        ROOT / "gallery", dest / "gallery", ignore=shutil.ignore_patterns("zoo_pages", "__pycache__", "numbers.json")
+    )
     (dest / "gallery" / "zoo_pages").mkdir()
     (dest / "gallery" / "zoo.yml").write_text(SMALL_ZOO)
     (dest / "convviz").symlink_to(ROOT / "convviz")  # mkdocstrings reads the sources
     shutil.copytree(ROOT / ".github", dest / ".github")  # the CI page includes the workflow
-    shutil.copytree(ROOT / "benchmarks", dest / "benchmarks",  # the performance page's results
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "benchmarks",
+        dest / "benchmarks",  # the performance page's results
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
 
 
 def _env(project: Path, cache: Path) -> dict[str, str]:
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CONVVIZ_CACHE_DIR": str(cache),
-           "CONVVIZ_ZOO": str(project / "gallery" / "zoo.yml"), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "NO_MKDOCS_2_WARNING": "1", "KERAS_HOME": str(project / "keras-home")}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "CONVVIZ_CACHE_DIR": str(cache),
+        "CONVVIZ_ZOO": str(project / "gallery" / "zoo.yml"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "NO_MKDOCS_2_WARNING": "1",
+        "KERAS_HOME": str(project / "keras-home"),
+    }
     env.pop("CONVVIZ_ALLOW_DOWNLOAD", None)
     return env
 
 
 def _build(project: Path, cache: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
-                          env=_env(project, cache), capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict"],
+        cwd=project,
+        env=_env(project, cache),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return proc
 
 
 def _convviz(project: Path, cache: Path, *args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "convviz.cli", *args], cwd=project,
-                            env=_env(project, cache), stdout=stdout, stderr=subprocess.STDOUT,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "convviz.cli", *args],
+        cwd=project,
+        env=_env(project, cache),
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +182,10 @@ def test_no_broken_examples_and_no_tracebacks(built):
         assert "Traceback (most recent call last)" not in html, html_file
 
 
-_LEAKS = re.compile(r"\w*Warning\b|site-packages|/usr/lib|/root/|/home/|/tmp/|pytest-of-|"
-                    r"object at 0x[0-9a-f]+|&lt;Axes|array\(\[\[&lt;|&lt;matplotlib|&lt;Figure")
+_LEAKS = re.compile(
+    r"\w*Warning\b|site-packages|/usr/lib|/root/|/home/|/tmp/|pytest-of-|"
+    r"object at 0x[0-9a-f]+|&lt;Axes|array\(\[\[&lt;|&lt;matplotlib|&lt;Figure"
+)
 
 
 def test_no_warning_path_or_repr_in_any_page(built):
@@ -191,8 +215,13 @@ def test_pages_show_their_numbers(built):
     gradcam = _html(site, "gallery/shapes-cnn/gradcam")
     assert "pointing game" in gradcam and "center baseline" in gradcam and "passes" in gradcam
     attr = _html(site, "gallery/shapes-cnn/attributions")
-    for words in ("Integrated Gradients completeness", "Pass the randomization check", "deletion",
-                  "Best pixel-level localizer", "Guided Backprop"):
+    for words in (
+        "Integrated Gradients completeness",
+        "Pass the randomization check",
+        "deletion",
+        "Best pixel-level localizer",
+        "Guided Backprop",
+    ):
         assert words in attr, words
     latent = _html(site, "gallery/digits-cnn/latent")
     assert "trustworthiness" in latent
@@ -200,8 +229,10 @@ def test_pages_show_their_numbers(built):
     assert "blank" in acts
     # every course example runs (not only those a pattern names): the chapter's model, offline
     chapter = _html(site, "course/figures/the_chapters_model")
-    assert "the chapter&#39;s Xception is not available here" in chapter or \
-        "the chapter's Xception is not available here" in chapter
+    assert (
+        "the chapter&#39;s Xception is not available here" in chapter
+        or "the chapter's Xception is not available here" in chapter
+    )
     assert "filters in" in chapter and "Top-5:" in chapter and chapter.count("<img") >= 2
     assert "test accuracy" in _html(site, "gallery")
 
@@ -266,7 +297,7 @@ def test_every_unit_of_every_conv_layer_has_its_anchor_and_images(built):
                 assert f'href="#unit-{unit}"' in page
                 for src in (f"u{unit}.png", *(f"u{unit}_e{j}.png" for j in range(9))):
                     assert f'src="{src}"' in page and (site / "gallery" / model / "units" / layer / src).is_file()
-            assert page.count("<svg class=\"cv-hist\"") == info["units"]
+            assert page.count('<svg class="cv-hist"') == info["units"]
     shapes = json.loads((project / "docs" / "gallery" / "shapes-cnn" / "units" / "layers.json").read_text())
     assert list(shapes) == ["block1_relu1", "block2_relu1", "block3_relu1", "block3_relu2", "block4_relu1"]
     assert shapes["block1_relu1"]["receptive_field"] == [3, 3] and shapes["block4_relu1"]["jump"] == [8, 8]
@@ -276,8 +307,16 @@ def test_every_unit_of_every_conv_layer_has_its_anchor_and_images(built):
 # ----------------------------------------------------------------------------- browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -303,9 +342,19 @@ def browser():
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("path", ["", "course/", "gallery/", "gallery/shapes-cnn/gradcam/",
-                                  "gallery/shapes-cnn/attributions/",
-                                  "gallery/digits-cnn/activations/", "api/", "performance/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "course/",
+        "gallery/",
+        "gallery/shapes-cnn/gradcam/",
+        "gallery/shapes-cnn/attributions/",
+        "gallery/digits-cnn/activations/",
+        "api/",
+        "performance/",
+    ],
+)
 def test_pages_load_without_console_errors(browser, server, path):
     page = browser.new_page()
     errors = []
@@ -337,8 +386,11 @@ def test_search_finds_a_unit_and_its_images_load(browser, server):
     page.click("label.md-search__icon, .md-search__input")
     page.locator("input.md-search__input").press_sequentially("shapes-cnn block3_relu1 12", delay=30)
     # results update as the query is typed: wait for the full query's
-    page.wait_for_function("() => { const a = document.querySelector('.md-search-result__link');"
-                           " return a !== null && a.href.includes('units/block3_relu1/'); }", timeout=20000)
+    page.wait_for_function(
+        "() => { const a = document.querySelector('.md-search-result__link');"
+        " return a !== null && a.href.includes('units/block3_relu1/'); }",
+        timeout=20000,
+    )
     links = page.locator(".md-search-result__link")
     top = [links.nth(i).get_attribute("href") for i in range(min(3, links.count()))]
     page.close()

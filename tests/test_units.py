@@ -26,14 +26,19 @@ def _rf(model, layer):
 
 
 def test_receptive_fields_equal_the_analytic_values():
-    m = _model(L.Conv2D(2, 3, name="a"), L.Conv2D(2, 3, name="b"), L.MaxPooling2D(2, name="p"),
-               L.Conv2D(2, 3, dilation_rate=2, name="d"))
+    m = _model(
+        L.Conv2D(2, 3, name="a"),
+        L.Conv2D(2, 3, name="b"),
+        L.MaxPooling2D(2, name="p"),
+        L.Conv2D(2, 3, dilation_rate=2, name="d"),
+    )
     assert _rf(m, "a") == (3, 1, 1.0)  # 'valid': unit 0 is centred on pixel 1
     assert _rf(m, "b") == (5, 1, 2.0)  # 3×3 twice -> 5
     assert _rf(m, "p") == (6, 2, 2.5)  # + 2×2 pool, stride 2 -> 6, jump 2
     assert _rf(m, "d") == (6 + 4 * 2, 2, 2.5 + 2 * 2)  # dilated 3×3 spans 5 units of jump 2
-    same = _model(L.Conv2D(2, 3, padding="same", name="s"), L.Conv2D(2, 3, strides=2, padding="same", name="s2"),
-                  shape=(8, 8, 1))
+    same = _model(
+        L.Conv2D(2, 3, padding="same", name="s"), L.Conv2D(2, 3, strides=2, padding="same", name="s2"), shape=(8, 8, 1)
+    )
     assert _rf(same, "s") == (3, 1, 0.0)  # 'same': centred on pixel 0
     # stride 2 'same' on 8 pixels pads 1 in total, all of it after (TensorFlow's rule): no shift
     assert _rf(same, "s2") == (5, 2, 1.0)
@@ -88,9 +93,14 @@ def test_window_is_the_field_clipped_and_shifted_inside_the_image():
 @pytest.fixture(scope="module")
 def small():
     keras.utils.set_random_seed(3)
-    m = _model(L.Conv2D(6, 3, activation="relu", name="c1"), L.MaxPooling2D(2, name="p1"),
-               L.Conv2D(5, 3, activation="relu", name="c2"), L.GlobalAveragePooling2D(), L.Dense(3, name="dense"),
-               shape=(12, 12, 1))
+    m = _model(
+        L.Conv2D(6, 3, activation="relu", name="c1"),
+        L.MaxPooling2D(2, name="p1"),
+        L.Conv2D(5, 3, activation="relu", name="c2"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(3, name="dense"),
+        shape=(12, 12, 1),
+    )
     x = np.random.default_rng(0).uniform(0, 1, (23, 12, 12, 1)).astype("float32")
     return m, x
 
@@ -149,7 +159,7 @@ def test_the_crop_holds_every_pixel_that_moves_the_units_maximum(small):
         i, (r, c) = int(ex.indices[u, 0]), ex.locations[u, 0]
         rows, cols = f.window(int(r), int(c), 12, 12)
         # perturb each pixel alone: only those inside the window may change this unit there
-        batch = np.repeat(x[i:i + 1], 145, 0)  # row 144: the image itself, in the same batch
+        batch = np.repeat(x[i : i + 1], 145, 0)  # row 144: the image itself, in the same batch
         for p in range(144):
             batch[p, p // 12, p % 12, 0] += 0.5
         values = keras.ops.convert_to_numpy(out(keras.ops.convert_to_tensor(batch)))[:, r, c, u]
@@ -163,8 +173,10 @@ def test_the_crop_holds_every_pixel_that_moves_the_units_maximum(small):
 
 
 def test_dead_units_are_those_never_above_zero():
-    m = _model(L.Conv2D(2, 1, activation="relu", name="c", kernel_initializer="ones", bias_initializer="zeros"),
-               shape=(4, 4, 1))
+    m = _model(
+        L.Conv2D(2, 1, activation="relu", name="c", kernel_initializer="ones", bias_initializer="zeros"),
+        shape=(4, 4, 1),
+    )
     m.get_layer("c").set_weights([np.array([[[[1.0, -1.0]]]], "float32"), np.zeros(2, "float32")])
     x = np.random.default_rng(1).uniform(0.1, 1, (5, 4, 4, 1)).astype("float32")
     ex = dataset_examples(m, "c", x, k=2)
@@ -176,13 +188,19 @@ def test_bad_input_names_the_problem(small):
     m, x = small
     with pytest.raises(ValueError, match=r"k = 30 is larger than the number of images \(23\): use k <= 23"):
         dataset_examples(m, "c1", x, k=30)
-    with pytest.raises(ValueError, match=r"unit indices \[6, -1\] are out of range: layer 'c1' has 6 channels, "
-                                         r"valid indices 0..5"):
+    with pytest.raises(
+        ValueError,
+        match=r"unit indices \[6, -1\] are out of range: layer 'c1' has 6 channels, "
+        r"valid indices 0..5",
+    ):
         dataset_examples(m, "c1", x, units=[0, 6, -1])
     with pytest.raises(ValueError, match="images is empty"):
         dataset_examples(m, "c1", x[:0], k=1)
-    with pytest.raises(ValueError, match=r"not \(batch, height, width, channels\): dataset examples need a "
-                                         "convolutional layer"):
+    with pytest.raises(
+        ValueError,
+        match=r"not \(batch, height, width, channels\): dataset examples need a "
+        "convolutional layer",
+    ):
         dataset_examples(m, "dense", x)
     with pytest.raises(ValueError, match="k must be a positive integer, got 0"):
         dataset_examples(m, "c1", x, k=0)
@@ -199,17 +217,26 @@ def test_unit_pages_cover_every_layer_of_a_small_model_and_the_listed_layers_of_
 
     from convviz.unit_pages import MAX_DEFAULT_UNITS, selected_layers, unit_layers
 
-    small = _model(L.Conv2D(4, 3, activation="relu", name="a"), L.MaxPooling2D(2, name="p"),
-                   L.Conv2D(4, 3, activation="relu", name="b"))
+    small = _model(
+        L.Conv2D(4, 3, activation="relu", name="a"),
+        L.MaxPooling2D(2, name="p"),
+        L.Conv2D(4, 3, activation="relu", name="b"),
+    )
     names = unit_layers(small)
     assert names == ["a", "b"]  # pooling units are their conv units, subsampled: no page
     entry = SimpleNamespace(name="m", _units=None)
     assert selected_layers(entry, small, names) == ["a", "b"]
-    big = _model(L.Conv2D(MAX_DEFAULT_UNITS, 1, activation="relu", name="wide"),
-                 L.Conv2D(8, 1, activation="relu", name="narrow"), shape=(4, 4, 1))
+    big = _model(
+        L.Conv2D(MAX_DEFAULT_UNITS, 1, activation="relu", name="wide"),
+        L.Conv2D(8, 1, activation="relu", name="narrow"),
+        shape=(4, 4, 1),
+    )
     assert selected_layers(entry, big, unit_layers(big)) == []
     assert selected_layers(SimpleNamespace(name="m", _units=("narrow",)), big, unit_layers(big)) == ["narrow"]
     assert selected_layers(SimpleNamespace(name="m", _units="all"), big, unit_layers(big)) == ["wide", "narrow"]
-    with pytest.raises(ValueError, match=r"units lists \['nope'\], which are not conv layers of the model; "
-                                         r"valid: wide, narrow"):
+    with pytest.raises(
+        ValueError,
+        match=r"units lists \['nope'\], which are not conv layers of the model; "
+        r"valid: wide, narrow",
+    ):
         selected_layers(SimpleNamespace(name="m", _units=("nope",)), big, unit_layers(big))

@@ -47,34 +47,58 @@ def test_unknown_name_lists_valid(tmp_path):
         zoo.entry("tiny2", p)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epoch: 3\n",
-     r":6: unknown key 'epoch' \(did you mean 'epochs'\?\)"),
-    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: three\n",
-     r":6: 'epochs' must be an integer, got 'three'"),
-    ("models:\n  - name: a\n    source: magic\n", r":3: unknown source 'magic'; valid: trained, keras.applications, file"),
-    ("models:\n  - name: a\n    source: trained\n    architecture: resnet9000\n    dataset: digits\n",
-     r":4: unknown architecture 'resnet9000'; valid: plain_cnn, vgg_cnn, mini_xception"),
-    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
-     "  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n",
-     r":6: duplicate model name 'a' \(first defined at line 2\)"),
-    ("models:\n  - source: trained\n", r":2: model entry has no 'name'"),
-    ("models:\n  - name: a\n    source: trained\n    dataset: digits\n", r"needs the key 'architecture'"),
-    ("models:\n  - name: a b\n    source: trained\n", r"must be non-empty and use only letters"),
-    ("modles: []\n", r":1: unknown top-level key 'modles'"),
-    ("", r"empty"),
-    ("models: [\n", r"not valid YAML"),
-    ("models:\n  - name: a\n    source: keras.applications\n    application: AlexNet\n",
-     r":4: unknown application 'AlexNet'; valid: Xception"),
-    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: true\n",
-     r"'epochs' must be an integer, got True"),
-    ("models:\n  - name: a\n    source: file\n    path: m.keras\n    dataset: x\n    input_shape: [3, 3]\n",
-     r":6: input_shape must be \[height, width, channels\]"),
-    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: some\n",
-     r":6: units must be 'all', 'none' or a list of layer names, got 'some'"),
-    ("models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: 3\n",
-     r"'units' must be a string or a list, got 3"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epoch: 3\n",
+            r":6: unknown key 'epoch' \(did you mean 'epochs'\?\)",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: three\n",
+            r":6: 'epochs' must be an integer, got 'three'",
+        ),
+        (
+            "models:\n  - name: a\n    source: magic\n",
+            r":3: unknown source 'magic'; valid: trained, keras.applications, file",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: resnet9000\n    dataset: digits\n",
+            r":4: unknown architecture 'resnet9000'; valid: plain_cnn, vgg_cnn, mini_xception",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+            "  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n",
+            r":6: duplicate model name 'a' \(first defined at line 2\)",
+        ),
+        ("models:\n  - source: trained\n", r":2: model entry has no 'name'"),
+        ("models:\n  - name: a\n    source: trained\n    dataset: digits\n", r"needs the key 'architecture'"),
+        ("models:\n  - name: a b\n    source: trained\n", r"must be non-empty and use only letters"),
+        ("modles: []\n", r":1: unknown top-level key 'modles'"),
+        ("", r"empty"),
+        ("models: [\n", r"not valid YAML"),
+        (
+            "models:\n  - name: a\n    source: keras.applications\n    application: AlexNet\n",
+            r":4: unknown application 'AlexNet'; valid: Xception",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: true\n",
+            r"'epochs' must be an integer, got True",
+        ),
+        (
+            "models:\n  - name: a\n    source: file\n    path: m.keras\n    dataset: x\n    input_shape: [3, 3]\n",
+            r":6: input_shape must be \[height, width, channels\]",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: some\n",
+            r":6: units must be 'all', 'none' or a list of layer names, got 'some'",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: 3\n",
+            r"'units' must be a string or a list, got 3",
+        ),
+    ],
+)
 def test_validation_errors_name_key_and_line(tmp_path, text, match):
     p = write(tmp_path, text)
     with pytest.raises(ZooError, match=match):
@@ -115,8 +139,9 @@ def test_caffe_preprocessing_matches_keras_reference():
     pre = keras.Model(m.inputs, m.get_layer("preprocess").output)
     x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
     ref = keras.applications.vgg16.preprocess_input(x * 255.0)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(pre(x)), keras.ops.convert_to_numpy(ref),
-                               rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(pre(x)), keras.ops.convert_to_numpy(ref), rtol=1e-5, atol=1e-3
+    )
 
 
 def test_trained_entry_is_cached(tmp_path):
@@ -149,7 +174,9 @@ def test_file_entry_loads_and_lambda_is_refused(tmp_path):
     (tmp_path / "data" / "a").mkdir(parents=True)
     _save_model(tmp_path / "ok.keras")
     _save_model(tmp_path / "lam.keras", with_lambda=True)
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
         models:
           - name: ok
             source: file
@@ -171,7 +198,8 @@ def test_file_entry_loads_and_lambda_is_refused(tmp_path):
             source: file
             path: nope.keras
             dataset: data
-        """)
+        """,
+    )
     assert zoo.load(zoo.entry("ok", p)).output_shape == (None, 2)
     assert zoo.entry("ok", p).input_shape == (8, 8, 1)
     with pytest.raises(ZooError, match="safe mode.*trust_code: true"):

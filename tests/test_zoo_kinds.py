@@ -49,17 +49,23 @@ def _render(name, out):
 
 _DEFAULT_BACKEND_ONLY = default_backend_only(
     "rendered on the default backend; the other backends render the two small entries end to end "
-    "and load, predict and explain every twin")
+    "and load, predict and explain every twin"
+)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gray-sequential", "rgb-h5-unlabelled",
-                                  pytest.param("imagenet-1000", marks=_DEFAULT_BACKEND_ONLY),
-                                  pytest.param("mobilenetv2-twin", marks=_DEFAULT_BACKEND_ONLY)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gray-sequential",
+        "rgb-h5-unlabelled",
+        pytest.param("imagenet-1000", marks=_DEFAULT_BACKEND_ONLY),
+        pytest.param("mobilenetv2-twin", marks=_DEFAULT_BACKEND_ONLY),
+    ],
+)
 def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
     manifest, text = _render(name, tmp_path / "out")
-    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "attributions", "latent", "units",
-                                      "classes"}
+    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "attributions", "latent", "units", "classes"}
     units = (tmp_path / "out" / name / "units" / "index.md").read_text()
     layers = manifest["pages"]["units"]["layers"]
     assert layers and all(info["receptive_field"][0] >= 1 for info in layers.values())
@@ -112,17 +118,25 @@ def test_h5_with_preprocess_tf_equals_rescaling_inside(tmp_path):
     (tmp_path / "zoo.yml").write_text(
         "models:\n"
         "  - {name: outside, source: file, path: outside.h5, dataset: shapes, preprocess: tf}\n"
-        "  - {name: inside, source: file, path: inside.keras, dataset: shapes}\n")
+        "  - {name: inside, source: file, path: inside.keras, dataset: shapes}\n"
+    )
     a = zoo.load(zoo.entry("outside", tmp_path / "zoo.yml"))
     b = zoo.load(zoo.entry("inside", tmp_path / "zoo.yml"))
     x = np.random.default_rng(0).random((3, 24, 24, 3)).astype(np.float32)
     np.testing.assert_allclose(convviz.predict(a, x), convviz.predict(b, x), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(convviz.grad_cam(a, x, layer="conv_b"), convviz.grad_cam(b, x, layer="conv_b"),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        convviz.grad_cam(a, x, layer="conv_b"), convviz.grad_cam(b, x, layer="conv_b"), atol=1e-5
+    )
 
 
-@pytest.mark.parametrize("mode,expect", [("uint8", lambda x: x * 255), ("tf", lambda x: 2 * x - 1),
-                                         ("torch", lambda x: (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])])
+@pytest.mark.parametrize(
+    "mode,expect",
+    [
+        ("uint8", lambda x: x * 255),
+        ("tf", lambda x: 2 * x - 1),
+        ("torch", lambda x: (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]),
+    ],
+)
 def test_preprocessing_layers_map_unit_pixels_to_the_models_space(mode, expect):
     from convviz import models
 
@@ -137,7 +151,8 @@ def test_preprocessing_layers_map_unit_pixels_to_the_models_space(mode, expect):
 def _file_zoo(tmp_path, model, extra=""):
     model.save(tmp_path / "m.keras")
     (tmp_path / "zoo.yml").write_text(
-        f"models:\n  - name: m\n    source: file\n    path: m.keras\n    dataset: shapes\n{extra}")
+        f"models:\n  - name: m\n    source: file\n    path: m.keras\n    dataset: shapes\n{extra}"
+    )
     return zoo.entry("m", tmp_path / "zoo.yml")
 
 
@@ -156,9 +171,11 @@ def _conv_head(*heads):
 
 
 def test_bad_preprocess_names_the_line_and_valid_values(tmp_path):
-    _read_refused(tmp_path, "models:\n  - name: m\n    source: file\n    path: m.keras\n"
-                  "    dataset: shapes\n    preprocess: foo\n",
-                  r"zoo.yml:6: unknown preprocess 'foo'; valid: none .*uint8.*tf.*torch.*caffe")
+    _read_refused(
+        tmp_path,
+        "models:\n  - name: m\n    source: file\n    path: m.keras\n    dataset: shapes\n    preprocess: foo\n",
+        r"zoo.yml:6: unknown preprocess 'foo'; valid: none .*uint8.*tf.*torch.*caffe",
+    )
 
 
 def test_model_whose_input_is_not_an_image(tmp_path):
@@ -191,8 +208,14 @@ def test_folder_without_images_is_a_clear_error(tmp_path):
 
 def test_gray_model_on_rgb_data_and_rgb_model_on_gray_data(tmp_path):
     keras.utils.set_random_seed(0)
-    gray = keras.Sequential([keras.Input((20, 20, 1)), keras.layers.Conv2D(4, 3, name="c"),
-                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(6, activation="softmax")])
+    gray = keras.Sequential(
+        [
+            keras.Input((20, 20, 1)),
+            keras.layers.Conv2D(4, 3, name="c"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(6, activation="softmax"),
+        ]
+    )
     e = _file_zoo(tmp_path, gray)  # shapes are RGB 64×64
     d = zoo.dataset(e)
     assert d.x.shape[1:] == (20, 20, 1) and d.class_names[:2] == ("circle", "ring")
@@ -204,6 +227,8 @@ def test_gray_model_on_rgb_data_and_rgb_model_on_gray_data(tmp_path):
 
 
 def test_application_size_must_match_imagenet_weights(tmp_path):
-    _read_refused(tmp_path, "models:\n  - name: x\n    source: keras.applications\n"
-                  "    application: VGG16\n    input_shape: [64, 64, 3]\n",
-                  r"zoo.yml:5: VGG16 with ImageNet weights takes input_shape \[224, 224, 3\].*weights: null")
+    _read_refused(
+        tmp_path,
+        "models:\n  - name: x\n    source: keras.applications\n    application: VGG16\n    input_shape: [64, 64, 3]\n",
+        r"zoo.yml:5: VGG16 with ImageNet weights takes input_shape \[224, 224, 3\].*weights: null",
+    )

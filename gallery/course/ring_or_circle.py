@@ -47,10 +47,12 @@ for j in range(3):
     cy, cx = ys.mean(), xs.mean()
     r = 0.5 * np.sqrt(len(ys) / np.pi)
     yy, xx = np.mgrid[0:h, 0:w]
-    centre = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+    centre = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
     share = lambda m: float((m * centre).sum() / max(m.sum(), 1e-9))  # noqa: E731
-    print(f"ring image {j}: centre share of the 'ring' map {share(as_ring[j]):.0%}, "
-          f"of the 'circle' map {share(as_circle[j]):.0%}")
+    print(
+        f"ring image {j}: centre share of the 'ring' map {share(as_ring[j]):.0%}, "
+        f"of the 'circle' map {share(as_circle[j]):.0%}"
+    )
 
 # %%
 # What "the object" means decides the score
@@ -80,6 +82,8 @@ scores = {
 }
 for name, value in scores.items():
     record(name, value)
-print(f"rings ({int(rings.sum())} images): pointing game {scores['rings_pixels']:.1%} against the ring's "
-      f"pixels, {scores['rings_region']:.1%} against its region")
+print(
+    f"rings ({int(rings.sum())} images): pointing game {scores['rings_pixels']:.1%} against the ring's "
+    f"pixels, {scores['rings_region']:.1%} against its region"
+)
 print(f"all {n} images: {scores['all_pixels']:.1%} (pixels) vs {scores['all_region']:.1%} (regions)")

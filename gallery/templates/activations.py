@@ -66,9 +66,14 @@ for name in names:
     rows = -(-shown // ncols)
     fig, ax = plt.subplots(figsize=(12, 0.8 * rows + 0.6))
     blank = int((act[0] == 0).all(axis=(0, 1)).sum())
-    convviz.plot_activation_grid(act[0, :, :, :shown], ncols=ncols, ax=ax,
-                                 title=f"{name} — {channels} channels"
-                                 + (f" (first {shown} shown)" if shown < channels else "") + f", {blank} blank")
+    convviz.plot_activation_grid(
+        act[0, :, :, :shown],
+        ncols=ncols,
+        ax=ax,
+        title=f"{name} — {channels} channels"
+        + (f" (first {shown} shown)" if shown < channels else "")
+        + f", {blank} blank",
+    )
 
 # %%
 # Does sparsity grow with depth?
@@ -84,9 +89,13 @@ values = list(sparsity.values())
 half = len(values) // 2
 shallow, deep = sum(values[:half]) / max(half, 1), sum(values[half:]) / max(len(values) - half, 1)
 if deep > shallow:
-    print(f"\nThe deeper half of the layers has more blank channels ({deep:.1%} on average) than the "
-          f"shallower half ({shallow:.1%}): sparsity grows with depth on this model.")
+    print(
+        f"\nThe deeper half of the layers has more blank channels ({deep:.1%} on average) than the "
+        f"shallower half ({shallow:.1%}): sparsity grows with depth on this model."
+    )
 else:
-    print(f"\nNot on this model: the deeper half of the layers has {deep:.1%} blank channels on "
-          f"average, the shallower half {shallow:.1%}.")
+    print(
+        f"\nNot on this model: the deeper half of the layers has {deep:.1%} blank channels on "
+        f"average, the shallower half {shallow:.1%}."
+    )
 convviz.plot_sparsity(sparsity, title="Blank channels per layer (all of 200 test images)")

@@ -45,9 +45,15 @@ ok = test.correct(pred)
 pick = pick_examples(ok, labelled)
 show = pick[:5]
 methods = list(convviz.ATTRIBUTION_METHODS)
-LABELS = {"saliency": "saliency", "gradient_x_input": "gradient × input", "smoothgrad": "SmoothGrad",
-          "integrated_gradients": "Integrated Gradients", "guided_backprop": "Guided Backprop",
-          "guided_gradcam": "Guided Grad-CAM", "gradcam": "Grad-CAM"}
+LABELS = {
+    "saliency": "saliency",
+    "gradient_x_input": "gradient × input",
+    "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated Gradients",
+    "guided_backprop": "Guided Backprop",
+    "guided_gradcam": "Guided Grad-CAM",
+    "gradcam": "Grad-CAM",
+}
 
 
 def explain(method, x):
@@ -63,12 +69,15 @@ def issues(r):
     out = []
     zero = int((~r.attributions.reshape(len(r.attributions), -1).any(axis=1)).sum())
     if zero:
-        out.append(f"{zero} of {len(r.attributions)} maps are all zero (the class score does not "
-                   "depend on the input there)")
+        out.append(
+            f"{zero} of {len(r.attributions)} maps are all zero (the class score does not depend on the input there)"
+        )
     c = r.completeness
     if c is not None and (c > attributions.COMPLETENESS_TOLERANCE).any():
-        out.append(f"{int((c > attributions.COMPLETENESS_TOLERANCE).sum())} of {len(c)} images miss "
-                   f"completeness by more than 5% (up to {c.max():.0%}): more steps would fix them")
+        out.append(
+            f"{int((c > attributions.COMPLETENESS_TOLERANCE).sum())} of {len(c)} images miss "
+            f"completeness by more than 5% (up to {c.max():.0%}): more steps would fix them"
+        )
     return out
 
 
@@ -86,8 +95,9 @@ for r, i in enumerate(show):
     axes[r, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
     axes[r, 0].set_axis_off()
     truth = names[test.y[i]] if labelled[i] else "?"
-    axes[r, 0].set_title(f"{truth} → {names[pred[i]]}", fontsize=8,
-                         color="black" if not labelled[i] else "green" if ok[i] else "red")
+    axes[r, 0].set_title(
+        f"{truth} → {names[pred[i]]}", fontsize=8, color="black" if not labelled[i] else "green" if ok[i] else "red"
+    )
     convviz.plot_heatmap_overlay(img, cams[r], ax=axes[r, 1])
     for c, m in enumerate(methods, start=2):
         convviz.plot.plot_attribution(convviz.attribution_map(results[m].attributions[r]), ax=axes[r, c])
@@ -107,16 +117,22 @@ signed = ["gradient_x_input", "integrated_gradients"]
 fig, axes = plt.subplots(len(signed), len(show), figsize=(1.9 * len(show), 2.0 * len(signed)), squeeze=False)
 for row, m in zip(axes, signed):
     for ax, r in zip(row, range(len(show))):
-        convviz.plot.plot_attribution(convviz.attribution_map(results[m].attributions[r], reduce="sum"),
-                                      ax=ax, signed=True)
+        convviz.plot.plot_attribution(
+            convviz.attribution_map(results[m].attributions[r], reduce="sum"), ax=ax, signed=True
+        )
     row[0].set_title(LABELS[m], loc="left", fontsize=9)
 fig.tight_layout(pad=0.3)
 err = results["integrated_gradients"].completeness
-print(f"Integrated Gradients completeness on these {len(err)} images: the attributions miss\n"
-      f"y(image) − y(black) by {np.median(err):.2%} (median), {err.max():.2%} at most;\n"
-      + ("every image within the 5% tolerance." if (err <= attributions.COMPLETENESS_TOLERANCE).all()
-         else f"{int((err > attributions.COMPLETENESS_TOLERANCE).sum())} image(s) above the 5% tolerance "
-              "(more steps would fix them)."))
+print(
+    f"Integrated Gradients completeness on these {len(err)} images: the attributions miss\n"
+    f"y(image) − y(black) by {np.median(err):.2%} (median), {err.max():.2%} at most;\n"
+    + (
+        "every image within the 5% tolerance."
+        if (err <= attributions.COMPLETENESS_TOLERANCE).all()
+        else f"{int((err > attributions.COMPLETENESS_TOLERANCE).sum())} image(s) above the 5% tolerance "
+        "(more steps would fix them)."
+    )
+)
 record("ig_completeness_median", float(np.median(err)))
 
 # %%
@@ -151,18 +167,27 @@ for name, hm in maps.items():
         row["pointing game"] = float(metrics.pointing_game(hm, test.masks[:n]).mean())
         row["energy"] = float(metrics.energy_pointing_game(hm, test.masks[:n]).mean())
     row["deletion AUC"] = float(metrics.auc(metrics.deletion_curve(model, x[:k], hm[:k], class_index=pred[:k])).mean())
-    row["insertion AUC"] = float(metrics.auc(metrics.insertion_curve(model, x[:k], hm[:k], class_index=pred[:k])).mean())
+    row["insertion AUC"] = float(
+        metrics.auc(metrics.insertion_curve(model, x[:k], hm[:k], class_index=pred[:k])).mean()
+    )
     table[name] = row
 big = max(x.shape[1:3]) > 128  # large inputs: fewer images and depths keep the check's cost in bounds
 checked, depths = (pick[:4], 3) if big else (pick, 4)
-checks = {m: metrics.randomization_check(model, test.x[checked], method=m, layer=layer, checkpoints=depths,
-                                         cache=True)
-          for m in ["gradcam", *methods]}
+checks = {
+    m: metrics.randomization_check(model, test.x[checked], method=m, layer=layer, checkpoints=depths, cache=True)
+    for m in ["gradcam", *methods]
+}
 for m, c in checks.items():
     table[m]["randomization"] = c.verdict()
     table[m]["final correlation"] = c.final_spearman()  # NaN when every final map is flat
-HEAD = {"pointing game": "pointing", "energy": "energy", "deletion AUC": "deletion↓",
-        "insertion AUC": "insertion↑", "randomization": "verdict", "final correlation": "final corr."}
+HEAD = {
+    "pointing game": "pointing",
+    "energy": "energy",
+    "deletion AUC": "deletion↓",
+    "insertion AUC": "insertion↑",
+    "randomization": "verdict",
+    "final correlation": "final corr.",
+}
 
 
 def cell(row, c):
@@ -174,23 +199,30 @@ def cell(row, c):
     return f"{v:>+12.2f}" if c == "final correlation" else f"{v:>12.3f}" if isinstance(v, float) else f"{v:>12}"
 
 
-for title, columns in (("Localization and faithfulness", [c for c in table["gradcam"] if c in HEAD][:-2]),
-                       ("Randomization check", ["randomization", "final correlation"])):
+for title, columns in (
+    ("Localization and faithfulness", [c for c in table["gradcam"] if c in HEAD][:-2]),
+    ("Randomization check", ["randomization", "final correlation"]),
+):
     print(f"{title}:\n{'method':<21}" + "".join(f"{HEAD[c]:>12}" for c in columns))
     for name, row in table.items():
         if any(c in row for c in columns):
             print(f"{LABELS.get(name, name):<21}" + "".join(cell(row, c) for c in columns))
     print()
-print(f"{n} test images for the localization, {k} for the curves,\n{len(checked)} for the randomization check "
-      f"(compared at {len(checks['gradcam'].layers)} depths of the cascade).")
+print(
+    f"{n} test images for the localization, {k} for the curves,\n{len(checked)} for the randomization check "
+    f"(compared at {len(checks['gradcam'].layers)} depths of the cascade)."
+)
 record("evidence", table)
 
 # %%
 # What the numbers say
 # --------------------
 rnd = table["random baseline"]
-faithful = [m for m in methods if table[m]["deletion AUC"] < rnd["deletion AUC"]
-            and table[m]["insertion AUC"] > rnd["insertion AUC"]]
+faithful = [
+    m
+    for m in methods
+    if table[m]["deletion AUC"] < rnd["deletion AUC"] and table[m]["insertion AUC"] > rnd["insertion AUC"]
+]
 passed = [m for m in methods if checks[m].verdict() == "passes"]
 failed = [m for m in methods if checks[m].verdict() == "fails"]
 say = lambda text: print(textwrap.fill(text, 78, break_on_hyphens=False))  # noqa: E731
@@ -198,35 +230,47 @@ words = lambda ms: ", ".join(LABELS[m] for m in ms) if ms else "none"  # noqa: E
 say(f"Beat the random map on both curves: {words(faithful)}.")
 fragile = [m for m in methods if table[m]["deletion AUC"] >= rnd["deletion AUC"]]
 if len(fragile) == len(methods):
-    say(f"Deleting scattered random pixels lowers the class probability faster "
-          f"(AUC {rnd['deletion AUC']:.3f}) than deleting any map's most important pixels: on these "
-          f"{x.shape[1]}×{x.shape[2]} images black speckles take the image out of what the model was "
-          "trained on, so deletion measures that fragility more than the maps' faithfulness (the "
-          "objection of Hooker et al. 2019 to pixel removal); insertion into a blurred copy is the "
-          "fairer test here.")
+    say(
+        f"Deleting scattered random pixels lowers the class probability faster "
+        f"(AUC {rnd['deletion AUC']:.3f}) than deleting any map's most important pixels: on these "
+        f"{x.shape[1]}×{x.shape[2]} images black speckles take the image out of what the model was "
+        "trained on, so deletion measures that fragility more than the maps' faithfulness (the "
+        "objection of Hooker et al. 2019 to pixel removal); insertion into a blurred copy is the "
+        "fairer test here."
+    )
 say(f"Pass the randomization check (maps depend on the learned weights): {words(passed)}.")
+
 
 def still_similar(check):
     """The deepest layer down to which the maps still resemble the trained model's (mean rank
     correlation at or above the threshold), or None."""
-    above = [name for name, v, flat in zip(check.layers, check.spearman, check.degenerate)
-             if (~flat).any() and v[~flat].mean() >= check.threshold]
+    above = [
+        name
+        for name, v, flat in zip(check.layers, check.spearman, check.degenerate)
+        if (~flat).any() and v[~flat].mean() >= check.threshold
+    ]
     return above[-1] if above else None
 
 
 slow = {m: still_similar(checks[m]) for m in methods if still_similar(checks[m])}
 if slow:
-    say("Still similar to the trained model's maps with the top of the model re-initialized: "
-          + "; ".join(f"{LABELS[m]} down to {where}" for m, where in slow.items())
-          + ". These maps follow the image (its edges) more than the upper layers' weights, as Adebayo "
-            "et al. found for Guided Backprop.")
+    say(
+        "Still similar to the trained model's maps with the top of the model re-initialized: "
+        + "; ".join(f"{LABELS[m]} down to {where}" for m, where in slow.items())
+        + ". These maps follow the image (its edges) more than the upper layers' weights, as Adebayo "
+        "et al. found for Guided Backprop."
+    )
 if failed:
-    say(f"Fail it (maps barely change when the weights are destroyed, as Adebayo et al. found for "
-          f"Guided Backprop): {words(failed)}: they show the image's edges more than the model's reasons.")
+    say(
+        f"Fail it (maps barely change when the weights are destroyed, as Adebayo et al. found for "
+        f"Guided Backprop): {words(failed)}: they show the image's edges more than the model's reasons."
+    )
 if test.masks is not None:
     best = max(methods, key=lambda m: table[m]["pointing game"])
-    say(f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
-          f"(Grad-CAM {table['gradcam']['pointing game']:.1%}, random {rnd['pointing game']:.1%}).")
+    say(
+        f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
+        f"(Grad-CAM {table['gradcam']['pointing game']:.1%}, random {rnd['pointing game']:.1%})."
+    )
 for m, found in notes.items():
     for sentence in found:
         say(f"Note ({LABELS[m]}): {sentence}.")

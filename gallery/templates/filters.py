@@ -41,8 +41,9 @@ print("shallow, middle, deep:", layers)
 # model's deepest units look for.
 deep = layers[-1]
 n_deep = min(16, convviz.layers.resolve_layer(model, deep).output_shape[-1])
-top4 = convviz.visualize_filters(model, deep, n_deep, image_size=size, crop=crop, recipe="robust",
-                                 steps=256, data=data, cache=True)
+top4 = convviz.visualize_filters(
+    model, deep, n_deep, image_size=size, crop=crop, recipe="robust", steps=256, data=data, cache=True
+)
 order = [i for i in np.argsort(-top4.losses) if not (top4.dead[i] or top4.unexcited[i])][:4]
 if order:
     fig, axes = plt.subplots(1, len(order), figsize=(2.6 * len(order), 2.9), squeeze=False)
@@ -62,14 +63,23 @@ else:
 # excites it most.
 results = {}
 for layer in layers:
-    patterns = convviz.visualize_filters(model, layer, min(16, convviz.layers.resolve_layer(model, layer).output_shape[-1]),
-                                         image_size=size, crop=crop, data=data, cache=True)
+    patterns = convviz.visualize_filters(
+        model,
+        layer,
+        min(16, convviz.layers.resolve_layer(model, layer).output_shape[-1]),
+        image_size=size,
+        crop=crop,
+        data=data,
+        cache=True,
+    )
     results[layer] = patterns
     fig, ax = plt.subplots(figsize=(6, 6))
     convviz.plot_filter_grid(patterns, ax=ax, margin=2)
-    print(f"{layer}: {len(patterns)} filters, {int(patterns.dead.sum())} dead on data, "
-          f"{int(patterns.unexcited.sum())} not excited, mean objective {patterns.losses.mean():.3f}, "
-          f"{patterns.seconds:.1f} s")
+    print(
+        f"{layer}: {len(patterns)} filters, {int(patterns.dead.sum())} dead on data, "
+        f"{int(patterns.unexcited.sum())} not excited, mean objective {patterns.losses.mean():.3f}, "
+        f"{patterns.seconds:.1f} s"
+    )
 
 # %%
 # Book and robust recipes, side by side on the deep layer
@@ -78,8 +88,9 @@ for layer in layers:
 # sigmoid, with random jitter, scale and rotation at every step (Adam, 256 steps), as
 # lucid does: the transforms are meant to keep high-frequency noise that only fools the
 # network out of the picture. Compare the two grids.
-robust = convviz.visualize_filters(model, deep, results[deep].filters, image_size=size, crop=crop,
-                                   recipe="robust", steps=256, data=data, cache=True)
+robust = convviz.visualize_filters(
+    model, deep, results[deep].filters, image_size=size, crop=crop, recipe="robust", steps=256, data=data, cache=True
+)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6))
 convviz.plot_filter_grid(results[deep], ax=axes[0], margin=2, title=f"{deep}: book recipe")
 convviz.plot_filter_grid(robust, ax=axes[1], margin=2, title=f"{deep}: robust recipe")
@@ -91,17 +102,20 @@ print(f"robust: {robust.seconds:.1f} s for {len(robust)} filters × 256 steps")
 # A third of the steps with momentum on the same normalized gradient. The line below the
 # grids says what share of the book's objective it reaches, in what share of the time.
 middle = layers[len(layers) // 2]
-fast = convviz.visualize_filters(model, middle, results[middle].filters, image_size=size, crop=crop,
-                                 recipe="fast", data=data, cache=True)
+fast = convviz.visualize_filters(
+    model, middle, results[middle].filters, image_size=size, crop=crop, recipe="fast", data=data, cache=True
+)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6))
 convviz.plot_filter_grid(results[middle], ax=axes[0], margin=2, title=f"{middle}: book, 30 steps")
 convviz.plot_filter_grid(fast, ax=axes[1], margin=2, title=f"{middle}: fast, 10 steps with momentum")
 book, quick = results[middle].losses, fast.losses
 both = ~(results[middle].dead | results[middle].unexcited | fast.dead | fast.unexcited)
 ratio = quick[both].mean() / book[both].mean() if both.any() and book[both].mean() > 0 else float("nan")
-print(f"book: mean objective {book[both].mean():.3f} in {results[middle].seconds:.1f} s; "
-      f"fast: {quick[both].mean():.3f} in {fast.seconds:.1f} s ({ratio:.0%} of the book's objective, "
-      f"{fast.seconds / max(results[middle].seconds, 1e-9):.0%} of its time)")
+print(
+    f"book: mean objective {book[both].mean():.3f} in {results[middle].seconds:.1f} s; "
+    f"fast: {quick[both].mean():.3f} in {fast.seconds:.1f} s ({ratio:.0%} of the book's objective, "
+    f"{fast.seconds / max(results[middle].seconds, 1e-9):.0%} of its time)"
+)
 record("fast_vs_book_objective", ratio)
 
 # %%
@@ -113,9 +127,11 @@ record("fast_vs_book_objective", ratio)
 # image, until it fired.
 for layer, patterns in results.items():
     origin = {o: int((patterns.origin == o).sum()) for o in ("gray", "noise", "data")}
-    print(f"{layer}: {origin['gray']} from the gray start, {origin['noise']} restarted from noise, "
-          f"{origin['data']} from a test image; dead on data: "
-          f"{patterns.filters[patterns.dead].tolist() or 'none'}; not excited: "
-          f"{patterns.filters[patterns.unexcited].tolist() or 'none'}")
+    print(
+        f"{layer}: {origin['gray']} from the gray start, {origin['noise']} restarted from noise, "
+        f"{origin['data']} from a test image; dead on data: "
+        f"{patterns.filters[patterns.dead].tolist() or 'none'}; not excited: "
+        f"{patterns.filters[patterns.unexcited].tolist() or 'none'}"
+    )
 record("dead_on_data", {layer: p.filters[p.dead] for layer, p in results.items()})
 record("not_excited", {layer: p.filters[p.unexcited] for layer, p in results.items()})

@@ -46,8 +46,10 @@ accuracy = test.accuracy(pred)
 if accuracy is None:
     print(f"layer {layer}; {len(test)} unlabelled images: no accuracy, the titles show predictions")
 else:
-    print(f"layer {layer}; accuracy {accuracy:.2%} on the {int(labelled.sum())} labelled test images "
-          f"({len(wrong)} wrong)" + (f"; {len(others)} more have no label" if len(others) else ""))
+    print(
+        f"layer {layer}; accuracy {accuracy:.2%} on the {int(labelled.sum())} labelled test images "
+        f"({len(wrong)} wrong)" + (f"; {len(others)} more have no label" if len(others) else "")
+    )
 
 
 def title(i):
@@ -60,13 +62,13 @@ def color(i):
 
 
 fig, ax = plt.subplots(figsize=(3.6, 3.6))  # one image, large: the page's thumbnail
-convviz.plot_heatmap_overlay(test.x[pick[0]], result.maps[0], ax=ax,
-                             title=f"{names[pred[pick[0]]]}: Grad-CAM at {layer}")
+convviz.plot_heatmap_overlay(
+    test.x[pick[0]], result.maps[0], ax=ax, title=f"{names[pred[pick[0]]]}: Grad-CAM at {layer}"
+)
 
 cols = 4
-fig, axes = plt.subplots(-(-len(pick) // cols), cols, figsize=(10, 2.9 * -(-len(pick) // cols)),
-                         squeeze=False)
-for ax in axes.flat[len(pick):]:
+fig, axes = plt.subplots(-(-len(pick) // cols), cols, figsize=(10, 2.9 * -(-len(pick) // cols)), squeeze=False)
+for ax in axes.flat[len(pick) :]:
     ax.set_axis_off()
 for ax, i, heat in zip(axes.flat, pick, result.maps):
     convviz.plot_heatmap_overlay(test.x[i], heat, ax=ax, color=color(i), title=title(i))
@@ -105,21 +107,30 @@ fig.tight_layout()
 n = min(240, len(test.x))
 x = test.x[:n]
 all_maps = {m: convviz.grad_cam(model, x, layer=layer, method=m, cache=True) for m in methods}
-baselines = {"center baseline": metrics.center_baseline(x.shape[1:3], n),
-             "random baseline": metrics.random_baseline(x.shape[1:3], n)}
+baselines = {
+    "center baseline": metrics.center_baseline(x.shape[1:3], n),
+    "random baseline": metrics.random_baseline(x.shape[1:3], n),
+}
 if test.masks is not None:
     masks = test.masks[:n]
-    rows = [(name, metrics.pointing_game(maps, masks).mean(), metrics.energy_pointing_game(maps, masks).mean())
-            for name, maps in {**all_maps, **baselines}.items()]
+    rows = [
+        (name, metrics.pointing_game(maps, masks).mean(), metrics.energy_pointing_game(maps, masks).mean())
+        for name, maps in {**all_maps, **baselines}.items()
+    ]
     print(f"{'method':<18}{'pointing game':>15}{'energy':>9}   ({n} test images)")
     for name, pg, energy in rows:
         print(f"{name:<18}{pg:>15.1%}{energy:>9.1%}")
     record("pointing_game", {name: pg for name, pg, _ in rows})
-    best = max(rows[:len(methods)], key=lambda r: r[1])
+    best = max(rows[: len(methods)], key=lambda r: r[1])
     center = rows[len(methods)][1]
-    print(f"\nBest: {best[0]} at {best[1]:.1%}, "
-          + (f"{best[1] - center:+.1%} over the center baseline." if best[1] > center
-             else f"not above the center baseline ({center:.1%}): these maps do not localize the object."))
+    print(
+        f"\nBest: {best[0]} at {best[1]:.1%}, "
+        + (
+            f"{best[1] - center:+.1%} over the center baseline."
+            if best[1] > center
+            else f"not above the center baseline ({center:.1%}): these maps do not localize the object."
+        )
+    )
     hits = metrics.pointing_game(all_maps["gradcam"], masks)
     print("\nGrad-CAM pointing game per class:")
     for c, cname in enumerate(names):
@@ -147,7 +158,10 @@ else:
 # each method must beat on both.
 k = min(48 if max(x.shape[1:3]) <= 128 else 8, n)
 curves = {}
-for name, maps in {**{m: all_maps[m][:k] for m in methods}, "random baseline": baselines["random baseline"][:k]}.items():
+for name, maps in {
+    **{m: all_maps[m][:k] for m in methods},
+    "random baseline": baselines["random baseline"][:k],
+}.items():
     d = metrics.deletion_curve(model, x[:k], maps, class_index=pred[:k])
     i = metrics.insertion_curve(model, x[:k], maps, class_index=pred[:k])
     curves[name] = (d.mean(0), i.mean(0), metrics.auc(d).mean(), metrics.auc(i).mean())
@@ -165,7 +179,9 @@ for name, (d, i, d_auc, i_auc) in curves.items():
     style = dict(ls="--", color="gray") if name == "random baseline" else {}
     axes[0].plot(frac, d, label=f"{name} ({d_auc:.2f})", **style)
     axes[1].plot(frac, i, label=f"{name} ({i_auc:.2f})", **style)
-for ax, title in zip(axes, ("Deletion: probability as pixels are removed", "Insertion: probability as pixels are added")):
+for ax, title in zip(
+    axes, ("Deletion: probability as pixels are removed", "Insertion: probability as pixels are added")
+):
     ax.set_xlabel("share of pixels")
     ax.set_ylim(0, 1.02)
     ax.set_title(title, loc="left", fontsize=10)
@@ -183,11 +199,15 @@ fig.tight_layout()
 # Guided Backprop well above 0.5, and this threshold separates the two. A map that is
 # constant (all zero) at some step has nothing to rank: it is counted as *degenerate*,
 # never as a pass.
-checks = [metrics.randomization_check(model, test.x[pick], method=m, layer=layer, cache=True)
-          for m in ("gradcam", "gradcam++", "layercam")]
+checks = [
+    metrics.randomization_check(model, test.x[pick], method=m, layer=layer, cache=True)
+    for m in ("gradcam", "gradcam++", "layercam")
+]
 for r in checks:
-    print(f"{r.method:<10} final rank correlation {r.final_spearman():+.2f}, "
-          f"{r.degenerate_share():.0%} degenerate maps: {r.verdict()}")
+    print(
+        f"{r.method:<10} final rank correlation {r.final_spearman():+.2f}, "
+        f"{r.degenerate_share():.0%} degenerate maps: {r.verdict()}"
+    )
 record("sanity_check", {r.method: r.verdict() for r in checks})
 fig, ax = plt.subplots(figsize=(9, 4))
 convviz.plot.plot_randomization(checks, ax=ax)

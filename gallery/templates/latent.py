@@ -35,10 +35,15 @@ wrong = labelled & ~test.correct(pred)
 # color by the true class when every image has one, else by the predicted class
 colors_by = test.y if labelled.all() else pred
 n = len(features)
-print(f"{n} test images, {features.shape[1]}-d features, "
-      + (f"{int(wrong.sum())} of {int(labelled.sum())} labelled images misclassified"
-         if labelled.any() else "no labels: points are colored by the predicted class")
-      + (f", {int((~labelled).sum())} unlabelled" if labelled.any() and not labelled.all() else ""))
+print(
+    f"{n} test images, {features.shape[1]}-d features, "
+    + (
+        f"{int(wrong.sum())} of {int(labelled.sum())} labelled images misclassified"
+        if labelled.any()
+        else "no labels: points are colored by the predicted class"
+    )
+    + (f", {int((~labelled).sum())} unlabelled" if labelled.any() and not labelled.all() else "")
+)
 skip_outliers = convviz.latent.too_few(n, "outliers")
 top = min(12, max(1, n // 5))  # a few suspects among few images, never most of them
 suspicious = np.array([], int) if skip_outliers else convviz.find_outliers(features, colors_by, top=top)
@@ -52,9 +57,17 @@ else:
         xy = convviz.project(features, method=method, random_state=0, cache=True)  # kept across builds
         skip_trust = convviz.latent.too_few(n, "trustworthiness")
         trust = None if skip_trust else convviz.trustworthiness(features, xy, n_neighbors=10)
-        convviz.plot_embedding(xy, colors_by, class_names=names, ax=ax, misclassified=wrong,
-                               highlight=suspicious, trust=trust, s=float(np.clip(3000 / n, 6, 60)),
-                               title=method.upper() + ("" if labelled.all() else " (colored by prediction)"))
+        convviz.plot_embedding(
+            xy,
+            colors_by,
+            class_names=names,
+            ax=ax,
+            misclassified=wrong,
+            highlight=suspicious,
+            trust=trust,
+            s=float(np.clip(3000 / n, 6, 60)),
+            title=method.upper() + ("" if labelled.all() else " (colored by prediction)"),
+        )
         if trust is None:
             print(f"{method}: {skip_trust}")
         else:
@@ -71,6 +84,7 @@ else:
 if skip_outliers:
     print(skip_outliers)
 else:
+
     def given(i):
         return f"given {names[test.y[i]]}" if labelled[i] else "unlabelled"
 
