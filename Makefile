@@ -7,12 +7,14 @@ BACKENDS ?= tensorflow jax torch
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: site test check serve zoo clean help
+LINTED := convviz tests benchmarks docs/hooks.py gallery
+
+.PHONY: site test check lint serve zoo clean help
 
 help:
 	@echo "make site   build the site into site/ (creates .venv, trains and caches the zoo)"
 	@echo "make test   run the whole test suite once per Keras backend ($(BACKENDS))"
-	@echo "make check  quick loop for contributors: ruff + the unit tests on TensorFlow (no site build)"
+	@echo "make check  quick loop for contributors: ruff, mypy and the fast unit tests on TensorFlow (no site build)"
 	@echo "make serve  serve the site at http://127.0.0.1:8000 while you edit"
 
 $(BIN)/python:
@@ -37,17 +39,22 @@ site: zoo
 serve: zoo
 	$(BIN)/mkdocs serve
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed lint
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } || \
 	  echo "make test: chromium is not installed and cannot be installed here: browser tests will be skipped"
 	@set -e; for b in $(BACKENDS); do \
-	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider tests; \
+	  start=$$(date +%s); echo "=== KERAS_BACKEND=$$b ==="; \
+	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider --durations=5 tests; \
+	  echo "=== KERAS_BACKEND=$$b: $$(( $$(date +%s) - start )) s"; \
 	done
 
-check: $(VENV)/.dev-installed
-	$(BIN)/ruff check convviz tests benchmarks docs/hooks.py gallery
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+check: $(VENV)/.dev-installed lint
 	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 clean:

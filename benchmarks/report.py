@@ -214,12 +214,18 @@ def _duration(seconds: float) -> str:
 
 
 def commands_table(res: dict[str, Any]) -> str:
-    lines = ["| what | time on a fresh clone | detail |", "|---|---|---|"]
+    lines = ["| what | time on a fresh clone | goal | detail |", "|---|---|---|---|"]
     for r in res["rows"]:
         detail = r.get("detail", "")
         if "log_kb" in r:
             detail = (detail + "; " if detail else "") + f"log {r['log_kb']} KB"
-        lines.append(f"| {r['what']} | {_duration(r['seconds'])} | {detail} |")
+        goal = r.get("goal")
+        verdict = "" if goal is None else f"≤ {_duration(goal)}: " + ("**met**" if r["seconds"] <= goal else "not met")
+        lines.append(f"| {r['what']} | {_duration(r['seconds'])} | {verdict} | {detail} |")
+    pages = next((r["per_page"] for r in res["rows"] if r.get("per_page")), None)
+    if pages:
+        slow = sorted(pages.items(), key=lambda kv: -kv[1])[:6]
+        lines += ["", "Slowest pages of the cold build: " + ", ".join(f"{k} {v:.0f} s" for k, v in slow) + "."]
     return "\n".join(lines)
 
 
@@ -241,7 +247,15 @@ _BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n)(.*?)(<!-- /bench -->)", re.S)
 
 def render_readme(text: str) -> str:
     """The README with every ``<!-- bench:NAME -->`` block rendered from the results."""
-    return _BLOCK.sub(lambda m: m.group(1) + table(m.group(2)) + "\n" + m.group(4), text)
+
+    def block(name: str) -> str:
+        try:
+            return table(name)
+        except KeyError:  # no results yet: say how to get them, never a typed number
+            script = "time_commands" if name == "commands" else f"bench_{name}"
+            return f"*Not measured yet: `python benchmarks/{script}.py` writes these numbers.*"
+
+    return _BLOCK.sub(lambda m: m.group(1) + block(m.group(2)) + "\n" + m.group(4), text)
 
 
 def main(argv=None) -> int:

@@ -1,13 +1,13 @@
 """Time the README's commands the way a newcomer runs them: in a fresh clone of this
-repository, one quiet run, the venv shared from this checkout (``--venv``) or created by
-``make`` (``--cold``).
+repository (a new ``.venv`` created by ``make``), one quiet run.
 
-Measures the install, ``make site`` cold (the zoo trained inside, with each model's time
-and test accuracy; no pages), ``make site`` again (nothing changed) and ``make test``, and writes
-``benchmarks/results/commands.json`` (rendered into the README and the site by
-``benchmarks/report.py``).
+Measures the install, ``make site`` cold (the zoo read from its shipped weights, each
+model's test accuracy, every page's seconds, the log's size), ``make site`` again (nothing
+changed), ``make check`` and ``make test`` (seconds per backend), each against the goal of
+issue 16, and writes ``benchmarks/results/commands.json``, which ``benchmarks/report.py
+--readme`` renders into the README's ``bench:commands`` block.
 
-    python benchmarks/time_commands.py [--skip-test]
+    python benchmarks/time_commands.py [--skip-test] [--keep]
 """
 
 from __future__ import annotations
@@ -45,12 +45,6 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-test", action="store_true", help="time the site only")
     p.add_argument("--keep", action="store_true", help="keep the clone")
-    p.add_argument(
-        "--zoo-cache",
-        metavar="DIR",
-        help="copy this trained zoo cache into the clone first: `make site` then times the "
-        "pages, not the training (labelled so in the results)",
-    )
     a = p.parse_args(argv)
     from _harness import RESULTS, machine, versions
 
@@ -64,33 +58,56 @@ def main(argv=None) -> int:
         {
             "what": "venv + install (`make` creates `.venv`)",
             "seconds": run("make .venv/.dev-installed", clone, logs / "install.log"),
+            "goal": None,
         }
     )
-    if a.zoo_cache:
-        shutil.copytree(a.zoo_cache, clone / ".convviz-cache")
     site = run("make site", clone, logs / "site.log")
     text = (logs / "site.log").read_text(errors="replace")
-    per_model = re.findall(r"^(\S+): test accuracy ([0-9.]+) \(\w+\), ([0-9.]+) s", text, re.M)
-    trained = "zoo training: " if not a.zoo_cache else "zoo read from a copied cache: "
+    per_model = re.findall(r"^(\S+): test accuracy ([0-9.]+) \(\w+\), ([0-9.]+) s, (.*)$", text, re.M)
+    pages = re.search(r"convviz: gallery pages run in this build \(seconds\):\n(.*?)\n  total ([0-9.]+) s", text, re.S)
+    per_page: dict[str, float] = {}
+    for line in pages.group(1).splitlines() if pages else []:
+        folder, page, sec = line.split()
+        key = page if folder == "figures" else f"{folder.removeprefix('gallery/')} {page}"
+        per_page[key] = float(sec)
     rows.append(
         {
-            "what": "`make site`, cold (venv present, no pages"
-            + (", zoo untrained)" if not a.zoo_cache else ", zoo already trained)"),
+            "what": "`make site`, cold (venv present)",
             "seconds": site,
-            "detail": trained + ", ".join(f"{m} {float(t):.0f} s ({float(acc):.2%})" for m, acc, t in per_model),
+            "goal": 180,
+            "detail": "zoo: "
+            + ", ".join(f"{m} {float(acc):.2%} {how}" for m, acc, _, how in per_model)
+            + (f"; pages {float(pages.group(2)):.0f} s" if pages else ""),
+            "per_page": per_page,
             "log_kb": round((logs / "site.log").stat().st_size / 1024),
         }
     )
-    rows.append({"what": "`make site`, nothing changed", "seconds": run("make site", clone, logs / "site2.log")})
+    rows.append(
+        {"what": "the site from nothing (install + `make site`)", "seconds": rows[0]["seconds"] + site, "goal": 420}
+    )
+    rows.append(
+        {"what": "`make site`, nothing changed", "seconds": run("make site", clone, logs / "site2.log"), "goal": 15}
+    )
+    rows.append(
+        {
+            "what": "`make check` (lint, types, fast unit tests on TensorFlow)",
+            "seconds": run("make check", clone, logs / "check.log"),
+            "goal": 120,
+        }
+    )
     if not a.skip_test:
         rows.append(
             {
                 "what": "`make test` (3 backends, site build and browser included)",
                 "seconds": run("make test", clone, logs / "test.log"),
+                "goal": 600,
             }
         )
-        tail = (logs / "test.log").read_text().splitlines()
-        rows[-1]["detail"] = "; ".join(line.strip() for line in tail if re.search(r"\d+ passed", line))
+        text = (logs / "test.log").read_text()
+        rows[-1]["detail"] = "; ".join(
+            f"{b} {s} s" for b, s in re.findall(r"^=== KERAS_BACKEND=(\w+): (\d+) s$", text, re.M)
+        )
+        rows[-1]["log_kb"] = round((logs / "test.log").stat().st_size / 1024)
     res = {
         "benchmark": "commands",
         "date": dt.date.today().isoformat(),

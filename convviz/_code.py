@@ -5,7 +5,8 @@ A cache key or page fingerprint that includes :func:`code_digest` of the modules
 computed it changes exactly when the code of one of those modules (or of a convviz module
 they import, at top level or inside a function) changes, so an edit of ``cam.py``
 recomputes the heatmaps and re-runs the Grad-CAM page, and nothing else. Digests are of
-the syntax tree (:func:`normalized`): reformatting, comments and docstrings change none.
+the syntax tree (:func:`normalized`): reformatting, comments, docstrings and type
+annotations change none.
 """
 
 from __future__ import annotations
@@ -88,13 +89,20 @@ def module_closure(modules: Iterable[str]) -> tuple[str, ...]:
 
 def normalized(text: str) -> str:
     """What of Python source ``text`` can change a result: its syntax tree without
-    docstrings, comments, line numbers or formatting (a reformatted or re-documented module
-    has the digest it had). Text that is not Python (e.g. a digest) is kept as it is."""
+    docstrings, type annotations, comments, line numbers or formatting (a reformatted,
+    re-documented or re-typed module has the digest it had). Text that is not Python (e.g. a
+    digest) is kept as it is."""
     try:
         tree = ast.parse(textwrap.dedent(text))
     except SyntaxError:
         return text
     for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.returns = None  # type annotations compute nothing
+        elif isinstance(node, ast.arg):
+            node.annotation = None
+        elif isinstance(node, ast.AnnAssign):
+            node.annotation = ast.Constant(None)
         body = getattr(node, "body", None)
         if (
             isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))

@@ -55,7 +55,7 @@ def channel_maps(model: keras.Model, layer: str, channels: int):
         return maps
     body = layer_output(model, layer)
 
-    def maps(x: Any, fidx: Any) -> Any:
+    def maps(x: Any, fidx: Any) -> Any:  # type: ignore[no-redef]
         a = body(x)
         return ops.einsum("bhwc,bc->bhw", a, ops.one_hot(fidx, channels, dtype=a.dtype))
 

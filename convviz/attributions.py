@@ -88,7 +88,11 @@ class AttributionContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def gradients(
-        self, points: Callable[[np.ndarray, np.ndarray], np.ndarray], weights: Sequence[float], *, guided: bool = False
+        self,
+        points: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        weights: Sequence[float] | np.ndarray,
+        *,
+        guided: bool = False,
     ) -> np.ndarray:
         """Σ_r weights[r] · ∂y_c/∂x at ``points(images, indices)[:, r]``, per image.
 
@@ -349,7 +353,7 @@ def attribute_with_predictions(
     layer: str | None = None,
     seed: int = 0,
     batch_size: int = 64,
-    cache: object = None,
+    cache: _cache.Cache | bool | None = None,
 ) -> Attribution:
     """Like :func:`attribute`, also returning the classes explained, the predictions and
     (Integrated Gradients) the completeness error of each image."""

@@ -188,7 +188,7 @@ class Cache:
 
         def make() -> bytes:
             buf = io.BytesIO()
-            np.savez(buf, **compute())
+            np.savez(buf, **compute())  # type: ignore[arg-type]
             return buf.getvalue()
 
         with np.load(io.BytesIO(self.get_or_compute(key, make)), allow_pickle=False) as z:

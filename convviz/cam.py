@@ -38,7 +38,7 @@ class _Context:
     activations: np.ndarray  # (N, h, w, K)
     gradients: np.ndarray  # (N, h, w, K)
     classes: np.ndarray  # (N,)
-    score_masked: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    score_masked: Callable[[int, np.ndarray], np.ndarray] | None = None  # (image index, masks) -> scores
     scorecam_channels: int | None = 32
 
 
@@ -196,13 +196,13 @@ def cam_with_predictions(
     images: np.ndarray,
     *,
     layer: str | None = None,
-    class_index: int | Sequence[int] | None = None,
+    class_index: int | Sequence[int] | np.ndarray | None = None,
     method: str = "gradcam",
     upsample: bool = True,
     normalize: bool = True,
     batch_size: int = 32,
     scorecam_channels: int | None = 32,
-    cache: object = None,
+    cache: _cache.Cache | bool | None = None,
 ) -> CamResult:
     """Like :func:`grad_cam`, also returning the classes explained and the predictions.
 
@@ -301,12 +301,12 @@ def grad_cam(
     images: np.ndarray,
     *,
     layer: str | None = None,
-    class_index: int | Sequence[int] | None = None,
+    class_index: int | Sequence[int] | np.ndarray | None = None,
     method: str = "gradcam",
     upsample: bool = True,
     normalize: bool = True,
     scorecam_channels: int | None = 32,
-    cache: object = None,
+    cache: _cache.Cache | bool | None = None,
 ) -> np.ndarray:
     """Class activation maps for a batch of images.
 

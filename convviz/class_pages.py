@@ -175,7 +175,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                 "",
             ]
         confident = np.argsort(-probs[:, c], kind="stable")
-        confident = [int(j) for j in confident if predicted[j] == c][:K]
+        confident = [int(j) for j in confident if predicted[j] == c][:K]  # type: ignore[assignment]
         if confident:
             lines += [
                 "**Most confident**",

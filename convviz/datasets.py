@@ -192,7 +192,7 @@ def resize_images(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = np.empty((len(x), h, w, x.shape[-1]), np.float32)
     for i, img in enumerate(x):
         for c in range(x.shape[-1]):
-            out[i, :, :, c] = np.asarray(Image.fromarray(img[:, :, c], mode="F").resize((w, h), Image.BILINEAR))
+            out[i, :, :, c] = np.asarray(Image.fromarray(img[:, :, c], mode="F").resize((w, h), Image.BILINEAR))  # type: ignore[attr-defined]
     return out
 
 
@@ -232,10 +232,10 @@ def load_image(path: str | Path, *, size: tuple[int, int] | None = None, channel
                 img.thumbnail((MAX_SIDE, MAX_SIDE))
             img.load()
             if img.mode in ("RGBA", "LA", "P"):
-                img = img.convert("RGBA")
+                img = img.convert("RGBA")  # type: ignore[assignment]
                 bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(bg, img)
-            img = img.convert("L" if channels == 1 else "RGB")
+                img = Image.alpha_composite(bg, img)  # type: ignore[assignment]
+            img = img.convert("L" if channels == 1 else "RGB")  # type: ignore[assignment]
             if size is not None:
                 img = _center_crop_resize(img, size)
             arr = np.asarray(img, dtype=np.float32) / 255.0
@@ -255,7 +255,7 @@ def _center_crop_resize(img, size: tuple[int, int]):
     W, H = img.size
     scale = max(w / W, h / H)
     nw, nh = max(w, round(W * scale)), max(h, round(H * scale))
-    img = img.resize((nw, nh), Image.BILINEAR)
+    img = img.resize((nw, nh), Image.BILINEAR)  # type: ignore[attr-defined]
     left, top = (nw - w) // 2, (nh - h) // 2
     return img.crop((left, top, left + w, top + h))
 

@@ -133,15 +133,15 @@ def _image_size(model: keras.Model, image_size: int | Sequence[int] | None) -> t
     if isinstance(image_size, (int, np.integer)):
         size = (int(image_size), int(image_size))
     else:
-        size = tuple(int(s) for s in image_size)
+        size = tuple(int(s) for s in image_size)  # type: ignore[assignment]
         if len(size) != 2:
             raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
     if min(size) < 8:
         raise ValueError(f"image_size must be at least 8 pixels, got {size}")
-    return size  # type: ignore[return-value]
+    return size
 
 
-def _filter_indices(filters: int | Sequence[int], channels: int, layer: str) -> np.ndarray:
+def _filter_indices(filters: int | Sequence[int] | np.ndarray, channels: int, layer: str) -> np.ndarray:
     if isinstance(filters, (int, np.integer)):
         if filters < 1:
             raise ValueError(f"filters must be a positive count or a sequence of indices, got {filters}")
@@ -163,7 +163,7 @@ def _filter_indices(filters: int | Sequence[int], channels: int, layer: str) -> 
 def visualize_filters(
     model: keras.Model,
     layer: str,
-    filters: int | Sequence[int] = 64,
+    filters: int | Sequence[int] | np.ndarray = 64,
     *,
     steps: int = 30,
     learning_rate: float | None = None,
@@ -175,7 +175,7 @@ def visualize_filters(
     batch_size: int | None = None,
     memory_budget_gb: float = 0.75,
     progress: bool = False,
-    cache: object = None,
+    cache: _cache.Cache | bool | None = None,
 ) -> FilterPatterns:
     """Synthesize, for each filter, the input pattern that activates it most.
 
@@ -322,7 +322,7 @@ def visualize_filters(
             if pick is None:
                 x0 = pixel_start(rng, len(sel), size, in_channels, low=0.0, high=1.0)
             else:
-                x0 = np.stack([_fit(x_data[pick[i]], size) for i in sel])
+                x0 = np.stack([_fit(x_data[pick[i]], size) for i in sel])  # type: ignore[index]
             r_raw, r_loss, r_stuck = _ascent.pixel_ascent(
                 maps, idx[sel], x0, min(bs, len(sel)), max(steps, 30) if recipe == "robust" else steps, restart_lr
             )
@@ -356,7 +356,7 @@ def visualize_filters(
 
 def visualize_classes(
     model: keras.Model,
-    classes: int | Sequence[int],
+    classes: int | Sequence[int] | np.ndarray,
     *,
     steps: int = 128,
     image_size: int | Sequence[int] | None = None,
@@ -364,7 +364,7 @@ def visualize_classes(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
-    cache: object = None,
+    cache: _cache.Cache | bool | None = None,
 ) -> FilterPatterns:
     """The input that maximizes each class's score, by the robust recipe.
 
@@ -499,7 +499,7 @@ def _patterns_to_arrays(p: FilterPatterns) -> dict[str, np.ndarray]:
         "dead": p.dead,
         "unexcited": p.unexcited,
         "origin": p.origin.astype("U5"),
-        "seconds": np.float64(p.seconds),
+        "seconds": np.float64(p.seconds),  # type: ignore[dict-item]
     }
 
 

@@ -87,7 +87,7 @@ class LayerInfo:
 
     name: str
     class_name: str
-    output_shape: tuple[int | None, ...]
+    output_shape: tuple[Any, ...]  # (None, h, w, channels): None for the batch
     is_model: bool = False
 
     @property
@@ -426,12 +426,12 @@ def _run(
             and not ((w[0] == op.name and len(w) > 1) or (w[0] == _IN and w[1] == op.name and len(w) > 2))
         ]
         sub_need = need_output or bool(outside)
-        if is_start and len(start) == 1:
+        if is_start and len(start) == 1:  # type: ignore[arg-type]
             outputs = start_value
         elif is_start:
             outputs, sub = _run(
                 op,
-                start=start[1:],
+                start=start[1:],  # type: ignore[index]
                 start_value=start_value,
                 taps=sub_taps,
                 input_taps=sub_in,
@@ -533,7 +533,7 @@ class Split:
     """
 
     layer: str
-    output_shape: tuple[int | None, ...]
+    output_shape: tuple[Any, ...]  # (None, h, w, channels): None for the batch
     body: Callable[[Any], Any]
     head: Callable[[Any], Any]
 

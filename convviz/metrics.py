@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    from convviz.cache import Cache
 
 __all__ = [
     "pointing_game",
@@ -369,7 +372,7 @@ def randomization_check(
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
     checkpoints: int | None = None,
-    cache: object = None,
+    cache: Cache | bool | None = None,
 ) -> RandomizationResult:
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).

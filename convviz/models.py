@@ -114,7 +114,7 @@ def build(architecture: str, input_shape: tuple[int, int, int], num_classes: int
     """Build an untrained model of a named architecture."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[architecture](tuple(input_shape), num_classes)
+    return ARCHITECTURES[architecture](tuple(input_shape), num_classes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

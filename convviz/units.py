@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -20,6 +20,9 @@ from convviz import _backend
 from convviz._batches import run_batches
 from convviz.layers import _function, _is_graph_model, _nodes, layer_output, require_spatial
 from convviz.validation import check_images
+
+if TYPE_CHECKING:
+    from convviz.cache import Cache
 
 __all__ = ["ReceptiveField", "DatasetExamples", "receptive_field", "dataset_examples", "to_uint8"]
 
@@ -320,7 +323,7 @@ def dataset_examples(
     crop: bool = True,
     batch_size: int = 64,
     display: Callable[[np.ndarray], np.ndarray] | None = None,
-    cache: object = None,
+    cache: Cache | bool | None = None,
 ) -> DatasetExamples:
     """The ``k`` images that excite each unit (channel) of ``layer`` most.
 

@@ -19,7 +19,7 @@ def model_input_shape(model: keras.Model) -> tuple[int | None, int | None, int |
             f"model {model.name!r} must take images (batch, height, width, channels); "
             f"its input shape is {None if shape is None else tuple(shape)}"
         )
-    return tuple(shape[1:])  # type: ignore[return-value]
+    return tuple(shape[1:])
 
 
 def check_images(model: keras.Model, images: Any, *, exact_size: bool = False) -> np.ndarray:

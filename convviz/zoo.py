@@ -75,7 +75,7 @@ log = logging.getLogger("convviz")
 ENV_VAR = "CONVVIZ_ZOO"
 SOURCES = ("trained", "keras.applications", "file")
 
-_COMMON = {
+_COMMON: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "title": str,
     "description": str,
@@ -201,7 +201,7 @@ class ZooEntry:
             return (size, size, 3)
         if self.source == "trained":
             return tuple(datasets.load(self.dataset, "test").x.shape[1:])
-        return tuple(int(d) for d in self._architecture.input_shape[1:])
+        return tuple(int(d) for d in self._architecture.input_shape[1:])  # type: ignore[return-value]
 
     def cam_layer(self, model: keras.Model) -> str:
         """Grad-CAM's layer in ``model`` (this entry's loaded model): ``last_conv_layer``
@@ -326,7 +326,7 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
     src = _plain(raw["source"][1])
     if src not in SOURCES:
         raise ZooError(f"{source}:{_line(raw['source'][1])}: unknown source {src!r}; valid: {', '.join(SOURCES)}")
-    allowed = {**_COMMON, **_BY_SOURCE[src]}
+    allowed: dict[str, type | tuple[type, ...]] = {**_COMMON, **_BY_SOURCE[src]}
     values: dict[str, Any] = {}
     for key, (knode, vnode) in raw.items():
         if key not in allowed:

@@ -133,7 +133,6 @@ def generate_pages() -> dict[str, list[str]]:
             entries.append(e)
         else:
             log.info("convviz: skipping zoo model %s: %s", e.name, why)
-            print(f"convviz: skipping zoo model {e.name}: {why}")
             skipped.append((e, why))
     changed: dict[str, list[str]] = {}
     _write_if_changed(PAGES / "README.md", _zoo_index(entries, skipped))

@@ -8,6 +8,7 @@ from convviz.activations import activation_layers, extract_activations, layer_sp
 from conftest import nested_model, small_functional, small_sequential, to_np
 
 
+@pytest.mark.slow
 def test_multi_output_equals_per_layer_models(rng):
     model = small_functional()
     x = rng.random((5, 16, 16, 3), dtype=np.float32)

@@ -303,6 +303,7 @@ def _trained_shapes_model():
     return model, x[:16]
 
 
+@pytest.mark.slow
 def test_randomization_check_flags_an_edge_detector_and_passes_gradcam():
     attributions.register_attribution_method("edges", _edges)
     try:

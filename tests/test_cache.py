@@ -68,6 +68,7 @@ def test_failed_write_leaves_no_entry_and_no_temp(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_write_killed_midway_leaves_nothing_a_reader_accepts(tmp_path):
     """A writer process is SIGKILLed in the middle of writing a large payload."""
     script = textwrap.dedent(f"""

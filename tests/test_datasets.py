@@ -49,6 +49,7 @@ def test_ring_has_a_hole_and_circle_does_not():
             assert centre_is_object == (name == "circle")
 
 
+@pytest.mark.slow
 def test_shapes_splits_are_fixed_and_disjoint_seeds():
     test = datasets.load("shapes", "test")
     assert len(test) == datasets.SHAPES_COUNTS["test"]

@@ -33,7 +33,7 @@ def test_trustworthiness_orders_faithful_and_scrambled():
     assert latent.trustworthiness(x, scrambled) < 0.7
 
 
-@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+@pytest.mark.parametrize("method", ["pca", "tsne", pytest.param("umap", marks=pytest.mark.slow)])
 def test_projection_deterministic(method):
     x, _ = clusters(n_per=15)
     a = latent.project(x, method=method, random_state=3)

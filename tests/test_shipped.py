@@ -57,6 +57,7 @@ def test_read_says_why_a_file_is_not_used(tmp_path):
     assert not list(path.parent.glob(".*.tmp"))  # atomic writes leave no temporary files
 
 
+@pytest.mark.slow
 @_TF_ONLY
 def test_shipped_weights_replace_training_and_deleting_them_trains(tmp_path):
     zoo_file = _zoo(tmp_path / "project")
@@ -81,6 +82,7 @@ def test_shipped_weights_replace_training_and_deleting_them_trains(tmp_path):
     assert zoo.training_record(e, cache=third)["seconds"] > 0
 
 
+@pytest.mark.slow
 @_TF_ONLY
 def test_weights_of_another_recipe_are_never_used(tmp_path, caplog):
     zoo_file = _zoo(tmp_path / "project", epochs=1)
@@ -93,6 +95,7 @@ def test_weights_of_another_recipe_are_never_used(tmp_path, caplog):
     assert "shipped" not in zoo.training_record(e, cache=Cache(tmp_path / "c2"))
 
 
+@pytest.mark.slow
 @_TF_ONLY
 def test_check_retrains_from_source_and_compares(tmp_path, capsys):
     zoo_file = _zoo(tmp_path / "project")

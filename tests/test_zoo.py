@@ -144,6 +144,7 @@ def test_caffe_preprocessing_matches_keras_reference():
     )
 
 
+@pytest.mark.slow
 def test_trained_entry_is_cached(tmp_path):
     p = write(tmp_path, GOOD)
     e = zoo.entry("tiny", p)

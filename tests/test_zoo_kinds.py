@@ -91,6 +91,7 @@ def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
         assert "Skipped trustworthiness" in text  # 15 photos are too few for it, and the page says so
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("application,size", list(_zoo_kinds.APPLICATIONS.items()))
 def test_imagenet_twins_load_predict_and_explain(use_zoo, application, size):
     e = zoo.entry(f"{application.lower()}-twin")
