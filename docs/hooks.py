@@ -343,3 +343,11 @@ def on_post_build(config, **kwargs):
         f"  total {sum(r[2] for r in rows):.1f} s"
         + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else "")
     )
+    per_model: dict[str, float] = {}
+    for folder, _, sec in rows:
+        per_model[folder.removeprefix("gallery/")] = per_model.get(folder.removeprefix("gallery/"), 0.0) + sec
+    if per_model:
+        print(
+            "  per model: "
+            + ", ".join(f"{m} {sec:.0f} s" for m, sec in sorted(per_model.items(), key=lambda kv: -kv[1]))
+        )

@@ -25,6 +25,7 @@ def color_model():
     return m
 
 
+@pytest.mark.slow
 def test_each_class_image_raises_its_own_score(color_model):
     p = convviz.visualize_classes(color_model, [0, 1, 2], steps=24, crop=0)
     assert p.layer == "logits" and p.filters.tolist() == [0, 1, 2] and p.images.shape == (3, 24, 24, 3)

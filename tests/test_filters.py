@@ -80,6 +80,7 @@ def test_dead_on_data_versus_not_excited_from_gray():
     assert (res.images[0] == 128).all() and not (res.images[1] == 128).all()
 
 
+@pytest.mark.slow
 def test_learning_rate_default_is_the_recipes_own():
     assert DEFAULT_LEARNING_RATES == {"book": 10.0, "fast": 10.0, "robust": 0.05}
     model = small_functional((20, 20, 3))

@@ -36,6 +36,7 @@ def _results(store, zoo_file):
         grad_cam(model, x, layer="conv", cache=store)
 
 
+@pytest.mark.slow
 def test_changing_one_weights_file_invalidates_only_its_entries(tmp_path):
     _save(tmp_path / "a.keras", 1)
     _save(tmp_path / "b.keras", 2)

@@ -120,6 +120,7 @@ def test_imagenet_entry_without_weights_is_skipped_clearly(tmp_path, monkeypatch
         zoo.load(zoo.entry("img", p))
 
 
+@pytest.mark.slow
 def test_application_builds_with_preprocessing_inside():
     from convviz import models
 

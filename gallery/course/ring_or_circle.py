@@ -30,8 +30,18 @@ probs = convviz.predict(model, images)
 # --------------------------------------------------
 # Row 1: Grad-CAM for class *ring*; row 2: for class *circle*. On a ring, the "ring" map
 # lights up the hole and the inner edge, the part a circle does not have.
-as_ring = convviz.grad_cam(model, images, class_index=ring)
-as_circle = convviz.grad_cam(model, images, class_index=circle)
+# A map can be all zero: no positive evidence at all for that class on that image. The
+# page says so in words (the library warns about it).
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    as_ring = convviz.grad_cam(model, images, class_index=ring)
+    as_circle = convviz.grad_cam(model, images, class_index=circle)
+for name, maps_ in (("ring", as_ring), ("circle", as_circle)):
+    for j in np.flatnonzero(~maps_.any(axis=(1, 2))):
+        shown = f"{'ring' if j < 3 else 'circle'} image {j % 3}"
+        print(f"No positive evidence for '{name}' anywhere on {shown}: its map is all zero (drawn blank).")
 fig, axes = plt.subplots(2, len(images), figsize=(2.1 * len(images), 4.6))
 for j, img in enumerate(images):
     convviz.plot_heatmap_overlay(img, as_ring[j], ax=axes[0, j], title=f"ring? p={probs[j, ring]:.2f}")
@@ -66,7 +76,12 @@ from convviz.site import record
 
 n = 240
 x, y, regions = test.x[:n], test.y[:n], test.masks[:n]
-maps = convviz.grad_cam(model, x, cache=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    maps = convviz.grad_cam(model, x, cache=True)
+blank = int((~maps.any(axis=(1, 2))).sum())
+if blank:
+    print(f"{blank} of the {n} maps are all zero (no positive evidence for the predicted class): they score a miss.")
 pixels = regions.copy()
 for i in np.flatnonzero(y == ring):  # remove each ring's hole: radius 0.55 r about its centre
     ys, xs = np.nonzero(regions[i])
