@@ -35,7 +35,7 @@ probs = convviz.predict(model, images)
 import warnings
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore")
     as_ring = convviz.grad_cam(model, images, class_index=ring)
     as_circle = convviz.grad_cam(model, images, class_index=circle)
 for name, maps_ in (("ring", as_ring), ("circle", as_circle)):
@@ -77,7 +77,7 @@ from convviz.site import record
 n = 240
 x, y, regions = test.x[:n], test.y[:n], test.masks[:n]
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore")
     maps = convviz.grad_cam(model, x, cache=True)
 blank = int((~maps.any(axis=(1, 2))).sum())
 if blank:
