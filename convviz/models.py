@@ -138,12 +138,15 @@ class _Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)
         if logs and batch % 10 == 0:
-            self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
+            self.bar.set_postfix(refresh=False, loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs and "val_accuracy" in logs:
             self.bar.set_postfix(
-                loss=f"{logs['loss']:.3f}", acc=f"{logs['accuracy']:.3f}", val_acc=f"{logs['val_accuracy']:.3f}"
+                refresh=False,
+                loss=f"{logs['loss']:.3f}",
+                acc=f"{logs['accuracy']:.3f}",
+                val_acc=f"{logs['val_accuracy']:.3f}",
             )
 
     def on_train_end(self, logs=None):
