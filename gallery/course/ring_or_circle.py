@@ -41,7 +41,7 @@ with warnings.catch_warnings():
 for name, maps_ in (("ring", as_ring), ("circle", as_circle)):
     for j in np.flatnonzero(~maps_.any(axis=(1, 2))):
         shown = f"{'ring' if j < 3 else 'circle'} image {j % 3}"
-        print(f"No positive evidence for '{name}' anywhere on {shown}: its map is all zero (drawn blank).")
+        print(f"No evidence for '{name}' on {shown}: its map is all zero (blank).")
 fig, axes = plt.subplots(2, len(images), figsize=(2.1 * len(images), 4.6))
 for j, img in enumerate(images):
     convviz.plot_heatmap_overlay(img, as_ring[j], ax=axes[0, j], title=f"ring? p={probs[j, ring]:.2f}")
@@ -81,7 +81,8 @@ with warnings.catch_warnings():
     maps = convviz.grad_cam(model, x, cache=True)
 blank = int((~maps.any(axis=(1, 2))).sum())
 if blank:
-    print(f"{blank} of the {n} maps are all zero (no positive evidence for the predicted class): they score a miss.")
+    print(f"{blank} of the {n} maps are all zero (no evidence for the predicted class);")
+    print("an all-zero map scores a miss.")
 pixels = regions.copy()
 for i in np.flatnonzero(y == ring):  # remove each ring's hole: radius 0.55 r about its centre
     ys, xs = np.nonzero(regions[i])
