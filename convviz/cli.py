@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -19,6 +20,8 @@ Commands:
                               or read their shipped weights (gallery/weights/); --ship, --check
   convviz zoo fetch [NAME...] download the ImageNet weights of the zoo's keras.applications entries
   convviz render MODEL        render one model's figures (PNG) and numbers (manifest.json), no MkDocs
+  convviz diff OLD NEW        what changed between two versions of a model (zoo entries, model
+                              files or ENTRY@REV): figures, diff.json and a markdown summary
   convviz site build|serve    build the site into site/, or serve it while you edit
   convviz cache merge DIR...  merge other cache folders (e.g. from parallel CI jobs) into this one
   convviz doctor              versions, Keras backend, cache size, which zoo models are usable and why
@@ -65,6 +68,54 @@ def _render(args: argparse.Namespace) -> int:
     for page, numbers in manifest["pages"].items():
         print(f"{args.model}/{page}: {numbers['seconds']:.1f} s")
     print(f"wrote {args.out}/{args.model}/manifest.json")
+    return 0
+
+
+def _safe(label: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(label).stem if label.endswith((".keras", ".h5")) else label)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from convviz import zoo
+    from convviz.diff import diff_models
+    from convviz.diff_report import load_version, summary_markdown, write_report
+
+    start = time.perf_counter()
+    old = load_version(args.old, zoo_file=args.zoo)
+    new = load_version(args.new, zoo_file=args.zoo)
+    for v in (old, new):
+        if v.note:
+            print(f"{v.label}: {v.note}", flush=True)
+    if args.data:
+        data_entry = zoo.entry(args.data, args.zoo)
+    else:
+        data_entry = new.entry or old.entry
+        if data_entry is None:
+            raise ValueError("neither version is a zoo entry: name the test data with --data ENTRY (a zoo entry)")
+    d = zoo.dataset(data_entry)
+    n = len(d.x) if args.limit is None else min(args.limit, len(d.x))
+    if n < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    print(f"comparing {old.label} and {new.label} on {n:,} test images of {data_entry.name}", flush=True)
+    result = diff_models(
+        old.model,
+        new.model,
+        d.x[:n],
+        None if (d.y[:n] < 0).all() else d.y[:n],
+        masks=None if d.masks is None else d.masks[:n],
+        cache=not args.no_cache,
+    )
+    out = Path(args.out) if args.out else Path("convviz-diff") / f"{_safe(old.label)}-vs-{_safe(new.label)}"
+    written = write_report(result, out, d.x[:n], old=old.label, new=new.label, class_names=d.class_names)
+    summary = summary_markdown(result, old=old.label, new=new.label, class_names=d.class_names)
+    print(summary)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(summary + "\n")
+    print(f"wrote {len(written)} files to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -248,6 +299,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
     ren.set_defaults(func=_render)
+
+    di = sub.add_parser(
+        "diff",
+        help="what changed between two versions of a model",
+        description="Compare two versions of a classifier on a zoo entry's test split: accuracy, "
+        "per-class accuracy and confusion change, the predictions that flipped (with both Grad-CAMs), "
+        "per-layer linear CKA, the units that changed most, Grad-CAM agreement and the latent space "
+        "aligned by Procrustes. Writes PNG figures, diff.json and summary.md (also appended to "
+        "$GITHUB_STEP_SUMMARY when set).",
+    )
+    di.add_argument("old", metavar="OLD", help="zoo entry, model file (.keras/.h5) or ENTRY@REV (a git revision)")
+    di.add_argument("new", metavar="NEW", help="zoo entry, model file (.keras/.h5) or ENTRY@REV")
+    di.add_argument("--data", metavar="ENTRY", help="zoo entry whose test split to use (default: NEW's, else OLD's)")
+    di.add_argument("--out", metavar="DIR", help="output folder (default: convviz-diff/OLD-vs-NEW)")
+    di.add_argument("--limit", type=int, metavar="N", help="compare on the first N test images only")
+    di.add_argument("--no-cache", action="store_true", help="recompute instead of reading the cache")
+    di.set_defaults(func=_diff)
 
     st = sub.add_parser("site", help="build or serve the site (MkDocs, from the project folder)")
     st.add_argument("action", choices=("build", "serve"), help="build into site/ (strict), or serve")

@@ -1,0 +1,414 @@
+"""Figures, summary and files of a model diff (what ``convviz diff`` and the changes page show).
+
+Plot functions take the :class:`~convviz.diff.ModelDiff` and ``ax=None`` and return the Axes;
+:func:`summary_markdown` writes the pull-request comment; :func:`write_report` saves
+everything; :func:`load_version` reads one side of a diff: a zoo entry, a model file, or
+``ENTRY@REV`` (the entry as it was at a git revision).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from convviz.diff import ModelDiff
+from convviz.plot import _axes, overlay_heatmap, save_figure
+
+__all__ = [
+    "Version",
+    "load_version",
+    "plot_cam_agreement",
+    "plot_cka",
+    "plot_confusion_change",
+    "plot_flips",
+    "plot_latent_shift",
+    "plot_unit_change",
+    "summary_markdown",
+    "write_report",
+]
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_cka(diff: ModelDiff, *, ax=None, title: str | None = "Layer similarity, old vs new (linear CKA)"):
+    """One bar per matched layer in forward order: 1 = the layer represents the images as
+    before; lower = it changed. The most changed layer is drawn in red."""
+    keys = list(diff.cka)
+    values = np.array([diff.cka[k] for k in keys], np.float64)
+    ax = _axes(ax, (7, 0.35 * len(keys) + 1.2))
+    worst = diff.most_changed_layer()
+    colors = ["#d62728" if k == worst else "#1f77b4" for k in keys]
+    y = np.arange(len(keys))
+    ax.barh(y, np.nan_to_num(values, nan=0.0), color=colors)
+    for i, v in enumerate(values):
+        ax.text(
+            min(v, 0.98) if math.isfinite(v) else 0.01,
+            i,
+            "undefined" if not math.isfinite(v) else f" {v:.3f}",
+            va="center",
+            ha="right" if math.isfinite(v) and v > 0.15 else "left",
+            fontsize=8,
+            color="white" if math.isfinite(v) and v > 0.15 else "black",
+        )
+    ax.set_yticks(y, keys, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("CKA (1 = unchanged)")
+    if title:
+        ax.set_title(title, loc="left", fontsize=10)
+    return ax
+
+
+def plot_confusion_change(
+    diff: ModelDiff, *, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
+):
+    """The new confusion matrix minus the old one: blue where the new version puts more images
+    (on the diagonal: more right), red where fewer. Needs labels."""
+    c = diff.confusion()
+    if c is None:
+        raise ValueError("the diff has no labels: a confusion matrix needs the true classes")
+    d = c[1] - c[0]
+    k = len(d)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    ax = _axes(ax, (0.5 * k + 2.5, 0.5 * k + 2))
+    lim = max(1, int(np.abs(d).max()))
+    ax.imshow(d, cmap="RdBu", vmin=-lim, vmax=lim)
+    if k <= 20:
+        for (i, j), v in np.ndenumerate(d):
+            if v:
+                ax.text(j, i, f"{v:+d}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or "Confusion matrix, new − old", loc="left", fontsize=10)
+    return ax
+
+
+def plot_cam_agreement(diff: ModelDiff, *, ax=None, title: str | None = None):
+    """Histogram of the per-image correlation of the two versions' Grad-CAMs."""
+    r = diff.cam_correlation[np.isfinite(diff.cam_correlation)]
+    ax = _axes(ax, (6, 3))
+    ax.hist(r, bins=np.linspace(-1, 1, 41), color="#1f77b4")
+    if len(r):
+        ax.axvline(float(np.median(r)), color="black", linestyle="--", linewidth=1)
+        ax.text(float(np.median(r)), ax.get_ylim()[1] * 0.95, f" median {np.median(r):.2f}", va="top", fontsize=8)
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("correlation of old and new Grad-CAM, per image")
+    ax.set_ylabel("images")
+    flat = int(np.sum(~np.isfinite(diff.cam_correlation)))
+    text = title or "Do the explanations still point at the same place?"
+    ax.set_title(text + (f"\n{flat} image(s) with a flat map left out" if flat else ""), loc="left", fontsize=10)
+    return ax
+
+
+def plot_latent_shift(
+    diff: ModelDiff, *, top: int = 10, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
+):
+    """Both versions' penultimate features after Procrustes alignment, on the old version's
+    two principal axes: new positions colored by class, old positions in gray, a line from
+    old to new for the ``top`` images that moved most."""
+    from convviz.plot import plot_embedding
+
+    y = diff.explained_classes()
+    ax = _axes(ax, (7, 6))
+    ax.scatter(diff.latent_old[:, 0], diff.latent_old[:, 1], s=5, color="0.75", linewidths=0, label="old")
+    plot_embedding(diff.latent_new, y, class_names=class_names, ax=ax, s=5)
+    moved = np.argsort(-diff.latent_shift, kind="stable")[:top]
+    for rank, i in enumerate(moved, start=1):
+        (x0, y0), (x1, y1) = diff.latent_old[i], diff.latent_new[i]
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="black", lw=0.8))
+        ax.annotate(str(rank), (x1, y1), xytext=(3, 3), textcoords="offset points", fontsize=8)
+    ax.set_title(
+        title or f"Latent space, aligned (Procrustes disparity {diff.latent_disparity:.3f})", loc="left", fontsize=10
+    )
+    return ax
+
+
+def plot_unit_change(diff: ModelDiff, layer: str, *, ax=None, title: str | None = None):
+    """Per unit of ``layer``, sorted: 1 − the correlation of its response across the images."""
+    if layer not in diff.unit_change:
+        raise ValueError(f"no per-unit change for {layer!r}; layers with one: {', '.join(diff.unit_change) or 'none'}")
+    v = np.sort(np.nan_to_num(diff.unit_change[layer], nan=1.0))[::-1]
+    ax = _axes(ax, (6, 3))
+    ax.bar(np.arange(len(v)), v, width=1.0, color="#1f77b4")
+    ax.set_xlabel(f"units of {layer}, most changed first")
+    ax.set_ylabel("1 − response correlation")
+    ax.set_ylim(0, max(1.0, float(v.max()) if len(v) else 1.0))
+    ax.set_title(title or f"How much each unit of {layer} changed", loc="left", fontsize=10)
+    return ax
+
+
+def _flip_order(diff: ModelDiff) -> np.ndarray:
+    flips = diff.flips
+    if diff.labels is None:
+        return flips[np.argsort(-np.abs(diff.probability_change()[flips]), kind="stable")]
+    broken, fixed = set(diff.broken.tolist()), set(diff.fixed.tolist())
+    rank = np.array([0 if i in broken else 1 if i in fixed else 2 for i in flips])
+    return flips[np.lexsort((-np.abs(diff.probability_change()[flips]), rank))]
+
+
+def plot_flips(diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str] | None = None, n: int = 6, axes=None):
+    """The prediction flips (right→wrong first, then wrong→right), one row each: the image,
+    then the old and the new version's Grad-CAM with their prediction and probability.
+    Returns the (rows, 3) array of Axes."""
+    import matplotlib.pyplot as plt
+
+    order = _flip_order(diff)[:n]
+    if not len(order):
+        raise ValueError("no prediction flipped: nothing to show")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(diff.num_classes)]
+    if axes is None:
+        _, axes = plt.subplots(len(order), 3, figsize=(6.6, 2.3 * len(order)), squeeze=False)
+    imgs = np.asarray(images)
+    for row, i in zip(axes, order):
+        img = imgs[i] if imgs.shape[-1] == 3 else np.repeat(imgs[i], 3, axis=-1)
+        truth = "" if diff.labels is None or diff.labels[i] < 0 else f"true: {names[diff.labels[i]]}"
+        kind = (
+            "right → wrong"
+            if i in set(diff.broken.tolist())
+            else "wrong → right"
+            if i in set(diff.fixed.tolist())
+            else "changed"
+        )
+        row[0].imshow(img)
+        row[0].set_title(f"#{i} {kind}\n{truth}", fontsize=8, loc="left")
+        for ax, maps, pred, probs, who in (
+            (row[1], diff.cam_old, diff.predicted_old, diff.probabilities_old, "old"),
+            (row[2], diff.cam_new, diff.predicted_new, diff.probabilities_new, "new"),
+        ):
+            ax.imshow(overlay_heatmap(img, maps[i]))
+            ax.set_title(f"{who}: {names[pred[i]]} ({probs[i, pred[i]]:.0%})", fontsize=8, loc="left")
+        for ax in row:
+            ax.set_axis_off()
+    return axes
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _pct(v: float) -> str:
+    return f"{v * 100:.2f}%"
+
+
+def summary_markdown(
+    diff: ModelDiff,
+    *,
+    old: str = "old",
+    new: str = "new",
+    class_names: Sequence[str] | None = None,
+    figures: str | None = None,
+) -> str:
+    """A short markdown summary for a pull-request comment or a job summary."""
+    lines = [f"### convviz diff: `{old}` → `{new}`", ""]
+    flips = diff.flips
+    if diff.unchanged():
+        lines += [
+            f"**No change**: none of the {diff.n:,} predictions flipped and every compared layer has CKA 1.000.",
+            "",
+        ]
+    acc = diff.accuracy()
+    lines += ["| | old | new | change |", "|---|---:|---:|---:|"]
+    if acc is not None:
+        lines.append(f"| accuracy | {_pct(acc[0])} | {_pct(acc[1])} | {(acc[1] - acc[0]) * 100:+.2f} points |")
+    if diff.pointing_old is not None and diff.pointing_new is not None:
+        po, pn = float(diff.pointing_old.mean()), float(diff.pointing_new.mean())
+        lines.append(f"| Grad-CAM pointing game | {_pct(po)} | {_pct(pn)} | {(pn - po) * 100:+.2f} points |")
+    lines += [
+        "",
+        f"**Predictions flipped**: {len(flips):,} of {diff.n:,}"
+        + (
+            f" ({len(diff.broken)} right → wrong, {len(diff.fixed)} wrong → right)." if diff.labels is not None else "."
+        ),
+    ]
+    pca = diff.per_class_accuracy()
+    if pca is not None and class_names is not None:
+        change = pca[1] - pca[0]
+        moved = [
+            (class_names[c], change[c])
+            for c in np.argsort(change)
+            if np.isfinite(change[c]) and abs(change[c]) >= 0.005
+        ]
+        if moved:
+            lines.append(
+                "Per-class accuracy moved for " + ", ".join(f"{n} ({v * 100:+.1f})" for n, v in moved[:6]) + "."
+            )
+    worst = diff.most_changed_layer()
+    if worst is not None:
+        changed = [k for k, v in diff.cka.items() if math.isfinite(v) and v < 0.99]
+        lines.append(
+            f"**Layers**: lowest CKA {diff.cka[worst]:.3f} at `{worst}`; {len(changed)} of {len(diff.cka)} compared layers "
+            "below 0.99" + (f" (first: `{changed[0]}`)." if changed else ".")
+        )
+    corr = diff.cam_correlation[np.isfinite(diff.cam_correlation)]
+    if len(corr):
+        lines.append(
+            f"**Explanations**: median correlation of the two Grad-CAMs {np.median(corr):.3f}; "
+            f"{int(np.sum(corr < 0.5))} image(s) below 0.5."
+        )
+    lines.append(
+        f"**Latent space**: Procrustes disparity {diff.latent_disparity:.3f} (0 = same up to rotation and scale)."
+    )
+    if figures:
+        lines += ["", f"Figures: {figures}"]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- versions
+
+
+@dataclass(frozen=True)
+class Version:
+    """One side of a diff: its label, model, and the zoo entry it came from (or None)."""
+
+    label: str
+    model: keras.Model
+    entry: Any = None
+    note: str = ""
+
+
+def _git(args: list[str], cwd: Path) -> bytes:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError as exc:
+        raise ValueError("ENTRY@REV needs git, which is not installed") from exc
+    if done.returncode:
+        raise ValueError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+def _entry_at(name: str, rev: str, zoo_file: Path, workdir: Path) -> Any:
+    from convviz import zoo
+
+    folder = zoo_file.resolve().parent
+    top = Path(_git(["rev-parse", "--show-toplevel"], folder).decode().strip())
+    try:
+        _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top)
+    except ValueError:
+        raise ValueError(f"unknown revision {rev!r} in the git repository {top}") from None
+    rel = zoo_file.resolve().relative_to(top).as_posix()
+    try:
+        text = _git(["show", f"{rev}:{rel}"], top).decode()
+    except ValueError:
+        raise ValueError(f"{rel} does not exist at revision {rev!r}") from None
+    entries = {e.name: e for e in zoo.parse(text, source=f"{rel}@{rev}", zoo_file=zoo_file.resolve())}
+    if name not in entries:
+        raise ValueError(f"zoo entry {name!r} is not in {rel} at {rev}; entries there: {', '.join(entries)}")
+    e = entries[name]
+    if e.source != "file":
+        return e
+    path = e.file_path.resolve()  # type: ignore[union-attr]
+    try:
+        frel = path.relative_to(top).as_posix()
+    except ValueError:
+        raise ValueError(f"model file {path} of {name!r} is outside the git repository {top}") from None
+    try:
+        payload = _git(["show", f"{rev}:{frel}"], top)
+    except ValueError:
+        raise ValueError(f"model file {frel} of {name!r} does not exist at revision {rev!r}") from None
+    local = workdir / f"{rev.replace('/', '_')}-{path.name}"
+    local.write_bytes(payload)
+    return dataclasses.replace(e, options={**e.options, "path": str(local)})
+
+
+def load_version(spec: str, *, zoo_file: str | Path | None = None, workdir: str | Path | None = None) -> Version:
+    """Read one side of a diff.
+
+    ``spec``: a zoo entry name; a model file (``.keras``/``.h5``, taking images in [0, 1]);
+    or ``ENTRY@REV``, the zoo entry as the zoo file had it at git revision ``REV`` (a
+    ``file`` entry's model file is read from that revision too; a ``trained`` entry is
+    trained from that revision's recipe with this checkout's training code).
+    """
+    from convviz import zoo
+
+    zf = Path(zoo_file) if zoo_file is not None else zoo.path()
+    if "@" in spec:
+        name, rev = spec.rsplit("@", 1)
+        if not name or not rev:
+            raise ValueError(f"{spec!r}: write ENTRY@REV, e.g. shapes-cnn@main or shapes-cnn@HEAD~1")
+        wd = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="convviz-diff-"))
+        e = _entry_at(name, rev, zf, wd)
+        note = "trained from that revision's recipe with this checkout's code" if e.source == "trained" else ""
+        return Version(spec, zoo.load(e), e, note)
+    p = Path(spec)
+    if p.suffix in (".keras", ".h5") or p.is_file():
+        if not p.is_file():
+            raise ValueError(f"model file not found: {p}")
+        return Version(spec, keras.saving.load_model(p, compile=False))
+    names = zoo.names(zf)
+    if spec not in names:
+        raise ValueError(
+            f"{spec!r} is not a zoo entry, a model file or ENTRY@REV; zoo entries in {zf}: {', '.join(names)}"
+        )
+    return Version(spec, zoo.load(zoo.entry(spec, zf)), zoo.entry(spec, zf))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_report(
+    diff: ModelDiff,
+    out: str | Path,
+    images: np.ndarray,
+    *,
+    old: str = "old",
+    new: str = "new",
+    class_names: Sequence[str] | None = None,
+    flips: int = 6,
+) -> dict[str, Path]:
+    """Save the figures (PNG), ``diff.json`` and ``summary.md`` into ``out``; returns them by name."""
+    import matplotlib.pyplot as plt
+
+    from convviz.shipped import _atomic
+
+    def write_text(path: Path, text: str) -> Path:
+        _atomic(path, text.encode())
+        return path
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+
+    def save(name: str, draw) -> None:
+        fig, ax = plt.subplots(figsize=draw[1])
+        draw[0](ax)
+        fig.tight_layout()
+        written[name] = save_figure(fig, folder / f"{name}.png")
+        plt.close(fig)
+
+    save("cka", (lambda ax: plot_cka(diff, ax=ax), (7, 0.35 * len(diff.cka) + 1.4)))
+    if diff.labels is not None:
+        k = diff.num_classes
+        save(
+            "confusion",
+            (lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax), (0.5 * k + 3, 0.5 * k + 2.5)),
+        )
+    save("cam_agreement", (lambda ax: plot_cam_agreement(diff, ax=ax), (6, 3.2)))
+    save("latent", (lambda ax: plot_latent_shift(diff, class_names=class_names, ax=ax), (7, 6)))
+    worst = diff.most_changed_layer()
+    if worst is not None and worst in diff.unit_change:
+        save("units", (lambda ax: plot_unit_change(diff, worst, ax=ax), (6, 3.2)))
+    if len(diff.flips):
+        axes = plot_flips(diff, images, class_names=class_names, n=flips)
+        fig = axes[0, 0].figure
+        fig.tight_layout()
+        written["flips"] = save_figure(fig, folder / "flips.png")
+        plt.close(fig)
+    numbers = {"old": old, "new": new, **diff.numbers()}
+    written["diff.json"] = write_text(folder / "diff.json", json.dumps(numbers, indent=1) + "\n")
+    figures = ", ".join(f"{p.name}" for n, p in written.items() if p.suffix == ".png")
+    written["summary.md"] = write_text(
+        folder / "summary.md", summary_markdown(diff, old=old, new=new, class_names=class_names, figures=figures)
+    )
+    return written
