@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from convviz.activations import activation_layers, extract_activations, layer_sparsity  # noqa: E402
 from convviz.attributions import ATTRIBUTION_METHODS, attribute, attribution_map  # noqa: E402
 from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam  # noqa: E402
+from convviz.diff import ModelDiff, cka, diff_models  # noqa: E402
 from convviz.filters import FilterPatterns, visualize_classes, visualize_filters  # noqa: E402
 from convviz.latent import (  # noqa: E402
     extract_embeddings,
@@ -45,6 +46,9 @@ __all__ = [
     "activation_layers",
     "attribute",
     "attribution_map",
+    "cka",
+    "diff_models",
+    "ModelDiff",
     "cam_with_predictions",
     "conv_layers",
     "dataset_examples",

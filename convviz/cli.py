@@ -21,7 +21,8 @@ Commands:
   convviz zoo fetch [NAME...] download the ImageNet weights of the zoo's keras.applications entries
   convviz render MODEL        render one model's figures (PNG) and numbers (manifest.json), no MkDocs
   convviz diff OLD NEW        what changed between two versions of a model (zoo entries, model
-                              files or ENTRY@REV): figures, diff.json and a markdown summary
+                              files or ENTRY@REV): figures, diff.json and a markdown summary;
+                              --changed-since REV: every zoo model that changed since REV
   convviz site build|serve    build the site into site/, or serve it while you edit
   convviz cache merge DIR...  merge other cache folders (e.g. from parallel CI jobs) into this one
   convviz doctor              versions, Keras backend, cache size, which zoo models are usable and why
@@ -82,6 +83,10 @@ def _diff(args: argparse.Namespace) -> int:
     from convviz.diff import diff_models
     from convviz.diff_report import load_version, summary_markdown, write_report
 
+    if args.changed_since:
+        return _diff_changed(args)
+    if not args.old or not args.new:
+        raise ValueError("give OLD and NEW (zoo entries, model files or ENTRY@REV), or --changed-since REV")
     start = time.perf_counter()
     old = load_version(args.old, zoo_file=args.zoo)
     new = load_version(args.new, zoo_file=args.zoo)
@@ -108,7 +113,16 @@ def _diff(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
     )
     out = Path(args.out) if args.out else Path("convviz-diff") / f"{_safe(old.label)}-vs-{_safe(new.label)}"
-    written = write_report(result, out, d.x[:n], old=old.label, new=new.label, class_names=d.class_names)
+    written = write_report(
+        result,
+        out,
+        d.x[:n],
+        old=old.label,
+        new=new.label,
+        class_names=d.class_names,
+        models=(old.model, new.model),
+        cache=not args.no_cache,
+    )
     summary = summary_markdown(result, old=old.label, new=new.label, class_names=d.class_names)
     print(summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -117,6 +131,27 @@ def _diff(args: argparse.Namespace) -> int:
             fh.write(summary + "\n")
     print(f"wrote {len(written)} files to {out} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _diff_changed(args: argparse.Namespace) -> int:
+    from convviz.diff_report import changed_since
+
+    if args.old or args.new:
+        raise ValueError("--changed-since compares every changed zoo entry: give no OLD and NEW with it")
+    rev = args.changed_since
+    changed, new = changed_since(rev, zoo_file=args.zoo)
+    for name in new:
+        print(f"{name}: new since {rev}, nothing to compare it with")
+    if not changed:
+        print(f"no zoo model changed since {rev}")
+        return 0
+    base = Path(args.out) if args.out else Path("convviz-diff")
+    status = 0
+    for name in changed:
+        sub = argparse.Namespace(**{**vars(args), "old": f"{name}@{rev}", "new": name, "changed_since": None})
+        sub.out = str(base / name)
+        status = max(status, _diff(sub))
+    return status
 
 
 def _site(args: argparse.Namespace) -> int:
@@ -294,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("model", metavar="MODEL", help="a zoo model name (see `convviz zoo list`)")
     ren.add_argument(
         "--what",
-        default="activations,filters,cam,attributions,latent,units,classes",
-        help="comma-separated pages: activations, filters, cam, attributions, latent, units, classes (default: all)",
+        default="activations,filters,cam,attributions,latent,changes,units,classes",
+        help="comma-separated pages: activations, filters, cam, attributions, latent, changes (entries with "
+        "compare_to), units, classes (default: all)",
     )
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
     ren.set_defaults(func=_render)
@@ -309,8 +345,16 @@ def build_parser() -> argparse.ArgumentParser:
         "aligned by Procrustes. Writes PNG figures, diff.json and summary.md (also appended to "
         "$GITHUB_STEP_SUMMARY when set).",
     )
-    di.add_argument("old", metavar="OLD", help="zoo entry, model file (.keras/.h5) or ENTRY@REV (a git revision)")
-    di.add_argument("new", metavar="NEW", help="zoo entry, model file (.keras/.h5) or ENTRY@REV")
+    di.add_argument(
+        "old", metavar="OLD", nargs="?", help="zoo entry, model file (.keras/.h5) or ENTRY@REV (a git revision)"
+    )
+    di.add_argument("new", metavar="NEW", nargs="?", help="zoo entry, model file (.keras/.h5) or ENTRY@REV")
+    di.add_argument(
+        "--changed-since",
+        metavar="REV",
+        help="diff every zoo entry whose model changed since git revision REV against itself at REV "
+        "(what the pull-request workflow runs), each into OUT/ENTRY",
+    )
     di.add_argument("--data", metavar="ENTRY", help="zoo entry whose test split to use (default: NEW's, else OLD's)")
     di.add_argument("--out", metavar="DIR", help="output folder (default: convviz-diff/OLD-vs-NEW)")
     di.add_argument("--limit", type=int, metavar="N", help="compare on the first N test images only")

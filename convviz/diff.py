@@ -235,11 +235,13 @@ class ModelDiff:
         ``{layer: linear CKA}`` of the matched layers in forward order (a renamed layer's key
         is ``"old → new"``); NaN where a version's activations are constant.
     pooled
-        ``{layer: g}``: CKA compared the layer's activations averaged over a g×g grid (0: whole).
+        ``{layer: g}``: CKA compared the layer's maps averaged over a g×g grid (0: the whole
+        maps; −1: a layer without spatial maps, e.g. a dense layer).
     unit_change
         ``{layer: (c,) array}`` for matched layers with as many channels in both versions:
         per unit, 1 − the correlation of its image-mean response over the N images
-        (0: responds as before; 1 or more: unrelated or reversed). Units correspond only
+        (0: responds as before, or silent in both; 1: unrelated, or silent in one version
+        only; up to 2: reversed). Units correspond only
         between versions that share an initialization (fine-tuning, a retrained head).
     cam_old, cam_new
         (N, H, W) Grad-CAM of each version for the same class per image (the label where
@@ -347,6 +349,10 @@ class ModelDiff:
             return self.predicted_old
         return np.where(self.labels >= 0, self.labels, self.predicted_old)
 
+    def pooled_layer(self, layer: str) -> bool:
+        """True when ``layer``'s output is spatial (its CKA compared pooled or whole maps)."""
+        return self.pooled.get(layer, -1) >= 0
+
     def most_changed_layer(self) -> str | None:
         """The matched layer with the lowest CKA (None when no CKA is below 1 or all are undefined)."""
         finite = {k: v for k, v in self.cka.items() if not math.isnan(v) and v < 1 - 1e-6}
@@ -440,9 +446,9 @@ def _layer_pass(
             pa = pooled_features(a, max_features=max_features)
             streams[k].update(pa, pooled_features(b, max_features=max_features))
             if k not in pooled:
-                pooled[k] = (
-                    0 if pa.shape[1] == int(np.prod(a.shape[1:])) else int(round(math.sqrt(pa.shape[1] / a.shape[-1])))
-                )
+                whole = pa.shape[1] == int(np.prod(a.shape[1:]))
+                grid = 0 if whole else int(round(math.sqrt(pa.shape[1] / a.shape[-1])))
+                pooled[k] = grid if a.ndim == 4 else -1
             if a.shape[-1] == b.shape[-1] and a.ndim == b.ndim:
                 ua = a.mean(axis=tuple(range(1, a.ndim - 1))) if a.ndim > 2 else a
                 ub = b.mean(axis=tuple(range(1, b.ndim - 1))) if b.ndim > 2 else b
@@ -454,9 +460,13 @@ def _layer_pass(
     for k, (sa, sb, saa, sbb, sab) in unit_sums.items():
         cov = sab / n - (sa / n) * (sb / n)
         var = np.maximum(saa / n - (sa / n) ** 2, 0) * np.maximum(sbb / n - (sb / n) ** 2, 0)
+        va = np.maximum(saa / n - (sa / n) ** 2, 0) > 1e-24
+        vb = np.maximum(sbb / n - (sb / n) ** 2, 0) > 1e-24
         with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.where(var > 1e-24, cov / np.sqrt(var), np.nan)
-        unit_change[k] = (1 - np.clip(corr, -1, 1)).astype(np.float64)
+            corr = np.where(va & vb, cov / np.sqrt(np.where(va & vb, var, 1.0)), 0.0)
+        # a unit constant in both versions (dead) did not change; constant in one only: it did
+        change = np.where(va & vb, 1 - np.clip(corr, -1, 1), np.where(va | vb, 1.0, 0.0))
+        unit_change[k] = change.astype(np.float64)
     return {k: s.value() for k, s in streams.items()}, pooled, unit_change
 
 

@@ -33,6 +33,11 @@ __all__ = [
     "plot_flips",
     "plot_latent_shift",
     "plot_unit_change",
+    "plot_unit_patterns",
+    "reference_entry",
+    "reference_fingerprint",
+    "changed_units",
+    "changed_since",
     "summary_markdown",
     "write_report",
 ]
@@ -140,7 +145,7 @@ def plot_unit_change(diff: ModelDiff, layer: str, *, ax=None, title: str | None 
     """Per unit of ``layer``, sorted: 1 − the correlation of its response across the images."""
     if layer not in diff.unit_change:
         raise ValueError(f"no per-unit change for {layer!r}; layers with one: {', '.join(diff.unit_change) or 'none'}")
-    v = np.sort(np.nan_to_num(diff.unit_change[layer], nan=1.0))[::-1]
+    v = np.sort(diff.unit_change[layer])[::-1]
     ax = _axes(ax, (6, 3))
     ax.bar(np.arange(len(v)), v, width=1.0, color="#1f77b4")
     ax.set_xlabel(f"units of {layer}, most changed first")
@@ -148,6 +153,46 @@ def plot_unit_change(diff: ModelDiff, layer: str, *, ax=None, title: str | None 
     ax.set_ylim(0, max(1.0, float(v.max()) if len(v) else 1.0))
     ax.set_title(title or f"How much each unit of {layer} changed", loc="left", fontsize=10)
     return ax
+
+
+def changed_units(diff: ModelDiff, *, n: int = 4, spatial_only: bool = True) -> tuple[str, np.ndarray] | None:
+    """The most changed layer that has per-unit numbers (a conv layer when ``spatial_only``,
+    by lowest CKA) and its ``n`` most changed units, or None when no such layer changed."""
+    candidates = [
+        k
+        for k, v in diff.cka.items()
+        if k in diff.unit_change and math.isfinite(v) and v < 1 - 1e-6 and (not spatial_only or diff.pooled_layer(k))
+    ]
+    if not candidates:
+        return None
+    layer = min(candidates, key=diff.cka.__getitem__)
+    change = diff.unit_change[layer]
+    return layer, np.argsort(-change, kind="stable")[:n]
+
+
+def plot_unit_patterns(old_patterns, new_patterns, change: np.ndarray, *, axes=None):
+    """Filter patterns of the same units in both versions: a column per unit, old above new,
+    titled with the unit's response change. Returns the (2, K) array of Axes."""
+    import matplotlib.pyplot as plt
+
+    k = len(old_patterns.filters)
+    if axes is None:
+        _, axes = plt.subplots(2, k, figsize=(1.9 * k + 0.6, 4.3), squeeze=False)
+    for j in range(k):
+        unit = int(old_patterns.filters[j])
+        for row, (who, p) in enumerate((("old", old_patterns), ("new", new_patterns))):
+            ax = axes[row, j]
+            img = p.images[j]
+            gray = img.shape[-1] == 1
+            ax.imshow(img[..., 0] if gray else img, cmap="gray" if gray else None, vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if p.dead[j] or p.unexcited[j]:
+                ax.set_xlabel("dead on data" if p.dead[j] else "not excited", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(who)
+        axes[0, j].set_title(f"unit {unit}\nchange {change[unit]:.2f}", fontsize=8)
+    return axes
 
 
 def _flip_order(diff: ModelDiff) -> np.ndarray:
@@ -288,6 +333,10 @@ def _git(args: list[str], cwd: Path) -> bytes:
     return done.stdout
 
 
+class _NotAtRevision(ValueError):
+    """The zoo entry did not exist at that revision."""
+
+
 def _entry_at(name: str, rev: str, zoo_file: Path, workdir: Path) -> Any:
     from convviz import zoo
 
@@ -304,7 +353,7 @@ def _entry_at(name: str, rev: str, zoo_file: Path, workdir: Path) -> Any:
         raise ValueError(f"{rel} does not exist at revision {rev!r}") from None
     entries = {e.name: e for e in zoo.parse(text, source=f"{rel}@{rev}", zoo_file=zoo_file.resolve())}
     if name not in entries:
-        raise ValueError(f"zoo entry {name!r} is not in {rel} at {rev}; entries there: {', '.join(entries)}")
+        raise _NotAtRevision(f"zoo entry {name!r} is not in {rel} at {rev}; entries there: {', '.join(entries)}")
     e = entries[name]
     if e.source != "file":
         return e
@@ -354,6 +403,71 @@ def load_version(spec: str, *, zoo_file: str | Path | None = None, workdir: str 
     return Version(spec, zoo.load(zoo.entry(spec, zf)), zoo.entry(spec, zf))
 
 
+def reference_entry(entry: Any) -> tuple[str, Any]:
+    """What a zoo entry's ``compare_to`` names: (a label for it, its zoo entry).
+
+    ``NAME``: another entry of the zoo; ``NAME@REV``: that entry as the zoo file had it at a
+    git revision; a mapping: this (trained) entry with those recipe keys changed.
+    """
+    from convviz import zoo
+    from convviz.cache import default_cache
+
+    ref = entry.compare_to
+    if ref is None:
+        raise ValueError(f"zoo model {entry.name!r} has no compare_to: nothing to compare it with")
+    if isinstance(ref, dict):
+        label = f"{entry.name} with " + ", ".join(f"{k}: {v}" for k, v in ref.items())
+        variant = dataclasses.replace(
+            entry,
+            name=f"{entry.name}-variant",
+            title=label,
+            options={**entry.options, **ref},
+            compare_to=None,
+        )
+        return label, variant
+    zoo_file = entry.zoo_file or zoo.path()
+    if "@" in ref:
+        name, rev = ref.rsplit("@", 1)
+        workdir = default_cache().root / "revisions"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return ref, _entry_at(name, rev, Path(zoo_file), workdir)
+    return ref, zoo.entry(ref, zoo_file)
+
+
+def changed_since(rev: str, *, zoo_file: str | Path | None = None) -> tuple[list[str], list[str]]:
+    """The zoo entries whose model differs from what the zoo file gave at git revision ``rev``
+    (another recipe, another model file or another application), and the entries that are
+    new since then. Entries whose model is the same are in neither list."""
+    from convviz import zoo
+
+    zf = Path(zoo_file) if zoo_file is not None else zoo.path()
+    changed, new = [], []
+    with tempfile.TemporaryDirectory(prefix="convviz-diff-") as tmp:
+        for e in zoo.read(zf):
+            try:
+                before = _entry_at(e.name, rev, zf, Path(tmp))
+            except _NotAtRevision:
+                new.append(e.name)
+                continue
+            if (before.source, before.recipe(), before.input_shape) != (e.source, e.recipe(), e.input_shape):
+                changed.append(e.name)
+    return changed, new
+
+
+def reference_fingerprint(entry: Any) -> str:
+    """What the page of a ``compare_to`` depends on besides the entry itself: the reference's
+    source and recipe (for ``NAME@REV``, the commit the revision names)."""
+    ref = entry.compare_to
+    if isinstance(ref, str) and "@" in ref:
+        from convviz import zoo
+
+        folder = Path(entry.zoo_file or zoo.path()).resolve().parent
+        commit = _git(["rev-parse", "--verify", "--quiet", f"{ref.rsplit('@', 1)[1]}^{{commit}}"], folder)
+        return f"{ref} {commit.decode().strip()}"
+    _, e = reference_entry(entry)
+    return f"{ref!r} {e.source} {e.recipe()!r}"
+
+
 # ----------------------------------------------------------------------------- files
 
 
@@ -366,8 +480,13 @@ def write_report(
     new: str = "new",
     class_names: Sequence[str] | None = None,
     flips: int = 6,
+    models: tuple[keras.Model, keras.Model] | None = None,
+    cache: Any = None,
 ) -> dict[str, Path]:
-    """Save the figures (PNG), ``diff.json`` and ``summary.md`` into ``out``; returns them by name."""
+    """Save the figures (PNG), ``diff.json`` and ``summary.md`` into ``out``; returns them by name.
+
+    With ``models`` (old, new), also the filter patterns of the most changed conv layer's
+    most changed units in both versions (``unit_patterns.png``)."""
     import matplotlib.pyplot as plt
 
     from convviz.shipped import _atomic
@@ -399,6 +518,25 @@ def write_report(
     worst = diff.most_changed_layer()
     if worst is not None and worst in diff.unit_change:
         save("units", (lambda ax: plot_unit_change(diff, worst, ax=ax), (6, 3.2)))
+    picked = changed_units(diff)
+    if models is not None and picked is not None:
+        from convviz.filters import visualize_filters
+
+        layer, units = picked
+        old_layer, new_layer = next(p for p in diff.layers if (p[0] if p[0] == p[1] else f"{p[0]} → {p[1]}") == layer)
+        size = max(64, int(np.asarray(images).shape[1]))  # as the filters page: small inputs get 64 pixels
+        pats = [
+            visualize_filters(
+                m, name, units, image_size=size, crop=size // 16, recipe="fast", data=images[:256], cache=cache
+            )
+            for m, name in zip(models, (old_layer, new_layer))
+        ]
+        axes = plot_unit_patterns(pats[0], pats[1], diff.unit_change[layer])
+        fig = axes[0, 0].figure
+        fig.suptitle(f"{layer}: the units whose response changed most", x=0.02, ha="left", fontsize=10)
+        fig.tight_layout()
+        written["unit_patterns"] = save_figure(fig, folder / "unit_patterns.png")
+        plt.close(fig)
     if len(diff.flips):
         axes = plot_flips(diff, images, class_names=class_names, n=flips)
         fig = axes[0, 0].figure

@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "PAGE_NAMES",
+    "pages_for",
     "WHAT",
     "pick_examples",
     "record",
@@ -41,8 +42,15 @@ WHAT = {
     "cam": "gradcam",
     "attributions": "attributions",
     "latent": "latent",
+    "changes": "changes",
 }
 _RECORDER: list[dict[str, Any] | None] = [None]
+
+
+def pages_for(entry: Any) -> tuple[str, ...]:
+    """The gallery pages of a zoo entry: :data:`PAGE_NAMES`, and ``changes`` when the entry
+    has a ``compare_to``."""
+    return (*PAGE_NAMES, "changes") if getattr(entry, "compare_to", None) is not None else PAGE_NAMES
 
 
 NUMBERS_FILE = "numbers.json"
@@ -164,7 +172,7 @@ def page_modules(template_text: str) -> tuple[str, ...]:
     return module_closure(mods)
 
 
-def _fingerprint(entry: Any, template_text: str) -> str:
+def _fingerprint(entry: Any, template_text: str, extra: str = "") -> str:
     """What a page's output depends on: the zoo entry, the template, the source of the
     convviz modules the page uses and the numerical environment."""
     from convviz._code import code_digest, environment
@@ -179,11 +187,13 @@ def _fingerprint(entry: Any, template_text: str) -> str:
         code_digest(*page_modules(template_text)),
         repr(sorted(environment().items())),
     ]
+    if extra:
+        parts.append(extra)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def write_pages(
-    entry: Any, folder: Path, *, templates: Path | None = None, pages: Sequence[str] = PAGE_NAMES
+    entry: Any, folder: Path, *, templates: Path | None = None, pages: Sequence[str] | None = None
 ) -> list[str]:
     """Write ``folder/<page>.py`` for a zoo entry from the templates; only files whose
     content changed are written. Returns the pages written.
@@ -194,12 +204,17 @@ def write_pages(
     """
     templates = templates or templates_dir()
     written = []
-    for page in pages:
+    for page in pages_for(entry) if pages is None else pages:
         template = (templates / f"{page}.py").read_text(encoding="utf-8")
+        extra = ""
+        if page == "changes":
+            from convviz.diff_report import reference_fingerprint
+
+            extra = reference_fingerprint(entry)  # the reference model, not only this entry
         text = (
             template.replace("{{MODEL}}", entry.name)
             .replace("{{TITLE}}", entry.title)
-            .replace("{{FINGERPRINT}}", _fingerprint(entry, template))
+            .replace("{{FINGERPRINT}}", _fingerprint(entry, template, extra))
         )
         if _write_if_changed(folder / f"{page}.py", text):
             written.append(page)
@@ -270,7 +285,7 @@ def render(
     target = Path(out).resolve() / name
     target.mkdir(parents=True, exist_ok=True)
     scripts = target / "scripts"
-    pages = [WHAT[w] for w in what if w in WHAT]
+    pages = [WHAT[w] for w in what if w in WHAT and WHAT[w] in pages_for(entry)]
     write_pages(entry, scripts, pages=pages)
     manifest: dict[str, Any] = {"model": name, "test_accuracy": zoo.test_accuracy(entry), "pages": {}}
     for page in tqdm(pages, desc=f"render {name}", unit="page", disable=not progress):

@@ -86,6 +86,15 @@ _COMMON: dict[str, type | tuple[type, ...]] = {
     "last_conv_layer": str,
     "input_shape": list,
     "units": (str, list),
+    "compare_to": (str, dict),
+}
+# recipe keys a ``compare_to`` mapping may change (a variant of a trained entry)
+_VARIANT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "epochs": int,
+    "batch_size": int,
+    "learning_rate": (float, int),
+    "seed": int,
+    "augment": str,
 }
 _BY_SOURCE: dict[str, dict[str, type | tuple[type, ...]]] = {
     "trained": {
@@ -143,6 +152,7 @@ class ZooEntry:
     _input_shape: tuple[int, int, int] | None = None
     _last_conv_layer: str | None = None
     _units: str | tuple[str, ...] | None = None
+    compare_to: str | dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -307,6 +317,14 @@ def parse(text: str, *, source: str = "<zoo>", zoo_file: Path | None = None) -> 
             )
         seen[e.name] = _line(item)
         entries.append(e)
+    for e, item in zip(entries, seq.value):
+        ref = e.compare_to
+        if isinstance(ref, str) and "@" not in ref and (ref not in seen or ref == e.name):
+            why = "itself" if ref == e.name else f"{ref!r}, which is not in the zoo"
+            raise ZooError(
+                f"{source}:{_line(item)}: model {e.name!r} has compare_to {why}; name another entry "
+                f"({', '.join(n for n in seen if n != e.name) or 'none'}), NAME@REV or a mapping of recipe keys"
+            )
     return entries
 
 
@@ -417,6 +435,8 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
     for key in ("class_names", "layers", "units"):
         if key in values and isinstance(values[key], list) and not all(isinstance(v, str) for v in values[key]):
             raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be a list of strings")
+    if "compare_to" in values:
+        _check_compare_to(values["compare_to"], src, f"{source}:{_line(raw['compare_to'][1])}")
     options = {k: v for k, v in values.items() if k in _BY_SOURCE[src]}
     return ZooEntry(
         name=name,
@@ -431,7 +451,35 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         _input_shape=tuple(shape) if shape else None,
         _last_conv_layer=values.get("last_conv_layer"),
         _units=tuple(values["units"]) if isinstance(values.get("units"), list) else values.get("units"),
+        compare_to=values.get("compare_to"),
     )
+
+
+def _check_compare_to(value: Any, src: str, where: str) -> None:
+    """``compare_to``: another entry (``NAME``), an entry at a git revision (``NAME@REV``), or a
+    mapping of recipe keys to change (a variant of this trained entry)."""
+    if isinstance(value, str):
+        name, _, rev = value.partition("@")
+        if not name or not all(c.isalnum() or c in "-_" for c in name) or ("@" in value and not rev):
+            raise ZooError(
+                f"{where}: compare_to must be a zoo entry name, NAME@REV (a git revision) or a mapping "
+                f"of recipe keys to change; got {value!r}"
+            )
+        return
+    if src != "trained":
+        raise ZooError(f"{where}: a compare_to mapping (a variant's recipe) needs a trained entry, not source {src!r}")
+    if not value:
+        raise ZooError(f"{where}: compare_to mapping is empty; give the recipe keys to change, e.g. {{seed: 1}}")
+    for key, v in value.items():
+        if key not in _VARIANT_KEYS:
+            raise ZooError(f"{where}: compare_to cannot change {key!r}; valid keys: {', '.join(_VARIANT_KEYS)}")
+        want = _VARIANT_KEYS[key]
+        if not isinstance(v, want) or (isinstance(v, bool) and want in (int, (float, int))):
+            raise ZooError(f"{where}: compare_to {key!r} must be {_type_name(want)}, got {v!r}")
+    if value.get("augment", "none") not in models.AUGMENTATIONS:
+        raise ZooError(
+            f"{where}: compare_to augment {value['augment']!r} is unknown; valid: {', '.join(models.AUGMENTATIONS)}"
+        )
 
 
 def read(zoo: str | Path | None = None) -> list[ZooEntry]:

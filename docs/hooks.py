@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "gallery" / "templates"
 PAGES = ROOT / "gallery" / "zoo_pages"
 OUT_DIRS = (ROOT / "docs" / "gallery", ROOT / "docs" / "course" / "figures")
-from convviz.site import PAGE_NAMES  # noqa: E402
+from convviz.site import pages_for  # noqa: E402
 
 
 def _reset_keras(gallery_conf, fname):
@@ -78,7 +78,8 @@ def _zoo_index(entries, skipped) -> str:
         "",
         "Every model of [`gallery/zoo.yml`](https://github.com/convviz/convviz/blob/main/gallery/zoo.yml) "
         "gets five pages: intermediate activations, filter patterns, Grad-CAM, pixel attributions and latent space, "
-        "a page per conv layer with every unit, and a page with every class. "
+        "a page per conv layer with every unit, and a page with every class; an entry with `compare_to` also gets "
+        "a page of what changed against the model it names. "
         "Adding an entry to the zoo adds its pages ([how](../add-your-model.md)).",
         "",
         "| model | source | dataset | test accuracy | pages |",
@@ -89,7 +90,7 @@ def _zoo_index(entries, skipped) -> str:
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
         pages = " · ".join(
-            [f"[{p}]({e.name}/{p}.md)" for p in PAGE_NAMES]
+            [f"[{p}]({e.name}/{p}.md)" for p in pages_for(e)]
             + [f"[units]({e.name}/units/index.md)", f"[classes]({e.name}/classes/index.md)"]
         )
         lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
@@ -118,6 +119,15 @@ def _model_readme(entry) -> str:
         "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.",
         "",
     ]
+    if entry.compare_to is not None:
+        from convviz.diff_report import reference_entry
+
+        label = reference_entry(entry)[0]
+        text += [
+            f"[What changed]({entry.name}/changes.md) against `{label}`: accuracy, flipped predictions with both "
+            "Grad-CAMs, per-layer CKA, the units that changed most and the aligned latent spaces.",
+            "",
+        ]
     return "\n".join(text)
 
 
@@ -139,6 +149,16 @@ def generate_pages() -> dict[str, list[str]]:
     for e in entries:
         _write_if_changed(PAGES / e.name / "README.md", _model_readme(e))
         written = write_pages(e, PAGES / e.name, templates=TEMPLATES)
+        if e.compare_to is None and (PAGES / e.name / "changes.py").is_file():
+            (PAGES / e.name / "changes.py").unlink()  # compare_to removed: its page goes too
+            out = OUT_DIRS[0] / e.name
+            for stale in [
+                *out.glob("changes.*"),
+                *out.glob("images/*_changes_*"),
+                *out.glob("images/thumb/*_changes_*"),
+            ]:
+                stale.unlink()
+            written.append("changes")
         if written:
             changed[e.name] = written
     remove_stale_pages(PAGES, {e.name for e in entries}, OUT_DIRS)

@@ -145,8 +145,8 @@ def test_a_reinitialized_layer_changes_it_and_the_layers_after_it():
         assert d.cka[later] < 0.99, later
     assert not d.unchanged()
     # per-unit response: unchanged units in conv1, changed ones in conv2
-    np.testing.assert_allclose(np.nan_to_num(d.unit_change["conv1"]), 0.0, atol=1e-6)
-    assert np.nanmax(d.unit_change["conv2"]) > 0.05
+    np.testing.assert_allclose(d.unit_change["conv1"], 0.0, atol=1e-6)
+    assert d.unit_change["conv2"].max() > 0.05
     # flips are exactly the images whose prediction differs, split by the labels
     old_pred = m.predict(X, verbose=0).argmax(1)
     np.testing.assert_array_equal(d.predicted_old, old_pred)
@@ -206,7 +206,7 @@ def _git(cwd, *args):
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_path):
+def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_path, monkeypatch):
     repo = tmp_path / "repo"
     (repo / "models").mkdir(parents=True)
     zoo_file = repo / "zoo.yml"
@@ -249,3 +249,66 @@ def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_pat
     assert numbers["images"] == 40 and numbers["old"] == "m@HEAD~1"
     assert numbers["layers"][0]["cka"] < 1.0  # conv1 changed
     assert cli.main(["--zoo", str(zoo_file), "diff", "m@nope", "m"]) == 2
+
+    # what the pull-request workflow runs: every entry changed since the base, into OUT/ENTRY
+    from convviz.diff_report import changed_since
+
+    zoo_file.write_text(
+        zoo_file.read_text() + "  - name: added\n    source: file\n    path: models/m.keras\n    dataset: digits\n"
+    )
+    assert changed_since("HEAD~1", zoo_file=zoo_file) == (["m"], ["added"])
+    assert changed_since("HEAD", zoo_file=zoo_file) == ([], ["added"])
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "job-summary.md"))
+    status = cli.main(
+        ["--zoo", str(zoo_file), "diff", "--changed-since", "HEAD~1", "--out", str(tmp_path / "pr"), "--limit", "40"]
+    )
+    assert status == 0 and (tmp_path / "pr" / "m" / "summary.md").is_file()
+    assert not (tmp_path / "pr" / "added").exists()
+    assert "### convviz diff: `m@HEAD~1` → `m`" in (tmp_path / "job-summary.md").read_text()
+
+
+def test_unit_patterns_of_the_most_changed_conv_layer(tmp_path):
+    from convviz.diff_report import changed_units
+
+    m = _model(0)
+    new = _copy(m, reinit="conv3")
+    d = diff_models(m, new, X, Y)
+    assert d.pooled["conv1"] == 0 and d.pooled["predictions"] == -1
+    layer, units = changed_units(d, n=3)
+    assert layer == "conv3"  # predictions changed as much or more, but is not a conv layer
+    np.testing.assert_array_equal(units, np.argsort(-d.unit_change["conv3"], kind="stable")[:3])
+    written = write_report(d, tmp_path, X, models=(m, new))
+    assert written["unit_patterns"].stat().st_size > 1000
+    assert changed_units(diff_models(m, _copy(m), X, Y)) is None
+
+
+def test_units_silent_in_both_versions_did_not_change_and_silent_in_one_did():
+    m = _model(0)
+    new = _copy(m)
+    for model, units in ((m, [0]), (new, [0, 1])):
+        kernel, bias = model.get_layer("conv1").get_weights()
+        bias[units] = -100.0  # ReLU(x·w − 100) = 0 for every image in [0, 1]
+        model.get_layer("conv1").set_weights([kernel, bias])
+    change = diff_models(m, new, X, Y).unit_change["conv1"]
+    assert change[0] == 0.0 and change[1] == 1.0
+    np.testing.assert_allclose(change[2:], 0.0, atol=1e-6)
+
+
+def test_compare_to_names_a_variant_another_entry_or_a_revision(tmp_path):
+    from convviz import zoo
+    from convviz.diff_report import reference_entry
+
+    (tmp_path / "zoo.yml").write_text(
+        "models:\n"
+        "  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 3\n"
+        "    compare_to: {seed: 2, augment: shift}\n"
+        "  - name: b\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: a\n"
+    )
+    a, b = zoo.read(tmp_path / "zoo.yml")
+    label, variant = reference_entry(a)
+    assert label == "a with seed: 2, augment: shift"
+    assert variant.recipe() == {**a.recipe(), "seed": 2, "augment": "shift"}
+    assert variant.compare_to is None and variant.name == "a-variant"
+    assert reference_entry(b) == ("a", a)
+    with pytest.raises(ValueError, match="zoo model 'a-variant' has no compare_to"):
+        reference_entry(variant)

@@ -48,6 +48,14 @@ def test_pages_written_only_when_changed_and_removed_with_the_model(hooks, tmp_p
     assert hooks.generate_pages() == {}  # nothing changed: nothing written
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
     assert hooks.generate_pages() == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
+    zoo_file.write_text(zoo_file.read_text() + "    compare_to: {seed: 1}\n")
+    assert hooks.generate_pages() == {"m1": ["changes"]}  # the other pages do not depend on it
+    assert 'MODEL = "m1"' in (tmp_path / "zoo_pages" / "m1" / "changes.py").read_text()
+    zoo_file.write_text(zoo_file.read_text().replace("{seed: 1}", "{seed: 2}"))
+    assert hooks.generate_pages() == {"m1": ["changes"]}  # another reference: the page reruns
+    zoo_file.write_text(zoo_file.read_text().replace("    compare_to: {seed: 2}\n", ""))
+    assert hooks.generate_pages() == {"m1": ["changes"]}
+    assert not (tmp_path / "zoo_pages" / "m1" / "changes.py").exists()
     zoo_file.write_text(
         "models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
     )

@@ -140,6 +140,10 @@ def test_every_model_has_its_five_pages(built):
             html = _html(site, f"gallery/{model}/{page}")
             assert model in html
     assert not (site / "gallery" / "xception-imagenet").exists()
+    # digits-cnn has compare_to (a variant without augmentation): its changes page, linked
+    changes = _html(site, "gallery/digits-cnn/changes")
+    assert "digits-cnn with augment: none" in changes and "predictions flipped" in changes
+    assert "changes.md" not in _html(site, "gallery/shapes-cnn") and not (site / "gallery/shapes-cnn/changes").exists()
     index = _html(site, "gallery")
     assert "xception-imagenet (skipped)" in index and "not in the Keras cache" in index
 

@@ -17,7 +17,7 @@ def load(path=WORKFLOW):
     return doc
 
 
-@pytest.mark.parametrize("name", ["site.yml", "test.yml", "zoo-check.yml"])
+@pytest.mark.parametrize("name", ["site.yml", "test.yml", "zoo-check.yml", "diff.yml"])
 def test_schema(name):
     doc = load(WORKFLOW.parent / name)
     assert set(doc) >= {"name", "on", "jobs"}
@@ -88,3 +88,17 @@ def test_shipped_weights_are_retrained_when_they_or_their_recipe_change():
             assert p in paths, (event, p)
     runs = [s.get("run", "") for job in doc["jobs"].values() for s in job["steps"]]
     assert "convviz zoo train --check" in runs
+
+
+def test_pull_requests_that_change_a_model_get_a_diff_of_it():
+    doc = load(WORKFLOW.parent / "diff.yml")
+    paths = doc["on"]["pull_request"]["paths"]
+    for p in ("gallery/zoo.yml", "gallery/weights/**", "**/*.keras", "convviz/models.py"):
+        assert p in paths
+    steps = doc["jobs"]["diff"]["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # ENTRY@REV reads the base branch with git
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert 'convviz diff --changed-since "origin/${{ github.base_ref }}" --out model-diff' in runs
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"] == "model-diff" and upload["if"] == "always()"

@@ -71,6 +71,38 @@ def test_unknown_name_lists_valid(tmp_path):
             "  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n",
             r":6: duplicate model name 'a' \(first defined at line 2\)",
         ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: nope\n",
+            r":2: model 'a' has compare_to 'nope', which is not in the zoo; name another entry \(none\)",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: a\n",
+            r"model 'a' has compare_to itself",
+        ),
+        (
+            'models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: "a@"\n',
+            r":6: compare_to must be a zoo entry name, NAME@REV",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: {depth: 3}\n",
+            r":6: compare_to cannot change 'depth'; valid keys: epochs, batch_size, learning_rate, seed, augment",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: {seed: x}\n",
+            r":6: compare_to 'seed' must be an integer, got 'x'",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: {augment: spin}\n",
+            r"compare_to augment 'spin' is unknown; valid: none",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    compare_to: {}\n",
+            r"compare_to mapping is empty",
+        ),
+        (
+            "models:\n  - name: a\n    source: file\n    path: m.keras\n    dataset: x\n    compare_to: {seed: 1}\n",
+            r"a compare_to mapping \(a variant's recipe\) needs a trained entry, not source 'file'",
+        ),
         ("models:\n  - source: trained\n", r":2: model entry has no 'name'"),
         ("models:\n  - name: a\n    source: trained\n    dataset: digits\n", r"needs the key 'architecture'"),
         ("models:\n  - name: a b\n    source: trained\n", r"must be non-empty and use only letters"),

@@ -1,0 +1,140 @@
+"""
+Changes · {{MODEL}}
+===================
+
+What changed between **{{MODEL}}** and the model its zoo entry compares it with
+(`compare_to`): accuracy, the predictions that flipped and why, which layers represent the
+images differently (linear CKA), whether the Grad-CAMs still point at the object, and how the
+latent space moved. `convviz diff` writes the same figures and a pull-request summary.
+
+*Model: {{TITLE}}.*
+
+<!-- convviz page fingerprint: {{FINGERPRINT}} -->
+"""
+
+# %%
+# The two versions on the test split
+# ----------------------------------
+# *Old* is the reference named by `compare_to`, *new* is this zoo entry; both see the
+# same test images. A flip is an image whose predicted class changed.
+import matplotlib.pyplot as plt
+import numpy as np
+
+import convviz
+from convviz import zoo
+from convviz.diff_report import (
+    changed_units,
+    plot_cam_agreement,
+    plot_cka,
+    plot_confusion_change,
+    plot_flips,
+    plot_latent_shift,
+    plot_unit_change,
+    plot_unit_patterns,
+    reference_entry,
+)
+from convviz.site import record
+
+MODEL = "{{MODEL}}"
+entry = zoo.entry(MODEL)
+label, reference = reference_entry(entry)
+old = zoo.load(reference)
+new = zoo.load(entry)
+test = zoo.dataset(entry, "test")
+labels = test.y if test.labelled.any() else None
+diff = convviz.diff_models(old, new, test.x, labels, masks=test.masks, cache=True)
+names = test.class_names
+print(f"old: {label}\nnew: {MODEL}\n{diff.n:,} test images, {len(diff.flips):,} predictions flipped")
+record("reference", label)
+record("flips", int(len(diff.flips)))
+accuracy = diff.accuracy()
+if accuracy is not None:
+    print(
+        f"accuracy {accuracy[0]:.2%} → {accuracy[1]:.2%} ({(accuracy[1] - accuracy[0]) * 100:+.2f} points): "
+        f"{len(diff.broken)} right → wrong, {len(diff.fixed)} wrong → right"
+    )
+    record("accuracy_old", accuracy[0])
+    record("accuracy_new", accuracy[1])
+    fig, ax = plt.subplots(figsize=(0.5 * len(names) + 3, 0.5 * len(names) + 2.5))
+    plot_confusion_change(diff, class_names=names, ax=ax)
+    fig.tight_layout()
+else:
+    print("no labels: the flips are counted, the accuracy is not")
+
+# %%
+# Which layers changed
+# --------------------
+# Linear CKA (Kornblith et al., 2019) compares how two layers arrange the same images: 1 when
+# one representation is a rotation and scaling of the other, lower as they differ. It does
+# not need the units to correspond, so it also compares two independently trained versions.
+fig, ax = plt.subplots(figsize=(7, 0.35 * len(diff.cka) + 1.4))
+plot_cka(diff, ax=ax)
+fig.tight_layout()
+worst = diff.most_changed_layer()
+if worst is None:
+    print("every compared layer has CKA 1: the two versions represent the images alike")
+else:
+    print(f"lowest CKA: {diff.cka[worst]:.3f} at {worst}")
+    record("min_cka", diff.cka[worst])
+
+# %%
+# The predictions that flipped
+# ----------------------------
+# Right → wrong first, then wrong → right, each with both versions' Grad-CAM for the true class.
+if len(diff.flips):
+    axes = plot_flips(diff, test.x, class_names=names, n=6)
+    axes[0, 0].figure.tight_layout()
+else:
+    print("no prediction flipped")
+
+# %%
+# Do the explanations still point at the same place?
+# --------------------------------------------------
+# Per image, the correlation of the two versions' Grad-CAMs; with object masks, how often
+# each map's peak falls on the object (the pointing game).
+fig, ax = plt.subplots(figsize=(6, 3.2))
+plot_cam_agreement(diff, ax=ax)
+fig.tight_layout()
+corr = diff.cam_correlation[np.isfinite(diff.cam_correlation)]
+if len(corr):
+    print(f"median correlation of the two Grad-CAMs: {np.median(corr):.3f}")
+    record("cam_median_correlation", float(np.median(corr)))
+if diff.pointing_old is not None and diff.pointing_new is not None:
+    print(f"pointing game: {diff.pointing_old.mean():.2%} → {diff.pointing_new.mean():.2%}")
+
+# %%
+# The units that changed most
+# ---------------------------
+# In the most changed conv layer, each unit's response over the test images before and after
+# (1 − correlation). Units keep their identity only when the versions share an
+# initialization (fine-tuning); between independent trainings, compare layers by CKA instead.
+picked = changed_units(diff)
+if picked is None:
+    print("no conv layer changed")
+else:
+    layer, units = picked
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    plot_unit_change(diff, layer, ax=ax)
+    fig.tight_layout()
+    old_layer, new_layer = next(p for p in diff.layers if layer in (p[0], f"{p[0]} → {p[1]}"))
+    size = max(64, entry.input_shape[0])
+    patterns = [
+        convviz.visualize_filters(
+            m, name, units, image_size=size, crop=size // 16, recipe="fast", data=test.x[:256], cache=True
+        )
+        for m, name in ((old, old_layer), (new, new_layer))
+    ]
+    axes = plot_unit_patterns(patterns[0], patterns[1], diff.unit_change[layer])
+    axes[0, 0].figure.tight_layout()
+
+# %%
+# How the latent space moved
+# --------------------------
+# The layer before the last of both versions, aligned by orthogonal Procrustes (rotation,
+# reflection and scale removed) and drawn on the old version's two principal axes; arrows
+# lead from the old to the new place of the images that moved most.
+fig, ax = plt.subplots(figsize=(7, 6))
+plot_latent_shift(diff, class_names=names, ax=ax)
+fig.tight_layout()
+print(f"Procrustes disparity: {diff.latent_disparity:.3f} (0: the same arrangement)")
+record("latent_disparity", diff.latent_disparity)
