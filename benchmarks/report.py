@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "attributions", "latent", "units", "commands")
+NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -42,6 +42,7 @@ def measured(res: dict[str, Any]) -> str:
         "commands": f"one quiet run at commit {res['config'].get('commit', '?')}",
         "latent": "cold = the first call in a fresh process, warm = the same call again",
         "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats",
+        "diff": f"each command run in a fresh process, min of {res.get('repeats')} repeats; CKA in one process",
     }.get(
         res["benchmark"],
         f"each method in its own process, order alternated, min (median) of {res.get('repeats')} repeats",
@@ -208,6 +209,40 @@ def units_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+DIFF_GOAL_S = 60  # issue: the diff of two shapes-cnn versions on the test split in a minute
+
+
+def diff_table(res: dict[str, Any]) -> str:
+    c = res["config"]
+    lines = ["| `convviz diff` | seconds | goal |", "|---|---|---|"]
+    for r in res["rows"]:
+        goal = ""
+        if r["what"] == "cold":
+            goal = f"≤ {DIFF_GOAL_S} s: " + ("**met**" if r["seconds"] <= DIFF_GOAL_S else "not met")
+        what = "cold (`--no-cache`)" if r["what"] == "cold" else "with the cache filled"
+        lines.append(f"| {what} | {r['seconds']:.1f} | {goal} |")
+    n = res["numbers"]
+    acc = n["accuracy"]
+    worst = min(n["layers"], key=lambda row: row["cka"] if row["cka"] is not None else 2.0)
+    lines += [
+        "",
+        f"What it found ({c['old']} → {c['new']}, {c['images']:,} images): accuracy "
+        f"{acc['old']:.2%} → {acc['new']:.2%}, {n['flips']} predictions flipped, lowest CKA "
+        f"{worst['cka']:.3f} at `{worst['old']}`, median Grad-CAM correlation {n['cam_median']:.3f}, "
+        f"Procrustes disparity {n['disparity']:.3f}.",
+        "",
+        f"| CKA of `{c['cka_layer']}`, images | one-shot s | one-shot peak MB | streamed s | streamed peak MB "
+        "| difference of the two values |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in res["cka"]:
+        lines.append(
+            f"| {r['images']:,} | {r['one_shot_s']:.2f} | {r['one_shot_mb']:.0f} | {r['streamed_s']:.2f} "
+            f"| {r['streamed_mb']:.0f} | {r['difference']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     m, s = divmod(round(seconds), 60)
     return f"{m} min {s:02d} s" if m else f"{s} s"
@@ -239,6 +274,7 @@ def table(name: str) -> str:
         "attributions": attributions_table,
         "latent": latent_table,
         "units": units_table,
+        "diff": diff_table,
         "commands": commands_table,
     }[name](res)
     return body + "\n\n" + measured(res)

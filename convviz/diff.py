@@ -257,6 +257,10 @@ class ModelDiff:
         (N,) distance each image moved between the aligned, normalized feature spaces.
     latent_disparity
         Procrustes disparity of the two feature spaces, in [0, 2].
+    sanity_old, sanity_new
+        Each version's Grad-CAM randomization check (Adebayo et al., 2018) on the first
+        ``sanity_images`` images: (verdict, mean rank correlation with the trained maps once
+        every layer is re-initialized), or None when it was not run.
     """
 
     labels: np.ndarray | None
@@ -279,6 +283,8 @@ class ModelDiff:
     pointing_old: np.ndarray | None = None
     pointing_new: np.ndarray | None = None
     layers: tuple[tuple[str, str], ...] = field(default=())
+    sanity_old: tuple[str, float] | None = None
+    sanity_new: tuple[str, float] | None = None
 
     @property
     def n(self) -> int:
@@ -390,6 +396,12 @@ class ModelDiff:
             if self.pointing_old is None or self.pointing_new is None
             else {"old": _num(self.pointing_old.mean()), "new": _num(self.pointing_new.mean())},
             "latent": {"disparity": self.latent_disparity, "moved_most": moved.tolist()},
+            "randomization_check": None
+            if self.sanity_old is None or self.sanity_new is None
+            else {
+                "old": {"verdict": self.sanity_old[0], "final_spearman": _num(self.sanity_old[1])},
+                "new": {"verdict": self.sanity_new[0], "final_spearman": _num(self.sanity_new[1])},
+            },
         }
         return out
 
@@ -490,6 +502,7 @@ def diff_models(
     masks: np.ndarray | None = None,
     batch_size: int = 64,
     max_features: int = MAX_FEATURES,
+    sanity_images: int = 32,
     cache: _cache.Cache | bool | None = None,
 ) -> ModelDiff:
     """Compare two versions of a classifier on the same images.
@@ -511,6 +524,9 @@ def diff_models(
         Images per forward pass: memory does not grow with N.
     max_features
         Activations wider than this are pooled before CKA (see :func:`pooled_features`).
+    sanity_images
+        Run each version's Grad-CAM randomization check on this many of the images
+        (0: skip it).
     cache
         ``True`` or a :class:`convviz.cache.Cache`: reuse a diff (and the Grad-CAMs and
         features) computed with the same weights, images and arguments.
@@ -531,6 +547,8 @@ def diff_models(
         k = int(old.outputs[0].shape[-1])
         if y.min() < -1 or y.max() >= k:
             raise ValueError(f"labels must be class indices in [0, {k - 1}] (or -1 for unknown)")
+    if sanity_images < 0:
+        raise ValueError(f"sanity_images must be 0 (skip) or more, got {sanity_images}")
     if masks is not None:
         masks = np.asarray(masks, bool)
         if masks.shape != x.shape[:3]:
@@ -540,7 +558,7 @@ def diff_models(
         raise ValueError(f"models {old.name!r} and {new.name!r} have no layers that correspond (by name or position)")
 
     def compute() -> dict[str, np.ndarray]:
-        d = _compute(old, new, x, y, masks, pairs, batch_size, max_features, cache)
+        d = _compute(old, new, x, y, masks, pairs, batch_size, max_features, sanity_images, cache)
         return _to_arrays(d)
 
     arrays = _cache.memo(
@@ -556,12 +574,13 @@ def diff_models(
             masks=None if masks is None else _cache.array_digest(masks),
             pairs=[list(p) for p in pairs],
             max_features=max_features,
+            sanity_images=sanity_images,
         ),
     )
     return _from_arrays(arrays, pairs)
 
 
-def _compute(old, new, x, y, masks, pairs, batch_size, max_features, cache) -> ModelDiff:
+def _compute(old, new, x, y, masks, pairs, batch_size, max_features, sanity_images, cache) -> ModelDiff:
     from convviz.cam import cam_with_predictions
     from convviz.latent import extract_embeddings
     from convviz.layers import last_conv_layer
@@ -586,6 +605,16 @@ def _compute(old, new, x, y, masks, pairs, batch_size, max_features, cache) -> M
         from convviz.metrics import pointing_game
 
         point_old, point_new = pointing_game(r_old.maps, masks), pointing_game(r_new.maps, masks)
+    sanity: list[tuple[str, float] | None] = [None, None]
+    if sanity_images:
+        from convviz.metrics import randomization_check
+
+        k = min(sanity_images, len(x))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for i, (m, layer) in enumerate(((old, r_old.layer), (new, r_new.layer))):
+                r = randomization_check(m, x[:k], layer=layer, class_index=cls[:k], cache=cache)
+                sanity[i] = (r.verdict(), r.final_spearman())
     f_old = extract_embeddings(old, x, batch_size=batch_size, cache=cache)
     f_new = extract_embeddings(new, x, batch_size=batch_size, cache=cache)
     ref, aligned, disparity = procrustes(f_old, f_new)
@@ -612,6 +641,8 @@ def _compute(old, new, x, y, masks, pairs, batch_size, max_features, cache) -> M
         pointing_old=None if point_old is None else np.asarray(point_old, np.float64),
         pointing_new=None if point_new is None else np.asarray(point_new, np.float64),
         layers=tuple(pairs),
+        sanity_old=sanity[0],
+        sanity_new=sanity[1],
     )
 
 
@@ -643,6 +674,9 @@ def _to_arrays(d: ModelDiff) -> dict[str, np.ndarray]:
         v = getattr(d, name)
         if v is not None:
             out[name] = np.asarray(v)
+    if d.sanity_old is not None and d.sanity_new is not None:
+        out["sanity_verdicts"] = np.array([d.sanity_old[0], d.sanity_new[0]])
+        out["sanity_spearman"] = np.array([d.sanity_old[1], d.sanity_new[1]], np.float64)
     return out
 
 
@@ -660,4 +694,6 @@ def _from_arrays(a: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]]) -> 
         cam_layer_new=str(a["cam_layers"][1]),
         latent_disparity=float(a["latent_disparity"]),
         layers=tuple(pairs),
+        sanity_old=(str(a["sanity_verdicts"][0]), float(a["sanity_spearman"][0])) if "sanity_verdicts" in a else None,
+        sanity_new=(str(a["sanity_verdicts"][1]), float(a["sanity_spearman"][1])) if "sanity_verdicts" in a else None,
     )

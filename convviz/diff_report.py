@@ -270,6 +270,11 @@ def summary_markdown(
     if diff.pointing_old is not None and diff.pointing_new is not None:
         po, pn = float(diff.pointing_old.mean()), float(diff.pointing_new.mean())
         lines.append(f"| Grad-CAM pointing game | {_pct(po)} | {_pct(pn)} | {(pn - po) * 100:+.2f} points |")
+    if diff.sanity_old is not None and diff.sanity_new is not None:
+        (vo, so), (vn, sn) = diff.sanity_old, diff.sanity_new
+        lines.append(
+            f"| Grad-CAM randomization check (rank correlation once randomized) | {vo} ({so:.2f}) | {vn} ({sn:.2f}) | |"
+        )
     lines += [
         "",
         f"**Predictions flipped**: {len(flips):,} of {diff.n:,}"

@@ -133,6 +133,7 @@ def test_a_model_diffed_with_itself_shows_no_change():
     assert d.latent_disparity == pytest.approx(0.0, abs=1e-9)
     np.testing.assert_allclose(d.cam_correlation[np.isfinite(d.cam_correlation)], 1.0, atol=1e-6)
     assert "**No change**" in summary_markdown(d)
+    assert d.sanity_old == d.sanity_new and d.sanity_old[0] in ("passes", "fails", "degenerate")
     assert d.numbers()["accuracy"]["change"] == 0.0
 
 
@@ -181,6 +182,8 @@ def test_diff_rejects_models_that_are_not_versions_of_one_another():
         diff_models(m, _model(0, classes=5), X)
     with pytest.raises(ValueError, match="layer 'nope' is not in the old and the new model"):
         diff_models(m, _copy(m), X, layers=["nope"])
+    with pytest.raises(ValueError, match="sanity_images must be 0 \\(skip\\) or more, got -1"):
+        diff_models(m, _copy(m), X, sanity_images=-1)
     with pytest.raises(ValueError, match="labels has 3 entries for 24 images"):
         diff_models(m, _copy(m), X, [0, 1, 2])
     with pytest.raises(ValueError, match="labels must be class indices in \\[0, 3\\]"):
@@ -312,3 +315,17 @@ def test_compare_to_names_a_variant_another_entry_or_a_revision(tmp_path):
     assert reference_entry(b) == ("a", a)
     with pytest.raises(ValueError, match="zoo model 'a-variant' has no compare_to"):
         reference_entry(variant)
+
+
+def test_a_cached_diff_reads_back_the_same_numbers(tmp_path, monkeypatch):
+    from convviz.cache import Cache
+
+    store = Cache(tmp_path)
+    m = _model(0)
+    new = _copy(m, reinit="conv3")
+    first = diff_models(m, new, X, Y, masks=X[..., 0] > 0.5, cache=store)
+    monkeypatch.setattr(diff, "_compute", lambda *a, **k: pytest.fail("recomputed a cached diff"))
+    again = diff_models(m, new, X, Y, masks=X[..., 0] > 0.5, cache=store)
+    assert again.numbers() == first.numbers()
+    np.testing.assert_array_equal(again.cam_new, first.cam_new)
+    assert again.unit_change.keys() == first.unit_change.keys() and again.sanity_new == first.sanity_new

@@ -91,7 +91,8 @@ else:
 # Do the explanations still point at the same place?
 # --------------------------------------------------
 # Per image, the correlation of the two versions' Grad-CAMs; with object masks, how often
-# each map's peak falls on the object (the pointing game).
+# each map's peak falls on the object (the pointing game); and whether each version's maps
+# still depend on its weights (the randomization check).
 fig, ax = plt.subplots(figsize=(6, 3.2))
 plot_cam_agreement(diff, ax=ax)
 fig.tight_layout()
@@ -101,6 +102,12 @@ if len(corr):
     record("cam_median_correlation", float(np.median(corr)))
 if diff.pointing_old is not None and diff.pointing_new is not None:
     print(f"pointing game: {diff.pointing_old.mean():.2%} → {diff.pointing_new.mean():.2%}")
+if diff.sanity_old is not None and diff.sanity_new is not None:
+    # Adebayo et al.'s check: maps of a model with re-initialized weights should not look alike
+    print(
+        f"randomization check: old {diff.sanity_old[0]} (rank correlation {diff.sanity_old[1]:.2f} once "
+        f"randomized), new {diff.sanity_new[0]} ({diff.sanity_new[1]:.2f})"
+    )
 
 # %%
 # The units that changed most

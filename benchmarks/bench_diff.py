@@ -1,0 +1,165 @@
+"""Model diffs: `convviz diff` of two shapes-cnn versions trained with different seeds, and
+streamed CKA against the one-shot recipe.
+
+1. The command on the whole test split (1,200 images), each run in a fresh process: cold
+   (``--no-cache``: every forward pass, Grad-CAM, feature and filter pattern computed),
+   then with the cache filled by a first run. The two models are trained (and cached)
+   before the timing; their training is not part of it.
+2. Linear CKA of one layer between the two versions: the one-shot recipe (every image's
+   activations in memory, then :func:`convviz.cka`) against :class:`convviz.diff.CKAStream`
+   fed a batch at a time, for growing numbers of images: time, peak traced memory, and the
+   difference of the two values.
+
+    python benchmarks/bench_diff.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+from convviz import datasets, zoo  # noqa: E402
+from convviz.diff import CKAStream, cka, pooled_features  # noqa: E402
+from convviz.diff_report import reference_entry  # noqa: E402
+
+REPEATS = 3
+LAYER = "block2_relu1"
+
+
+def _zoo_file(folder: Path) -> Path:
+    """A zoo with shapes-cnn and the same entry trained with seed 1."""
+    import yaml
+
+    doc = yaml.safe_load(zoo.path().read_text())
+    entry = next(e for e in doc["models"] if e["name"] == "shapes-cnn")
+    doc["models"] = [entry, {**entry, "name": "shapes-cnn-seed1", "seed": 1}]
+    path = folder / "zoo.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _run(zoo_file: Path, out: Path, *extra: str) -> float:
+    cmd = [sys.executable, "-m", "convviz.cli", "--zoo", str(zoo_file), "diff", "shapes-cnn", "shapes-cnn-seed1"]
+    start = time.perf_counter()
+    subprocess.run([*cmd, "--out", str(out), *extra], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _cka_rows(old, new) -> list[dict]:
+    import convviz
+
+    more = datasets.generate_shapes(4800, seed=11).x
+    for model in (old, new):  # warm-up: tracing is not part of either recipe
+        convviz.extract_activations(model, more[:200], layers=[LAYER])
+    rows = []
+    for n in (600, 1200, 2400, 4800):
+        x = more[:n]
+        tracemalloc.start()
+        t = time.perf_counter()
+        a = pooled_features(convviz.extract_activations(old, x, layers=[LAYER])[LAYER])
+        b = pooled_features(convviz.extract_activations(new, x, layers=[LAYER])[LAYER])
+        one = cka(a, b)
+        t_one = time.perf_counter() - t
+        peak_one = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del a, b
+        tracemalloc.start()
+        t = time.perf_counter()
+        s = CKAStream()
+        for i in range(0, n, 200):
+            xb = x[i : i + 200]
+            s.update(
+                pooled_features(convviz.extract_activations(old, xb, layers=[LAYER])[LAYER]),
+                pooled_features(convviz.extract_activations(new, xb, layers=[LAYER])[LAYER]),
+            )
+        streamed = s.value()
+        t_stream = time.perf_counter() - t
+        peak_stream = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        row = {
+            "images": n,
+            "one_shot_s": t_one,
+            "streamed_s": t_stream,
+            "one_shot_mb": peak_one / 2**20,
+            "streamed_mb": peak_stream / 2**20,
+            "cka": one,
+            "difference": abs(one - streamed),
+        }
+        print(
+            f"CKA {LAYER}, {n} images: one-shot {t_one:.2f} s {row['one_shot_mb']:.0f} MB, "
+            f"streamed {t_stream:.2f} s {row['streamed_mb']:.0f} MB, CKA {one:.4f}, |difference| {row['difference']:.1e}",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
+
+
+def main() -> int:
+    base = zoo.entry("shapes-cnn")
+    _, seed1 = reference_entry(dataclasses.replace(base, compare_to={"seed": 1}))
+    old, new = zoo.load(base), zoo.load(seed1)  # trained (or read) before any timing
+    with tempfile.TemporaryDirectory() as tmp:
+        zoo_file = _zoo_file(Path(tmp))
+        cold = [_run(zoo_file, Path(tmp) / f"cold{i}", "--no-cache") for i in range(REPEATS)]
+        print(f"convviz diff, cold (--no-cache): min {min(cold):.1f} s of {REPEATS}", flush=True)
+        _run(zoo_file, Path(tmp) / "fill")
+        cached = [_run(zoo_file, Path(tmp) / f"cached{i}") for i in range(REPEATS)]
+        print(f"convviz diff, cached: min {min(cached):.1f} s of {REPEATS}", flush=True)
+        summary = (Path(tmp) / "fill" / "diff.json").read_text()
+    import json
+
+    numbers = json.loads(summary)
+    rows = [
+        {"what": "cold", "seconds": min(cold), "all": cold},
+        {"what": "cached", "seconds": min(cached), "all": cached},
+    ]
+    write_results(rows, _cka_rows(old, new), numbers)
+    return 0
+
+
+def write_results(rows, cka_rows, numbers) -> None:
+    import datetime as dt
+    import json
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _harness import RESULTS, machine, versions
+
+    res = {
+        "benchmark": "diff",
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(("keras", "tensorflow", "numpy")),
+        "repeats": REPEATS,
+        "config": {
+            "old": "shapes-cnn",
+            "new": "shapes-cnn with seed: 1",
+            "images": numbers["images"],
+            "cka_layer": LAYER,
+            "reference": "one-shot CKA with every image's activations in memory",
+        },
+        "rows": rows,
+        "cka": cka_rows,
+        "numbers": {
+            "accuracy": numbers["accuracy"],
+            "flips": len(numbers["flips"]),
+            "layers": numbers["layers"],
+            "cam_median": numbers["cam"]["correlation_median"],
+            "disparity": numbers["latent"]["disparity"],
+        },
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "diff.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {RESULTS / 'diff.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
