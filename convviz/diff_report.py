@@ -37,6 +37,7 @@ __all__ = [
     "reference_entry",
     "reference_fingerprint",
     "changed_units",
+    "confusion_figsize",
     "changed_since",
     "summary_markdown",
     "write_report",
@@ -75,29 +76,38 @@ def plot_cka(diff: ModelDiff, *, ax=None, title: str | None = "Layer similarity,
     return ax
 
 
+def confusion_figsize(classes: int) -> tuple[float, float]:
+    """A figure size for :func:`plot_confusion_change` that keeps a few classes readable and
+    many classes on a page."""
+    return min(0.45 * classes + 2.5, 7.5), min(0.45 * classes + 2, 6.5)
+
+
 def plot_confusion_change(
     diff: ModelDiff, *, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
 ):
-    """The new confusion matrix minus the old one: blue where the new version puts more images
-    (on the diagonal: more right), red where fewer. Needs labels."""
+    """The new confusion matrix minus the old one, each cell's change written in it; colored
+    by what it means: blue = better (more right on the diagonal, fewer confusions off it),
+    red = worse. Needs labels."""
     c = diff.confusion()
     if c is None:
         raise ValueError("the diff has no labels: a confusion matrix needs the true classes")
     d = c[1] - c[0]
     k = len(d)
+    good = np.where(np.eye(k, dtype=bool), d, -d)
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    ax = _axes(ax, (0.5 * k + 2.5, 0.5 * k + 2))
+    ax = _axes(ax, confusion_figsize(k))
     lim = max(1, int(np.abs(d).max()))
-    ax.imshow(d, cmap="RdBu", vmin=-lim, vmax=lim)
+    ax.imshow(good, cmap="RdBu", vmin=-lim, vmax=lim)
     if k <= 20:
         for (i, j), v in np.ndenumerate(d):
             if v:
-                ax.text(j, i, f"{v:+d}", ha="center", va="center", fontsize=8)
+                color = "white" if abs(v) > lim / 2 else "black"
+                ax.text(j, i, f"{v:+d}", ha="center", va="center", fontsize=8, color=color)
         ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(k), names, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title or "Confusion matrix, new − old", loc="left", fontsize=10)
+    ax.set_title(title or "Confusion matrix, new − old (blue: better, red: worse)", loc="left", fontsize=10)
     return ax
 
 
@@ -122,13 +132,21 @@ def plot_latent_shift(
     diff: ModelDiff, *, top: int = 10, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
 ):
     """Both versions' penultimate features after Procrustes alignment, on the old version's
-    two principal axes: new positions colored by class, old positions in gray, a line from
+    two principal axes: new places colored by class, old places as gray rings, an arrow from
     old to new for the ``top`` images that moved most."""
     from convviz.plot import plot_embedding
 
     y = diff.explained_classes()
     ax = _axes(ax, (7, 6))
-    ax.scatter(diff.latent_old[:, 0], diff.latent_old[:, 1], s=5, color="0.75", linewidths=0, label="old")
+    ax.scatter(
+        diff.latent_old[:, 0],
+        diff.latent_old[:, 1],
+        s=9,
+        facecolors="none",
+        edgecolors="0.75",
+        linewidths=0.5,
+        label="old place (any class)",
+    )
     plot_embedding(diff.latent_new, y, class_names=class_names, ax=ax, s=5)
     moved = np.argsort(-diff.latent_shift, kind="stable")[:top]
     for rank, i in enumerate(moved, start=1):
@@ -215,7 +233,7 @@ def plot_flips(diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str
         raise ValueError("no prediction flipped: nothing to show")
     names = list(class_names) if class_names is not None else [str(i) for i in range(diff.num_classes)]
     if axes is None:
-        _, axes = plt.subplots(len(order), 3, figsize=(6.6, 2.3 * len(order)), squeeze=False)
+        _, axes = plt.subplots(len(order), 3, figsize=(6.6, 2.5 * len(order)), squeeze=False)
     imgs = np.asarray(images)
     for row, i in zip(axes, order):
         img = imgs[i] if imgs.shape[-1] == 3 else np.repeat(imgs[i], 3, axis=-1)
@@ -228,7 +246,10 @@ def plot_flips(diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str
             else "changed"
         )
         row[0].imshow(img)
-        row[0].set_title(f"#{i} {kind}\n{truth}", fontsize=8, loc="left")
+        c = int(diff.explained_classes()[i])
+        p_old, p_new = diff.probabilities_old[i, c], diff.probabilities_new[i, c]
+        head = [f"#{i} {kind}", *([truth] if truth else []), f"p({names[c]}): {p_old:.0%} → {p_new:.0%}"]
+        row[0].set_title("\n".join(head), fontsize=8, loc="left")
         for ax, maps, pred, probs, who in (
             (row[1], diff.cam_old, diff.predicted_old, diff.probabilities_old, "old"),
             (row[2], diff.cam_new, diff.predicted_new, diff.probabilities_new, "new"),
@@ -516,7 +537,7 @@ def write_report(
         k = diff.num_classes
         save(
             "confusion",
-            (lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax), (0.5 * k + 3, 0.5 * k + 2.5)),
+            (lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax), confusion_figsize(k)),
         )
     save("cam_agreement", (lambda ax: plot_cam_agreement(diff, ax=ax), (6, 3.2)))
     save("latent", (lambda ax: plot_latent_shift(diff, class_names=class_names, ax=ax), (7, 6)))

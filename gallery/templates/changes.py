@@ -24,6 +24,7 @@ import convviz
 from convviz import zoo
 from convviz.diff_report import (
     changed_units,
+    confusion_figsize,
     plot_cam_agreement,
     plot_cka,
     plot_confusion_change,
@@ -55,7 +56,7 @@ if accuracy is not None:
     )
     record("accuracy_old", accuracy[0])
     record("accuracy_new", accuracy[1])
-    fig, ax = plt.subplots(figsize=(0.5 * len(names) + 3, 0.5 * len(names) + 2.5))
+    fig, ax = plt.subplots(figsize=confusion_figsize(len(names)))
     plot_confusion_change(diff, class_names=names, ax=ax)
     fig.tight_layout()
 else:
