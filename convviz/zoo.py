@@ -164,12 +164,12 @@ class ZooEntry:
         if self.source == "keras.applications":
             return models.imagenet_class_names()
         if self.source == "trained":
-            return datasets.load(self.dataset, "test").class_names
+            return _embedded(self.dataset)[1]
         n = self.num_classes
         if n == 1000:
             return models.imagenet_class_names()
         if self.dataset in ("digits", "shapes"):
-            names = datasets.load(self.dataset, "test").class_names
+            names = _embedded(self.dataset)[1]
             if len(names) == n:
                 return names
         folder = self.dataset_folder
@@ -210,7 +210,7 @@ class ZooEntry:
             size = models.APPLICATIONS[self.options["application"]].size
             return (size, size, 3)
         if self.source == "trained":
-            return tuple(datasets.load(self.dataset, "test").x.shape[1:])
+            return _embedded(self.dataset)[0]
         return tuple(int(d) for d in self._architecture.input_shape[1:])  # type: ignore[return-value]
 
     def cam_layer(self, model: keras.Model) -> str:
@@ -262,6 +262,15 @@ class ZooEntry:
         fp = self.file_path
         digest = hashlib.sha256(fp.read_bytes()).hexdigest() if fp and fp.is_file() else "missing"
         return {"file_sha256": digest, "preprocess": self.preprocess}
+
+
+def _embedded(name: str) -> tuple[tuple[int, int, int], tuple[str, ...]]:
+    """(image shape, class names) of an embedded training dataset, without generating the
+    shapes (seconds; a rebuild of the site asks for these of every model)."""
+    if name == "shapes":
+        return (datasets.SHAPES_SIZE, datasets.SHAPES_SIZE, 3), datasets.SHAPE_CLASSES
+    d = datasets.load(name, "test")
+    return tuple(d.x.shape[1:]), d.class_names
 
 
 # ----------------------------------------------------------------------------- parsing

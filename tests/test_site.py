@@ -144,7 +144,8 @@ def test_every_model_has_its_five_pages(built):
     changes = re.sub(r"<[^>]+>", "", _html(site, "gallery/digits-cnn/changes"))  # output lines are highlighted
     assert "old: digits-cnn with augment: none" in changes and "predictions flipped" in changes
     assert "randomization check: old passes" in changes or "randomization check: old fails" in changes
-    assert "changes.md" not in _html(site, "gallery/shapes-cnn") and not (site / "gallery/shapes-cnn/changes").exists()
+    assert not (site / "gallery" / "shapes-cnn" / "changes").exists()
+    assert "digits-cnn/changes/" in _html(site, "gallery") and "shapes-cnn/changes/" not in _html(site, "gallery")
     index = _html(site, "gallery")
     assert "xception-imagenet (skipped)" in index and "not in the Keras cache" in index
 
@@ -242,7 +243,8 @@ def test_renders_have_figures_and_manifests(built):
     renders = built[0] / "renders"
     for model in MODELS:
         manifest = json.loads((renders / model / "manifest.json").read_text())
-        assert set(manifest["pages"]) == {*PAGES, "units", "classes"} and manifest["test_accuracy"] > 0.1
+        extra = {"changes"} if model == "digits-cnn" else set()  # the entry with compare_to
+        assert set(manifest["pages"]) == {*PAGES, *extra, "units", "classes"} and manifest["test_accuracy"] > 0.1
         assert manifest["pages"]["units"]["layers"]
         assert len(list((renders / model).glob("*.png"))) >= 8
     shapes = json.loads((renders / "shapes-cnn" / "manifest.json").read_text())["pages"]
@@ -267,9 +269,11 @@ def test_rebuild_runs_only_what_changed(built):
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 20", "epochs: 1"))  # digits-cnn only
     changed = _build(project, cache)
     out = changed.stdout + changed.stderr
-    assert "convviz: digits-cnn: pages to (re)build: activations, filters, gradcam, attributions, latent" in out
+    assert (
+        "convviz: digits-cnn: pages to (re)build: activations, filters, gradcam, attributions, latent, changes" in out
+    )
     assert "shapes-cnn: pages to" not in out and "shapes-xception: pages to" not in out
-    assert "executed 5 out of 5" in out
+    assert "executed 6 out of 6" in out  # its five pages and its changes page
     assert "convviz: digits-cnn: unit pages of 3 layers written" in out
     assert "shapes-cnn: unit pages" not in out and "shapes-xception: unit pages" not in out
 

@@ -251,3 +251,17 @@ def test_default_zoo_is_valid():
     names = [e.name for e in entries]
     assert {"digits-cnn", "shapes-cnn", "shapes-xception"} <= set(names)
     assert zoo.entry("shapes-xception").options["architecture"] == "mini_xception"
+
+
+@pytest.mark.slow  # generates the shapes test split (seconds)
+def test_shape_and_classes_of_a_trained_entry_match_its_data_without_generating_it(monkeypatch):
+    from convviz import datasets
+
+    text = "models:\n  - name: s\n    source: trained\n    architecture: vgg_cnn\n    dataset: shapes\n"
+    e = zoo.parse(text)[0]
+    with monkeypatch.context() as m:
+        m.setattr(datasets, "generate_shapes", lambda *a, **k: pytest.fail("generated the shapes"))
+        datasets._load_cached.cache_clear()
+        shape, names = e.input_shape, e.class_names
+    d = datasets.load("shapes", "test")
+    assert shape == d.x.shape[1:] and names == d.class_names
