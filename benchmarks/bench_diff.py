@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from convviz import datasets, zoo  # noqa: E402
 from convviz.diff import CKAStream, cka, pooled_features  # noqa: E402
-from convviz.diff_report import reference_entry  # noqa: E402
+from convviz.revisions import reference_entry  # noqa: E402
 
 REPEATS = 3
 LAYER = "block2_relu1"

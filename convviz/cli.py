@@ -81,7 +81,8 @@ def _safe(label: str) -> str:
 def _diff(args: argparse.Namespace) -> int:
     from convviz import zoo
     from convviz.diff import diff_models
-    from convviz.diff_report import load_version, summary_markdown, write_report
+    from convviz.diff_report import summary_markdown, write_report
+    from convviz.revisions import load_version
 
     if args.changed_since:
         return _diff_changed(args)
@@ -134,7 +135,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _diff_changed(args: argparse.Namespace) -> int:
-    from convviz.diff_report import changed_since
+    from convviz.revisions import changed_since
 
     if args.old or args.new:
         raise ValueError("--changed-since compares every changed zoo entry: give no OLD and NEW with it")

@@ -2,19 +2,15 @@
 
 Plot functions take the :class:`~convviz.diff.ModelDiff` and ``ax=None`` and return the Axes;
 :func:`summary_markdown` writes the pull-request comment; :func:`write_report` saves
-everything; :func:`load_version` reads one side of a diff: a zoo entry, a model file, or
-``ENTRY@REV`` (the entry as it was at a git revision).
+everything. :mod:`convviz.revisions` reads the two sides (zoo entries, model files,
+``ENTRY@REV``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import subprocess
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +21,6 @@ from convviz.diff import ModelDiff
 from convviz.plot import _axes, overlay_heatmap, save_figure
 
 __all__ = [
-    "Version",
-    "load_version",
     "plot_cam_agreement",
     "plot_cka",
     "plot_confusion_change",
@@ -34,11 +28,8 @@ __all__ = [
     "plot_latent_shift",
     "plot_unit_change",
     "plot_unit_patterns",
-    "reference_entry",
-    "reference_fingerprint",
     "changed_units",
     "confusion_figsize",
-    "changed_since",
     "summary_markdown",
     "write_report",
 ]
@@ -334,164 +325,6 @@ def summary_markdown(
     if figures:
         lines += ["", f"Figures: {figures}"]
     return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------------------- versions
-
-
-@dataclass(frozen=True)
-class Version:
-    """One side of a diff: its label, model, and the zoo entry it came from (or None)."""
-
-    label: str
-    model: keras.Model
-    entry: Any = None
-    note: str = ""
-
-
-def _git(args: list[str], cwd: Path) -> bytes:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-    except FileNotFoundError as exc:
-        raise ValueError("ENTRY@REV needs git, which is not installed") from exc
-    if done.returncode:
-        raise ValueError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
-
-
-class _NotAtRevision(ValueError):
-    """The zoo entry did not exist at that revision."""
-
-
-def _entry_at(name: str, rev: str, zoo_file: Path, workdir: Path) -> Any:
-    from convviz import zoo
-
-    folder = zoo_file.resolve().parent
-    top = Path(_git(["rev-parse", "--show-toplevel"], folder).decode().strip())
-    try:
-        _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top)
-    except ValueError:
-        raise ValueError(f"unknown revision {rev!r} in the git repository {top}") from None
-    rel = zoo_file.resolve().relative_to(top).as_posix()
-    try:
-        text = _git(["show", f"{rev}:{rel}"], top).decode()
-    except ValueError:
-        raise ValueError(f"{rel} does not exist at revision {rev!r}") from None
-    entries = {e.name: e for e in zoo.parse(text, source=f"{rel}@{rev}", zoo_file=zoo_file.resolve())}
-    if name not in entries:
-        raise _NotAtRevision(f"zoo entry {name!r} is not in {rel} at {rev}; entries there: {', '.join(entries)}")
-    e = entries[name]
-    if e.source != "file":
-        return e
-    path = e.file_path.resolve()  # type: ignore[union-attr]
-    try:
-        frel = path.relative_to(top).as_posix()
-    except ValueError:
-        raise ValueError(f"model file {path} of {name!r} is outside the git repository {top}") from None
-    try:
-        payload = _git(["show", f"{rev}:{frel}"], top)
-    except ValueError:
-        raise ValueError(f"model file {frel} of {name!r} does not exist at revision {rev!r}") from None
-    local = workdir / f"{rev.replace('/', '_')}-{path.name}"
-    local.write_bytes(payload)
-    return dataclasses.replace(e, options={**e.options, "path": str(local)})
-
-
-def load_version(spec: str, *, zoo_file: str | Path | None = None, workdir: str | Path | None = None) -> Version:
-    """Read one side of a diff.
-
-    ``spec``: a zoo entry name; a model file (``.keras``/``.h5``, taking images in [0, 1]);
-    or ``ENTRY@REV``, the zoo entry as the zoo file had it at git revision ``REV`` (a
-    ``file`` entry's model file is read from that revision too; a ``trained`` entry is
-    trained from that revision's recipe with this checkout's training code).
-    """
-    from convviz import zoo
-
-    zf = Path(zoo_file) if zoo_file is not None else zoo.path()
-    if "@" in spec:
-        name, rev = spec.rsplit("@", 1)
-        if not name or not rev:
-            raise ValueError(f"{spec!r}: write ENTRY@REV, e.g. shapes-cnn@main or shapes-cnn@HEAD~1")
-        wd = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="convviz-diff-"))
-        e = _entry_at(name, rev, zf, wd)
-        note = "trained from that revision's recipe with this checkout's code" if e.source == "trained" else ""
-        return Version(spec, zoo.load(e), e, note)
-    p = Path(spec)
-    if p.suffix in (".keras", ".h5") or p.is_file():
-        if not p.is_file():
-            raise ValueError(f"model file not found: {p}")
-        return Version(spec, keras.saving.load_model(p, compile=False))
-    names = zoo.names(zf)
-    if spec not in names:
-        raise ValueError(
-            f"{spec!r} is not a zoo entry, a model file or ENTRY@REV; zoo entries in {zf}: {', '.join(names)}"
-        )
-    return Version(spec, zoo.load(zoo.entry(spec, zf)), zoo.entry(spec, zf))
-
-
-def reference_entry(entry: Any) -> tuple[str, Any]:
-    """What a zoo entry's ``compare_to`` names: (a label for it, its zoo entry).
-
-    ``NAME``: another entry of the zoo; ``NAME@REV``: that entry as the zoo file had it at a
-    git revision; a mapping: this (trained) entry with those recipe keys changed.
-    """
-    from convviz import zoo
-    from convviz.cache import default_cache
-
-    ref = entry.compare_to
-    if ref is None:
-        raise ValueError(f"zoo model {entry.name!r} has no compare_to: nothing to compare it with")
-    if isinstance(ref, dict):
-        label = f"{entry.name} with " + ", ".join(f"{k}: {v}" for k, v in ref.items())
-        variant = dataclasses.replace(
-            entry,
-            name=f"{entry.name}-variant",
-            title=label,
-            options={**entry.options, **ref},
-            compare_to=None,
-        )
-        return label, variant
-    zoo_file = entry.zoo_file or zoo.path()
-    if "@" in ref:
-        name, rev = ref.rsplit("@", 1)
-        workdir = default_cache().root / "revisions"
-        workdir.mkdir(parents=True, exist_ok=True)
-        return ref, _entry_at(name, rev, Path(zoo_file), workdir)
-    return ref, zoo.entry(ref, zoo_file)
-
-
-def changed_since(rev: str, *, zoo_file: str | Path | None = None) -> tuple[list[str], list[str]]:
-    """The zoo entries whose model differs from what the zoo file gave at git revision ``rev``
-    (another recipe, another model file or another application), and the entries that are
-    new since then. Entries whose model is the same are in neither list."""
-    from convviz import zoo
-
-    zf = Path(zoo_file) if zoo_file is not None else zoo.path()
-    changed, new = [], []
-    with tempfile.TemporaryDirectory(prefix="convviz-diff-") as tmp:
-        for e in zoo.read(zf):
-            try:
-                before = _entry_at(e.name, rev, zf, Path(tmp))
-            except _NotAtRevision:
-                new.append(e.name)
-                continue
-            if (before.source, before.recipe(), before.input_shape) != (e.source, e.recipe(), e.input_shape):
-                changed.append(e.name)
-    return changed, new
-
-
-def reference_fingerprint(entry: Any) -> str:
-    """What the page of a ``compare_to`` depends on besides the entry itself: the reference's
-    source and recipe (for ``NAME@REV``, the commit the revision names)."""
-    ref = entry.compare_to
-    if isinstance(ref, str) and "@" in ref:
-        from convviz import zoo
-
-        folder = Path(entry.zoo_file or zoo.path()).resolve().parent
-        commit = _git(["rev-parse", "--verify", "--quiet", f"{ref.rsplit('@', 1)[1]}^{{commit}}"], folder)
-        return f"{ref} {commit.decode().strip()}"
-    _, e = reference_entry(entry)
-    return f"{ref!r} {e.source} {e.recipe()!r}"
 
 
 # ----------------------------------------------------------------------------- files

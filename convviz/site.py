@@ -208,7 +208,7 @@ def write_pages(
         template = (templates / f"{page}.py").read_text(encoding="utf-8")
         extra = ""
         if page == "changes":
-            from convviz.diff_report import reference_fingerprint
+            from convviz.revisions import reference_fingerprint
 
             extra = reference_fingerprint(entry)  # the reference model, not only this entry
         text = (

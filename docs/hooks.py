@@ -120,7 +120,7 @@ def _model_readme(entry) -> str:
         "",
     ]
     if entry.compare_to is not None:
-        from convviz.diff_report import reference_entry
+        from convviz.revisions import reference_entry
 
         label = reference_entry(entry)[0]
         text += [

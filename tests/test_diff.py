@@ -14,7 +14,8 @@ import pytest
 
 from convviz import cli, diff
 from convviz.diff import CKAStream, cka, diff_models, pooled_features, procrustes
-from convviz.diff_report import load_version, summary_markdown, write_report
+from convviz.diff_report import summary_markdown, write_report
+from convviz.revisions import load_version
 
 RNG = np.random.default_rng(0)
 
@@ -250,11 +251,12 @@ def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_pat
     assert status == 0
     numbers = json.loads((out / "diff.json").read_text())
     assert numbers["images"] == 40 and numbers["old"] == "m@HEAD~1"
+    assert (tmp_path / "cache" / "revisions" / "m@HEAD_1-m.keras").is_file()  # beside the cache, not in /tmp
     assert numbers["layers"][0]["cka"] < 1.0  # conv1 changed
     assert cli.main(["--zoo", str(zoo_file), "diff", "m@nope", "m"]) == 2
 
     # what the pull-request workflow runs: every entry changed since the base, into OUT/ENTRY
-    from convviz.diff_report import changed_since
+    from convviz.revisions import changed_since
 
     zoo_file.write_text(
         zoo_file.read_text() + "  - name: added\n    source: file\n    path: models/m.keras\n    dataset: digits\n"
@@ -299,7 +301,7 @@ def test_units_silent_in_both_versions_did_not_change_and_silent_in_one_did():
 
 def test_compare_to_names_a_variant_another_entry_or_a_revision(tmp_path):
     from convviz import zoo
-    from convviz.diff_report import reference_entry
+    from convviz.revisions import reference_entry
 
     (tmp_path / "zoo.yml").write_text(
         "models:\n"

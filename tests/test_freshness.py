@@ -36,7 +36,7 @@ keys = {kind: make_key(kind, code=(mod,), same="parts")
 for arch in ("plain_cnn", "vgg_cnn", "mini_xception"):
     keys["model-" + arch] = make_key("model", code=zoo.training_code(arch), recipe={"same": 1})
 entry = zoo.parse("models:\n  - {name: m, source: trained, architecture: plain_cnn, dataset: digits}\n")[0]
-for page in site.PAGE_NAMES:
+for page in (*site.PAGE_NAMES, "changes"):
     keys["page-" + page] = site._fingerprint(entry, Path(sys.argv[2], page + ".py").read_text())
 print(json.dumps(keys))
 """
@@ -89,7 +89,15 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
         "weights = c.gradients.mean(axis=(2, 1))",
     )
     after_cam = _keys(tmp_path)
-    assert _changed(base, after_cam) == {"cam", "randomization", "attributions", "page-gradcam", "page-attributions"}
+    # (the changes page diffs Grad-CAMs; the other pages do not depend on the diff code)
+    assert _changed(base, after_cam) == {
+        "cam",
+        "randomization",
+        "attributions",
+        "page-gradcam",
+        "page-attributions",
+        "page-changes",
+    }
     # a change in one architecture retrains that model only (the pages load models through
     # the zoo, which imports models.py: all of them re-run, their cached arrays stay)
     _edit(tmp_path / "convviz" / "models.py", 'L.Dropout(0.3, name="dropout")', 'L.Dropout(0.25, name="dropout")')
@@ -112,7 +120,20 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
         "return c.gradients(_identity, [1.0]) * c.images",
     )
     after_attr = _keys(tmp_path)
-    assert _changed(after_data, after_attr) == {"attributions", "randomization", "page-attributions", "page-gradcam"}
+    assert _changed(after_data, after_attr) == {
+        "attributions",
+        "randomization",
+        "page-attributions",
+        "page-gradcam",
+        "page-changes",  # its randomization checks
+    }
+    # the diff code reaches only the changes page
+    _edit(
+        tmp_path / "convviz" / "diff.py",
+        "return float(min(max(cross / (xx * yy), 0.0), 1.0))",
+        "return float(min(1.0, max(0.0, cross / (xx * yy))))",
+    )
+    assert _changed(after_attr, _keys(tmp_path)) == {"page-changes"}
 
 
 def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch):

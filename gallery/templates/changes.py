@@ -32,8 +32,8 @@ from convviz.diff_report import (
     plot_latent_shift,
     plot_unit_change,
     plot_unit_patterns,
-    reference_entry,
 )
+from convviz.revisions import reference_entry
 from convviz.site import record
 
 MODEL = "{{MODEL}}"
