@@ -107,14 +107,22 @@ def compare(
                 **extra,
             }
         )
+    return save(name, repeats=repeats, config=config, rows=rows)
+
+
+def save(
+    name: str, *, repeats: int, config: dict[str, Any], libs: Sequence[str] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Write ``results/<name>.json`` (atomically) with the date, the machine, the versions and
+    ``fields`` (the rows); returns what was written."""
     result = {
         "benchmark": name,
         "date": dt.date.today().isoformat(),
         "machine": machine(),
-        "versions": versions(),
+        "versions": versions() if libs is None else versions(tuple(libs)),
         "repeats": repeats,
         "config": config,
-        "rows": rows,
+        **fields,
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

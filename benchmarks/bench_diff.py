@@ -96,7 +96,9 @@ def _cka_rows(old, new) -> list[dict]:
         }
         print(
             f"CKA {LAYER}, {n} images: one-shot {t_one:.2f} s {row['one_shot_mb']:.0f} MB, "
-            f"streamed {t_stream:.2f} s {row['streamed_mb']:.0f} MB, CKA {one:.4f}, |difference| {row['difference']:.1e}",
+            f"streamed {t_stream:.2f} s {row['streamed_mb']:.0f} MB "
+            f"({t_stream / t_one:.2f}× the time, {row['streamed_mb'] / row['one_shot_mb']:.2f}× the memory), "
+            f"CKA {one:.4f}, |difference| {row['difference']:.1e}",
             flush=True,
         )
         rows.append(row)
@@ -110,7 +112,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         zoo_file = _zoo_file(Path(tmp))
         cold = [_run(zoo_file, Path(tmp) / f"cold{i}", "--no-cache") for i in range(REPEATS)]
-        print(f"convviz diff, cold (--no-cache): min {min(cold):.1f} s of {REPEATS}", flush=True)
+        print(
+            f"convviz diff, cold (--no-cache): min {min(cold):.1f} s of {REPEATS} ({min(cold) / 60:.2f}× the 60 s goal)",
+            flush=True,
+        )
         _run(zoo_file, Path(tmp) / "fill")
         cached = [_run(zoo_file, Path(tmp) / f"cached{i}") for i in range(REPEATS)]
         print(f"convviz diff, cached: min {min(cached):.1f} s of {REPEATS}", flush=True)
@@ -127,38 +132,32 @@ def main() -> int:
 
 
 def write_results(rows, cka_rows, numbers) -> None:
-    import datetime as dt
-    import json
-
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _harness import RESULTS, machine, versions
+    from _harness import save
 
-    res = {
-        "benchmark": "diff",
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
-        "versions": versions(("keras", "tensorflow", "numpy")),
-        "repeats": REPEATS,
-        "config": {
-            "old": "shapes-cnn",
-            "new": "shapes-cnn with seed: 1",
-            "images": numbers["images"],
-            "cka_layer": LAYER,
-            "reference": "one-shot CKA with every image's activations in memory",
-        },
-        "rows": rows,
-        "cka": cka_rows,
-        "numbers": {
-            "accuracy": numbers["accuracy"],
-            "flips": len(numbers["flips"]),
-            "layers": numbers["layers"],
-            "cam_median": numbers["cam"]["correlation_median"],
-            "disparity": numbers["latent"]["disparity"],
-        },
+    config = {
+        "old": "shapes-cnn",
+        "new": "shapes-cnn with seed: 1",
+        "images": numbers["images"],
+        "cka_layer": LAYER,
+        "reference": "one-shot CKA with every image's activations in memory",
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "diff.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(f"wrote {RESULTS / 'diff.json'}")
+    found = {
+        "accuracy": numbers["accuracy"],
+        "flips": len(numbers["flips"]),
+        "layers": numbers["layers"],
+        "cam_median": numbers["cam"]["correlation_median"],
+        "disparity": numbers["latent"]["disparity"],
+    }
+    save(
+        "diff",
+        repeats=REPEATS,
+        config=config,
+        libs=("keras", "tensorflow", "numpy"),
+        rows=rows,
+        cka=cka_rows,
+        numbers=found,
+    )
 
 
 if __name__ == "__main__":

@@ -97,25 +97,11 @@ def main() -> int:
 
 
 def write_results(rows, growth) -> None:
-    import datetime as dt
-    import json
-
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _harness import RESULTS, machine, versions
+    from _harness import save
 
-    res = {
-        "benchmark": "units",
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
-        "versions": versions(("keras", "tensorflow", "numpy")),
-        "repeats": REPEATS,
-        "config": {"k": 9, "crop": True, "reference": "extract_activations(layers=[layer]) over the same images"},
-        "rows": rows,
-        "growth": growth,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "units.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(f"wrote {RESULTS / 'units.json'}")
+    config = {"k": 9, "crop": True, "reference": "extract_activations(layers=[layer]) over the same images"}
+    save("units", repeats=REPEATS, config=config, libs=("keras", "tensorflow", "numpy"), rows=rows, growth=growth)
 
 
 if __name__ == "__main__":

@@ -288,15 +288,25 @@ class ModelDiff:
 
     @property
     def n(self) -> int:
+        """Number of images compared."""
         return len(self.predicted_old)
 
     @property
     def num_classes(self) -> int:
+        """Number of classes of both versions."""
         return int(self.probabilities_old.shape[1])
 
     @property
     def flips(self) -> np.ndarray:
+        """Indices of the images whose predicted class changed."""
         return np.flatnonzero(self.predicted_old != self.predicted_new)
+
+    def pair(self, layer: str) -> tuple[str, str]:
+        """(old name, new name) of a compared layer, by its key in :attr:`cka`."""
+        for p in self.layers:
+            if _key(p) == layer:
+                return p
+        raise ValueError(f"no compared layer {layer!r}; compared: {', '.join(self.cka)}")
 
     def _known(self) -> np.ndarray:
         if self.labels is None:
@@ -351,6 +361,7 @@ class ModelDiff:
         return self.probabilities_new[rows, cls] - self.probabilities_old[rows, cls]
 
     def explained_classes(self) -> np.ndarray:
+        """(N,) the class each image's Grad-CAMs explain: its label, else the old prediction."""
         if self.labels is None:
             return self.predicted_old
         return np.where(self.labels >= 0, self.labels, self.predicted_old)
@@ -471,11 +482,10 @@ def _layer_pass(
     unit_change = {}
     for k, (sa, sb, saa, sbb, sab) in unit_sums.items():
         cov = sab / n - (sa / n) * (sb / n)
-        var = np.maximum(saa / n - (sa / n) ** 2, 0) * np.maximum(sbb / n - (sb / n) ** 2, 0)
-        va = np.maximum(saa / n - (sa / n) ** 2, 0) > 1e-24
-        vb = np.maximum(sbb / n - (sb / n) ** 2, 0) > 1e-24
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.where(va & vb, cov / np.sqrt(np.where(va & vb, var, 1.0)), 0.0)
+        var_a = np.maximum(saa / n - (sa / n) ** 2, 0)
+        var_b = np.maximum(sbb / n - (sb / n) ** 2, 0)
+        va, vb = var_a > 1e-24, var_b > 1e-24
+        corr = np.where(va & vb, cov / np.sqrt(np.where(va & vb, var_a * var_b, 1.0)), 0.0)
         # a unit constant in both versions (dead) did not change; constant in one only: it did
         change = np.where(va & vb, 1 - np.clip(corr, -1, 1), np.where(va | vb, 1.0, 0.0))
         unit_change[k] = change.astype(np.float64)

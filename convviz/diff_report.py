@@ -28,6 +28,7 @@ __all__ = [
     "plot_latent_shift",
     "plot_unit_change",
     "plot_unit_patterns",
+    "unit_patterns",
     "changed_units",
     "confusion_figsize",
     "summary_markdown",
@@ -179,6 +180,28 @@ def changed_units(diff: ModelDiff, *, n: int = 4, spatial_only: bool = True) -> 
     return layer, np.argsort(-change, kind="stable")[:n]
 
 
+def unit_patterns(
+    diff: ModelDiff, models: tuple[keras.Model, keras.Model], images: np.ndarray, *, n: int = 4, cache: Any = None
+) -> tuple[str, Any, Any] | None:
+    """Filter patterns of the :func:`changed_units` in both versions (the ``fast`` recipe at
+    the filters page's size: 64 pixels for small inputs): (layer, old patterns, new patterns),
+    or None when no conv layer changed."""
+    from convviz.filters import visualize_filters
+
+    picked = changed_units(diff, n=n)
+    if picked is None:
+        return None
+    layer, units = picked
+    size = max(64, int(np.asarray(images).shape[1]))
+    old, new = (
+        visualize_filters(
+            m, name, units, image_size=size, crop=size // 16, recipe="fast", data=images[:256], cache=cache
+        )
+        for m, name in zip(models, diff.pair(layer))
+    )
+    return layer, old, new
+
+
 def plot_unit_patterns(old_patterns, new_patterns, change: np.ndarray, *, axes=None):
     """Filter patterns of the same units in both versions: a column per unit, old above new,
     titled with the unit's response change. Returns the (2, K) array of Axes."""
@@ -226,18 +249,13 @@ def plot_flips(diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str
     if axes is None:
         _, axes = plt.subplots(len(order), 3, figsize=(6.6, 2.5 * len(order)), squeeze=False)
     imgs = np.asarray(images)
+    broken, fixed, explained = set(diff.broken.tolist()), set(diff.fixed.tolist()), diff.explained_classes()
     for row, i in zip(axes, order):
         img = imgs[i] if imgs.shape[-1] == 3 else np.repeat(imgs[i], 3, axis=-1)
         truth = "" if diff.labels is None or diff.labels[i] < 0 else f"true: {names[diff.labels[i]]}"
-        kind = (
-            "right → wrong"
-            if i in set(diff.broken.tolist())
-            else "wrong → right"
-            if i in set(diff.fixed.tolist())
-            else "changed"
-        )
+        kind = "right → wrong" if i in broken else "wrong → right" if i in fixed else "changed"
         row[0].imshow(img)
-        c = int(diff.explained_classes()[i])
+        c = int(explained[i])
         p_old, p_new = diff.probabilities_old[i, c], diff.probabilities_new[i, c]
         head = [f"#{i} {kind}", *([truth] if truth else []), f"p({names[c]}): {p_old:.0%} → {p_new:.0%}"]
         row[0].set_title("\n".join(head), fontsize=8, loc="left")
@@ -358,39 +376,26 @@ def write_report(
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
 
-    def save(name: str, draw) -> None:
-        fig, ax = plt.subplots(figsize=draw[1])
-        draw[0](ax)
+    def save(name: str, size: tuple[float, float], draw) -> None:
+        fig, ax = plt.subplots(figsize=size)
+        draw(ax)
         fig.tight_layout()
         written[name] = save_figure(fig, folder / f"{name}.png")
         plt.close(fig)
 
-    save("cka", (lambda ax: plot_cka(diff, ax=ax), (7, 0.35 * len(diff.cka) + 1.4)))
+    save("cka", (7, 0.35 * len(diff.cka) + 1.4), lambda ax: plot_cka(diff, ax=ax))
     if diff.labels is not None:
-        k = diff.num_classes
-        save(
-            "confusion",
-            (lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax), confusion_figsize(k)),
-        )
-    save("cam_agreement", (lambda ax: plot_cam_agreement(diff, ax=ax), (6, 3.2)))
-    save("latent", (lambda ax: plot_latent_shift(diff, class_names=class_names, ax=ax), (7, 6)))
+        size = confusion_figsize(diff.num_classes)
+        save("confusion", size, lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax))
+    save("cam_agreement", (6, 3.2), lambda ax: plot_cam_agreement(diff, ax=ax))
+    save("latent", (7, 6), lambda ax: plot_latent_shift(diff, class_names=class_names, ax=ax))
     worst = diff.most_changed_layer()
     if worst is not None and worst in diff.unit_change:
-        save("units", (lambda ax: plot_unit_change(diff, worst, ax=ax), (6, 3.2)))
-    picked = changed_units(diff)
-    if models is not None and picked is not None:
-        from convviz.filters import visualize_filters
-
-        layer, units = picked
-        old_layer, new_layer = next(p for p in diff.layers if (p[0] if p[0] == p[1] else f"{p[0]} → {p[1]}") == layer)
-        size = max(64, int(np.asarray(images).shape[1]))  # as the filters page: small inputs get 64 pixels
-        pats = [
-            visualize_filters(
-                m, name, units, image_size=size, crop=size // 16, recipe="fast", data=images[:256], cache=cache
-            )
-            for m, name in zip(models, (old_layer, new_layer))
-        ]
-        axes = plot_unit_patterns(pats[0], pats[1], diff.unit_change[layer])
+        save("units", (6, 3.2), lambda ax: plot_unit_change(diff, worst, ax=ax))
+    patterns = None if models is None else unit_patterns(diff, models, images, cache=cache)
+    if patterns is not None:
+        layer, old_patterns, new_patterns = patterns
+        axes = plot_unit_patterns(old_patterns, new_patterns, diff.unit_change[layer])
         fig = axes[0, 0].figure
         fig.suptitle(f"{layer}: the units whose response changed most", x=0.02, ha="left", fontsize=10)
         fig.tight_layout()

@@ -32,6 +32,7 @@ from convviz.diff_report import (
     plot_latent_shift,
     plot_unit_change,
     plot_unit_patterns,
+    unit_patterns,
 )
 from convviz.revisions import reference_entry
 from convviz.site import record
@@ -120,19 +121,12 @@ picked = changed_units(diff)
 if picked is None:
     print("no conv layer changed")
 else:
-    layer, units = picked
+    layer = picked[0]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     plot_unit_change(diff, layer, ax=ax)
     fig.tight_layout()
-    old_layer, new_layer = next(p for p in diff.layers if layer in (p[0], f"{p[0]} → {p[1]}"))
-    size = max(64, entry.input_shape[0])
-    patterns = [
-        convviz.visualize_filters(
-            m, name, units, image_size=size, crop=size // 16, recipe="fast", data=test.x[:256], cache=True
-        )
-        for m, name in ((old, old_layer), (new, new_layer))
-    ]
-    axes = plot_unit_patterns(patterns[0], patterns[1], diff.unit_change[layer])
+    _, old_patterns, new_patterns = unit_patterns(diff, (old, new), test.x, cache=True)
+    axes = plot_unit_patterns(old_patterns, new_patterns, diff.unit_change[layer])
     axes[0, 0].figure.tight_layout()
 
 # %%
