@@ -7,7 +7,7 @@ BACKENDS ?= tensorflow jax torch
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export NO_MKDOCS_2_WARNING ?= 1
 
-LINTED := convviz tests benchmarks docs/hooks.py gallery
+LINTED := convviz tests benchmarks gallery
 
 .PHONY: site test check lint fast-tests serve zoo clean help
 

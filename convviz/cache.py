@@ -10,8 +10,7 @@ file in the same folder and are renamed into place, so a reader sees a whole ent
 or none; a per-key lock file keeps two processes from computing the same entry
 twice. An entry whose checksum does not match is reported, deleted and recomputed.
 
-The cache lives in ``.convviz-cache/`` at the project root (the folder holding
-``gallery/zoo.yml``), or where the ``CONVVIZ_CACHE_DIR`` environment variable says.
+The cache lives in ``.convviz-cache/`` at the project root (:func:`project_root`), or where the ``CONVVIZ_CACHE_DIR`` environment variable says.
 """
 
 from __future__ import annotations
@@ -72,13 +71,12 @@ def make_key(kind: str, *, code: tuple[str, ...] | str, **parts: Any) -> str:
 
 
 def project_root() -> Path:
-    """The folder that holds ``gallery/zoo.yml``: the current folder or a parent, else the
-    folder above the installed package."""
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "gallery" / "zoo.yml").is_file():
-            return folder
-    return Path(__file__).resolve().parents[1]
+    """The project folder (:func:`convviz.paths.find`): the nearest folder, from the
+    current one upwards, whose ``mkdocs.yml`` uses the convviz plugin or that holds
+    ``zoo.yml`` or ``gallery/zoo.yml``; else the current folder."""
+    from convviz.paths import find
+
+    return find().root
 
 
 class Cache:

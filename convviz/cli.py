@@ -15,9 +15,9 @@ DESCRIPTION = """\
 convviz: see what ConvNets learn.
 
 Commands:
-  convviz zoo list [--json]   the models of the zoo (gallery/zoo.yml), and whether each is usable here
+  convviz zoo list [--json]   the models of the zoo, and whether each is usable here
   convviz zoo train [NAME...] train and cache the zoo's trained models (all when no name is given),
-                              or read their shipped weights (gallery/weights/); --ship, --check
+                              or read their shipped weights (weights/ beside the zoo file); --ship, --check
   convviz zoo fetch [NAME...] download the ImageNet weights of the zoo's keras.applications entries
   convviz render MODEL        render one model's figures (PNG) and numbers (manifest.json), no MkDocs
   convviz diff OLD NEW        what changed between two versions of a model (zoo entries, model
@@ -26,9 +26,12 @@ Commands:
   convviz site build|serve    build the site into site/, or serve it while you edit
   convviz cache merge DIR...  merge other cache folders (e.g. from parallel CI jobs) into this one
   convviz doctor              versions, Keras backend, cache size, which zoo models are usable and why
+  convviz init [--ci]         start a site in a repository: zoo.yml, mkdocs.yml (the convviz plugin),
+                              docs/index.md; --ci also the GitHub workflow
 
-The zoo file is gallery/zoo.yml in the project (or $CONVVIZ_ZOO); the cache is
-.convviz-cache/ in the project (or $CONVVIZ_CACHE_DIR). The Keras backend comes from
+The zoo file is $CONVVIZ_ZOO, --zoo, the plugin's zoo option in the nearest mkdocs.yml, or the
+nearest zoo.yml or gallery/zoo.yml; the cache is .convviz-cache/ in the project (or
+$CONVVIZ_CACHE_DIR). The Keras backend comes from
 $KERAS_BACKEND (tensorflow by default).
 """
 
@@ -168,6 +171,15 @@ def _site(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=root)
 
 
+def _init(args: argparse.Namespace) -> int:
+    from convviz.init import init, report
+
+    done = init(args.folder, ci=args.ci, force=args.force)
+    print(f"convviz init in {Path(args.folder).resolve()}:")
+    print(report(done, args.folder))
+    return 0
+
+
 def _cache_merge(args: argparse.Namespace) -> int:
     from convviz.cache import default_cache, merge
 
@@ -277,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--zoo", help="zoo file to use (default: gallery/zoo.yml or $CONVVIZ_ZOO)")
+    parser.add_argument(
+        "--zoo",
+        help="zoo file to use (default: $CONVVIZ_ZOO, else the zoo option of the convviz plugin in the "
+        "nearest mkdocs.yml, else the nearest zoo.yml or gallery/zoo.yml)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what convviz does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     zoo_p = sub.add_parser(
@@ -374,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="versions, backend, cache and zoo status")
     doc.set_defaults(func=_doctor)
+
+    ini = sub.add_parser(
+        "init",
+        help="start a convviz site in a repository (zoo.yml, mkdocs.yml, docs/index.md)",
+        description="Write a starter zoo.yml (one small model trained on the bundled digits, and "
+        "commented examples of every entry kind), a mkdocs.yml using the convviz plugin, "
+        "docs/index.md and the .gitignore lines for what the build generates. Existing files "
+        "are kept unless --force is given.",
+    )
+    ini.add_argument("folder", nargs="?", default=".", metavar="FOLDER", help="the repository (default: here)")
+    ini.add_argument("--ci", action="store_true", help="also write the GitHub workflow .github/workflows/convviz.yml")
+    ini.add_argument("--force", action="store_true", help="overwrite existing files that differ from the starter")
+    ini.set_defaults(func=_init)
     return parser
 
 
@@ -386,11 +415,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    before = os.environ.get("CONVVIZ_ZOO")
+    if args.zoo:
+        os.environ["CONVVIZ_ZOO"] = str(Path(args.zoo).resolve())  # page scripts read the zoo from it
     try:
         return args.func(args)
     except ValueError as exc:  # ZooError and bad input: one clear line, no traceback
         print(f"convviz: error: {exc}", file=sys.stderr)
         return 2
+    finally:  # main() may run inside another program (or a test): leave its environment as it was
+        if before is None:
+            os.environ.pop("CONVVIZ_ZOO", None)
+        else:
+            os.environ["CONVVIZ_ZOO"] = before
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,7 @@
 """The site's zoo pages, shared by the MkDocs hook and ``convviz render``.
 
-The page scripts of a zoo model are written from the templates in
-``gallery/templates/``; ``render`` runs them without MkDocs, saves their figures as PNG
+The page scripts of a zoo model are written from the templates shipped in
+``convviz/templates/`` (a folder of overrides may replace any of them); ``render`` runs them without MkDocs, saves their figures as PNG
 and the numbers they :func:`record` as a JSON manifest. Their expensive calls use the
 cache (``cache=True``), keyed on the model's weights: a site built after ``render``
 (in another process, or another CI job whose cache was merged) recomputes nothing.
@@ -30,6 +30,8 @@ __all__ = [
     "record",
     "read_number",
     "templates_dir",
+    "template_path",
+    "check_overrides",
     "write_pages",
     "remove_stale_pages",
     "render",
@@ -133,9 +135,34 @@ def pick_examples(correct: np.ndarray, labelled: np.ndarray, *, n: int = 8, wron
 
 
 def templates_dir() -> Path:
-    from convviz.cache import project_root
+    """The page templates shipped inside the package."""
+    return Path(__file__).resolve().parent / "templates"
 
-    return project_root() / "gallery" / "templates"
+
+def check_overrides(folder: str | Path) -> Path:
+    """A folder of page-template overrides, checked: it exists and every ``.py`` in it is
+    named after a page (``activations.py``, ...). Raises ValueError naming the folder and
+    the valid page names."""
+    folder = Path(folder)
+    valid = ", ".join(f"{p}.py" for p in WHAT.values())
+    if not folder.is_dir():
+        raise ValueError(f"template folder not found: {folder} (it overrides page templates: {valid})")
+    scripts = sorted(folder.glob("*.py"))
+    unknown = [p.name for p in scripts if p.stem not in WHAT.values()]
+    if unknown:
+        raise ValueError(
+            f"{folder}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a page template; valid: {valid}"
+        )
+    if not scripts:
+        raise ValueError(f"template folder {folder} holds no page template; valid: {valid}")
+    return folder
+
+
+def template_path(page: str, overrides: Path | None = None) -> Path:
+    """The template of a page: from ``overrides`` when it holds one, else the package's."""
+    if overrides is not None and (Path(overrides) / f"{page}.py").is_file():
+        return Path(overrides) / f"{page}.py"
+    return templates_dir() / f"{page}.py"
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -198,14 +225,16 @@ def write_pages(
     """Write ``folder/<page>.py`` for a zoo entry from the templates; only files whose
     content changed are written. Returns the pages written.
 
+    ``templates`` is a folder of overrides (see :func:`check_overrides`): a page it holds
+    replaces the package's template of that page.
+
     Each script carries a fingerprint of the entry (its recipe or weights-file hash), the
     template and the convviz version, so mkdocs-gallery's MD5 cache re-runs a model's
     pages exactly when one of them changes.
     """
-    templates = templates or templates_dir()
     written = []
     for page in pages_for(entry) if pages is None else pages:
-        template = (templates / f"{page}.py").read_text(encoding="utf-8")
+        template = template_path(page, templates).read_text(encoding="utf-8")
         extra = ""
         if page == "changes":
             from convviz.revisions import reference_fingerprint
@@ -286,7 +315,9 @@ def render(
     target.mkdir(parents=True, exist_ok=True)
     scripts = target / "scripts"
     pages = [WHAT[w] for w in what if w in WHAT and WHAT[w] in pages_for(entry)]
-    write_pages(entry, scripts, pages=pages)
+    from convviz.paths import find
+
+    write_pages(entry, scripts, pages=pages, templates=find().templates)  # the project's overrides, if any
     manifest: dict[str, Any] = {"model": name, "test_accuracy": zoo.test_accuracy(entry), "pages": {}}
     for page in tqdm(pages, desc=f"render {name}", unit="page", disable=not progress):
         plt.close("all")

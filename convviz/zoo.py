@@ -1,4 +1,4 @@
-"""The model zoo: entries from ``gallery/zoo.yml``, validated, loaded and cached.
+"""The model zoo: entries from the zoo file (``zoo.yml``), validated, loaded and cached.
 
 An entry names a model, where it comes from and what to show::
 
@@ -50,7 +50,7 @@ import keras
 import yaml
 
 from convviz import datasets, models, shipped
-from convviz.cache import Cache, default_cache, make_key, project_root
+from convviz.cache import Cache, default_cache, make_key
 
 __all__ = [
     "ZooError",
@@ -121,9 +121,12 @@ class ZooError(ValueError):
 
 
 def path() -> Path:
-    """The zoo file: ``$CONVVIZ_ZOO`` or ``<project>/gallery/zoo.yml``."""
-    env = os.environ.get(ENV_VAR)
-    return Path(env) if env else project_root() / "gallery" / "zoo.yml"
+    """The zoo file: ``$CONVVIZ_ZOO``, else the project's (:func:`convviz.paths.find`: the
+    ``zoo`` option of the convviz plugin in the nearest ``mkdocs.yml``, or the nearest
+    ``zoo.yml`` or ``gallery/zoo.yml``)."""
+    from convviz.paths import find
+
+    return find().zoo
 
 
 @dataclass(frozen=True)

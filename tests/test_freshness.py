@@ -45,7 +45,7 @@ print(json.dumps(keys))
 def _keys(pkg_parent: Path) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(pkg_parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(pkg_parent / "convviz"), str(ROOT / "gallery" / "templates")],
+        [sys.executable, "-c", PROBE, str(pkg_parent / "convviz"), str(pkg_parent / "convviz" / "templates")],
         env=env,
         capture_output=True,
         text=True,

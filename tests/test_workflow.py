@@ -17,7 +17,10 @@ def load(path=WORKFLOW):
     return doc
 
 
-@pytest.mark.parametrize("name", ["site.yml", "test.yml", "zoo-check.yml", "diff.yml"])
+STARTER = Path(__file__).resolve().parents[1] / "convviz" / "starter" / "workflow.yml"
+
+
+@pytest.mark.parametrize("name", ["site.yml", "test.yml", "zoo-check.yml", "diff.yml", str(STARTER)])
 def test_schema(name):
     doc = load(WORKFLOW.parent / name)
     assert set(doc) >= {"name", "on", "jobs"}
@@ -102,3 +105,20 @@ def test_pull_requests_that_change_a_model_get_a_diff_of_it():
     assert 'convviz diff --changed-since "origin/${{ github.base_ref }}" --out model-diff' in runs
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["with"]["path"] == "model-diff" and upload["if"] == "always()"
+
+
+def test_the_workflow_convviz_init_writes_renders_builds_deploys_and_diffs():
+    """`convviz init --ci`: a team's repository gets the same pipeline as this one."""
+    doc = load(STARTER)
+    jobs = doc["jobs"]
+    assert set(doc["on"]) >= {"push", "pull_request"}
+    runs = {name: " ".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
+    assert "fromJSON(needs.zoo.outputs.models)" in jobs["render"]["strategy"]["matrix"]["model"]
+    assert 'convviz render "${{ matrix.model }}"' in runs["render"]
+    assert "convviz cache merge" in runs["site"] and "mkdocs build --strict" in runs["site"]
+    assert jobs["site"]["needs"] == "render" and jobs["deploy"]["needs"] == "site"
+    assert jobs["deploy"]["if"] == jobs["diff"]["if"].replace("==", "!=")  # deploy on push, diff on PRs
+    checkout = next(s for s in jobs["diff"]["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    assert 'convviz diff --changed-since "origin/${{ github.base_ref }}"' in runs["diff"]
+    assert all('pip install "convviz[docs]"' in runs[j] for j in ("zoo", "render", "site", "diff"))

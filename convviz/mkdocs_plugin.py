@@ -1,0 +1,590 @@
+"""The ``convviz`` MkDocs plugin: a zoo file becomes gallery pages, in any repository.
+
+In ``mkdocs.yml``::
+
+    plugins:
+      - search
+      - convviz:
+          zoo: models/zoo.yml        # the zoo file (default: zoo.yml beside mkdocs.yml)
+
+The plugin writes every usable zoo model's page scripts from the templates shipped in
+``convviz/templates/`` (``templates:`` names a folder whose scripts replace them), runs them
+through mkdocs-gallery (which it configures and drives itself: do not list ``gallery`` as
+well), writes each model's unit and class pages, adds the zoo to the navigation and fills
+``{{ number MODEL.PAGE.NAME }}`` in hand-written pages with what the pages recorded.
+Scripts are rewritten only when their content changes and each carries a fingerprint of
+its zoo entry, template and convviz code, so a rebuild re-runs exactly the pages whose
+inputs changed.
+
+Options (paths relative to ``mkdocs.yml``):
+
+``zoo``
+    The zoo file. ``$CONVVIZ_ZOO`` overrides it.
+``templates``
+    A folder of page-template overrides (``gradcam.py``...).
+``pages_dir``
+    Where the generated page scripts go (default ``.convviz/pages``; not for version control).
+``gallery_dir``
+    The zoo's folder inside ``docs_dir``, i.e. its URL (default ``gallery``).
+``nav_title``
+    The zoo's title in the navigation (default ``Model zoo``).
+``examples``
+    Folders of hand-written example scripts that use the zoo, each mapped to its output
+    folder inside ``docs_dir``; a script re-runs when the zoo models it loads
+    (``zoo.entry("name")``) or the convviz code it calls change.
+``benchmarks``
+    A folder whose ``report.py`` defines ``summary(name)`` and ``table(name)``, for
+    ``{{ number bench-NAME.KEY }}`` and ``{{ table bench-NAME }}``.
+``gallery``
+    Further mkdocs-gallery options (``thumbnail_size``...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+
+__all__ = ["ConvvizPlugin", "Layout", "generate_pages", "refresh_examples", "fill_numbers", "forget_failed"]
+
+log = logging.getLogger("mkdocs.plugins.convviz")
+GUIDE = "https://convviz.github.io/convviz/add-your-model/"
+
+# mkdocs-gallery options the plugin sets; ``gallery:`` may change any but the folders
+_GALLERY_DEFAULTS: dict[str, Any] = {
+    "filename_pattern": r"\.py$",  # every script of a zoo or example folder runs
+    "ignore_pattern": r"__init__\.py",
+    "within_subsection_order": "FileNameSortKey",
+    "only_warn_on_example_error": False,
+    "abort_on_example_error": True,
+    "reset_modules": ["matplotlib", "keras"],
+    "download_all_examples": False,
+    "show_memory": False,
+    "remove_config_comments": True,
+    "capture_repr": [],  # print() only: no "<Axes: ...>" under a cell
+}
+_GALLERY_FOLDERS = ("examples_dirs", "gallery_dirs")
+
+
+class _Options(Config):
+    zoo = c.Type(str, default="zoo.yml")
+    templates = c.Optional(c.Type(str))
+    pages_dir = c.Type(str, default=".convviz/pages")
+    gallery_dir = c.Type(str, default="gallery")
+    nav_title = c.Type(str, default="Model zoo")
+    examples = c.Type(dict, default={})
+    benchmarks = c.Optional(c.Type(str))
+    gallery = c.Type(dict, default={})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a build's files go: the generated scripts, the zoo's output folder inside
+    ``docs_dir``, the example folders (source → output) and the benchmark folder."""
+
+    pages: Path
+    out: Path
+    zoo: Path = Path("zoo.yml")
+    root: Path = Path(".")
+    examples: dict[Path, Path] = field(default_factory=dict)
+    benchmarks: Path | None = None
+    templates: Path | None = None
+    zoo_label: str = "zoo.yml"
+    guide: str = GUIDE
+
+    @property
+    def out_dirs(self) -> tuple[Path, ...]:
+        return (self.out, *self.examples.values())
+
+
+# ---------------------------------------------------------------- page generation
+
+
+def _zoo_index(entries: list, skipped: list, layout: Layout) -> str:
+    from convviz import zoo
+    from convviz.site import pages_for
+
+    lines = [
+        "# Model zoo",
+        "",
+        f"Every model of `{layout.zoo_label}` gets five pages: intermediate activations, filter patterns, "
+        "Grad-CAM, pixel attributions and latent space, a page per conv layer with every unit, and a page "
+        "with every class; an entry with `compare_to` also gets a page of what changed against the model it "
+        f"names. Adding an entry to the zoo adds its pages ([how]({layout.guide})).",
+        "",
+        "| model | source | dataset | test accuracy | pages |",
+        "|---|---|---|---|---|",
+    ]
+    for e in entries:
+        acc = zoo.test_accuracy(e)
+        detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
+        acc_text = f"{acc:.2%}" if acc is not None else "—"
+        pages = " · ".join(
+            [f"[{p}]({e.name}/{p}.md)" for p in pages_for(e)]
+            + [f"[units]({e.name}/units/index.md)", f"[classes]({e.name}/classes/index.md)"]
+        )
+        lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
+    for e, why in skipped:
+        lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | — | not built here: {why} |")
+    if not entries and not skipped:
+        lines.append("| (the zoo file has no models) | | | | |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _model_readme(entry: Any) -> str:
+    from convviz import zoo
+
+    acc = zoo.test_accuracy(entry)
+    shape = "×".join(str(d) for d in entry.input_shape)
+    text = [
+        f"## {entry.name}",
+        "",
+        f"**{entry.title}**. {entry.description}",
+        "",
+        f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
+        + (f", test accuracy **{acc:.2%}**." if acc is not None else "."),
+        "",
+        f"[Every layer and unit]({entry.name}/units/index.md): each conv layer's output shape, receptive "
+        "field and dead units, and every unit's feature visualization beside the test images that excite "
+        "it most. [Every class](" + entry.name + "/classes/index.md): the input that maximizes its score, its "
+        "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.",
+        "",
+    ]
+    if entry.compare_to is not None:
+        from convviz.revisions import reference_entry
+
+        label = reference_entry(entry)[0]
+        text += [
+            f"[What changed]({entry.name}/changes.md) against `{label}`: accuracy, flipped predictions with both "
+            "Grad-CAMs, per-layer CKA, the units that changed most and the aligned latent spaces.",
+            "",
+        ]
+    return "\n".join(text)
+
+
+def generate_pages(layout: Layout) -> dict[str, list[str]]:
+    """Write the per-model gallery scripts into ``layout.pages`` (only those whose content
+    changed); returns {model: [pages written]}, with ``"course"``-style keys for example
+    folders whose scripts must re-run."""
+    from convviz import zoo
+    from convviz.site import _write_if_changed, remove_stale_pages, write_pages
+
+    entries, skipped = [], []
+    for e in zoo.read():
+        ok, why = zoo.usable(e)
+        if ok:
+            entries.append(e)
+        else:
+            log.info("convviz: skipping zoo model %s: %s", e.name, why)
+            skipped.append((e, why))
+    changed: dict[str, list[str]] = {}
+    _write_if_changed(layout.pages / "README.md", _zoo_index(entries, skipped, layout))
+    for e in entries:
+        folder = layout.pages / e.name
+        _write_if_changed(folder / "README.md", _model_readme(e))
+        written = write_pages(e, folder, templates=layout.templates)
+        if e.compare_to is None and (folder / "changes.py").is_file():
+            (folder / "changes.py").unlink()  # compare_to removed: its page goes too
+            out = layout.out / e.name
+            for stale in [
+                *out.glob("changes.*"),
+                *out.glob("images/*_changes_*"),
+                *out.glob("images/thumb/*_changes_*"),
+            ]:
+                stale.unlink()
+            written.append("changes")
+        if written:
+            changed[e.name] = written
+    remove_stale_pages(layout.pages, {e.name for e in entries}, (layout.out,))
+    for src, out in layout.examples.items():
+        changed.update(refresh_examples(src, out))
+    return changed
+
+
+_ENTRY = re.compile(r"""zoo\.entry\(["']([\w-]+)["']\)""")
+
+
+def refresh_examples(src: Path, out: Path) -> dict[str, list[str]]:
+    """mkdocs-gallery re-runs a script only when its text changes; an example script also
+    depends on the zoo models it loads (``zoo.entry("shapes-cnn")``), on the convviz code it
+    calls and on the backend. Keep a fingerprint of all that beside its output and forget
+    the script's MD5 when it changes, so the figure is recomputed. Returns
+    {folder name: [scripts to re-run]}."""
+    from convviz import zoo
+    from convviz._code import code_digest, environment
+    from convviz.site import page_modules
+
+    rerun: dict[str, list[str]] = {}
+    known = {e.name: e for e in zoo.read()}
+    for script in sorted(Path(src).glob("*.py")):
+        text = script.read_text(encoding="utf-8")
+        # the recipes of the models it loads, and whether each is usable here (an example
+        # may use an ImageNet model when its weights are present)
+        recipes = [
+            repr(known[n].recipe()) if n in known else f"{n}: not in the zoo" for n in sorted(set(_ENTRY.findall(text)))
+        ]
+        recipes += [f"{e.name}: {zoo.usable(e)[0]}" for e in known.values() if e.source == "keras.applications"]
+        parts = [text, code_digest(*page_modules(text)), repr(sorted(environment().items())), *recipes]
+        digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        stamp = out / f"{script.stem}.fingerprint"
+        if stamp.is_file() and stamp.read_text() == digest:
+            continue
+        (out / f"{script.name}.md5").unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+        rerun.setdefault(Path(src).name, []).append(script.stem)
+    return rerun
+
+
+def forget_failed(out_dirs: tuple[Path, ...]) -> list[Path]:
+    """A failed example must not leave its MD5 behind: mkdocs-gallery writes it even on
+    failure, and the next build would silently keep the traceback page. Forget the MD5 of
+    every example whose page is missing or shows a traceback; returns the MD5 files removed."""
+    gone = []
+    for out in out_dirs:
+        for md5 in Path(out).rglob("*.py.md5"):
+            page = md5.with_name(md5.name[: -len(".py.md5")] + ".md")
+            if not page.is_file() or "Traceback (most recent call last)" in page.read_text(encoding="utf-8"):
+                md5.unlink()
+                gone.append(md5)
+    return gone
+
+
+# ---------------------------------------------------------------- numbers in prose
+
+_NUMBER = re.compile(r"\{\{\s*number\s+([\w-]+)\.([\w.]+?)(?:\s*\|\s*(pct|pct0|f1|f2|f3|int))?\s*\}\}")
+_TABLE = re.compile(r"\{\{\s*table\s+bench-(\w+)\s*\}\}")
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_FORMATS = {
+    "pct": "{:.1%}",
+    "pct0": "{:.0%}",
+    "f1": "{:.1f}",
+    "f2": "{:.2f}",
+    "f3": "{:.3f}",
+    "int": "{:d}",
+    None: "{}",
+}
+
+
+def _report(folder: Path | None) -> Any:
+    import importlib.util
+
+    if folder is None or not (Path(folder) / "report.py").is_file():
+        raise KeyError(
+            "benchmark numbers need the plugin's 'benchmarks' option: a folder with report.py"
+            + (f" (none in {folder})" if folder is not None else "")
+        )
+    spec = importlib.util.spec_from_file_location("convviz_bench_report", Path(folder) / "report.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
+    """Replace ``{{ number MODEL.PAGE.NAME | pct }}`` with what that page recorded in this
+    build (:func:`convviz.site.record`), ``{{ number bench-NAME.KEY }}`` with a benchmark
+    result and ``{{ table bench-NAME }}`` with its table: numbers in prose are computed,
+    never typed. MODEL is a zoo model or an example folder's name; a model not built here
+    reads "(not built here)". Code (fenced or inline) is left as written."""
+    from convviz.site import lookup, read_number
+
+    folders = {src.name: src for src in layout.examples}
+
+    def one(m: re.Match) -> str:
+        model, key, fmt = m.group(1), m.group(2), m.group(3)
+        try:
+            if model.startswith("bench-"):
+                value = lookup(_report(layout.benchmarks).summary(model[len("bench-") :]), key, model)
+            else:
+                folder = folders.get(model, layout.pages / model)
+                if not folder.is_dir():
+                    return "(not built here)"
+                value = read_number(folder, key)
+        except KeyError as exc:
+            raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
+        return _FORMATS[fmt].format(int(value) if fmt == "int" else value)
+
+    def table(m: re.Match) -> str:
+        try:
+            return _report(layout.benchmarks).table(m.group(1))
+        except KeyError as exc:
+            raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
+
+    parts = _CODE.split(markdown)
+    return "".join(p if i % 2 else _NUMBER.sub(one, _TABLE.sub(table, p)) for i, p in enumerate(parts))
+
+
+# ---------------------------------------------------------------- mkdocs-gallery glue
+
+
+def _reset_keras(gallery_conf: Any, fname: Any) -> None:
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def _prepare_gallery() -> None:
+    """Register the Keras resetter (the gallery's ``reset_modules`` takes names only), make
+    the gallery's output tee safe for TensorFlow's logging at exit, and hush the gallery's
+    duplicate-name warning: every model's pages share file names by design (their URLs are
+    ``gallery/<model>/<page>/``); the duplicates break only backreference links, unused here."""
+    from mkdocs_gallery import gen_single, scrapers
+
+    scrapers._reset_dict["keras"] = _reset_keras
+    tee = gen_single._LoggingTee
+    if not hasattr(tee, "close"):
+        tee.close = lambda self: None
+    if not hasattr(tee, "isatty"):
+        tee.isatty = lambda self: False
+    gallery_log = logging.getLogger("mkdocs.plugins.mkdocs-gallery")
+    if not any(isinstance(f, _SameNamesAcrossModels) for f in gallery_log.filters):
+        gallery_log.addFilter(_SameNamesAcrossModels())
+
+
+class _SameNamesAcrossModels(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Duplicate example file name(s) found")
+
+
+def _nav_has(nav: Any, target: str) -> bool:
+    if isinstance(nav, str):
+        return nav.rstrip("/").removesuffix("/index.md").rstrip("/") == target
+    if isinstance(nav, dict):
+        return any(_nav_has(v, target) for v in nav.values())
+    if isinstance(nav, list):
+        return any(_nav_has(v, target) for v in nav)
+    return False
+
+
+_TIME = re.compile(r"\|\s*\[([^\]]+)\]\([^)]*\)[^|]*\|\s*(\d+):(\d+(?:\.\d+)?)\s*\|")
+
+
+class ConvvizPlugin(BasePlugin[_Options]):
+    """The plugin; see the module text for its options."""
+
+    def __init__(self) -> None:
+        self.layout: Layout | None = None
+        self._gallery: Any = None
+        self._start = 0.0
+        self._seconds: dict[tuple[str, str], float] = {}
+
+    # -- configuration
+    def load_config(self, options: dict[str, Any], config_file_path: str | None = None) -> Any:
+        known = {name for name, _ in self.config_scheme}
+        errors, warnings = super().load_config(options, config_file_path)
+        where = config_file_path or "mkdocs.yml"
+        unknown = [k for k in options if k not in known]
+        if unknown:
+            warnings = [w for w in warnings if w[0] not in unknown]
+            message = f"{where}: unknown convviz option {unknown[0]!r}; valid: {', '.join(sorted(known))}"
+            errors.append((unknown[0], c.ValidationError(message)))
+        return errors, warnings
+
+    def _layout(self, config: Any) -> Layout:
+        root = Path(config.config_file_path or "mkdocs.yml").resolve().parent
+        where = config.config_file_path or "mkdocs.yml"
+        docs = Path(config.docs_dir).resolve()
+        opts = self.config
+        zoo_file = (root / opts.zoo).resolve()
+        env = os.environ.get("CONVVIZ_ZOO")
+        if env:
+            if Path(env).resolve() != zoo_file:
+                log.info("convviz: CONVVIZ_ZOO=%s overrides the zoo option (%s)", env, opts.zoo)
+            zoo_file = Path(env).resolve()
+        if not zoo_file.is_file():
+            raise PluginError(
+                f"{where}: convviz zoo file not found: {zoo_file} (set the plugin's 'zoo' option to your "
+                "zoo file, relative to mkdocs.yml; `convviz init` writes a starter zoo.yml)"
+            )
+        templates = None
+        if opts.templates:
+            from convviz.site import check_overrides
+
+            try:
+                templates = check_overrides(root / opts.templates)
+            except ValueError as exc:
+                raise PluginError(f"{where}: convviz 'templates': {exc}") from None
+        examples = {}
+        for src, out in opts.examples.items():
+            if not (root / src).is_dir():
+                raise PluginError(f"{where}: convviz 'examples': folder not found: {root / src}")
+            examples[(root / src).resolve()] = (docs / str(out)).resolve()
+        unknown = sorted(set(opts.gallery) & set(_GALLERY_FOLDERS))
+        if unknown:
+            raise PluginError(
+                f"{where}: convviz 'gallery' may not set {', '.join(unknown)}: the plugin sets them "
+                "(use 'examples' for folders of your own scripts)"
+            )
+        guide = os.path.relpath(docs / "add-your-model.md", docs / opts.gallery_dir)
+        try:
+            label = zoo_file.relative_to(root).as_posix()
+        except ValueError:
+            label = zoo_file.name
+        return Layout(
+            pages=(root / opts.pages_dir).resolve(),
+            zoo=zoo_file,
+            root=root,
+            out=(docs / opts.gallery_dir).resolve(),
+            examples=examples,
+            benchmarks=(root / opts.benchmarks).resolve() if opts.benchmarks else None,
+            templates=templates,
+            zoo_label=label,
+            guide=guide if (docs / "add-your-model.md").is_file() else GUIDE,
+        )
+
+    def _gallery_plugin(self, config: Any, layout: Layout) -> Any:
+        from mkdocs_gallery.plugin import GalleryPlugin
+
+        root = Path(config.config_file_path or "mkdocs.yml").resolve().parent
+
+        def rel(p: Path) -> str:
+            return Path(os.path.relpath(p, root)).as_posix()
+
+        options = {
+            **_GALLERY_DEFAULTS,
+            **self.config.gallery,
+            "examples_dirs": [rel(layout.pages), *map(rel, layout.examples)],
+            "gallery_dirs": [rel(layout.out), *map(rel, layout.examples.values())],
+        }
+        plugin = GalleryPlugin()
+        errors, _ = plugin.load_config(options, config.config_file_path)
+        if errors:
+            name, err = errors[0]
+            raise PluginError(f"{config.config_file_path}: convviz 'gallery' option {name!r}: {err}")
+        return plugin
+
+    def on_config(self, config: Any, **kwargs: Any) -> Any:
+        if "gallery" in config.plugins:
+            raise PluginError(
+                f"{config.config_file_path}: the convviz plugin configures mkdocs-gallery itself: remove 'gallery' "
+                "from plugins (its options go under convviz's 'gallery' option, its folders under 'examples')"
+            )
+        self._start = time.time()
+        layout = self._layout(config)
+        self.layout = layout
+        # the page scripts, ``convviz render`` and the cache read these
+        os.environ["CONVVIZ_ZOO"] = str(layout.zoo)
+        os.environ.setdefault("CONVVIZ_CACHE_DIR", str(layout.root / ".convviz-cache"))
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        _prepare_gallery()
+        from convviz.zoo import ZooError
+
+        layout.pages.mkdir(parents=True, exist_ok=True)
+        try:
+            changed = generate_pages(layout)
+        except ZooError as exc:
+            raise PluginError(str(exc)) from None
+        for model, pages in changed.items():
+            print(f"convviz: {model}: pages to (re)build: {', '.join(pages)}")
+        for out in layout.examples.values():
+            out.mkdir(parents=True, exist_ok=True)
+        rel_out = Path(os.path.relpath(layout.out, Path(config.docs_dir).resolve())).as_posix()
+        if config.nav is not None and not _nav_has(config.nav, rel_out):
+            config.nav.append({self.config.nav_title: rel_out})
+        self._gallery = self._gallery_plugin(config, layout)
+        return self._gallery.on_config(config)
+
+    # -- build
+    def on_pre_build(self, config: Any, **kwargs: Any) -> None:
+        """mkdocs-gallery runs the page scripts; then every model's unit and class pages are
+        written (each skipped where its fingerprint is unchanged)."""
+        from convviz import zoo
+        from convviz.class_pages import write_class_pages
+        from convviz.unit_pages import write_unit_pages
+
+        assert self.layout is not None
+        self._gallery.on_pre_build(config)
+        self._seconds.clear()
+        for e in zoo.read():
+            if not zoo.usable(e)[0]:
+                continue
+            start = time.perf_counter()
+            done = write_unit_pages(e, self.layout.out / e.name / "units")
+            if done is not None:
+                self._seconds[(e.name, "units")] = time.perf_counter() - start
+                print(
+                    f"convviz: {e.name}: unit pages of {len(done)} layers written in {self._seconds[(e.name, 'units')]:.1f} s"
+                )
+            seconds = write_class_pages(e, self.layout.out / e.name / "classes")
+            if seconds is not None:
+                self._seconds[(e.name, "classes")] = seconds
+                print(f"convviz: {e.name}: class page written in {seconds:.1f} s")
+
+    def on_files(self, files: Any, config: Any, **kwargs: Any) -> Any:
+        return self._gallery.on_files(files, config)
+
+    def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:
+        if "{{" not in markdown or self.layout is None:
+            return markdown
+        try:
+            return fill_numbers(markdown, self.layout, page.file.src_uri)
+        except ValueError as exc:
+            raise PluginError(str(exc)) from None
+
+    def on_page_content(self, html: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:
+        return self._gallery.on_page_content(html, page, config, files)
+
+    def on_serve(self, server: Any, config: Any, builder: Any, **kwargs: Any) -> Any:
+        assert self.layout is not None
+        server.watch(str(self.layout.zoo))
+        if self.layout.templates is not None:
+            server.watch(str(self.layout.templates))
+        return self._gallery.on_serve(server, config, builder)
+
+    def on_build_error(self, error: Exception, **kwargs: Any) -> None:
+        if self.layout is None:
+            return
+        for md5 in forget_failed(self.layout.out_dirs):
+            print(f"convviz: {md5} forgotten: its example failed")
+
+    def on_post_build(self, config: Any, **kwargs: Any) -> None:
+        self._gallery.on_post_build(config)
+        assert self.layout is not None
+        self._print_times()
+
+    def _print_times(self) -> None:
+        """Print the time of every gallery page run in this build (from mkdocs-gallery's
+        execution-time tables), per model, and which galleries were unchanged."""
+        assert self.layout is not None
+        rows, unchanged = [], []
+        for out in self.layout.out_dirs:
+            for table in sorted(out.rglob("mg_execution_times.md")):
+                folder = table.parent.relative_to(out.parent).as_posix()
+                if table.stat().st_mtime < self._start:
+                    unchanged.append(folder)
+                    continue
+                for line in table.read_text(encoding="utf-8").splitlines():
+                    m = _TIME.search(line)
+                    if m:
+                        rows.append((folder, m.group(1).strip(), int(m.group(2)) * 60 + float(m.group(3))))
+        gallery = self.layout.out.name
+        rows += [(f"{gallery}/{model}", page, sec) for (model, page), sec in self._seconds.items()]
+        print("convviz: gallery pages run in this build (seconds):")
+        for folder, page, sec in rows:
+            print(f"  {folder:<28} {page:<16} {sec:7.1f}")
+        print(
+            f"  total {sum(r[2] for r in rows):.1f} s"
+            + (f"; unchanged (not re-run): {', '.join(unchanged)}" if unchanged else "")
+        )
+        per_model: dict[str, float] = {}
+        for folder, _, sec in rows:
+            key = folder.removeprefix(f"{gallery}/")
+            per_model[key] = per_model.get(key, 0.0) + sec
+        if per_model:
+            print(
+                "  per model: "
+                + ", ".join(f"{m} {s:.0f} s" for m, s in sorted(per_model.items(), key=lambda kv: -kv[1]))
+            )

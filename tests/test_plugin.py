@@ -1,0 +1,286 @@
+"""The MkDocs plugin: page generation from the zoo, numbers in prose, example folders, no
+stale MD5 after a failed example, and a clear error for every bad configuration."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    pytest.importorskip("mkdocs_gallery")
+    from convviz import mkdocs_plugin
+
+    (tmp_path / "zoo_pages").mkdir()
+    return mkdocs_plugin
+
+
+@pytest.fixture
+def layout(tmp_path):
+    from convviz.mkdocs_plugin import Layout
+
+    return Layout(pages=tmp_path / "zoo_pages", out=tmp_path / "out")
+
+
+def test_failed_example_md5_is_forgotten(plugin, tmp_path):
+    out = tmp_path / "out" / "m"
+    out.mkdir(parents=True)
+    (out / "ok.md").write_text("fine")
+    (out / "ok.py.md5").write_text("1")
+    (out / "bad.md").write_text("```\nTraceback (most recent call last):\n  boom\n```")
+    (out / "bad.py.md5").write_text("2")
+    (out / "gone.py.md5").write_text("3")  # failed before its page was written
+    gone = plugin.forget_failed((tmp_path / "out",))
+    assert sorted(p.name for p in gone) == ["bad.py.md5", "gone.py.md5"]
+    assert sorted(p.name for p in out.glob("*.md5")) == ["ok.py.md5"]
+
+
+def test_pages_written_only_when_changed_and_removed_with_the_model(plugin, layout, tmp_path, monkeypatch):
+    zoo_file = tmp_path / "zoo.yml"
+    zoo_file.write_text(
+        "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
+    )
+    monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
+    monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
+    first = plugin.generate_pages(layout)
+    assert first == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
+    page = tmp_path / "zoo_pages" / "m1" / "gradcam.py"
+    assert 'MODEL = "m1"' in page.read_text()
+    assert plugin.generate_pages(layout) == {}  # nothing changed: nothing written
+    zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
+    assert plugin.generate_pages(layout) == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
+    zoo_file.write_text(zoo_file.read_text() + "    compare_to: {seed: 1}\n")
+    assert plugin.generate_pages(layout) == {"m1": ["changes"]}  # the other pages do not depend on it
+    assert 'MODEL = "m1"' in (tmp_path / "zoo_pages" / "m1" / "changes.py").read_text()
+    zoo_file.write_text(zoo_file.read_text().replace("{seed: 1}", "{seed: 2}"))
+    assert plugin.generate_pages(layout) == {"m1": ["changes"]}  # another reference: the page reruns
+    zoo_file.write_text(zoo_file.read_text().replace("    compare_to: {seed: 2}\n", ""))
+    assert plugin.generate_pages(layout) == {"m1": ["changes"]}
+    assert not (tmp_path / "zoo_pages" / "m1" / "changes.py").exists()
+    zoo_file.write_text(
+        "models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+    )
+    plugin.generate_pages(layout)
+    assert not (tmp_path / "zoo_pages" / "m1").exists()
+    assert (tmp_path / "zoo_pages" / "m2" / "latent.py").is_file()
+
+
+def test_numbers_in_prose_come_from_the_pages(plugin, layout, tmp_path, monkeypatch):
+    import json
+
+    folder = tmp_path / "zoo_pages" / "m1"
+    folder.mkdir()
+    (folder / "numbers.json").write_text(json.dumps({"gradcam": {"pointing_game": {"gradcam": 0.9251}}}))
+    text = (
+        "Grad-CAM scores {{ number m1.gradcam.pointing_game.gradcam | pct }} here, "
+        "{{ number m2.gradcam.x }} there; `{{ number m1.as.code }}` stays code."
+    )
+    out = plugin.fill_numbers(text, layout)
+    assert out == "Grad-CAM scores 92.5% here, (not built here) there; `{{ number m1.as.code }}` stays code."
+    with pytest.raises(ValueError, match=r"page.md: .*no 'energy'.*valid here: pointing_game"):
+        plugin.fill_numbers("{{ number m1.gradcam.energy }}", layout, "page.md")
+    with pytest.raises(ValueError, match=r"page.md: .*'benchmarks' option"):
+        plugin.fill_numbers("{{ table bench-units }}", layout, "page.md")
+
+
+def test_record_writes_the_pages_numbers(tmp_path, monkeypatch):
+    from convviz.site import read_number, record
+
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "gradcam.py"
+    script.write_text("from convviz.site import record\nrecord('accuracy', 0.5)\n")
+    import runpy
+
+    runpy.run_path(str(script), run_name="__main__")
+    record("other", 2)  # called from here: filed under this test module's name
+    assert read_number(tmp_path, "gradcam.accuracy") == 0.5
+    assert read_number(tmp_path, "test_plugin.other") == 2
+
+
+def test_example_scripts_rerun_when_their_model_changes(plugin, tmp_path, monkeypatch):
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "fig.py").write_text('from convviz import zoo\nentry = zoo.entry("m1")\n')
+    zoo_file = tmp_path / "zoo.yml"
+    zoo_file.write_text(
+        "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
+    )
+    monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
+    assert plugin.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
+    md5 = tmp_path / "figures" / "fig.py.md5"
+    md5.write_text("x")  # what mkdocs-gallery writes after running it
+    assert plugin.refresh_examples(course, tmp_path / "figures") == {}
+    assert md5.is_file()
+    zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
+    assert plugin.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
+    assert not md5.exists()  # forgotten: the gallery re-runs the script
+
+
+def _clean_env(monkeypatch):
+    """No zoo or cache from the environment; the plugin's own settings are undone after the
+    test (set first, so that monkeypatch restores the variables' absence)."""
+    for name in ("CONVVIZ_ZOO", "CONVVIZ_CACHE_DIR"):
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
+
+
+def _site(tmp_path: Path, options: str, *, plugins: str = "") -> Path:
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    (tmp_path / "docs" / "index.md").write_text("# Home\n")
+    (tmp_path / "zoo.yml").write_text(ZOO)
+    mk = tmp_path / "mkdocs.yml"
+    mk.write_text(f"site_name: t\nplugins:\n  - search\n{plugins}  - convviz:{options}\nnav:\n  - Home: index.md\n")
+    return mk
+
+
+def _configure(mk: Path):
+    """Load the config as `mkdocs build` does and run the plugins' on_config."""
+    from mkdocs.config import load_config
+
+    config = load_config(str(mk))
+    return config.plugins.on_config(config)
+
+
+@pytest.mark.parametrize(
+    "options, plugins, message",
+    [
+        ("\n      zoo: models/zoo.yml\n", "", r"mkdocs.yml: convviz zoo file not found: .*models/zoo.yml"),
+        ("\n      zooo: zoo.yml\n", "", r"unknown convviz option 'zooo'; valid: benchmarks, examples, gallery, .*zoo"),
+        ("\n      templates: mine\n", "", r"'templates': template folder not found: .*mine .*gradcam.py"),
+        (
+            "\n      gallery: {examples_dirs: [x]}\n",
+            "",
+            r"'gallery' may not set examples_dirs",
+        ),
+        (" {}\n", "  - gallery\n", r"configures mkdocs-gallery itself: remove 'gallery'"),
+        ("\n      examples: {nowhere: figures}\n", "", r"'examples': folder not found: .*nowhere"),
+    ],
+)
+def test_bad_configuration_is_one_clear_error(plugin, tmp_path, monkeypatch, caplog, options, plugins, message):
+    import re
+
+    from mkdocs.exceptions import MkDocsException
+
+    _clean_env(monkeypatch)
+    mk = _site(tmp_path, options, plugins=plugins)
+    with pytest.raises(MkDocsException) as exc:  # a build error (an option error is logged, then aborts)
+        _configure(mk)
+    assert re.search(message, f"{exc.value}\n{caplog.text}"), f"{exc.value}\n{caplog.text}"
+
+
+def test_template_override_folder_must_hold_pages(plugin, tmp_path, monkeypatch):
+    from mkdocs.exceptions import PluginError
+
+    _clean_env(monkeypatch)
+    (tmp_path / "mine").mkdir()
+    mk = _site(tmp_path, "\n      templates: mine\n")
+    with pytest.raises(PluginError, match=r"mine holds no page template; valid: activations.py, .*latent.py"):
+        _configure(mk)
+    (tmp_path / "mine" / "gradcamm.py").write_text("")
+    with pytest.raises(PluginError, match=r"gradcamm.py is not a page template; valid: activations.py, filters.py"):
+        _configure(mk)
+
+
+def test_plugin_generates_the_pages_and_uses_overrides(plugin, tmp_path, monkeypatch):
+    """A team's site: zoo beside mkdocs.yml, an override of one template, no nav entry for
+    the zoo (the plugin adds it) and mkdocs-gallery configured by the plugin."""
+    _clean_env(monkeypatch)
+    monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "gradcam.py").write_text('"""Our Grad-CAM page."""\nMODEL = "{{MODEL}}"\n')
+    mk = _site(tmp_path, "\n      templates: mine\n")
+    monkeypatch.chdir(tmp_path)
+    config = _configure(mk)
+    pages = tmp_path / ".convviz" / "pages"
+    assert (pages / "m1" / "gradcam.py").read_text() == '"""Our Grad-CAM page."""\nMODEL = "m1"\n'
+    assert 'MODEL = "m1"' in (pages / "m1" / "latent.py").read_text()  # the package's template
+    assert "`zoo.yml`" in (pages / "README.md").read_text()
+    assert config.nav == [{"Home": "index.md"}, {"Model zoo": "gallery"}]
+    gallery = config.plugins["convviz"]._gallery.config
+    assert [Path(p) for p in gallery["examples_dirs"]] == [(tmp_path / ".convviz" / "pages").resolve()]
+    assert [Path(p) for p in gallery["gallery_dirs"]] == [(tmp_path / "docs" / "gallery").resolve()]
+    assert gallery["filename_pattern"] == r"\.py$" and gallery["reset_modules"][-1].__name__ == "_reset_keras"
+    import os
+
+    assert os.environ["CONVVIZ_ZOO"] == str((tmp_path / "zoo.yml").resolve())
+    assert os.environ["CONVVIZ_CACHE_DIR"] == str(tmp_path.resolve() / ".convviz-cache")
+
+
+def test_project_is_found_from_any_folder(tmp_path, monkeypatch):
+    """`convviz render` and the zoo commands find the zoo and template overrides the plugin
+    uses, from the project folder or below it."""
+    from convviz import zoo
+    from convviz.paths import find
+
+    _clean_env(monkeypatch)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "zoo.yml").write_text(ZOO)
+    (tmp_path / "mkdocs.yml").write_text(
+        "site_name: t\nmarkdown_extensions:\n  - pymdownx.emoji:\n      emoji_index: !!python/name:material.extensions.emoji.twemoji\n"
+        "plugins:\n  - search\n  - convviz:\n      zoo: models/zoo.yml\n      templates: overrides\n"
+    )
+    (tmp_path / "docs" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "docs" / "deep")
+    found = find()
+    assert found.root == tmp_path.resolve() and found.zoo == (tmp_path / "models" / "zoo.yml").resolve()
+    assert found.templates == (tmp_path / "overrides").resolve()
+    assert zoo.names() == ["m1"]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "zoo.yml").write_text(ZOO.replace("m1", "m2"))
+    monkeypatch.chdir(bare)
+    assert find().root == bare.resolve() and zoo.names() == ["m2"]
+    monkeypatch.setenv("CONVVIZ_ZOO", str(tmp_path / "models" / "zoo.yml"))
+    assert zoo.names() == ["m1"]  # the environment names the zoo; the project stays
+    assert find().root == bare.resolve()
+
+
+def test_init_writes_the_starter_and_never_overwrites(tmp_path):
+    import yaml
+
+    from convviz import zoo
+    from convviz.cli import main
+    from convviz.init import init
+
+    done = {w.path: w.action for w in init(tmp_path, ci=True)}
+    assert done == {
+        "zoo.yml": "written",
+        "mkdocs.yml": "written",
+        "docs/index.md": "written",
+        ".github/workflows/convviz.yml": "written",
+        ".gitignore": "written",
+    }
+    entries = zoo.read(tmp_path / "zoo.yml")
+    assert [(e.name, e.source, e.dataset) for e in entries] == [("digits-cnn", "trained", "digits")]
+    mk = yaml.safe_load((tmp_path / "mkdocs.yml").read_text())
+    assert {"convviz": {"zoo": "zoo.yml"}} in mk["plugins"]
+    workflow = yaml.safe_load((tmp_path / ".github" / "workflows" / "convviz.yml").read_text())
+    assert set(workflow["jobs"]) == {"zoo", "render", "site", "diff", "deploy"}
+    assert ".convviz-cache/" in (tmp_path / ".gitignore").read_text()
+    # a second run changes nothing; an edited file is kept unless --force
+    (tmp_path / "zoo.yml").write_text("models: []\n")
+    (tmp_path / ".gitignore").write_text("node_modules/\n.convviz/\n")
+    done = {w.path: w.action for w in init(tmp_path)}
+    assert done["zoo.yml"] == "kept" and done["mkdocs.yml"] == "unchanged" and done[".gitignore"] == "extended"
+    assert (tmp_path / "zoo.yml").read_text() == "models: []\n"
+    assert (tmp_path / ".gitignore").read_text().splitlines()[:3] == ["node_modules/", ".convviz/", ""]
+    assert (tmp_path / ".gitignore").read_text().count(".convviz/") == 1
+    assert main(["init", str(tmp_path), "--force"]) == 0
+    assert zoo.read(tmp_path / "zoo.yml")[0].name == "digits-cnn"
+
+
+def test_init_says_how_to_add_the_plugin_to_an_existing_site(tmp_path, capsys):
+    from convviz.cli import main
+
+    (tmp_path / "mkdocs.yml").write_text("site_name: ours\nplugins:\n  - search\n")
+    assert main(["init", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "kept        mkdocs.yml (exists; --force overwrites it)" in out
+    assert "does not use the convviz plugin yet" in out and "  - convviz:\n      zoo: zoo.yml" in out
+    assert (tmp_path / "mkdocs.yml").read_text() == "site_name: ours\nplugins:\n  - search\n"
+    (tmp_path / "file").write_text("")
+    assert main(["init", str(tmp_path / "file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
