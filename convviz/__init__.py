@@ -24,6 +24,7 @@ from convviz.latent import (  # noqa: E402
     trustworthiness,
 )
 from convviz.layers import conv_layers, last_conv_layer, split_model  # noqa: E402
+from convviz.pages import pick_examples, record  # noqa: E402
 from convviz.units import DatasetExamples, ReceptiveField, dataset_examples, receptive_field  # noqa: E402
 from convviz.validation import predict, top_k  # noqa: E402
 from convviz.plot import (  # noqa: E402
@@ -60,6 +61,8 @@ __all__ = [
     "layer_sparsity",
     "outlier_scores",
     "overlay_heatmap",
+    "pick_examples",
+    "record",
     "plot_activation_grid",
     "plot_embedding",
     "plot_filter_grid",

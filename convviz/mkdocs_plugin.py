@@ -55,7 +55,15 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 
-__all__ = ["ConvvizPlugin", "Layout", "generate_pages", "refresh_examples", "fill_numbers", "forget_failed"]
+__all__ = [
+    "ConvvizPlugin",
+    "Layout",
+    "generate_pages",
+    "refresh_examples",
+    "fill_numbers",
+    "forget_failed",
+    "clean_downloads",
+]
 
 log = logging.getLogger("mkdocs.plugins.convviz")
 GUIDE = "https://convviz.github.io/convviz/add-your-model/"
@@ -178,7 +186,8 @@ def generate_pages(layout: Layout) -> dict[str, list[str]]:
     changed); returns {model: [pages written]}, with ``"course"``-style keys for example
     folders whose scripts must re-run."""
     from convviz import zoo
-    from convviz.site import _write_if_changed, remove_stale_pages, write_pages
+    from convviz.pages import _write_if_changed
+    from convviz.site import remove_stale_pages, write_pages
 
     entries, skipped = [], []
     for e in zoo.read():
@@ -261,6 +270,23 @@ def forget_failed(out_dirs: tuple[Path, ...]) -> list[Path]:
     return gone
 
 
+def clean_downloads(out_dirs: tuple[Path, ...]) -> list[Path]:
+    """Remove mkdocs-gallery's config comments (the page fingerprint) from the downloadable
+    scripts, as the gallery does for the page and the notebook: a reader downloads the code
+    as shown. Returns the scripts changed."""
+    from mkdocs_gallery.py_source_parser import remove_config_comments
+
+    changed = []
+    for out in out_dirs:
+        for script in Path(out).rglob("*.py"):
+            text = script.read_text(encoding="utf-8")
+            clean = remove_config_comments(text)
+            if clean != text:
+                script.write_text(clean, encoding="utf-8")
+                changed.append(script)
+    return changed
+
+
 # ---------------------------------------------------------------- numbers in prose
 
 _NUMBER = re.compile(r"\{\{\s*number\s+([\w-]+)\.([\w.]+?)(?:\s*\|\s*(pct|pct0|f1|f2|f3|int))?\s*\}\}")
@@ -298,7 +324,7 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
     result and ``{{ table bench-NAME }}`` with its table: numbers in prose are computed,
     never typed. MODEL is a zoo model or an example folder's name; a model not built here
     reads "(not built here)". Code (fenced or inline) is left as written."""
-    from convviz.site import lookup, read_number
+    from convviz.pages import lookup, read_number
 
     folders = {src.name: src for src in layout.examples}
 
@@ -505,8 +531,12 @@ class ConvvizPlugin(BasePlugin[_Options]):
         from convviz.class_pages import write_class_pages
         from convviz.unit_pages import write_unit_pages
 
+        from convviz.pages import recording
+
         assert self.layout is not None
-        self._gallery.on_pre_build(config)
+        with recording():  # the pages' convviz.record() calls fill numbers.json
+            self._gallery.on_pre_build(config)
+        clean_downloads(self.layout.out_dirs)
         self._seconds.clear()
         for e in zoo.read():
             if not zoo.usable(e)[0]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from convviz.pages import _RECORDER, _write_if_changed, pick_examples, read_number, record
 
 __all__ = [
     "PAGE_NAMES",
@@ -46,92 +46,12 @@ WHAT = {
     "latent": "latent",
     "changes": "changes",
 }
-_RECORDER: list[dict[str, Any] | None] = [None]
 
 
 def pages_for(entry: Any) -> tuple[str, ...]:
     """The gallery pages of a zoo entry: :data:`PAGE_NAMES`, and ``changes`` when the entry
     has a ``compare_to``."""
     return (*PAGE_NAMES, "changes") if getattr(entry, "compare_to", None) is not None else PAGE_NAMES
-
-
-NUMBERS_FILE = "numbers.json"
-
-
-def record(name: str, value: Any) -> None:
-    """Keep a number of the page being run, for the prose of other pages.
-
-    ``convviz render`` puts it in its manifest; every run (the site's included) also
-    writes it to ``numbers.json`` in the page's folder, under the page's name, where the
-    site reads it to fill ``{{ number model.page.name }}`` in hand-written pages: no
-    number in prose is typed by hand.
-    """
-    plain = _plain(value)
-    if _RECORDER[0] is not None:
-        _RECORDER[0][name] = plain
-    import inspect
-
-    caller = inspect.currentframe()
-    frame = caller.f_back if caller else None
-    # the running script: its code's file name (set by runpy and by mkdocs-gallery's compile)
-    script = frame.f_code.co_filename if frame else ""
-    if not script or script.startswith("<"):
-        script = frame.f_globals.get("__file__", "") if frame else ""
-    page = Path(script).stem if script and not script.startswith("<") else "page"
-    path = Path.cwd() / NUMBERS_FILE
-    try:
-        numbers = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except ValueError:
-        numbers = {}
-    numbers.setdefault(page, {})[name] = plain
-    _write_if_changed(path, json.dumps(numbers, indent=1, sort_keys=True))
-
-
-def read_number(folder: Path, key: str) -> Any:
-    """The number ``page.name[.sub...]`` recorded in ``folder/numbers.json``; KeyError names
-    what is missing."""
-    path = Path(folder) / NUMBERS_FILE
-    if not path.is_file():
-        raise KeyError(f"no numbers recorded in {path}")
-    return lookup(json.loads(path.read_text(encoding="utf-8")), key, str(path))
-
-
-def lookup(value: Any, key: str, where: str) -> Any:
-    """``value[a][b]...`` for the dotted ``key``; KeyError names the missing part and the
-    valid ones at that level."""
-    for part in key.split("."):
-        if not isinstance(value, dict) or part not in value:
-            valid = ", ".join(sorted(value)) if isinstance(value, dict) else "none"
-            raise KeyError(f"{key!r}: no {part!r} in {where} (valid here: {valid})")
-        value = value[part]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None  # JSON has no NaN: "not measured"
-    return value
-
-
-def pick_examples(correct: np.ndarray, labelled: np.ndarray, *, n: int = 8, wrong: int = 3) -> np.ndarray:
-    """The test images a page explains: up to ``wrong`` misclassified ones, right ones
-    before them, then unlabelled ones to fill ``n`` (the Grad-CAM and attribution pages
-    show the same images)."""
-    correct, labelled = np.asarray(correct, bool), np.asarray(labelled, bool)
-    bad = np.flatnonzero(labelled & ~correct)
-    good = np.flatnonzero(correct)
-    pick = np.concatenate([good[: n - min(wrong, len(bad))], bad[:wrong]])
-    return np.concatenate([pick, np.flatnonzero(~labelled)[: n - len(pick)]]).astype(int)
 
 
 def templates_dir() -> Path:
@@ -165,16 +85,6 @@ def template_path(page: str, overrides: Path | None = None) -> Path:
     return templates_dir() / f"{page}.py"
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return True
-
-
 def page_modules(template_text: str) -> tuple[str, ...]:
     """The convviz modules a page script uses, and those they import (transitively).
 
@@ -188,14 +98,21 @@ def page_modules(template_text: str) -> tuple[str, ...]:
     from convviz._code import PACKAGE_DIR, imports_in, module_closure
 
     mods = set(imports_in(template_text))
+
+    def resolve(name: str) -> None:
+        if (PACKAGE_DIR / f"{name}.py").is_file():
+            mods.add(name)
+        elif hasattr(convviz, name):
+            owner = getattr(getattr(convviz, name), "__module__", "") or ""
+            if owner.startswith("convviz."):
+                mods.add(owner.split(".")[1])
+
     for node in ast.walk(ast.parse(template_text)):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "convviz":
-            if (PACKAGE_DIR / f"{node.attr}.py").is_file():
-                mods.add(node.attr)
-            elif hasattr(convviz, node.attr):
-                owner = getattr(getattr(convviz, node.attr), "__module__", "") or ""
-                if owner.startswith("convviz."):
-                    mods.add(owner.split(".")[1])
+            resolve(node.attr)  # convviz.grad_cam(...)
+        elif isinstance(node, ast.ImportFrom) and node.module == "convviz" and node.level == 0:
+            for alias in node.names:  # from convviz import record
+                resolve(alias.name)
     return module_closure(mods)
 
 
@@ -229,8 +146,11 @@ def write_pages(
     replaces the package's template of that page.
 
     Each script carries a fingerprint of the entry (its recipe or weights-file hash), the
-    template and the convviz version, so mkdocs-gallery's MD5 cache re-runs a model's
-    pages exactly when one of them changes.
+    template and the convviz code it uses, so mkdocs-gallery's MD5 cache re-runs a model's
+    pages exactly when one of them changes. The fingerprint is an mkdocs-gallery config
+    comment (``# mkdocs_gallery_convviz_fingerprint = "..."``): the gallery removes it from
+    the page and the notebook, and the plugin from the downloadable script. A template
+    without the ``{{FINGERPRINT}}`` placeholder gets the comment as its last line.
     """
     written = []
     for page in pages_for(entry) if pages is None else pages:
@@ -240,10 +160,13 @@ def write_pages(
             from convviz.revisions import reference_fingerprint
 
             extra = reference_fingerprint(entry)  # the reference model, not only this entry
+        fingerprint = _fingerprint(entry, template, extra)
+        if "{{FINGERPRINT}}" not in template:  # an override template without the placeholder
+            template = template.rstrip("\n") + '\n# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"\n'
         text = (
             template.replace("{{MODEL}}", entry.name)
             .replace("{{TITLE}}", entry.title)
-            .replace("{{FINGERPRINT}}", _fingerprint(entry, template, extra))
+            .replace("{{FINGERPRINT}}", fingerprint)
         )
         if _write_if_changed(folder / f"{page}.py", text):
             written.append(page)

@@ -1,6 +1,7 @@
 """The MkDocs plugin: page generation from the zoo, numbers in prose, example folders, no
 stale MD5 after a failed example, and a clear error for every bad configuration."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,18 +87,31 @@ def test_numbers_in_prose_come_from_the_pages(plugin, layout, tmp_path, monkeypa
         plugin.fill_numbers("{{ table bench-units }}", layout, "page.md")
 
 
-def test_record_writes_the_pages_numbers(tmp_path, monkeypatch):
-    from convviz.site import read_number, record
+def test_record_writes_the_pages_numbers_only_while_recording(tmp_path, monkeypatch):
+    import runpy
+
+    from convviz import record
+    from convviz.pages import read_number, recording
 
     monkeypatch.chdir(tmp_path)
     script = tmp_path / "gradcam.py"
-    script.write_text("from convviz.site import record\nrecord('accuracy', 0.5)\n")
-    import runpy
-
-    runpy.run_path(str(script), run_name="__main__")
-    record("other", 2)  # called from here: filed under this test module's name
+    script.write_text("from convviz import record\nassert record('accuracy', 0.5) == 0.5\n")
+    runpy.run_path(str(script), run_name="__main__")  # a downloaded page: nothing written
+    assert record("other", 2) == 2 and not (tmp_path / "numbers.json").exists()
+    with recording():  # the site build
+        runpy.run_path(str(script), run_name="__main__")
+        record("other", 2)  # called from here: filed under this test module's name
     assert read_number(tmp_path, "gradcam.accuracy") == 0.5
     assert read_number(tmp_path, "test_plugin.other") == 2
+
+
+def test_downloads_lose_the_fingerprint_comment(plugin, tmp_path):
+    out = tmp_path / "out" / "m1"
+    out.mkdir(parents=True)
+    (out / "gradcam.py").write_text('MODEL = "m1"\n# mkdocs_gallery_convviz_fingerprint = "0123abcd"\nx = 1\n')
+    (out / "plain.py").write_text("x = 1\n")
+    assert plugin.clean_downloads((tmp_path / "out",)) == [out / "gradcam.py"]
+    assert (out / "gradcam.py").read_text() == 'MODEL = "m1"\nx = 1\n'
 
 
 def test_example_scripts_rerun_when_their_model_changes(plugin, tmp_path, monkeypatch):
@@ -195,7 +209,10 @@ def test_plugin_generates_the_pages_and_uses_overrides(plugin, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     config = _configure(mk)
     pages = tmp_path / ".convviz" / "pages"
-    assert (pages / "m1" / "gradcam.py").read_text() == '"""Our Grad-CAM page."""\nMODEL = "m1"\n'
+    ours = (pages / "m1" / "gradcam.py").read_text()  # the fingerprint comes last: model changes re-run it
+    assert re.fullmatch(
+        r'"""Our Grad-CAM page."""\nMODEL = "m1"\n# mkdocs_gallery_convviz_fingerprint = "\w{16}"\n', ours
+    )
     assert 'MODEL = "m1"' in (pages / "m1" / "latent.py").read_text()  # the package's template
     assert "`zoo.yml`" in (pages / "README.md").read_text()
     assert config.nav == [{"Home": "index.md"}, {"Model zoo": "gallery"}]

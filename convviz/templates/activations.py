@@ -8,7 +8,6 @@ with depth.
 
 *Model: {{TITLE}}.*
 
-<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
 
 # %%
@@ -19,9 +18,10 @@ import matplotlib.pyplot as plt
 
 import convviz
 from convviz import zoo
-from convviz.site import record
+from convviz import record
 
 MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")

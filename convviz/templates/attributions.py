@@ -11,7 +11,6 @@ some of these methods barely do)?
 
 *Model: {{TITLE}}.*
 
-<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
 
 # %%
@@ -30,9 +29,10 @@ import numpy as np
 
 import convviz
 from convviz import attributions, metrics, zoo
-from convviz.site import pick_examples, record
+from convviz import pick_examples, record
 
 MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")

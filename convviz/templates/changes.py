@@ -9,7 +9,6 @@ latent space moved. `convviz diff` writes the same figures and a pull-request su
 
 *Model: {{TITLE}}.*
 
-<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
 
 # %%
@@ -35,9 +34,10 @@ from convviz.diff_report import (
     unit_patterns,
 )
 from convviz.revisions import reference_entry
-from convviz.site import record
+from convviz import record
 
 MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
 entry = zoo.entry(MODEL)
 label, reference = reference_entry(entry)
 old = zoo.load(reference)

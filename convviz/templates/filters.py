@@ -11,7 +11,6 @@ the test images that excite it most: [layers and units](units/index.md).
 
 *Model: {{TITLE}}.*
 
-<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
 
 # %%
@@ -23,9 +22,10 @@ import numpy as np
 import convviz
 from convviz import zoo
 from convviz.filters import representative_layers
-from convviz.site import record
+from convviz import record
 
 MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 layers = representative_layers(model)

@@ -10,7 +10,6 @@ model-randomization sanity check.
 
 *Model: {{TITLE}}.*
 
-<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
 
 # %%
@@ -26,9 +25,10 @@ import numpy as np
 
 import convviz
 from convviz import metrics, zoo
-from convviz.site import pick_examples, record
+from convviz import pick_examples, record
 
 MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")

@@ -8,7 +8,6 @@ faithful each projection is, the misclassified images, and the most suspicious s
 
 *Model: {{TITLE}}.*
 
-<!-- convviz page fingerprint: {{FINGERPRINT}} -->
 """
 
 # %%
@@ -21,9 +20,10 @@ import numpy as np
 
 import convviz
 from convviz import zoo
-from convviz.site import record
+from convviz import record
 
 MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")

@@ -72,7 +72,7 @@ for j in range(3):
 # *region* (the hole included, as the dataset's masks are), it is a hit. Same maps, two
 # definitions of the object, on the first 240 test images.
 from convviz import metrics
-from convviz.site import record
+from convviz import record
 
 n = 240
 x, y, regions = test.x[:n], test.y[:n], test.masks[:n]
