@@ -10,7 +10,8 @@ In ``mkdocs.yml``::
 The plugin writes every usable zoo model's page scripts from the templates shipped in
 ``convviz/templates/`` (``templates:`` names a folder whose scripts replace them), runs them
 through mkdocs-gallery (which it configures and drives itself: do not list ``gallery`` as
-well), writes each model's unit and class pages, adds the zoo to the navigation and fills
+well), writes each model's unit and class pages and the data of its embedding explorer
+(with the explorer's script and style, bundled in the package), adds the zoo to the navigation and fills
 ``{{ number MODEL.PAGE.NAME }}`` in hand-written pages with what the pages recorded.
 Scripts are rewritten only when their content changes and each carries a fingerprint of
 its zoo entry, template and convviz code, so a rebuild re-runs exactly the pages whose
@@ -67,6 +68,7 @@ __all__ = [
 
 log = logging.getLogger("mkdocs.plugins.convviz")
 GUIDE = "https://convviz.github.io/convviz/add-your-model/"
+ASSETS = "assets/convviz"  # the explorer's script and style, shipped in convviz/assets/
 
 # mkdocs-gallery options the plugin sets; ``gallery:`` may change any but the folders
 _GALLERY_DEFAULTS: dict[str, Any] = {
@@ -520,6 +522,9 @@ class ConvvizPlugin(BasePlugin[_Options]):
         rel_out = Path(os.path.relpath(layout.out, Path(config.docs_dir).resolve())).as_posix()
         if config.nav is not None and not _nav_has(config.nav, rel_out):
             config.nav.append({self.config.nav_title: rel_out})
+        for kind, name in (("extra_javascript", "explorer.js"), ("extra_css", "explorer.css")):
+            if f"{ASSETS}/{name}" not in [str(x) for x in config[kind]]:
+                config[kind].append(f"{ASSETS}/{name}")
         self._gallery = self._gallery_plugin(config, layout)
         return self._gallery.on_config(config)
 
@@ -529,6 +534,7 @@ class ConvvizPlugin(BasePlugin[_Options]):
         written (each skipped where its fingerprint is unchanged)."""
         from convviz import zoo
         from convviz.class_pages import write_class_pages
+        from convviz.explorer import write_explorer
         from convviz.unit_pages import write_unit_pages
 
         from convviz.pages import recording
@@ -548,13 +554,24 @@ class ConvvizPlugin(BasePlugin[_Options]):
                 print(
                     f"convviz: {e.name}: unit pages of {len(done)} layers written in {self._seconds[(e.name, 'units')]:.1f} s"
                 )
+            start = time.perf_counter()
+            if write_explorer(e, self.layout.out / e.name / "explorer"):
+                self._seconds[(e.name, "explorer")] = time.perf_counter() - start
+                print(f"convviz: {e.name}: embedding explorer written in {self._seconds[(e.name, 'explorer')]:.1f} s")
             seconds = write_class_pages(e, self.layout.out / e.name / "classes")
             if seconds is not None:
                 self._seconds[(e.name, "classes")] = seconds
                 print(f"convviz: {e.name}: class page written in {seconds:.1f} s")
 
     def on_files(self, files: Any, config: Any, **kwargs: Any) -> Any:
-        return self._gallery.on_files(files, config)
+        """The gallery's files, and the explorer's script and style from the package."""
+        from mkdocs.structure.files import File
+
+        files = self._gallery.on_files(files, config)
+        for asset in sorted((Path(__file__).resolve().parent / "assets").iterdir()):
+            if asset.suffix in (".js", ".css"):
+                files.append(File.generated(config, f"{ASSETS}/{asset.name}", abs_src_path=str(asset)))
+        return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:
         if "{{" not in markdown or self.layout is None:

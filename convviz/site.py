@@ -257,6 +257,12 @@ def render(
             save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
         plt.close("all")
         manifest["pages"][page] = {"seconds": round(time.perf_counter() - start, 2), **numbers}
+    if "latent" in pages:
+        from convviz.explorer import write_explorer
+
+        start = time.perf_counter()
+        write_explorer(entry, target / "explorer", progress=progress)
+        manifest["pages"]["latent"]["explorer_seconds"] = round(time.perf_counter() - start, 2)
     if "units" in what:
         from convviz.unit_pages import LAYERS_FILE, write_unit_pages
 

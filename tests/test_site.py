@@ -261,6 +261,55 @@ def test_site_from_merged_caches_recomputes_nothing(built):
     assert after == before  # the build wrote no new cache entry: everything came from the renders
 
 
+def _public_only(code: str, where: str) -> None:
+    """The code uses convviz's public API only: no private module or name, no convviz.site."""
+    import ast
+
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    for node in ast.walk(ast.parse(code)):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "convviz":
+            names = [*node.module.split("."), *(a.name for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [part for a in node.names if a.name.split(".")[0] == "convviz" for part in a.name.split(".")]
+        elif isinstance(node, ast.Attribute):
+            chain, inner = [node.attr], node.value
+            while isinstance(inner, ast.Attribute):
+                chain.insert(0, inner.attr)
+                inner = inner.value
+            if isinstance(inner, ast.Name) and inner.id == "convviz":
+                names = ["convviz", *chain]
+        bad = [n for n in names if n.startswith("_") or n == "site"]
+        assert not bad, f"{where}: uses {'.'.join(names)}"
+
+
+def test_downloaded_scripts_and_notebooks_run_as_downloaded(built, tmp_path):
+    """A reader downloads a page's notebook: it uses the public API only, carries no build
+    fingerprint, and runs top to bottom in a fresh kernel, offline, in another folder."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    project, cache = built[0], built[1]
+    folder = project / "site" / "gallery" / "digits-cnn"
+    pages = [*PAGES, "changes"]
+    for page in pages:
+        script = (folder / f"{page}.py").read_text(encoding="utf-8")
+        _public_only(script, f"{page}.py")
+        assert "fingerprint" not in script and "{{" not in script, page
+    env = _env(project, cache)
+    for page in pages:
+        nb = nbformat.read(folder / f"{page}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        _public_only(code, f"{page}.ipynb")
+        assert "fingerprint" not in code, page
+        client = nbclient.NotebookClient(
+            nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        )
+        client.execute(env=env)  # raises CellExecutionError, with the cell and traceback, on any error
+        images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+        assert images, f"{page}.ipynb showed no figure"
+    assert not (tmp_path / "numbers.json").exists()  # convviz.record writes only during a build
+
+
 def test_rebuild_runs_only_what_changed(built):
     project, cache = built[0], built[1]
     again = _build(project, cache)
@@ -416,3 +465,141 @@ def test_theme_toggle(browser, server):
     after = page.get_attribute("body", "data-md-color-scheme")
     page.close()
     assert (before, after) == ("default", "slate")
+
+
+def _watch(page) -> tuple[list[str], list[str]]:
+    """Console errors and requests to another host, on a Playwright page."""
+    errors: list[str] = []
+    foreign: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
+    return errors, foreign
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_embedding_explorer_hover_click_and_filter(browser, server, built, scheme):
+    """On a latent page: hovering a point shows its image with its classes (read back from
+    the data), clicking shows its Grad-CAM, the class filter hides the other points."""
+    data = json.loads((built[0] / "site" / "gallery" / "shapes-cnn" / "explorer" / "data.json").read_text())
+    page = browser.new_page(color_scheme=scheme, viewport={"width": 1200, "height": 900})
+    errors, foreign = _watch(page)
+    page.goto(f"{server}/gallery/shapes-cnn/latent/", wait_until="networkidle")
+    widget = page.locator(".convviz-explorer-widget[data-ready='1']")
+    widget.wait_for(timeout=15000)
+    widget.scroll_into_view_if_needed()
+    wrong = [i for i in range(data["points"]) if data["label"][i] >= 0 and data["label"][i] != data["pred"][i]]
+    i = wrong[0] if wrong else 0
+    box = page.locator(".convviz-explorer-canvas").bounding_box()
+    xy = page.evaluate(f"() => window.convvizExplorers[0].screen({i})")
+    # the nearest point to its own position is itself, unless another sits on it: pick one alone
+    page.mouse.move(box["x"] + xy[0], box["y"] + xy[1])
+    tip = page.locator(".convviz-explorer-tip")
+    tip.wait_for(state="visible", timeout=5000)
+    shown = page.evaluate("() => window.convvizExplorers[0].hover")
+    truth = data["classes"][data["label"][shown]] if data["label"][shown] >= 0 else "no label"
+    text = tip.inner_text()
+    assert f"true: {truth}" in text and f"predicted: {data['classes'][data['pred'][shown]]}" in text, text
+    assert f"outlier score: {data['score'][shown]:.2f}" in text
+    tip_pixels = page.evaluate(
+        "() => { const c = document.querySelector('.convviz-explorer-tip canvas');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let s = 0; for (let k = 0; k < d.length; k += 4) s += d[k] + d[k+1] + d[k+2]; return [c.width, s]; }"
+    )
+    assert tip_pixels[0] > 0 and tip_pixels[1] > 0, tip_pixels  # the image is drawn
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    cam = page.locator(".convviz-explorer-panel canvas.convviz-explorer-cams")
+    cam.wait_for(timeout=5000)
+    assert f"Grad-CAM for {data['classes'][data['pred'][shown]]}" in page.inner_text(".convviz-explorer-panel")
+    colorful = page.evaluate(
+        "() => { const c = document.querySelector('canvas.convviz-explorer-cams');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let k = 0; k < d.length; k += 4) if (Math.abs(d[k] - d[k+2]) > 40) n++; return n; }"
+    )
+    assert colorful > 0  # a heatmap, not the gray image
+    total = page.evaluate("() => window.convvizExplorers[0].visibleCount()")
+    assert total == data["points"]
+    page.locator(".convviz-explorer-classes input[value='0']").uncheck()
+    keep = sum(
+        1 for k in range(data["points"]) if (data["label"][k] if data["label"][k] >= 0 else data["pred"][k]) != 0
+    )
+    assert page.evaluate("() => window.convvizExplorers[0].visibleCount()") == keep
+    hidden = next(k for k in range(data["points"]) if data["label"][k] == 0)
+    xy = page.evaluate(f"() => window.convvizExplorers[0].screen({hidden})")
+    page.mouse.move(box["x"] + xy[0], box["y"] + xy[1])
+    page.wait_for_timeout(100)
+    now = page.evaluate("() => window.convvizExplorers[0].hover")
+    assert now == -1 or data["label"][now] != 0  # a hidden point is never picked
+    page.close()
+    assert not errors, errors
+    assert not foreign, foreign
+
+
+@pytest.mark.browser
+def test_embedding_explorer_paints_10000_points_within_a_second(browser, server, built, tmp_path):
+    """A synthetic 10,000-point explorer beside the built one: first paint < 1 s."""
+    import numpy as np
+
+    site = built[0] / "site"
+    src = site / "gallery" / "shapes-cnn" / "explorer"
+    big = site / "bigexplorer"
+    big.mkdir(exist_ok=True)
+    data = json.loads((src / "data.json").read_text())
+    rng = np.random.default_rng(0)
+    n = 10_000
+    data.update(
+        x=rng.normal(size=n).round(3).tolist(),
+        y=rng.normal(size=n).round(3).tolist(),
+        label=rng.integers(0, len(data["classes"]), n).tolist(),
+        pred=rng.integers(0, len(data["classes"]), n).tolist(),
+        prob=rng.random(n).round(3).tolist(),
+        score=rng.random(n).round(3).tolist(),
+        points=n,
+        of=n,
+        suspicious=list(range(12)),
+        images=str(src / "images.png").replace(str(site), ""),
+        cams=str(src / "cams.png").replace(str(site), ""),
+    )
+    (big / "data.json").write_text(json.dumps(data))
+    (big / "index.html").write_text(
+        '<!doctype html><html><head><link rel="icon" href="data:,">'
+        '<link rel="stylesheet" href="/assets/convviz/explorer.css"></head><body>'
+        '<a class="convviz-explorer" href="data.json">data</a>'
+        '<script src="/assets/convviz/explorer.js"></script></body></html>'
+    )
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors, foreign = _watch(page)
+    page.goto(f"{server}/bigexplorer/", wait_until="networkidle")
+    page.locator(".convviz-explorer-widget[data-ready='1']").wait_for(timeout=10000)
+    first_paint = int(page.get_attribute(".convviz-explorer-widget", "data-first-paint"))
+    assert page.evaluate("() => window.convvizExplorers[0].visibleCount()") == n
+    page.close()
+    assert first_paint < 1000, f"first paint {first_paint} ms"
+    assert not errors and not foreign, (errors, foreign)
+
+
+@pytest.mark.browser
+def test_layer_browser_shows_the_chosen_layer_and_image(browser, server, built):
+    data = json.loads((built[0] / "site" / "gallery" / "shapes-cnn" / "layers" / "browser.json").read_text())
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors, foreign = _watch(page)
+    page.goto(f"{server}/gallery/shapes-cnn/activations/", wait_until="networkidle")
+    page.locator(".convviz-layers-widget[data-ready='1']").wait_for(timeout=15000)
+    last = len(data["layers"]) - 1
+    page.select_option(".convviz-layers-select", str(last))
+    page.locator(".convviz-layers-thumb").nth(2).click()
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.convviz-layers-mosaic'); return m.complete && m.naturalWidth > 0; }"
+    )
+    src = page.get_attribute(".convviz-layers-mosaic", "src")
+    alt = page.get_attribute(".convviz-layers-mosaic", "alt")
+    layer = data["layers"][last]
+    assert src.endswith(f"a2_{last}.png")
+    assert alt.startswith(f"Every channel of {layer['name']}: ") and f"{layer['blank'][2]} blank for image 3" in alt
+    assert f"predicted {data['images'][2]['pred']}" in alt
+    page.locator(".convviz-layers-widget").press("ArrowLeft")  # the keyboard steps through the layers
+    assert page.get_attribute(".convviz-layers-mosaic", "src").endswith(f"a2_{last - 1}.png")
+    page.close()
+    assert not errors and not foreign, (errors, foreign)
+    assert [entry["name"] for entry in data["layers"]][0] == "block1_relu1"

@@ -89,6 +89,7 @@ def test_wheel_holds_templates_starter_class_names_and_plugin(wheel):
     for starter in ("zoo.yml", "mkdocs.yml", "index.md", "workflow.yml", "gitignore.txt"):
         assert f"convviz/starter/{starter}" in names
     assert "convviz/py.typed" in names
+    assert {"convviz/assets/explorer.js", "convviz/assets/explorer.css"} <= names
     assert any(n.startswith("convviz/data/") and "imagenet" in n and n.endswith(".json") for n in names)
     assert "[mkdocs.plugins]\nconvviz = convviz.mkdocs_plugin:ConvvizPlugin" in entry_points
     assert not any(n.startswith(("tests/", "gallery/", "docs/")) for n in names)
@@ -130,6 +131,9 @@ def test_init_then_mkdocs_build_in_a_fresh_repository(wheel, tmp_path):
             png = (site / page / src).resolve()
             assert png.is_file() and png.stat().st_size > 1000, (page, src)
     assert (site / "units" / "index.html").is_file() and (site / "classes" / "index.html").is_file()
+    assert (site / "explorer" / "data.json").is_file() and (
+        repo / "site" / "assets" / "convviz" / "explorer.js"
+    ).is_file()
     assert (repo / "site" / "gallery" / "index.html").is_file()
     assert "digits-cnn" in (repo / "site" / "index.html").read_text(encoding="utf-8")  # the zoo in the nav
     assert "gallery/digits-cnn           gradcam" in first

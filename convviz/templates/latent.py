@@ -11,6 +11,15 @@ faithful each projection is, the misclassified images, and the most suspicious s
 """
 
 # %%
+# Explore the embedding
+# ---------------------
+# Every test image at its UMAP place: hover a point to see the image, its true and
+# predicted class and its outlier score; click it for its Grad-CAM; filter by class.
+# Red rings mark misclassified images, thick rings the most suspicious ones (below).
+#
+# [The embedding explorer's data (JSON)](explorer/data.json){ .convviz-explorer }
+
+# %%
 # Embeddings and two projections
 # ------------------------------
 # Trustworthiness (1 is best) tells how well each 2-D map keeps the nearest neighbours

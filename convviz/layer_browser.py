@@ -1,0 +1,115 @@
+"""The layer browser of an activations page: every shown layer's channels for a few test
+images, to pick from instead of scrolling one grid per layer.
+
+:func:`write_layer_browser` writes, per image and layer, the activation mosaic
+(:func:`convviz.plot.activation_mosaic`: every channel, blank ones crossed out) as a PNG,
+each input image, and ``browser.json``; the page's script (``convviz/assets/layers.js``)
+shows one mosaic with a layer menu and the images to choose from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DATA_FILE", "N_IMAGES", "MAX_LAYERS", "MAX_CHANNELS", "browser_layers", "write_layer_browser"]
+
+DATA_FILE = "browser.json"
+N_IMAGES = 6
+MAX_LAYERS, MAX_CHANNELS = 16, 128  # as the activations page: evenly spaced layers, first channels
+_STAMP = ".fingerprint"
+
+
+def browser_layers(names: list[str], *, max_layers: int = MAX_LAYERS) -> list[str]:
+    """At most ``max_layers`` of the layers, evenly spaced, the first and last kept."""
+    if len(names) <= max_layers:
+        return list(names)
+    keep = sorted({round(j * (len(names) - 1) / (max_layers - 1)) for j in range(max_layers)})
+    return [names[i] for i in keep]
+
+
+def _pick_images(y: np.ndarray, n: int) -> np.ndarray:
+    """One test image per class first (in class order), then the next ones, up to ``n``."""
+    y = np.asarray(y)
+    first = [int(np.flatnonzero(y == c)[0]) for c in sorted(set(y[y >= 0].tolist()))]
+    rest = [i for i in range(len(y)) if i not in first]
+    return np.array((first + rest)[:n], int)
+
+
+def _png(array: np.ndarray, path: Path, *, scale: int = 1) -> None:
+    from PIL import Image
+
+    img = np.asarray(array)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if scale > 1:
+        img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(img).save(tmp, format="PNG", optimize=True)
+    tmp.replace(path)
+
+
+def _fingerprint(entry: Any) -> str:
+    from convviz.site import _fingerprint as fingerprint
+
+    return fingerprint(entry, Path(__file__).read_text(encoding="utf-8"))
+
+
+def write_layer_browser(entry: Any, folder: str | Path, *, progress: bool = True) -> bool:
+    """Write a zoo entry's layer browser into ``folder``; skipped (returns False) when it is
+    up to date for the entry and the code."""
+    import convviz
+    from convviz import zoo
+    from convviz.pages import _write_if_changed
+    from convviz.plot import activation_mosaic
+
+    folder = Path(folder)
+    stamp = _fingerprint(entry)
+    if (folder / _STAMP).is_file() and (folder / _STAMP).read_text() == stamp and (folder / DATA_FILE).is_file():
+        return False
+    model = zoo.load(entry, progress=progress)
+    test = zoo.dataset(entry, "test")
+    pick = _pick_images(np.where(test.labelled, test.y, -1), N_IMAGES)
+    images = test.x[pick]
+    pred = convviz.predict(model, images).argmax(1)
+    acts = convviz.extract_activations(model, images)
+    names = browser_layers(list(acts))
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()  # layers renamed or removed leave nothing behind
+    layers = []
+    for li, name in enumerate(names):
+        act = acts[name]
+        channels = act.shape[-1]
+        shown = min(channels, MAX_CHANNELS)
+        blank = []
+        for k in range(len(pick)):
+            mosaic = activation_mosaic(act[k, :, :, :shown], ncols=16 if shown >= 16 else shown)
+            scale = max(1, min(4, 480 // max(mosaic.shape[1], 1)))
+            _png(mosaic, folder / f"a{k}_{li}.png", scale=scale)
+            blank.append(int((act[k] == 0).all(axis=(0, 1)).sum()))
+        layers.append({"name": name, "shape": list(act.shape[1:]), "shown": shown, "blank": blank})
+    side = max(images.shape[1:3])
+    for k, img in enumerate(images):
+        _png(img, folder / f"i{k}.png", scale=max(1, 96 // side))
+    names_ = test.class_names
+    meta = {
+        "model": entry.name,
+        "layers": layers,
+        "images": [
+            {
+                "label": names_[int(test.y[i])] if test.labelled[i] else None,
+                "pred": names_[int(p)],
+            }
+            for i, p in zip(pick, pred)
+        ],
+        "of": len(acts),
+    }
+    _write_if_changed(folder / DATA_FILE, json.dumps(meta, separators=(",", ":")))
+    (folder / _STAMP).write_text(stamp)
+    return True
