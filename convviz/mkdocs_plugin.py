@@ -10,7 +10,7 @@ In ``mkdocs.yml``::
 The plugin writes every usable zoo model's page scripts from the templates shipped in
 ``convviz/templates/`` (``templates:`` names a folder whose scripts replace them), runs them
 through mkdocs-gallery (which it configures and drives itself: do not list ``gallery`` as
-well), writes each model's unit and class pages and the data of its embedding explorer
+well), writes each model's unit and class pages and the data of its embedding explorer and layer browser
 (with the explorer's script and style, bundled in the package), adds the zoo to the navigation and fills
 ``{{ number MODEL.PAGE.NAME }}`` in hand-written pages with what the pages recorded.
 Scripts are rewritten only when their content changes and each carries a fingerprint of
@@ -68,7 +68,12 @@ __all__ = [
 
 log = logging.getLogger("mkdocs.plugins.convviz")
 GUIDE = "https://convviz.github.io/convviz/add-your-model/"
-ASSETS = "assets/convviz"  # the explorer's script and style, shipped in convviz/assets/
+ASSETS = "assets/convviz"  # the explorer's and layer browser's scripts and style, shipped in convviz/assets/
+
+
+def _assets() -> list[Path]:
+    return sorted(p for p in (Path(__file__).resolve().parent / "assets").iterdir() if p.suffix in (".js", ".css"))
+
 
 # mkdocs-gallery options the plugin sets; ``gallery:`` may change any but the folders
 _GALLERY_DEFAULTS: dict[str, Any] = {
@@ -104,6 +109,7 @@ class Layout:
 
     pages: Path
     out: Path
+    docs: Path = Path("docs")
     zoo: Path = Path("zoo.yml")
     root: Path = Path(".")
     examples: dict[Path, Path] = field(default_factory=dict)
@@ -293,7 +299,65 @@ def clean_downloads(out_dirs: tuple[Path, ...]) -> list[Path]:
 
 _NUMBER = re.compile(r"\{\{\s*number\s+([\w-]+)\.([\w.]+?)(?:\s*\|\s*(pct|pct0|f1|f2|f3|int))?\s*\}\}")
 _TABLE = re.compile(r"\{\{\s*table\s+bench-(\w+)\s*\}\}")
-_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_FENCED = re.compile(r"(```.*?```)", re.S)
+_INLINE_CODE = re.compile(r"(`[^`\n]*`)")
+_FIGURE = re.compile(
+    r"\{\{\s*figure\s+(?P<model>[\w-]+)\.(?P<page>\w+)\s+(?P<which>\d+|\"[^\"]*\")"
+    r"\s*(?:\|\s*(?P<caption>[^\n]*?))?\s*\}\}"
+)
+_FIGURE_OR_CODE = re.compile(r"(?P<code>`[^`\n]*`)|" + _FIGURE.pattern)
+_GALLERY_IMAGE = re.compile(
+    r"!\[(?P<a>[^\]]*)\]\(\./images/(?P<f>mkd_glr_\w+?_(?P<n>\d{3})\.png)\)"
+    r'|<img alt="(?P<a2>[^"]*)" src="\.\./images/(?P<f2>mkd_glr_\w+?_(?P<n2>\d{3})\.png)"'
+)
+
+
+def _gallery_images(md: str) -> list[tuple[int, str, str]]:
+    """(number, alt text, file) of every figure of a gallery page's markdown, in order."""
+    found = []
+    for m in _GALLERY_IMAGE.finditer(md):
+        if m.group("f"):
+            found.append((int(m.group("n")), m.group("a"), m.group("f")))
+        else:
+            found.append((int(m.group("n2")), m.group("a2"), m.group("f2")))
+    return found
+
+
+def _figure(m: re.Match, layout: Layout, where: str) -> str:
+    """``{{ figure MODEL.PAGE N | caption }}`` or ``{{ figure MODEL.PAGE "alt prefix" | caption }}``:
+    the page's N-th figure (or the first whose alt text starts so), as built by the gallery
+    in this build, with its alt text, the caption and a link to the page."""
+    model, page, which, caption = m.group("model"), m.group("page"), m.group("which"), m.group("caption")
+    folders = {src.name: out for src, out in layout.examples.items()}
+    out = folders.get(model, layout.out / model)
+    md = out / f"{page}.md"
+    if not md.is_file():
+        if model not in folders and not (layout.pages / model).is_dir():
+            return f"*(The figure of {model}'s {page} page: {model} is not built here.)*"
+        raise ValueError(
+            f"{where}: {m.group(0)}: no page {page!r} of {model} (its pages: "
+            + ", ".join(sorted(p.stem for p in out.glob("*.md") if p.stem != "index"))
+            + ")"
+        )
+    images = _gallery_images(md.read_text(encoding="utf-8"))
+    if which.startswith('"'):
+        hit = [img for img in images if img[1].startswith(which.strip('"'))]
+    else:
+        hit = [img for img in images if img[0] == int(which)]
+    if not hit:
+        valid = "; ".join(f'{n} "{alt[:50]}"' for n, alt, _ in images) or "none"
+        raise ValueError(f"{where}: {m.group(0)}: no such figure on {model}'s {page} page (its figures: {valid})")
+    _, alt, name = hit[0]
+    here = (layout.docs / where).parent
+    image = Path(os.path.relpath(out / "images" / name, here)).as_posix()
+    link = Path(os.path.relpath(md, here)).as_posix()
+    # the caption (numbers already filled), else the figure's own title, which the page computed
+    text = f"{caption or alt} [{model} · {page}]({link})"
+    return (
+        f'<figure markdown="span">\n  ![{alt}]({image})\n  <figcaption markdown="span">{text}</figcaption>\n</figure>'
+    )
+
+
 _FORMATS = {
     "pct": "{:.1%}",
     "pct0": "{:.0%}",
@@ -325,7 +389,9 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
     build (:func:`convviz.site.record`), ``{{ number bench-NAME.KEY }}`` with a benchmark
     result and ``{{ table bench-NAME }}`` with its table: numbers in prose are computed,
     never typed. MODEL is a zoo model or an example folder's name; a model not built here
-    reads "(not built here)". Code (fenced or inline) is left as written."""
+    reads "(not built here)". ``{{ figure MODEL.PAGE N | caption }}`` (or ``"alt prefix"``
+    for N) shows a figure a gallery page made in this build, with its alt text, the caption
+    (numbers filled first) and a link to the page. Code (fenced or inline) is left as written."""
     from convviz.pages import lookup, read_number
 
     folders = {src.name: src for src in layout.examples}
@@ -350,8 +416,17 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
         except KeyError as exc:
             raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
 
-    parts = _CODE.split(markdown)
-    return "".join(p if i % 2 else _NUMBER.sub(one, _TABLE.sub(table, p)) for i, p in enumerate(parts))
+    def figure(m: re.Match) -> str:
+        # an inline code span is left as written; a figure's caption may hold code
+        return m.group(0) if m.group("code") else _figure(m, layout, where)
+
+    def prose(text: str) -> str:
+        spans = _INLINE_CODE.split(text)
+        filled = "".join(q if j % 2 else _NUMBER.sub(one, _TABLE.sub(table, q)) for j, q in enumerate(spans))
+        return _FIGURE_OR_CODE.sub(figure, filled)
+
+    parts = _FENCED.split(markdown)
+    return "".join(p if i % 2 else prose(p) for i, p in enumerate(parts))
 
 
 # ---------------------------------------------------------------- mkdocs-gallery glue
@@ -463,6 +538,7 @@ class ConvvizPlugin(BasePlugin[_Options]):
             label = zoo_file.name
         return Layout(
             pages=(root / opts.pages_dir).resolve(),
+            docs=docs,
             zoo=zoo_file,
             root=root,
             out=(docs / opts.gallery_dir).resolve(),
@@ -522,9 +598,10 @@ class ConvvizPlugin(BasePlugin[_Options]):
         rel_out = Path(os.path.relpath(layout.out, Path(config.docs_dir).resolve())).as_posix()
         if config.nav is not None and not _nav_has(config.nav, rel_out):
             config.nav.append({self.config.nav_title: rel_out})
-        for kind, name in (("extra_javascript", "explorer.js"), ("extra_css", "explorer.css")):
-            if f"{ASSETS}/{name}" not in [str(x) for x in config[kind]]:
-                config[kind].append(f"{ASSETS}/{name}")
+        for asset in _assets():
+            kind = "extra_javascript" if asset.suffix == ".js" else "extra_css"
+            if f"{ASSETS}/{asset.name}" not in [str(x) for x in config[kind]]:
+                config[kind].append(f"{ASSETS}/{asset.name}")
         self._gallery = self._gallery_plugin(config, layout)
         return self._gallery.on_config(config)
 
@@ -535,6 +612,7 @@ class ConvvizPlugin(BasePlugin[_Options]):
         from convviz import zoo
         from convviz.class_pages import write_class_pages
         from convviz.explorer import write_explorer
+        from convviz.layer_browser import write_layer_browser
         from convviz.unit_pages import write_unit_pages
 
         from convviz.pages import recording
@@ -555,6 +633,10 @@ class ConvvizPlugin(BasePlugin[_Options]):
                     f"convviz: {e.name}: unit pages of {len(done)} layers written in {self._seconds[(e.name, 'units')]:.1f} s"
                 )
             start = time.perf_counter()
+            if write_layer_browser(e, self.layout.out / e.name / "layers"):
+                self._seconds[(e.name, "layers")] = time.perf_counter() - start
+                print(f"convviz: {e.name}: layer browser written in {self._seconds[(e.name, 'layers')]:.1f} s")
+            start = time.perf_counter()
             if write_explorer(e, self.layout.out / e.name / "explorer"):
                 self._seconds[(e.name, "explorer")] = time.perf_counter() - start
                 print(f"convviz: {e.name}: embedding explorer written in {self._seconds[(e.name, 'explorer')]:.1f} s")
@@ -568,9 +650,8 @@ class ConvvizPlugin(BasePlugin[_Options]):
         from mkdocs.structure.files import File
 
         files = self._gallery.on_files(files, config)
-        for asset in sorted((Path(__file__).resolve().parent / "assets").iterdir()):
-            if asset.suffix in (".js", ".css"):
-                files.append(File.generated(config, f"{ASSETS}/{asset.name}", abs_src_path=str(asset)))
+        for asset in _assets():
+            files.append(File.generated(config, f"{ASSETS}/{asset.name}", abs_src_path=str(asset)))
         return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:

@@ -257,6 +257,12 @@ def render(
             save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
         plt.close("all")
         manifest["pages"][page] = {"seconds": round(time.perf_counter() - start, 2), **numbers}
+    if "activations" in pages:
+        from convviz.layer_browser import write_layer_browser
+
+        start = time.perf_counter()
+        write_layer_browser(entry, target / "layers", progress=progress)
+        manifest["pages"]["activations"]["browser_seconds"] = round(time.perf_counter() - start, 2)
     if "latent" in pages:
         from convviz.explorer import write_explorer
 

@@ -301,3 +301,46 @@ def test_init_says_how_to_add_the_plugin_to_an_existing_site(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main(["init", str(tmp_path / "file")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_figures_in_prose_come_from_the_gallery_pages(plugin, tmp_path):
+    from convviz.mkdocs_plugin import Layout
+
+    docs = tmp_path / "docs"
+    layout = Layout(pages=tmp_path / "zoo_pages", out=docs / "gallery", docs=docs)
+    (layout.pages / "m1").mkdir(parents=True)
+    (layout.out / "m1").mkdir(parents=True)
+    (layout.pages / "m1" / "numbers.json").write_text('{"latent": {"trust": 0.98765}}')
+    (layout.out / "m1" / "latent.md").write_text(
+        "![UMAP, TSNE](./images/mkd_glr_latent_001.png){: .mkd-glr-single-img}\n"
+        '<img alt="conv1 — 32 channels, 3 blank" src="../images/mkd_glr_latent_002.png" class="x" />\n'
+    )
+    text = "{{ figure m1.latent 1 | Trust {{ number m1.latent.trust | f3 }}. }}"
+    out = plugin.fill_numbers(text, layout, "course/latent.md")
+    assert out == (
+        '<figure markdown="span">\n  ![UMAP, TSNE](../gallery/m1/images/mkd_glr_latent_001.png)\n'
+        '  <figcaption markdown="span">Trust 0.988. [m1 · latent](../gallery/m1/latent.md)</figcaption>\n</figure>'
+    )
+    by_alt = plugin.fill_numbers('{{ figure m1.latent "conv1" }}', layout, "index.md")
+    assert "![conv1 — 32 channels, 3 blank](gallery/m1/images/mkd_glr_latent_002.png)" in by_alt
+    assert (
+        '<figcaption markdown="span">conv1 — 32 channels, 3 blank [m1 · latent](gallery/m1/latent.md)' in by_alt
+    )  # its title
+    assert "m2 is not built here" in plugin.fill_numbers("{{ figure m2.latent 1 }}", layout, "index.md")
+    with pytest.raises(ValueError, match=r'index.md: .*no such figure .*\(its figures: 1 "UMAP, TSNE"; 2 "conv1'):
+        plugin.fill_numbers('{{ figure m1.latent "conv9" }}', layout, "index.md")
+    with pytest.raises(ValueError, match=r"index.md: .*no page 'gradcam' of m1 \(its pages: latent\)"):
+        plugin.fill_numbers("{{ figure m1.gradcam 1 }}", layout, "index.md")
+
+
+def test_figure_captions_may_hold_code_and_code_shows_directives_as_written(plugin, tmp_path):
+    from convviz.mkdocs_plugin import Layout
+
+    docs = tmp_path / "docs"
+    layout = Layout(pages=tmp_path / "zoo_pages", out=docs / "gallery", docs=docs)
+    (layout.out / "m1").mkdir(parents=True)
+    (layout.out / "m1" / "latent.md").write_text("![UMAP](./images/mkd_glr_latent_001.png)\n")
+    out = plugin.fill_numbers("{{ figure m1.latent 1 | `m1` in 2-D }}", layout, "index.md")
+    assert '<figcaption markdown="span">`m1` in 2-D [m1 · latent](gallery/m1/latent.md)' in out
+    code = "Write `{{ figure m1.latent 1 }}`, or:\n```\n{{ figure m1.latent 1 }}\n```\n"
+    assert plugin.fill_numbers(code, layout, "index.md") == code

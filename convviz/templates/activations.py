@@ -36,6 +36,14 @@ ax.set_title(label, fontsize=9)
 ax.set_axis_off()
 
 # %%
+# Browse the layers
+# -----------------
+# Pick a layer (or step with the arrow keys) and one of a few test images: every channel
+# of that layer for that image, blank ones crossed out.
+#
+# [The layer browser's data (JSON)](layers/browser.json){ .convviz-layers }
+
+# %%
 # One forward pass over every layer
 # ---------------------------------
 # `extract_activations` runs the model once and keeps the output of every conv and
