@@ -38,6 +38,10 @@ Options (paths relative to ``mkdocs.yml``):
     ``{{ number bench-NAME.KEY }}`` and ``{{ table bench-NAME }}``.
 ``gallery``
     Further mkdocs-gallery options (``thumbnail_size``...).
+``colab``
+    ``OWNER/REPO@BRANCH``: the GitHub branch the built site is published from (e.g.
+    ``gh-pages``, written by ``mkdocs gh-deploy``); each page gets an "Open in Colab" button
+    for its notebook there. Unset: no such button (the site makes no request to Colab).
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ class _Options(Config):
     examples = c.Type(dict, default={})
     benchmarks = c.Optional(c.Type(str))
     gallery = c.Type(dict, default={})
+    colab = c.Optional(c.Type(str))
 
 
 @dataclass(frozen=True)
@@ -432,6 +437,26 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
 # ---------------------------------------------------------------- mkdocs-gallery glue
 
 
+_COLAB = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+)@(?P<branch>[\w./-]+)")
+_NOTEBOOK_BUTTON = re.compile(r"(\]\(\./(?P<nb>[\w.-]+\.ipynb)\)\{[^}\n]*\})")
+
+
+def colab_buttons(markdown: str, colab: str, src_uri: str) -> str:
+    """After each gallery "Download Jupyter notebook" button, an "Open in Colab" button for
+    the same notebook on the branch the site is published from (``OWNER/REPO@BRANCH``)."""
+    m = _COLAB.fullmatch(colab)
+    if m is None:
+        raise ValueError(f"colab must be OWNER/REPO@BRANCH, got {colab!r}")
+    folder = Path(src_uri).parent.as_posix()
+    base = f"https://colab.research.google.com/github/{m.group('repo')}/blob/{m.group('branch')}"
+
+    def button(b: re.Match) -> str:
+        path = f"{folder}/{b.group('nb')}".lstrip("./")
+        return f"{b.group(1)}\n\n[Open in Colab: {b.group('nb')}]({base}/{path}){{ .md-button .center }}"
+
+    return _NOTEBOOK_BUTTON.sub(button, markdown)
+
+
 def _reset_keras(gallery_conf: Any, fname: Any) -> None:
     import keras
 
@@ -526,6 +551,11 @@ class ConvvizPlugin(BasePlugin[_Options]):
                 raise PluginError(f"{where}: convviz 'examples': folder not found: {root / src}")
             examples[(root / src).resolve()] = (docs / str(out)).resolve()
         unknown = sorted(set(opts.gallery) & set(_GALLERY_FOLDERS))
+        if opts.colab is not None and not _COLAB.fullmatch(opts.colab):
+            raise PluginError(
+                f"{where}: convviz 'colab' must be OWNER/REPO@BRANCH (the branch the site is published from, "
+                f"e.g. convviz/convviz@gh-pages), got {opts.colab!r}"
+            )
         if unknown:
             raise PluginError(
                 f"{where}: convviz 'gallery' may not set {', '.join(unknown)}: the plugin sets them "
@@ -655,6 +685,8 @@ class ConvvizPlugin(BasePlugin[_Options]):
         return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:
+        if self.config.colab and ".ipynb)" in markdown:
+            markdown = colab_buttons(markdown, self.config.colab, page.file.src_uri)
         if "{{" not in markdown or self.layout is None:
             return markdown
         try:

@@ -162,7 +162,11 @@ def _configure(mk: Path):
     "options, plugins, message",
     [
         ("\n      zoo: models/zoo.yml\n", "", r"mkdocs.yml: convviz zoo file not found: .*models/zoo.yml"),
-        ("\n      zooo: zoo.yml\n", "", r"unknown convviz option 'zooo'; valid: benchmarks, examples, gallery, .*zoo"),
+        (
+            "\n      zooo: zoo.yml\n",
+            "",
+            r"unknown convviz option 'zooo'; valid: benchmarks, colab, examples, gallery, .*zoo",
+        ),
         ("\n      templates: mine\n", "", r"'templates': template folder not found: .*mine .*gradcam.py"),
         (
             "\n      gallery: {examples_dirs: [x]}\n",
@@ -171,6 +175,7 @@ def _configure(mk: Path):
         ),
         (" {}\n", "  - gallery\n", r"configures mkdocs-gallery itself: remove 'gallery'"),
         ("\n      examples: {nowhere: figures}\n", "", r"'examples': folder not found: .*nowhere"),
+        ("\n      colab: team/models\n", "", r"'colab' must be OWNER/REPO@BRANCH .*got 'team/models'"),
     ],
 )
 def test_bad_configuration_is_one_clear_error(plugin, tmp_path, monkeypatch, caplog, options, plugins, message):
@@ -344,3 +349,14 @@ def test_figure_captions_may_hold_code_and_code_shows_directives_as_written(plug
     assert '<figcaption markdown="span">`m1` in 2-D [m1 · latent](gallery/m1/latent.md)' in out
     code = "Write `{{ figure m1.latent 1 }}`, or:\n```\n{{ figure m1.latent 1 }}\n```\n"
     assert plugin.fill_numbers(code, layout, "index.md") == code
+
+
+def test_colab_button_points_at_the_published_notebook(plugin):
+    md = "[Download Jupyter notebook: latent.ipynb](./latent.ipynb){ .md-button .center}\n"
+    out = plugin.colab_buttons(md, "team/models@gh-pages", "gallery/m1/latent.md")
+    assert out == md.rstrip("\n") + (
+        "\n\n[Open in Colab: latent.ipynb](https://colab.research.google.com/github/team/models/blob/gh-pages/"
+        "gallery/m1/latent.ipynb){ .md-button .center }\n"
+    )
+    with pytest.raises(ValueError, match=r"colab must be OWNER/REPO@BRANCH, got 'team/models'"):
+        plugin.colab_buttons(md, "team/models", "gallery/m1/latent.md")

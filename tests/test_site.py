@@ -603,3 +603,15 @@ def test_layer_browser_shows_the_chosen_layer_and_image(browser, server, built):
     page.close()
     assert not errors and not foreign, (errors, foreign)
     assert [entry["name"] for entry in data["layers"]][0] == "block1_relu1"
+
+
+def test_every_figure_has_alt_text(built):
+    """Every image of the gallery and the course says what it shows (its alt text)."""
+    site = built[0] / "site"
+    missing = []
+    for html in [*(site / "gallery").rglob("index.html"), *(site / "course").rglob("index.html")]:
+        for tag in re.findall(r"<img\b[^>]*>", html.read_text(encoding="utf-8")):
+            alt = re.search(r'\balt="([^"]*)"', tag)
+            if alt is None or len(alt.group(1).strip()) < 3:
+                missing.append(f"{html.relative_to(site)}: {tag[:120]}")
+    assert not missing, missing[:10]
