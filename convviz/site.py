@@ -209,6 +209,8 @@ def render(
         Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``,
         ``"units"`` (the unit pages, :mod:`convviz.unit_pages`, in ``<out>/<model>/units/``),
         ``"classes"`` (the class page, :mod:`convviz.class_pages`, in ``<out>/<model>/classes/``).
+        ``"activations"`` also writes the layer browser (``<out>/<model>/layers/``), ``"latent"`` the
+        embedding explorer (``<out>/<model>/explorer/``), each with its time in the manifest.
     out
         Output folder: ``<out>/<model>/<page>_<n>.png`` and ``<out>/<model>/manifest.json``.
 
@@ -262,13 +264,13 @@ def render(
 
         start = time.perf_counter()
         write_layer_browser(entry, target / "layers", progress=progress)
-        manifest["pages"]["activations"]["browser_seconds"] = round(time.perf_counter() - start, 2)
+        manifest["pages"]["layers"] = {"seconds": round(time.perf_counter() - start, 2)}  # the layer browser
     if "latent" in pages:
         from convviz.explorer import write_explorer
 
         start = time.perf_counter()
         write_explorer(entry, target / "explorer", progress=progress)
-        manifest["pages"]["latent"]["explorer_seconds"] = round(time.perf_counter() - start, 2)
+        manifest["pages"]["explorer"] = {"seconds": round(time.perf_counter() - start, 2)}
     if "units" in what:
         from convviz.unit_pages import LAYERS_FILE, write_unit_pages
 

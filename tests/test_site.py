@@ -244,7 +244,8 @@ def test_renders_have_figures_and_manifests(built):
     for model in MODELS:
         manifest = json.loads((renders / model / "manifest.json").read_text())
         extra = {"changes"} if model == "digits-cnn" else set()  # the entry with compare_to
-        assert set(manifest["pages"]) == {*PAGES, *extra, "units", "classes"} and manifest["test_accuracy"] > 0.1
+        assert set(manifest["pages"]) == {*PAGES, *extra, "units", "classes", "layers", "explorer"}
+        assert manifest["test_accuracy"] > 0.1
         assert manifest["pages"]["units"]["layers"]
         assert len(list((renders / model).glob("*.png"))) >= 8
     shapes = json.loads((renders / "shapes-cnn" / "manifest.json").read_text())["pages"]
