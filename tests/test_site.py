@@ -403,20 +403,27 @@ def browser():
         "gallery/shapes-cnn/gradcam/",
         "gallery/shapes-cnn/attributions/",
         "gallery/digits-cnn/activations/",
+        "course/activations/",  # the course pages show the zoo's figures inline
+        "course/filters/",
+        "course/gradcam/",
+        "course/latent/",
         "api/",
         "performance/",
     ],
 )
 def test_pages_load_without_console_errors(browser, server, path):
     page = browser.new_page()
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors, foreign = _watch(page)
     page.goto(f"{server}/{path}", wait_until="networkidle")
+    page.evaluate("() => document.querySelectorAll('article img').forEach(i => i.loading = 'eager')")
+    page.wait_for_load_state("networkidle")
     sizes = page.eval_on_selector_all("article img", "imgs => imgs.map(i => [i.src, i.naturalWidth])")
     page.close()
     assert not errors, errors
+    assert not foreign, foreign  # no request leaves the site
     assert all(width > 0 for _, width in sizes), [s for s, w in sizes if w == 0]
+    if path.startswith("course/") and path != "course/":
+        assert sum(1 for src, _ in sizes if "/gallery/" in src or "/figures/" in src) >= 1, sizes
 
 
 @pytest.mark.browser
