@@ -3,6 +3,7 @@ Functional, gray and RGB, any size) with their preprocessing, image folders with
 labels, a 1,000-class model, and keras.applications twins (``weights: null``)."""
 
 import io
+import json
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -65,7 +66,12 @@ _DEFAULT_BACKEND_ONLY = default_backend_only(
 )
 def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
     manifest, text = _render(name, tmp_path / "out")
-    assert set(manifest["pages"]) == {"activations", "filters", "gradcam", "attributions", "latent", "units", "classes"}
+    pages = {"activations", "filters", "gradcam", "attributions", "latent", "units", "classes", "layers", "explorer"}
+    assert set(manifest["pages"]) == pages
+    out = tmp_path / "out" / name
+    explorer = json.loads((out / "explorer" / "data.json").read_text())  # every kind gets its explorer
+    assert explorer["points"] == len(explorer["x"]) == len(explorer["label"]) > 0
+    assert (out / "explorer" / "cams.png").is_file() and (out / "layers" / "browser.json").is_file()
     units = (tmp_path / "out" / name / "units" / "index.md").read_text()
     layers = manifest["pages"]["units"]["layers"]
     assert layers and all(info["receptive_field"][0] >= 1 for info in layers.values())
