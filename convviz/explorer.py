@@ -137,19 +137,15 @@ def up_to_date(folder: Path, entry: Any) -> bool:
 def write_explorer(entry: Any, folder: str | Path, *, progress: bool = True) -> bool:
     """Write a zoo entry's explorer (``data.json``, ``images.png``, ``cams.png``) into
     ``folder``; skipped (returns False) when it is up to date for the entry and the code."""
-    from PIL import Image
-
-    from convviz.pages import _write_if_changed
+    from convviz.pages import _write_if_changed, save_png
 
     folder = Path(folder)
     if up_to_date(folder, entry):
         return False
     data = explorer_data(entry, progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, sheet in (("images.png", data.images), ("cams.png", data.cams)):
-        tmp = folder / f"{name}.tmp"
-        Image.fromarray(sheet).save(tmp, format="PNG", optimize=True)
-        tmp.replace(folder / name)
+    save_png(data.images, folder / "images.png")
+    save_png(data.cams, folder / "cams.png")
     _write_if_changed(folder / DATA_FILE, json.dumps(data.meta, separators=(",", ":")))
     (folder / _STAMP).write_text(_fingerprint(entry))
     return True

@@ -39,21 +39,6 @@ def _pick_images(y: np.ndarray, n: int) -> np.ndarray:
     return np.array((first + rest)[:n], int)
 
 
-def _png(array: np.ndarray, path: Path, *, scale: int = 1) -> None:
-    from PIL import Image
-
-    img = np.asarray(array)
-    if img.dtype != np.uint8:
-        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-    if img.ndim == 3 and img.shape[-1] == 1:
-        img = img[..., 0]
-    if scale > 1:
-        img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(img).save(tmp, format="PNG", optimize=True)
-    tmp.replace(path)
-
-
 def _fingerprint(entry: Any) -> str:
     from convviz.site import _fingerprint as fingerprint
 
@@ -65,7 +50,7 @@ def write_layer_browser(entry: Any, folder: str | Path, *, progress: bool = True
     up to date for the entry and the code."""
     import convviz
     from convviz import zoo
-    from convviz.pages import _write_if_changed
+    from convviz.pages import _write_if_changed, save_png
     from convviz.plot import activation_mosaic
 
     folder = Path(folder)
@@ -91,12 +76,12 @@ def write_layer_browser(entry: Any, folder: str | Path, *, progress: bool = True
         for k in range(len(pick)):
             mosaic = activation_mosaic(act[k, :, :, :shown], ncols=16 if shown >= 16 else shown)
             scale = max(1, min(4, 480 // max(mosaic.shape[1], 1)))
-            _png(mosaic, folder / f"a{k}_{li}.png", scale=scale)
+            save_png(mosaic, folder / f"a{k}_{li}.png", scale=scale)
             blank.append(int((act[k] == 0).all(axis=(0, 1)).sum()))
         layers.append({"name": name, "shape": list(act.shape[1:]), "shown": shown, "blank": blank})
     side = max(images.shape[1:3])
     for k, img in enumerate(images):
-        _png(img, folder / f"i{k}.png", scale=max(1, 96 // side))
+        save_png(img, folder / f"i{k}.png", scale=max(1, 96 // side))
     names_ = test.class_names
     meta = {
         "model": entry.name,

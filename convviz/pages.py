@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["record", "recording", "pick_examples", "read_number", "lookup", "NUMBERS_FILE"]
+__all__ = ["record", "recording", "pick_examples", "read_number", "lookup", "save_png", "NUMBERS_FILE"]
 
 NUMBERS_FILE = "numbers.json"
 # the manifest of the page ``convviz render`` is running (None otherwise)
@@ -112,6 +112,23 @@ def _write_if_changed(path: Path, text: str) -> bool:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return True
+
+
+def save_png(array: np.ndarray, path: Path, *, scale: int = 1) -> None:
+    """Write an image (float in [0, 1] or uint8; gray, (H, W, 1) or RGB) as a PNG, enlarged
+    ``scale`` times by pixel repetition; atomically (a temporary file renamed into place)."""
+    from PIL import Image
+
+    img = np.asarray(array)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if scale > 1:
+        img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(img).save(tmp, format="PNG", optimize=True)
+    tmp.replace(path)
 
 
 def pick_examples(correct: np.ndarray, labelled: np.ndarray, *, n: int = 8, wrong: int = 3) -> np.ndarray:
