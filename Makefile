@@ -8,6 +8,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export NO_MKDOCS_2_WARNING ?= 1
 
 LINTED := convviz tests benchmarks gallery
+# pytest-xdist workers per backend (one per core; whole test files go to one worker, so a
+# module's shared fixture, e.g. the built test site, is made once); at most 4: each holds TensorFlow
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: site test check lint fast-tests serve zoo clean help
 
@@ -52,7 +55,7 @@ test: $(VENV)/.dev-installed lint
 	  echo "make test: chromium is not installed and cannot be installed here: browser tests will be skipped"
 	@set -e; for b in $(BACKENDS); do \
 	  start=$$(date +%s); echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider --durations=5 tests; \
+	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=5 tests; \
 	  echo "=== KERAS_BACKEND=$$b: $$(( $$(date +%s) - start )) s"; \
 	done
 

@@ -202,7 +202,7 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
         import tensorflow as tf
 
         _quiet_retracing_warning()
-        return tf.function(fn, reduce_retracing=True)
+        return tf.function(fn, reduce_retracing=True, autograph=False)
     if backend == "jax":
         import jax
 

@@ -125,6 +125,32 @@ def blurred(images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     return gaussian_filter(x, sigma=(0, s, s, 0), mode="reflect").astype(np.float32)
 
 
+def _cached_curve(model, images, heatmaps, class_index, steps, batch_size, insertion: bool, baseline, cache):
+    """:func:`_curve`, read from ``cache`` (a Keras model only) when it holds the same curve."""
+    from convviz import cache as _cache
+
+    if not isinstance(model, keras.Model) or _cache.resolve(cache) is None:
+        return _curve(model, images, heatmaps, class_index, steps, batch_size, insertion, baseline)
+
+    def key() -> dict[str, Any]:
+        return dict(
+            model=_cache.model_digest(model),
+            images=_cache.array_digest(np.asarray(images, np.float32)),
+            heatmaps=_cache.array_digest(np.asarray(heatmaps, np.float64)),
+            class_index=None if class_index is None else np.asarray(class_index).tolist(),
+            steps=steps,
+            insertion=insertion,
+            baseline=baseline
+            if isinstance(baseline, str) or np.isscalar(baseline)
+            else _cache.array_digest(np.asarray(baseline, np.float32)),
+        )
+
+    def compute() -> dict[str, np.ndarray]:
+        return {"curve": _curve(model, images, heatmaps, class_index, steps, batch_size, insertion, baseline)}
+
+    return _cache.memo(cache, "curve", compute, code=("metrics",), key=key)["curve"]
+
+
 def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: bool, baseline):
     x = np.asarray(images, np.float32)
     h = np.asarray(heatmaps, np.float64)
@@ -167,15 +193,18 @@ def deletion_curve(
     steps: int = 16,
     baseline: float | str | np.ndarray = 0.0,
     batch_size: int = 64,
+    cache: Cache | bool | None = None,
 ) -> np.ndarray:
     """Class probability as the most important pixels (by heatmap) are removed first
     (replaced by ``baseline``: a value, an array like the images, or ``"blur"``).
 
     Returns (N, steps + 1): column 0 is the intact image, the last column all pixels
     replaced. A faithful map makes it fall fast (low :func:`auc`). RISE (Petsiuk et al.
-    2018) deletes to black, the default here.
+    2018) deletes to black, the default here. ``cache``: ``True`` or a
+    :class:`convviz.cache.Cache` reuses a curve computed with the same weights, images,
+    maps and options (Keras models only).
     """
-    return _curve(model, images, heatmaps, class_index, steps, batch_size, False, baseline)
+    return _cached_curve(model, images, heatmaps, class_index, steps, batch_size, False, baseline, cache)
 
 
 def insertion_curve(
@@ -187,12 +216,13 @@ def insertion_curve(
     steps: int = 16,
     baseline: float | str | np.ndarray = "blur",
     batch_size: int = 64,
+    cache: Cache | bool | None = None,
 ) -> np.ndarray:
     """Class probability as the most important pixels are inserted first into a start
     image: by default a blurred copy (:func:`blurred`), as in RISE, so that the curve
     measures the evidence of the pixels and not the shock of a blank image. A faithful
-    map makes it rise fast (high :func:`auc`)."""
-    return _curve(model, images, heatmaps, class_index, steps, batch_size, True, baseline)
+    map makes it rise fast (high :func:`auc`). ``cache``: as for :func:`deletion_curve`."""
+    return _cached_curve(model, images, heatmaps, class_index, steps, batch_size, True, baseline, cache)
 
 
 def auc(curve: np.ndarray) -> np.ndarray:

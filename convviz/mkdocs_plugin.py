@@ -42,6 +42,10 @@ Options (paths relative to ``mkdocs.yml``):
     ``OWNER/REPO@BRANCH``: the GitHub branch the built site is published from (e.g.
     ``gh-pages``, written by ``mkdocs gh-deploy``); each page gets an "Open in Colab" button
     for its notebook there. Unset: no such button (the site makes no request to Colab).
+``jobs``
+    Worker processes that compute the pages of several models at the same time before the
+    gallery runs (:mod:`convviz.prerender`). Default: ``$CONVVIZ_JOBS``, else one per CPU
+    core (at most 4); ``1``: none, one process computes everything.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class _Options(Config):
     benchmarks = c.Optional(c.Type(str))
     gallery = c.Type(dict, default={})
     colab = c.Optional(c.Type(str))
+    jobs = c.Optional(c.Type(int))
 
 
 @dataclass(frozen=True)
@@ -508,6 +513,8 @@ class ConvvizPlugin(BasePlugin[_Options]):
         self._gallery: Any = None
         self._start = 0.0
         self._seconds: dict[tuple[str, str], float] = {}
+        self._changed: dict[str, list[str]] = {}  # models whose gallery pages re-run in this build
+        self._jobs = 1
 
     # -- configuration
     def load_config(self, options: dict[str, Any], config_file_path: str | None = None) -> Any:
@@ -623,6 +630,16 @@ class ConvvizPlugin(BasePlugin[_Options]):
             raise PluginError(str(exc)) from None
         for model, pages in changed.items():
             print(f"convviz: {model}: pages to (re)build: {', '.join(pages)}")
+        from convviz.prerender import default_jobs
+
+        try:
+            self._jobs = default_jobs(self.config.jobs)
+        except ValueError as exc:
+            raise PluginError(f"{config.config_file_path}: convviz {exc}") from None
+        from convviz import zoo as _zoo
+
+        names = {e.name for e in _zoo.read()}
+        self._changed = {m: p for m, p in changed.items() if m in names}
         for out in layout.examples.values():
             out.mkdir(parents=True, exist_ok=True)
         rel_out = Path(os.path.relpath(layout.out, Path(config.docs_dir).resolve())).as_posix()
@@ -647,7 +664,11 @@ class ConvvizPlugin(BasePlugin[_Options]):
 
         from convviz.pages import recording
 
+        from convviz.prerender import prerender
+
         assert self.layout is not None
+        prerender(self._changed, jobs=self._jobs, cwd=self.layout.root)  # models at once, in worker processes
+        self._changed = {}
         with recording():  # the pages' convviz.record() calls fill numbers.json
             self._gallery.on_pre_build(config)
         clean_downloads(self.layout.out_dirs)

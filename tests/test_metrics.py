@@ -180,3 +180,29 @@ def test_randomization_checkpoints_compare_fewer_depths_with_the_same_end(rng):
     np.testing.assert_allclose(some.spearman, full.spearman[[0, 2]])
     with pytest.raises(ValueError, match="checkpoints must be at least 1"):
         metrics.randomization_check(model, x, checkpoints=0)
+
+
+def test_cached_curves_equal_computed_ones_and_key_on_maps_and_options(tmp_path, monkeypatch):
+    from conftest import small_functional
+    from convviz import _backend
+    from convviz.cache import Cache
+
+    model = small_functional()
+    x = np.random.default_rng(1).random((3, 16, 16, 3)).astype(np.float32)
+    hm = np.random.default_rng(2).random((3, 16, 16))
+    store = Cache(tmp_path)
+    fresh = metrics.deletion_curve(model, x, hm, class_index=1, steps=4)
+    cached = metrics.deletion_curve(model, x, hm, class_index=1, steps=4, cache=store)
+    np.testing.assert_allclose(cached, fresh, rtol=1e-6)
+    calls = []
+    real = _backend.predict
+    monkeypatch.setattr(_backend, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_array_equal(metrics.deletion_curve(model, x, hm, class_index=1, steps=4, cache=store), cached)
+    assert calls == []  # read back: no forward pass
+    metrics.deletion_curve(model, x, hm[::-1], class_index=1, steps=4, cache=store)  # other maps
+    metrics.insertion_curve(model, x, hm, class_index=1, steps=4, cache=store)  # the other curve
+    metrics.deletion_curve(model, x, hm, class_index=1, steps=4, baseline=0.5, cache=store)  # another baseline
+    assert len(calls) == 3 * 5
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 4
+    with pytest.raises(ValueError, match="baseline must be a number"):
+        metrics.deletion_curve(model, x, hm, steps=4, baseline="noise", cache=store)

@@ -176,6 +176,7 @@ def _configure(mk: Path):
         (" {}\n", "  - gallery\n", r"configures mkdocs-gallery itself: remove 'gallery'"),
         ("\n      examples: {nowhere: figures}\n", "", r"'examples': folder not found: .*nowhere"),
         ("\n      colab: team/models\n", "", r"'colab' must be OWNER/REPO@BRANCH .*got 'team/models'"),
+        ("\n      jobs: 0\n", "", r"mkdocs.yml: convviz jobs must be a positive whole number .*\(1: none\), got 0"),
     ],
 )
 def test_bad_configuration_is_one_clear_error(plugin, tmp_path, monkeypatch, caplog, options, plugins, message):

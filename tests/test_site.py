@@ -74,6 +74,7 @@ def _env(project: Path, cache: Path) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "NO_MKDOCS_2_WARNING": "1",
         "KERAS_HOME": str(project / "keras-home"),
+        "CONVVIZ_JOBS": "1",  # the builds read the merged render caches: no worker processes
     }
     env.pop("CONVVIZ_ALLOW_DOWNLOAD", None)
     return env
@@ -447,7 +448,8 @@ def test_search_finds_a_unit_and_its_images_load(browser, server):
     # results update as the query is typed: wait for the full query's
     page.wait_for_function(
         "() => { const a = document.querySelector('.md-search-result__link');"
-        " return a !== null && a.href.includes('units/block3_relu1/'); }",
+        " return a !== null && a.href.includes('units/block3_relu1/')"
+        " && (new URL(a.href).searchParams.get('h') || '').split(' ').includes('12'); }",
         timeout=20000,
     )
     links = page.locator(".md-search-result__link")

@@ -162,8 +162,8 @@ for name, maps in {
     **{m: all_maps[m][:k] for m in methods},
     "random baseline": baselines["random baseline"][:k],
 }.items():
-    d = metrics.deletion_curve(model, x[:k], maps, class_index=pred[:k])
-    i = metrics.insertion_curve(model, x[:k], maps, class_index=pred[:k])
+    d = metrics.deletion_curve(model, x[:k], maps, class_index=pred[:k], cache=True)
+    i = metrics.insertion_curve(model, x[:k], maps, class_index=pred[:k], cache=True)
     curves[name] = (d.mean(0), i.mean(0), metrics.auc(d).mean(), metrics.auc(i).mean())
 print(f"{'method':<18}{'deletion AUC (low)':>20}{'insertion AUC (high)':>22}   ({k} images)")
 for name, (_, _, d_auc, i_auc) in curves.items():
