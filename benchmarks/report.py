@@ -260,10 +260,15 @@ def commands_table(res: dict[str, Any]) -> str:
         lines.append(f"| {r['what']} | {_duration(r['seconds'])} | {verdict} | {detail} |")
     if not any(r["what"].startswith("`make test`") for r in res["rows"]):
         lines.append("| `make test` | not timed in this run (`time_commands.py --skip-test`) | ≤ 10 min 00 s |  |")
-    pages = next((r["per_page"] for r in res["rows"] if r.get("per_page")), None)
-    if pages:
-        slow = sorted(pages.items(), key=lambda kv: -kv[1])[:6]
-        lines += ["", "Slowest pages of the cold build: " + ", ".join(f"{k} {v:.0f} s" for k, v in slow) + "."]
+    row = next((r for r in res["rows"] if r.get("per_page")), None)
+    if row:
+        slow = sorted(row["per_page"].items(), key=lambda kv: -kv[1])[:6]
+        which = (
+            "Slowest pages of the gallery's run (after the workers filled the cache)"
+            if "worker processes" in row.get("detail", "")
+            else "Slowest pages of the cold build"
+        )
+        lines += ["", f"{which}: " + ", ".join(f"{k} {v:.0f} s" for k, v in slow) + "."]
     return "\n".join(lines)
 
 

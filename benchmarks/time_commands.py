@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     text = (logs / "site.log").read_text(errors="replace")
     per_model = re.findall(r"^(\S+): test accuracy ([0-9.]+) \(\w+\), ([0-9.]+) s, (.*)$", text, re.M)
     pages = re.search(r"convviz: gallery pages run in this build \(seconds\):\n(.*?)\n  total ([0-9.]+) s", text, re.S)
+    workers = re.findall(r"^convviz: (\S+): pages computed by a worker in ([0-9.]+) s$", text, re.M)
     per_page: dict[str, float] = {}
     for line in pages.group(1).splitlines() if pages else []:
         folder, page, sec = line.split()
@@ -77,6 +78,13 @@ def main(argv=None) -> int:
             "goal": 180,
             "detail": "zoo: "
             + ", ".join(f"{m} {float(acc):.2%} {how}" for m, acc, _, how in per_model)
+            + (
+                f"; {len(workers)} models computed by worker processes first ("
+                + ", ".join(f"{m} {float(t):.0f} s" for m, t in workers)
+                + ")"
+                if workers
+                else ""
+            )
             + (f"; pages {float(pages.group(2)):.0f} s" if pages else ""),
             "per_page": per_page,
             "log_kb": round((logs / "site.log").stat().st_size / 1024),

@@ -445,13 +445,17 @@ def test_search_finds_a_unit_and_its_images_load(browser, server):
     page.goto(f"{server}/", wait_until="networkidle")
     page.click("label.md-search__icon, .md-search__input")
     page.locator("input.md-search__input").press_sequentially("shapes-cnn block3_relu1 12", delay=30)
-    # results update as the query is typed: wait for the full query's
-    page.wait_for_function(
-        "() => { const a = document.querySelector('.md-search-result__link');"
-        " return a !== null && a.href.includes('units/block3_relu1/')"
-        " && (new URL(a.href).searchParams.get('h') || '').split(' ').includes('12'); }",
-        timeout=20000,
-    )
+    # results update as the query is typed (and, under load, lag behind it): wait for the
+    # full query's, then read them (a timeout falls through to the assertions, which show them)
+    try:
+        page.wait_for_function(
+            "() => { const l = Array.from(document.querySelectorAll('.md-search-result__link')).slice(0, 3);"
+            " return l.length > 0 && l[0].href.includes('units/block3_relu1/')"
+            " && l.some(a => a.href.endsWith('#unit-12')); }",
+            timeout=20000,
+        )
+    except Exception:  # playwright's TimeoutError
+        pass
     links = page.locator(".md-search-result__link")
     top = [links.nth(i).get_attribute("href") for i in range(min(3, links.count()))]
     page.close()
