@@ -79,6 +79,19 @@ def project_root() -> Path:
     return find().root
 
 
+_SWEPT: set[Path] = set()  # cache folders this process has swept (see Cache.sweep)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class Cache:
     """A folder of checksummed entries.
 
@@ -118,7 +131,9 @@ class Cache:
         """Write ``payload`` under ``key`` atomically (temp file + fsync + rename)."""
         target = self.path(key)
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.root)
+        if self.root not in _SWEPT:
+            self.sweep()
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.{os.getpid()}.", suffix=".tmp", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(_MAGIC)
@@ -132,6 +147,24 @@ class Cache:
                 os.unlink(tmp)
             raise
         return target
+
+    def sweep(self) -> list[str]:
+        """Remove the temporary files of writers that died mid-write (a killed build: the
+        entry itself was never written, so nothing is lost). A temp file's name holds its
+        writer's process id; files of living processes stay. Done before this process's
+        first write to the folder. Returns the names removed."""
+        _SWEPT.add(self.root)
+        removed: list[str] = []
+        if not self.root.is_dir():
+            return removed
+        for p in self.root.glob(".*.tmp"):
+            parts = p.name[: -len(".tmp")].rsplit(".", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or _alive(int(parts[1])):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p.name)
+        return removed
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -96,7 +96,13 @@ def test_write_killed_midway_leaves_nothing_a_reader_accepts(tmp_path):
     c = Cache(tmp_path)
     assert c.get_bytes("big") is None
     assert c.keys() == []
+    left = [p.name for p in tmp_path.glob(".*.tmp")]
+    assert len(left) == 1 and f".big.{proc.pid}." in left[0]  # the dead writer's temp file, never read
+    mine = tmp_path / f".other.{os.getpid()}.x1.tmp"  # a living writer's
+    mine.write_bytes(b"partial")
     assert c.get_or_compute("big", lambda: b"ok") == b"ok"
+    assert [p.name for p in tmp_path.glob(".*.tmp")] == [mine.name]  # the first write swept the dead one
+    assert c.sweep() == [] and mine.exists()
 
 
 def _compute_in_process(root, counter_dir, q):
