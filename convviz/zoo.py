@@ -783,9 +783,15 @@ def _train_bytes(e: ZooEntry, cache: Cache, key: str, *, progress: bool) -> byte
 
 
 def _model_to_bytes(model: keras.Model) -> bytes:
+    import warnings
+
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "model.keras"
-        model.save(p)
+        with warnings.catch_warnings():
+            # Keras' convert_to_numpy calls np.array(variable): TensorFlow 2.21's __array__ lacks
+            # NumPy 2's copy keyword (harmless; it printed into the page that trained a model)
+            warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword")
+            model.save(p)
         return p.read_bytes()
 
 

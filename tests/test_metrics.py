@@ -149,8 +149,13 @@ def test_randomization_check_leaves_global_random_state_alone(rng):
 def test_randomization_check_emits_no_warning(rng, recwarn):
     from conftest import small_functional
 
+    import warnings
+
     model = small_functional()
-    metrics.randomization_check(model, rng.random((2, 16, 16, 3), dtype=np.float32), layer="c2")
+    with warnings.catch_warnings(record=True) as caught:  # DeprecationWarnings too (pytest hides them)
+        warnings.simplefilter("always")
+        metrics.randomization_check(model, rng.random((2, 16, 16, 3), dtype=np.float32), layer="c2")
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 

@@ -265,3 +265,21 @@ def test_shape_and_classes_of_a_trained_entry_match_its_data_without_generating_
         shape, names = e.input_shape, e.class_names
     d = datasets.load("shapes", "test")
     assert shape == d.x.shape[1:] and names == d.class_names
+
+
+def test_a_model_is_stored_without_a_warning():
+    """Saving a model to the cache printed NumPy 2's `copy` DeprecationWarning into the page
+    that trained it (TensorFlow's variables)."""
+    import warnings
+
+    from conftest import small_functional
+    from convviz.zoo import _model_from_bytes, _model_to_bytes
+
+    model = small_functional()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        payload = _model_to_bytes(model)
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+    back = _model_from_bytes(payload)
+    for a, b in zip(model.weights, back.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
