@@ -69,24 +69,26 @@ def what_for(pages: Sequence[str]) -> list[str]:
     return [names[p] for p in pages if p in names] + ["units", "classes"]
 
 
+def _read_times(cache_dir: Path) -> dict[str, float]:
+    try:
+        seconds = json.loads((cache_dir / _TIMES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return seconds if isinstance(seconds, dict) else {}
+
+
 def order(models: Sequence[str], cache_dir: Path) -> list[str]:
     """Longest first, by each model's time in the last build that had workers (so that one
     slow model does not start last); models never timed first of all, in reverse zoo order
     (a zoo usually lists its small models first)."""
-    try:
-        seconds = json.loads((cache_dir / _TIMES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        seconds = {}
+    seconds = _read_times(cache_dir)
     unknown = [m for m in reversed(models) if not isinstance(seconds.get(m), (int, float))]
     known = sorted((m for m in models if m not in unknown), key=lambda m: -float(seconds[m]))
     return unknown + known
 
 
 def _record(cache_dir: Path, outcomes: Sequence[Outcome]) -> None:
-    try:
-        seconds = json.loads((cache_dir / _TIMES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        seconds = {}
+    seconds = _read_times(cache_dir)
     seconds.update({o.model: round(o.seconds, 1) for o in outcomes if o.ok})
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f"{_TIMES}.{os.getpid()}.tmp"
