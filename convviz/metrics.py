@@ -458,6 +458,7 @@ def randomization_check(
         )
     import random
 
+    from convviz._backend import to_numpy
     from convviz.layers import get_layer
 
     opts = dict(options or {})
@@ -468,7 +469,7 @@ def randomization_check(
         work = keras.models.clone_model(model)
     finally:
         random.setstate(py_state)
-    work.set_weights(model.get_weights())
+    work.set_weights([to_numpy(w) for w in model.weights])  # get_weights() warns (NumPy 2 copy keyword)
     steps = _weighted_layers(work)
     if max_steps is not None:
         steps = steps[:max_steps]
