@@ -66,17 +66,17 @@ def batch_size_for(
     return -(-k // -(-k // most))
 
 
-def progress_bar(total: int, desc: str, progress: bool):
+def progress_bar(total: int, desc: str, progress: bool) -> Any:
     from convviz._progress import bar
 
     return bar(total=total, desc=desc, unit="step", disable=not progress)
 
 
-def _ascent_step(maps: Maps, momentum: float):
+def _ascent_step(maps: Maps, momentum: float) -> Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]:
     """Compiled step: ``step(img, vel, fidx, lr)`` -> new image, velocity, objective at
     ``img`` and gradient norm; ``lr=0`` evaluates without moving (no new trace)."""
 
-    def step(img, vel, fidx, lr):
+    def step(img: Any, vel: Any, fidx: Any, lr: Any) -> tuple[Any, Any, Any, Any]:
         value, grad = _backend.value_and_grad(lambda t: objective(maps(t, fidx)), img)
         sq = ops.sum(grad * grad, axis=(1, 2, 3), keepdims=True)
         unit = grad / ops.sqrt(ops.maximum(sq, 1e-12))  # whole-image L2 norm, per image
@@ -154,11 +154,11 @@ def fourier_ascent(
     color = None if cm is None else ops.convert_to_tensor(cm)
     b1, b2, eps = 0.9, 0.999, 1e-8
 
-    def loss(params, fidx, transforms):
+    def loss(params: Any, fidx: Any, transforms: Any) -> Any:
         img = apply_transforms(fourier_image(params, scale, color, size), transforms)
         return ops.mean(maps(img, fidx), axis=(1, 2))
 
-    def step(params, m, v, t, fidx, transforms):
+    def step(params: Any, m: Any, v: Any, t: Any, fidx: Any, transforms: Any) -> Any:
         value, grad = _backend.value_and_grad(lambda p: loss(p, fidx, transforms), params)
         m = b1 * m + (1 - b1) * grad
         v = b2 * v + (1 - b2) * grad * grad

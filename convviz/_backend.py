@@ -102,7 +102,7 @@ def value_and_grad(fn: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
         import jax
         import jax.numpy as jnp
 
-        def summed(z):
+        def summed(z: Any) -> tuple[Any, Any]:
             value = fn(z)
             return jnp.sum(value), value
 
@@ -146,7 +146,7 @@ def _make_gate(backend: str) -> Callable[[Any], Any]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.custom_gradient
+        @tf.custom_gradient  # type: ignore[untyped-decorator]
         def tf_gate(y: Any) -> Any:
             def grad(g: Any) -> Any:
                 return g * tf.cast(y > 0, g.dtype) * tf.cast(g > 0, g.dtype)

@@ -3,7 +3,7 @@ the chapter's 2-pixel border dropped, and each unit's response on real data."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -11,12 +11,15 @@ import numpy as np
 from convviz import _backend
 from convviz.layers import get_layer, layer_input, layer_output
 
+if TYPE_CHECKING:
+    from convviz._ascent import Maps
+
 __all__ = ["channel_maps", "objective", "unit_peaks"]
 
 ops = keras.ops
 
 
-def channel_maps(model: keras.Model, layer: str, channels: int):
+def channel_maps(model: keras.Model, layer: str, channels: int) -> Maps:
     """``fn(x, fidx) -> (B, h, w)``: each image's own channel of the layer output.
 
     When the layer ends with a pointwise (1×1) convolution, as ``SeparableConv2D`` does,

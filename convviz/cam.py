@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -142,7 +143,7 @@ class CamResult:
     method: str
 
 
-def _class_indices(class_index, n: int, num_classes: int) -> np.ndarray:
+def _class_indices(class_index: Any, n: int, num_classes: int) -> np.ndarray:
     if class_index is None:
         return np.full(n, -1, np.int32)
     idx = np.atleast_1d(np.asarray(class_index))
@@ -173,14 +174,14 @@ def probabilities(model: keras.Model, scores: np.ndarray) -> np.ndarray:
     return z  # linear logits, or a squashing convviz cannot remove: the output as it is
 
 
-def _cam_step(model: keras.Model, layer: str):
+def _cam_step(model: keras.Model, layer: str) -> Callable[[Any, Any], tuple[Any, Any, Any]]:
     """step(x, cls) -> (A, dy_c/dA, logits): one pass for the batch; cls < 0 means top class."""
     split = split_model(model, layer, logits=True)
 
-    def step(xb, cls):
+    def step(xb: Any, cls: Any) -> tuple[Any, Any, Any]:
         a = split.body(xb)
 
-        def score(t):
+        def score(t: Any) -> Any:
             logits = split.head(t)
             chosen = ops.where(cls < 0, ops.argmax(logits, axis=-1), cls)
             return ops.take_along_axis(logits, ops.expand_dims(ops.cast(chosen, "int32"), -1), axis=-1)[:, 0]

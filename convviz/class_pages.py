@@ -69,7 +69,8 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     import convviz
     from convviz import zoo
     from convviz.plot import overlay_heatmap, save_image
-    from convviz.site import _fingerprint, _write_if_changed
+    from convviz.pages import _write_if_changed
+    from convviz.site import _fingerprint
     from convviz.units import to_uint8
 
     folder = Path(folder)

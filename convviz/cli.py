@@ -8,6 +8,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from convviz.zoo import ZooEntry
 
 __all__ = ["main"]
 
@@ -247,7 +251,7 @@ def _zoo_train(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _zoo_check(wanted: list) -> int:
+def _zoo_check(wanted: list[ZooEntry]) -> int:
     from convviz import zoo
 
     failed = 0

@@ -248,7 +248,9 @@ def load_image(path: str | Path, *, size: tuple[int, int] | None = None, channel
     return arr[..., None] if channels == 1 else arr
 
 
-def _center_crop_resize(img, size: tuple[int, int]):
+# img: a PIL image (unannotated: PIL is imported lazily, and a module-level import would change
+# the zoo's recipe digest, which hashes this module)
+def _center_crop_resize(img, size: tuple[int, int]):  # type: ignore[no-untyped-def]
     from PIL import Image
 
     h, w = size

@@ -590,7 +590,18 @@ def diff_models(
     return _from_arrays(arrays, pairs)
 
 
-def _compute(old, new, x, y, masks, pairs, batch_size, max_features, sanity_images, cache) -> ModelDiff:
+def _compute(
+    old: keras.Model,
+    new: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    masks: np.ndarray | None,
+    pairs: tuple[tuple[str, str], ...],
+    batch_size: int,
+    max_features: int,
+    sanity_images: int,
+    cache: _cache.Cache | bool | None,
+) -> ModelDiff:
     from convviz.cam import cam_with_predictions
     from convviz.latent import extract_embeddings
     from convviz.layers import last_conv_layer

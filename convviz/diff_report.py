@@ -1,6 +1,6 @@
 """Figures, summary and files of a model diff (what ``convviz diff`` and the changes page show).
 
-Plot functions take the :class:`~convviz.diff.ModelDiff` and ``ax=None`` and return the Axes;
+Plot functions take the :class:`~convviz.diff.ModelDiff` and ``ax: Axes | None = None`` and return the Axes;
 :func:`summary_markdown` writes the pull-request comment; :func:`write_report` saves
 everything. :mod:`convviz.revisions` reads the two sides (zoo entries, model files,
 ``ENTRY@REV``).
@@ -12,13 +12,20 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from convviz.diff import ModelDiff
 from convviz.plot import _axes, overlay_heatmap, save_figure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.axes import Axes
+
+    from convviz.filters import FilterPatterns
 
 __all__ = [
     "plot_cam_agreement",
@@ -39,7 +46,9 @@ __all__ = [
 # ----------------------------------------------------------------------------- figures
 
 
-def plot_cka(diff: ModelDiff, *, ax=None, title: str | None = "Layer similarity, old vs new (linear CKA)"):
+def plot_cka(
+    diff: ModelDiff, *, ax: Axes | None = None, title: str | None = "Layer similarity, old vs new (linear CKA)"
+) -> Axes:
     """One bar per matched layer in forward order: 1 = the layer represents the images as
     before; lower = it changed. The most changed layer is drawn in red."""
     keys = list(diff.cka)
@@ -75,8 +84,8 @@ def confusion_figsize(classes: int) -> tuple[float, float]:
 
 
 def plot_confusion_change(
-    diff: ModelDiff, *, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
-):
+    diff: ModelDiff, *, class_names: Sequence[str] | None = None, ax: Axes | None = None, title: str | None = None
+) -> Axes:
     """The new confusion matrix minus the old one, each cell's change written in it; colored
     by what it means: blue = better (more right on the diagonal, fewer confusions off it),
     red = worse. Needs labels."""
@@ -103,11 +112,11 @@ def plot_confusion_change(
     return ax
 
 
-def plot_cam_agreement(diff: ModelDiff, *, ax=None, title: str | None = None):
+def plot_cam_agreement(diff: ModelDiff, *, ax: Axes | None = None, title: str | None = None) -> Axes:
     """Histogram of the per-image correlation of the two versions' Grad-CAMs."""
     r = diff.cam_correlation[np.isfinite(diff.cam_correlation)]
     ax = _axes(ax, (6, 3))
-    ax.hist(r, bins=np.linspace(-1, 1, 41), color="#1f77b4")
+    ax.hist(r, bins=np.linspace(-1, 1, 41).tolist(), color="#1f77b4")
     if len(r):
         ax.axvline(float(np.median(r)), color="black", linestyle="--", linewidth=1)
         ax.text(float(np.median(r)), ax.get_ylim()[1] * 0.95, f" median {np.median(r):.2f}", va="top", fontsize=8)
@@ -121,8 +130,13 @@ def plot_cam_agreement(diff: ModelDiff, *, ax=None, title: str | None = None):
 
 
 def plot_latent_shift(
-    diff: ModelDiff, *, top: int = 10, class_names: Sequence[str] | None = None, ax=None, title: str | None = None
-):
+    diff: ModelDiff,
+    *,
+    top: int = 10,
+    class_names: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
     """Both versions' penultimate features after Procrustes alignment, on the old version's
     two principal axes: new places colored by class, old places as gray rings, an arrow from
     old to new for the ``top`` images that moved most."""
@@ -151,7 +165,7 @@ def plot_latent_shift(
     return ax
 
 
-def plot_unit_change(diff: ModelDiff, layer: str, *, ax=None, title: str | None = None):
+def plot_unit_change(diff: ModelDiff, layer: str, *, ax: Axes | None = None, title: str | None = None) -> Axes:
     """Per unit of ``layer``, sorted: 1 − the correlation of its response across the images."""
     if layer not in diff.unit_change:
         raise ValueError(f"no per-unit change for {layer!r}; layers with one: {', '.join(diff.unit_change) or 'none'}")
@@ -202,7 +216,9 @@ def unit_patterns(
     return layer, old, new
 
 
-def plot_unit_patterns(old_patterns, new_patterns, change: np.ndarray, *, axes=None):
+def plot_unit_patterns(
+    old_patterns: FilterPatterns, new_patterns: FilterPatterns, change: np.ndarray, *, axes: Any = None
+) -> Any:
     """Filter patterns of the same units in both versions: a column per unit, old above new,
     titled with the unit's response change. Returns the (2, K) array of Axes."""
     import matplotlib.pyplot as plt
@@ -236,7 +252,9 @@ def _flip_order(diff: ModelDiff) -> np.ndarray:
     return flips[np.lexsort((-np.abs(diff.probability_change()[flips]), rank))]
 
 
-def plot_flips(diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str] | None = None, n: int = 6, axes=None):
+def plot_flips(
+    diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str] | None = None, n: int = 6, axes: Any = None
+) -> Any:
     """The prediction flips (right→wrong first, then wrong→right), one row each: the image,
     then the old and the new version's Grad-CAM with their prediction and probability.
     Returns the (rows, 3) array of Axes."""
@@ -376,7 +394,7 @@ def write_report(
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
 
-    def save(name: str, size: tuple[float, float], draw) -> None:
+    def save(name: str, size: tuple[float, float], draw: Callable[[Axes], object]) -> None:
         fig, ax = plt.subplots(figsize=size)
         draw(ax)
         fig.tight_layout()

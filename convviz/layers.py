@@ -278,7 +278,7 @@ def applies_relu(op: Any) -> bool:
     return act is not None and _act_name(act) in ("relu", "relu6")
 
 
-def _call(op: Any, args: tuple, kwargs: dict, *, logits: bool, guided: bool = False) -> Any:
+def _call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, logits: bool, guided: bool = False) -> Any:
     if "training" in getattr(op, "_call_context_args", ()):
         kwargs = {**kwargs, "training": False}
     if logits and _strippable(op):

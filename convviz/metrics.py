@@ -102,7 +102,7 @@ def random_baseline(shape: tuple[int, int], n: int = 1, *, seed: int = 0) -> np.
     return np.random.default_rng(seed).random((n, *shape))
 
 
-def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+def _predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     if isinstance(model, keras.Model):
         from convviz._backend import predict
 
@@ -125,7 +125,17 @@ def blurred(images: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     return gaussian_filter(x, sigma=(0, s, s, 0), mode="reflect").astype(np.float32)
 
 
-def _cached_curve(model, images, heatmaps, class_index, steps, batch_size, insertion: bool, baseline, cache):
+def _cached_curve(
+    model: Any,
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    class_index: Any,
+    steps: int,
+    batch_size: int,
+    insertion: bool,
+    baseline: float | str | np.ndarray,
+    cache: Cache | bool | None,
+) -> np.ndarray:
     """:func:`_curve`, read from ``cache`` (a Keras model only) when it holds the same curve."""
     from convviz import cache as _cache
 
@@ -151,7 +161,16 @@ def _cached_curve(model, images, heatmaps, class_index, steps, batch_size, inser
     return _cache.memo(cache, "curve", compute, code=("metrics",), key=key)["curve"]
 
 
-def _curve(model, images, heatmaps, class_index, steps, batch_size, insertion: bool, baseline):
+def _curve(
+    model: Any,
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    class_index: Any,
+    steps: int,
+    batch_size: int,
+    insertion: bool,
+    baseline: float | str | np.ndarray,
+) -> np.ndarray:
     x = np.asarray(images, np.float32)
     h = np.asarray(heatmaps, np.float64)
     if x.ndim != 4 or h.shape != x.shape[:3]:
@@ -397,7 +416,7 @@ def randomization_check(
     *,
     method: str = "gradcam",
     layer: str | None = None,
-    class_index=None,
+    class_index: int | Sequence[int] | np.ndarray | None = None,
     max_steps: int | None = None,
     seed: int = 0,
     options: Mapping[str, Any] | None = None,

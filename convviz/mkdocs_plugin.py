@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.config import config_options as c
-from mkdocs.config.base import Config
+from mkdocs.config.base import Config, ValidationError
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 
@@ -136,7 +136,7 @@ class Layout:
 # ---------------------------------------------------------------- page generation
 
 
-def _zoo_index(entries: list, skipped: list, layout: Layout) -> str:
+def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout) -> str:
     from convviz import zoo
     from convviz.site import pages_for
 
@@ -333,7 +333,7 @@ def _gallery_images(md: str) -> list[tuple[int, str, str]]:
     return found
 
 
-def _figure(m: re.Match, layout: Layout, where: str) -> str:
+def _figure(m: re.Match[str], layout: Layout, where: str) -> str:
     """``{{ figure MODEL.PAGE N | caption }}`` or ``{{ figure MODEL.PAGE "alt prefix" | caption }}``:
     the page's N-th figure (or the first whose alt text starts so), as built by the gallery
     in this build, with its alt text, the caption and a link to the page."""
@@ -406,7 +406,7 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
 
     folders = {src.name: src for src in layout.examples}
 
-    def one(m: re.Match) -> str:
+    def one(m: re.Match[str]) -> str:
         model, key, fmt = m.group(1), m.group(2), m.group(3)
         try:
             if model.startswith("bench-"):
@@ -420,13 +420,13 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
             raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
         return _FORMATS[fmt].format(int(value) if fmt == "int" else value)
 
-    def table(m: re.Match) -> str:
+    def table(m: re.Match[str]) -> str:
         try:
             return _report(layout.benchmarks).table(m.group(1))
         except KeyError as exc:
             raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
 
-    def figure(m: re.Match) -> str:
+    def figure(m: re.Match[str]) -> str:
         # an inline code span is left as written; a figure's caption may hold code
         return m.group(0) if m.group("code") else _figure(m, layout, where)
 
@@ -455,7 +455,7 @@ def colab_buttons(markdown: str, colab: str, src_uri: str) -> str:
     folder = Path(src_uri).parent.as_posix()
     base = f"https://colab.research.google.com/github/{m.group('repo')}/blob/{m.group('branch')}"
 
-    def button(b: re.Match) -> str:
+    def button(b: re.Match[str]) -> str:
         path = f"{folder}/{b.group('nb')}".lstrip("./")
         return f"{b.group(1)}\n\n[Open in Colab: {b.group('nb')}]({base}/{path}){{ .md-button .center }}"
 
@@ -525,7 +525,7 @@ class ConvvizPlugin(BasePlugin[_Options]):
         if unknown:
             warnings = [w for w in warnings if w[0] not in unknown]
             message = f"{where}: unknown convviz option {unknown[0]!r}; valid: {', '.join(sorted(known))}"
-            errors.append((unknown[0], c.ValidationError(message)))
+            errors.append((unknown[0], ValidationError(message)))
         return errors, warnings
 
     def _layout(self, config: Any) -> Layout:

@@ -7,11 +7,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from convviz import _backend, _imagenet
+
+if TYPE_CHECKING:
+    from convviz.datasets import Dataset
 
 __all__ = [
     "ARCHITECTURES",
@@ -135,12 +139,12 @@ class _Progress(keras.callbacks.Callback):
 
         self.bar = bar(total=total, desc=desc, unit="step", leave=True)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         self.bar.update(1)
         if logs and batch % 10 == 0:
             self.bar.set_postfix(refresh=False, loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if logs and "val_accuracy" in logs:
             self.bar.set_postfix(
                 refresh=False,
@@ -149,7 +153,7 @@ class _Progress(keras.callbacks.Callback):
                 val_acc=f"{logs['val_accuracy']:.3f}",
             )
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         self.bar.close()
 
 
@@ -170,7 +174,7 @@ class _Batches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return int(np.ceil(len(self.x) / self.batch_size))
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
         xb, yb = self.x[idx], self.y[idx]
         if self.augment == "dihedral":
@@ -190,8 +194,8 @@ class _Batches(keras.utils.PyDataset):
 
 def train(
     architecture: str,
-    train_set,
-    test_set,
+    train_set: Dataset,
+    test_set: Dataset,
     *,
     epochs: int,
     batch_size: int = 64,

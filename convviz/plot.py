@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from convviz.filters import FilterPatterns
+    from convviz.metrics import RandomizationResult
 
 __all__ = [
     "activation_mosaic",
@@ -29,7 +37,7 @@ _BLANK = np.array([0.85, 0.85, 0.85])  # blank channels: light gray with a red c
 _CROSS = np.array([0.85, 0.2, 0.2])
 
 
-def _axes(ax, figsize=(8, 6)):
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (8, 6)) -> Axes:
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -75,7 +83,9 @@ def activation_mosaic(activation: np.ndarray, *, ncols: int = 16, cmap: str = "v
     return out
 
 
-def plot_activation_grid(activation: np.ndarray, *, ncols: int = 16, ax=None, title: str | None = None):
+def plot_activation_grid(
+    activation: np.ndarray, *, ncols: int = 16, ax: Axes | None = None, title: str | None = None
+) -> Axes:
     """Every channel of one image's activation as a grid (see :func:`activation_mosaic`)."""
     mosaic = activation_mosaic(activation, ncols=ncols)
     ax = _axes(ax, (12, max(1.5, 12 * mosaic.shape[0] / mosaic.shape[1])))
@@ -86,7 +96,9 @@ def plot_activation_grid(activation: np.ndarray, *, ncols: int = 16, ax=None, ti
     return ax
 
 
-def plot_sparsity(sparsity: Mapping[str, float], *, ax=None, title: str | None = "Blank channels per layer"):
+def plot_sparsity(
+    sparsity: Mapping[str, float], *, ax: Axes | None = None, title: str | None = "Blank channels per layer"
+) -> Axes:
     """Fraction of blank channels per layer, in forward order."""
     ax = _axes(ax, (8, 3.5))
     names = list(sparsity)
@@ -143,7 +155,14 @@ def filter_grid(
     return grid
 
 
-def plot_filter_grid(patterns, *, ncols: int | None = None, margin: int = 5, ax=None, title: str | None = None):
+def plot_filter_grid(
+    patterns: FilterPatterns,
+    *,
+    ncols: int | None = None,
+    margin: int = 5,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
     """Grid of a :class:`~convviz.filters.FilterPatterns`: filters dead on data framed in
     red, filters no start excited framed in orange."""
     grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead, unexcited=patterns.unexcited)
@@ -215,11 +234,11 @@ def plot_heatmap_overlay(
     image: np.ndarray,
     heatmap: np.ndarray,
     *,
-    ax=None,
+    ax: Axes | None = None,
     alpha: float = 0.4,
     title: str | None = None,
     color: str = "black",
-):
+) -> Axes:
     """Draw :func:`overlay_heatmap` with an optional title (e.g. true and predicted class)."""
     ax = _axes(ax, (4, 4))
     ax.imshow(overlay_heatmap(image, heatmap, alpha=alpha))
@@ -234,14 +253,14 @@ def plot_embedding(
     labels: np.ndarray,
     *,
     class_names: Sequence[str] | None = None,
-    ax=None,
+    ax: Axes | None = None,
     misclassified: np.ndarray | None = None,
     highlight: np.ndarray | None = None,
     trust: float | None = None,
     title: str | None = None,
     s: float = 6,
     max_classes: int = 10,
-):
+) -> Axes:
     """A 2-D projection colored by class, with a legend inside the axes.
 
     ``misclassified`` (bool mask) draws black crosses; ``highlight`` (indices) circles
@@ -300,8 +319,13 @@ def plot_embedding(
 
 
 def plot_thumbnails(
-    images: np.ndarray, captions: Sequence[str], *, axes=None, ncols: int = 10, colors: Sequence[str] | None = None
-):
+    images: np.ndarray,
+    captions: Sequence[str],
+    *,
+    axes: Any = None,
+    ncols: int = 10,
+    colors: Sequence[str] | None = None,
+) -> Any:
     """A strip of thumbnails with captions (e.g. "given: ring / predicted: circle").
 
     Returns the array of Axes.
@@ -348,12 +372,12 @@ def scale_attribution(attribution_map: np.ndarray, *, percentile: float = 99.0) 
 def plot_attribution(
     attribution_map: np.ndarray,
     *,
-    ax=None,
+    ax: Axes | None = None,
     percentile: float = 99.0,
     title: str | None = None,
     color: str = "black",
     signed: bool = False,
-):
+) -> Axes:
     """Show a pixel attribution map (:func:`convviz.attribution_map`) scaled by
     :func:`scale_attribution`: magnitudes black → yellow ("inferno"), or with
     ``signed=True`` negative blue, positive red around a white zero."""
@@ -369,7 +393,9 @@ def plot_attribution(
     return ax
 
 
-def plot_randomization(results: Sequence, *, ax=None, metric: str = "spearman"):
+def plot_randomization(
+    results: Sequence[RandomizationResult], *, ax: Axes | None = None, metric: str = "spearman"
+) -> Axes:
     """Similarity to the trained model's maps as layers are randomized, one line per method
     (mean over the images whose maps are not degenerate), with each method's verdict."""
     ax = _axes(ax, (8, 4))
@@ -391,7 +417,7 @@ def plot_randomization(results: Sequence, *, ax=None, metric: str = "spearman"):
     return ax
 
 
-def save_figure(fig, path: str | Path, *, dpi: int = 110) -> Path:
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     """Save a Matplotlib figure as PNG atomically (temp file + rename)."""
     import os
     import tempfile

@@ -16,7 +16,7 @@ import os
 import runpy
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ def remove_stale_pages(pages_root: Path, keep: Iterable[str], out_dirs: Iterable
 
 
 @contextlib.contextmanager
-def _in_folder(folder: Path):
+def _in_folder(folder: Path) -> Iterator[None]:
     old = Path.cwd()
     os.chdir(folder)
     try:

@@ -331,7 +331,7 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
     """
     from convviz import zoo
     from convviz.site import _fingerprint as fingerprint
-    from convviz.site import _write_if_changed
+    from convviz.pages import _write_if_changed
 
     folder = Path(folder)
     stamp = fingerprint(entry, _fingerprint(entry))
