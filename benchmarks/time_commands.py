@@ -93,8 +93,14 @@ def main(argv=None) -> int:
     rows.append(
         {"what": "the site from nothing (install + `make site`)", "seconds": rows[0]["seconds"] + site, "goal": 420}
     )
+    unchanged = [run("make site", clone, logs / f"site{i}.log") for i in (2, 3, 4)]  # short: the minimum of 3
     rows.append(
-        {"what": "`make site`, nothing changed", "seconds": run("make site", clone, logs / "site2.log"), "goal": 15}
+        {
+            "what": "`make site`, nothing changed",
+            "seconds": min(unchanged),
+            "goal": 15,
+            "detail": "minimum of 3 runs: " + ", ".join(f"{t:.1f}" for t in unchanged) + " s",
+        }
     )
     rows.append(
         {

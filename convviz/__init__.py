@@ -11,32 +11,81 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from convviz.activations import activation_layers, extract_activations, layer_sparsity  # noqa: E402
-from convviz.attributions import ATTRIBUTION_METHODS, attribute, attribution_map  # noqa: E402
-from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam  # noqa: E402
-from convviz.diff import ModelDiff, cka, diff_models  # noqa: E402
-from convviz.filters import FilterPatterns, visualize_classes, visualize_filters  # noqa: E402
-from convviz.latent import (  # noqa: E402
-    extract_embeddings,
-    find_outliers,
-    outlier_scores,
-    project,
-    trustworthiness,
-)
-from convviz.layers import conv_layers, last_conv_layer, split_model  # noqa: E402
-from convviz.pages import pick_examples, record  # noqa: E402
-from convviz.units import DatasetExamples, ReceptiveField, dataset_examples, receptive_field  # noqa: E402
-from convviz.validation import predict, top_k  # noqa: E402
-from convviz.plot import (  # noqa: E402
-    overlay_heatmap,
-    plot_activation_grid,
-    plot_embedding,
-    plot_filter_grid,
-    plot_heatmap_overlay,
-    plot_sparsity,
-    save_figure,
-    save_image,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# What ``convviz.NAME`` is, and the module that defines it. Imported on first use (PEP 562), so
+# that ``import convviz`` (e.g. by the MkDocs plugin on a rebuild with nothing to compute) does
+# not import Keras and its backend: that alone takes seconds.
+_EXPORTS: dict[str, str] = {
+    "activation_layers": "activations",
+    "extract_activations": "activations",
+    "layer_sparsity": "activations",
+    "ATTRIBUTION_METHODS": "attributions",
+    "attribute": "attributions",
+    "attribution_map": "attributions",
+    "CAM_METHODS": "cam",
+    "cam_with_predictions": "cam",
+    "grad_cam": "cam",
+    "ModelDiff": "diff",
+    "cka": "diff",
+    "diff_models": "diff",
+    "FilterPatterns": "filters",
+    "visualize_classes": "filters",
+    "visualize_filters": "filters",
+    "extract_embeddings": "latent",
+    "find_outliers": "latent",
+    "outlier_scores": "latent",
+    "project": "latent",
+    "trustworthiness": "latent",
+    "conv_layers": "layers",
+    "last_conv_layer": "layers",
+    "split_model": "layers",
+    "pick_examples": "pages",
+    "record": "pages",
+    "overlay_heatmap": "plot",
+    "plot_activation_grid": "plot",
+    "plot_embedding": "plot",
+    "plot_filter_grid": "plot",
+    "plot_heatmap_overlay": "plot",
+    "plot_sparsity": "plot",
+    "save_figure": "plot",
+    "save_image": "plot",
+    "DatasetExamples": "units",
+    "ReceptiveField": "units",
+    "dataset_examples": "units",
+    "receptive_field": "units",
+    "predict": "validation",
+    "top_k": "validation",
+}
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from convviz.activations import activation_layers, extract_activations, layer_sparsity
+    from convviz.attributions import ATTRIBUTION_METHODS, attribute, attribution_map
+    from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam
+    from convviz.diff import ModelDiff, cka, diff_models
+    from convviz.filters import FilterPatterns, visualize_classes, visualize_filters
+    from convviz.latent import (
+        extract_embeddings,
+        find_outliers,
+        outlier_scores,
+        project,
+        trustworthiness,
+    )
+    from convviz.layers import conv_layers, last_conv_layer, split_model
+    from convviz.pages import pick_examples, record
+    from convviz.units import DatasetExamples, ReceptiveField, dataset_examples, receptive_field
+    from convviz.validation import predict, top_k
+    from convviz.plot import (
+        overlay_heatmap,
+        plot_activation_grid,
+        plot_embedding,
+        plot_filter_grid,
+        plot_heatmap_overlay,
+        plot_sparsity,
+        save_figure,
+        save_image,
+    )
 
 __all__ = [
     "__version__",
@@ -80,3 +129,16 @@ __all__ = [
     "visualize_classes",
     "visualize_filters",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convviz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"convviz.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

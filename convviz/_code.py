@@ -15,6 +15,9 @@ import ast
 import functools
 import hashlib
 import importlib.metadata as md
+import json
+import os
+import sys
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +30,8 @@ __all__ = [
     "source_digest",
     "normalized",
     "environment",
+    "keras_backend",
+    "definition_source",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -87,6 +92,19 @@ def module_closure(modules: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+@functools.lru_cache(maxsize=None)
+def definition_source(module: str, name: str) -> str:
+    """The source text of the top-level function or class ``name`` of convviz module
+    ``module`` (decorators included), as :func:`inspect.getsource` gives it, read from the
+    file without importing the module."""
+    text = _source(module)
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            return "".join(text.splitlines(keepends=True)[start - 1 : node.end_lineno])
+    raise ValueError(f"convviz.{module} defines no top-level function or class {name!r}")
+
+
 def normalized(text: str) -> str:
     """What of Python source ``text`` can change a result: its syntax tree without
     docstrings, type annotations, comments, line numbers or formatting (a reformatted,
@@ -116,10 +134,15 @@ def normalized(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _normalized_module(module: str) -> str:
+    return normalized(_source(module))
+
+
+@functools.lru_cache(maxsize=None)
 def _digest_of(modules: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for m in modules:
-        h.update(m.encode() + b"\0" + normalized(_source(m)).encode() + b"\0")
+        h.update(m.encode() + b"\0" + _normalized_module(m).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -152,9 +175,30 @@ def _environment(backend: str) -> tuple[tuple[str, str], ...]:
     return (("backend", backend), ("keras", _version("keras")), (lib, _version(lib)), ("numpy", _version("numpy")))
 
 
+def keras_backend() -> str:
+    """The Keras backend in use, or the one ``import keras`` will pick, found without
+    importing Keras (seconds) when it is not imported yet, as Keras decides it:
+    ``$KERAS_BACKEND``, else ``backend`` in ``keras.json`` in ``$KERAS_HOME`` (else
+    ``~/.keras``, or ``/tmp/.keras`` when home is not writable), else TensorFlow."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return str(keras.backend.backend())
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    if "KERAS_HOME" in os.environ:
+        home = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        config = json.loads(Path(os.path.expanduser(os.path.join(home, "keras.json"))).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    backend = config.get("backend") if isinstance(config, dict) else None
+    return backend if isinstance(backend, str) and backend else "tensorflow"
+
+
 def environment() -> dict[str, str]:
     """The Keras backend and the versions of Keras, the backend library and NumPy: results
     computed under another backend or version are other results."""
-    import keras
-
-    return dict(_environment(keras.backend.backend()))
+    return dict(_environment(keras_backend()))

@@ -66,17 +66,18 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
 
     Returns the seconds spent, or None when the page was up to date.
     """
-    import convviz
-    from convviz import zoo
-    from convviz.plot import overlay_heatmap, save_image
-    from convviz.pages import _write_if_changed
     from convviz.site import _fingerprint
-    from convviz.units import to_uint8
 
     folder = Path(folder)
     stamp = _fingerprint(entry, Path(__file__).read_text(encoding="utf-8"))
     if up_to_date(folder, stamp):
         return None
+    import convviz  # only now: they import Keras (seconds)
+    from convviz import zoo
+    from convviz.pages import _write_if_changed
+    from convviz.plot import overlay_heatmap, save_image
+    from convviz.units import to_uint8
+
     start = time.perf_counter()
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")

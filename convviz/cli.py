@@ -271,7 +271,7 @@ def _zoo_check(wanted: list[ZooEntry]) -> int:
 
 
 def _zoo_fetch(args: argparse.Namespace) -> int:
-    from convviz import models, zoo
+    from convviz import _catalog, models, zoo
 
     entries = [zoo.entry(n, args.zoo) for n in args.names] if args.names else zoo.read(args.zoo)
     wanted = [e for e in entries if e.source == "keras.applications" and e.options.get("weights") == "imagenet"]
@@ -281,7 +281,7 @@ def _zoo_fetch(args: argparse.Namespace) -> int:
     for e in wanted:
         app = e.options["application"]
         if models.imagenet_weights_available(app):
-            print(f"{e.name}: {app} ImageNet weights already in {models._keras_models_dir()}")
+            print(f"{e.name}: {app} ImageNet weights already in {_catalog.keras_models_dir()}")
             continue
         start = time.perf_counter()
         models.build_application(app, weights="imagenet")  # Keras downloads and checks them

@@ -50,10 +50,12 @@ Options (paths relative to ``mkdocs.yml``):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -462,6 +464,31 @@ def colab_buttons(markdown: str, colab: str, src_uri: str) -> str:
     return _NOTEBOOK_BUTTON.sub(button, markdown)
 
 
+def link_instead_of_copy(file: Any) -> None:
+    """Make MkDocs hard-link a static file from the docs folder into the site instead of
+    copying its bytes: the gallery writes ~10,000 small images (unit pages), and copying them
+    took most of a rebuild with nothing to compute. Falls back to a copy where a link cannot be
+    made (another file system, no hard links) or the file is not readable by all (a web server
+    could not read the link). The site's files then share the docs folder's (generated)
+    images, which convviz only ever replaces, never rewrites in place."""
+
+    def copy_file(dirty: bool = False) -> None:
+        if dirty and not file.is_modified():
+            return
+        src, dest = file.abs_src_path, file.abs_dest_path
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dest)
+        try:
+            if os.stat(src).st_mode & 0o044 != 0o044:
+                raise PermissionError  # a copy gets the umask's permissions: readable
+            os.link(src, dest)
+        except OSError:
+            shutil.copyfile(src, dest)
+
+    file.copy_file = copy_file
+
+
 def _reset_keras(gallery_conf: Any, fname: Any) -> None:
     import keras
 
@@ -703,6 +730,10 @@ class ConvvizPlugin(BasePlugin[_Options]):
         files = self._gallery.on_files(files, config)
         for asset in _assets():
             files.append(File.generated(config, f"{ASSETS}/{asset.name}", abs_src_path=str(asset)))
+        docs = os.path.realpath(config["docs_dir"]) + os.sep
+        for f in files:
+            if not f.is_documentation_page() and f.abs_src_path and os.path.realpath(f.abs_src_path).startswith(docs):
+                link_instead_of_copy(f)
         return files
 
     def on_page_markdown(self, markdown: str, page: Any, config: Any, files: Any, **kwargs: Any) -> str:

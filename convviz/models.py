@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from convviz import _backend, _imagenet
+from convviz._catalog import APPLICATIONS, AUGMENTATIONS, PREPROCESS_MODES, imagenet_weights_available
 
 if TYPE_CHECKING:
     from convviz.datasets import Dataset
@@ -157,9 +156,6 @@ class _Progress(keras.callbacks.Callback):
         self.bar.close()
 
 
-AUGMENTATIONS = ("none", "shift", "dihedral")
-
-
 class _Batches(keras.utils.PyDataset):
     """Shuffled mini-batches with optional augmentation: ``"shift"`` (random translations of
     up to 2 pixels, for digits) or ``"dihedral"`` (random flips and 90° rotations:
@@ -232,44 +228,6 @@ def train(
 
 
 # ----------------------------------------------------------------------------- keras.applications
-
-PREPROCESS_MODES = {
-    "none": "[0, 1] pixels, as convviz's own datasets",
-    "uint8": "[0, 255] pixels",
-    "tf": "[-1, 1] pixels (Xception, ResNetV2, MobileNetV2)",
-    "torch": "[0, 1] pixels normalized by the ImageNet mean and std, per channel",
-    "caffe": "BGR [0, 255] pixels minus the ImageNet mean (VGG16, ResNet50)",
-}
-
-
-@dataclass(frozen=True)
-class _App:
-    constructor: str
-    size: int
-    mode: str  # a key of PREPROCESS_MODES: what the weights expect from [0, 1] images
-    weights_file: str
-
-
-APPLICATIONS: dict[str, _App] = {
-    "Xception": _App("Xception", 299, "tf", "xception_weights_tf_dim_ordering_tf_kernels.h5"),
-    "VGG16": _App("VGG16", 224, "caffe", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-    "ResNet50V2": _App("ResNet50V2", 224, "tf", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
-    "MobileNetV2": _App("MobileNetV2", 224, "tf", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
-    # these two normalize inside the model and expect [0, 255] pixels
-    "EfficientNetB0": _App("EfficientNetB0", 224, "uint8", "efficientnetb0.h5"),
-    "ConvNeXtTiny": _App("ConvNeXtTiny", 224, "uint8", "convnext_tiny.h5"),
-}
-
-
-def _keras_models_dir() -> Path:
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
-
-
-def imagenet_weights_available(application: str) -> bool:
-    """True when the ImageNet weights of ``application`` are in the Keras cache."""
-    return (_keras_models_dir() / APPLICATIONS[application].weights_file).is_file()
-
 
 _CLASS_INDEX = _imagenet.CLASS_INDEX
 

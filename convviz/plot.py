@@ -197,6 +197,7 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
     os.close(fd)
     Image.fromarray(arr).save(tmp, format="PNG")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep a web server from reading the site's copy
     os.replace(tmp, path)
     return path
 
@@ -427,5 +428,6 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
     os.close(fd)
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep a web server from reading the site's copy
     os.replace(tmp, path)
     return path

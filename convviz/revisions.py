@@ -13,9 +13,15 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from convviz._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import keras
+else:
+    keras = lazy_module("keras")  # not needed to read a zoo entry's reference
+
 
 __all__ = ["Version", "changed_since", "load_version", "reference_entry", "reference_fingerprint"]
 

@@ -102,10 +102,8 @@ def page_modules(template_text: str) -> tuple[str, ...]:
     def resolve(name: str) -> None:
         if (PACKAGE_DIR / f"{name}.py").is_file():
             mods.add(name)
-        elif hasattr(convviz, name):
-            owner = getattr(getattr(convviz, name), "__module__", "") or ""
-            if owner.startswith("convviz."):
-                mods.add(owner.split(".")[1])
+        elif name in convviz._EXPORTS:  # known without importing it (and Keras)
+            mods.add(convviz._EXPORTS[name])
 
     for node in ast.walk(ast.parse(template_text)):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "convviz":

@@ -44,12 +44,21 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import yaml
 
-from convviz import datasets, models, shipped
+from convviz import _catalog, _imagenet, datasets, shipped
+from convviz._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import keras
+
+    from convviz import models
+else:
+    # imported on first use: reading and checking a zoo file needs neither (see _catalog)
+    keras = lazy_module("keras")
+    models = lazy_module("convviz.models")
 from convviz.cache import Cache, default_cache, make_key
 
 __all__ = [
@@ -165,12 +174,12 @@ class ZooEntry:
         if self._class_names:
             return self._class_names
         if self.source == "keras.applications":
-            return models.imagenet_class_names()
+            return _imagenet.class_names()
         if self.source == "trained":
             return _embedded(self.dataset)[1]
         n = self.num_classes
         if n == 1000:
-            return models.imagenet_class_names()
+            return _imagenet.class_names()
         if self.dataset in ("digits", "shapes"):
             names = _embedded(self.dataset)[1]
             if len(names) == n:
@@ -199,9 +208,9 @@ class ZooEntry:
 
     @property
     def preprocess(self) -> str:
-        """What the model expects from [0, 1] images (a key of ``models.PREPROCESS_MODES``)."""
+        """What the model expects from [0, 1] images (a key of ``_catalog.PREPROCESS_MODES``)."""
         if self.source == "keras.applications":
-            return models.APPLICATIONS[self.options["application"]].mode
+            return _catalog.APPLICATIONS[self.options["application"]].mode
         return self.options.get("preprocess", "none")
 
     @property
@@ -210,7 +219,7 @@ class ZooEntry:
         if self._input_shape:
             return self._input_shape
         if self.source == "keras.applications":
-            size = models.APPLICATIONS[self.options["application"]].size
+            size = _catalog.APPLICATIONS[self.options["application"]].size
             return (size, size, 3)
         if self.source == "trained":
             return _embedded(self.dataset)[0]
@@ -272,6 +281,8 @@ def _embedded(name: str) -> tuple[tuple[int, int, int], tuple[str, ...]]:
     shapes (seconds; a rebuild of the site asks for these of every model)."""
     if name == "shapes":
         return (datasets.SHAPES_SIZE, datasets.SHAPES_SIZE, 3), datasets.SHAPE_CLASSES
+    if name == "digits":  # what datasets.load("digits") gives (a test checks), without scikit-learn
+        return (32, 32, 1), tuple(str(i) for i in range(10))
     d = datasets.load(name, "test")
     return tuple(d.x.shape[1:]), d.class_names
 
@@ -382,34 +393,34 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         if key not in values:
             raise ZooError(f"{where}: model {name!r} (source {src}) needs the key {key!r}")
     if src == "trained":
-        if values["architecture"] not in models.ARCHITECTURES:
+        if values["architecture"] not in _catalog.ARCHITECTURE_NAMES:
             raise ZooError(
                 f"{source}:{_line(raw['architecture'][1])}: unknown architecture "
-                f"{values['architecture']!r}; valid: {', '.join(models.ARCHITECTURES)}"
+                f"{values['architecture']!r}; valid: {', '.join(_catalog.ARCHITECTURE_NAMES)}"
             )
         if values["dataset"] not in ("digits", "shapes"):
             raise ZooError(
                 f"{source}:{_line(raw['dataset'][1])}: a trained model needs a labelled "
                 f"embedded dataset; valid: digits, shapes"
             )
-        if values.get("augment", "none") not in models.AUGMENTATIONS:
+        if values.get("augment", "none") not in _catalog.AUGMENTATIONS:
             raise ZooError(
                 f"{source}:{_line(raw['augment'][1])}: unknown augment {values['augment']!r}; "
-                f"valid: {', '.join(models.AUGMENTATIONS)}"
+                f"valid: {', '.join(_catalog.AUGMENTATIONS)}"
             )
         for key in ("epochs", "batch_size"):
             if key in values and values[key] < 1:
                 raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be at least 1")
     if src == "keras.applications":
-        if values["application"] not in models.APPLICATIONS:
+        if values["application"] not in _catalog.APPLICATIONS:
             raise ZooError(
                 f"{source}:{_line(raw['application'][1])}: unknown application "
-                f"{values['application']!r}; valid: {', '.join(models.APPLICATIONS)}"
+                f"{values['application']!r}; valid: {', '.join(_catalog.APPLICATIONS)}"
             )
         if values.get("weights", "imagenet") not in ("imagenet", None):
             raise ZooError(f"{source}:{_line(raw['weights'][1])}: weights must be 'imagenet' or null")
         values.setdefault("weights", "imagenet")
-        size = models.APPLICATIONS[values["application"]].size
+        size = _catalog.APPLICATIONS[values["application"]].size
         shape = values.get("input_shape")
         if shape is not None and values["weights"] == "imagenet" and list(shape) != [size, size, 3]:
             raise ZooError(
@@ -423,10 +434,10 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
                 "RGB images: input_shape must end with 3"
             )
         values.setdefault("dataset", "photos")
-    if src == "file" and values.get("preprocess", "none") not in models.PREPROCESS_MODES:
+    if src == "file" and values.get("preprocess", "none") not in _catalog.PREPROCESS_MODES:
         raise ZooError(
             f"{source}:{_line(raw['preprocess'][1])}: unknown preprocess "
-            f"{values['preprocess']!r}; valid: " + "; ".join(f"{k} ({v})" for k, v in models.PREPROCESS_MODES.items())
+            f"{values['preprocess']!r}; valid: " + "; ".join(f"{k} ({v})" for k, v in _catalog.PREPROCESS_MODES.items())
         )
     if "dataset" in values and values["dataset"] not in datasets.NAMES and src != "file":
         raise ZooError(
@@ -488,9 +499,9 @@ def _check_compare_to(value: Any, src: str, where: str) -> None:
         want = _VARIANT_KEYS[key]
         if not isinstance(v, want) or (isinstance(v, bool) and want in (int, (float, int))):
             raise ZooError(f"{where}: compare_to {key!r} must be {_type_name(want)}, got {v!r}")
-    if value.get("augment", "none") not in models.AUGMENTATIONS:
+    if value.get("augment", "none") not in _catalog.AUGMENTATIONS:
         raise ZooError(
-            f"{where}: compare_to augment {value['augment']!r} is unknown; valid: {', '.join(models.AUGMENTATIONS)}"
+            f"{where}: compare_to augment {value['augment']!r} is unknown; valid: {', '.join(_catalog.AUGMENTATIONS)}"
         )
 
 
@@ -522,7 +533,7 @@ def entry(name: str, zoo: str | Path | None = None) -> ZooEntry:
 def usable(e: ZooEntry) -> tuple[bool, str]:
     """Whether an entry can be loaded here, and why not."""
     if e.source == "keras.applications" and e.options.get("weights") == "imagenet":
-        if models.imagenet_weights_available(e.options["application"]):
+        if _catalog.imagenet_weights_available(e.options["application"]):
             return True, "ImageNet weights in the Keras cache"
         if os.environ.get("CONVVIZ_ALLOW_DOWNLOAD") == "1":
             return True, "ImageNet weights will be downloaded (CONVVIZ_ALLOW_DOWNLOAD=1)"
@@ -564,15 +575,23 @@ def training_code(architecture: str) -> str:
     """A digest of the code that determines a trained model: its architecture function,
     the training loop and batching, seeding, and the dataset generators (``datasets.py``).
     Editing another architecture does not retrain this one."""
-    import inspect
+    from convviz._code import code_digest, definition_source, source_digest
 
-    from convviz import _backend
-    from convviz._code import code_digest, source_digest
-
-    parts = [inspect.getsource(models.ARCHITECTURES[architecture])]
-    parts += [
-        inspect.getsource(obj)
-        for obj in (models.build, models.train, models._Batches, _backend.seed_everything, dataset, _train_bytes)
+    if architecture not in _catalog.ARCHITECTURE_NAMES:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {', '.join(_catalog.ARCHITECTURE_NAMES)}")
+    # read from the files, not inspect.getsource: no import of models (Keras) on a rebuild
+    # that only needs the digest; an architecture's function has the architecture's name
+    parts = [
+        definition_source(module, name)
+        for module, name in (
+            ("models", architecture),
+            ("models", "build"),
+            ("models", "train"),
+            ("models", "_Batches"),
+            ("_backend", "seed_everything"),
+            ("zoo", "dataset"),
+            ("zoo", "_train_bytes"),
+        )
     ]
     return "src:" + source_digest(*parts, code_digest("datasets"))
 

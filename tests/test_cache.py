@@ -39,6 +39,33 @@ def test_key_depends_on_every_part(monkeypatch):
         make_key("model", code="cam")
 
 
+@pytest.mark.slow  # four processes import Keras
+@pytest.mark.parametrize(
+    "env_backend, json_backend, expected",
+    [("jax", "torch", "jax"), (None, "torch", "torch"), (None, None, "tensorflow"), ("", "jax", "jax")],
+)
+def test_the_backend_in_a_key_is_the_one_keras_picks_without_importing_it(
+    tmp_path, env_backend, json_backend, expected
+):
+    """Cache keys and page fingerprints name the backend; found without importing Keras (a
+    rebuild with nothing to compute need not pay for it), it must be the one Keras picks."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)
+    if env_backend is not None:
+        env["KERAS_BACKEND"] = env_backend
+    if json_backend is not None:
+        (tmp_path / "keras.json").write_text(json.dumps({"backend": json_backend}))
+    code = (
+        "import sys; from convviz._code import keras_backend; before = keras_backend(); "
+        "assert 'keras' not in sys.modules; import keras; print(before, keras.backend.backend(), keras_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [expected] * 3
+
+
 def test_corrupt_entry_is_detected_and_recomputed(tmp_path, caplog):
     c = Cache(tmp_path)
     c.put_bytes("k", b"payload-1")

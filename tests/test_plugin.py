@@ -361,3 +361,55 @@ def test_colab_button_points_at_the_published_notebook(plugin):
     )
     with pytest.raises(ValueError, match=r"colab must be OWNER/REPO@BRANCH, got 'team/models'"):
         plugin.colab_buttons(md, "team/models", "gallery/m1/latent.md")
+
+
+def _static_file(tmp_path, name, data, mode):
+    from mkdocs.structure.files import File
+
+    docs, site = tmp_path / "docs", tmp_path / "site"
+    (docs / "img").mkdir(parents=True, exist_ok=True)
+    src = docs / "img" / name
+    src.write_bytes(data)
+    src.chmod(mode)
+    return File(f"img/{name}", str(docs), str(site), use_directory_urls=True), src, site / "img" / name
+
+
+def test_static_files_are_linked_not_copied_unless_they_cannot_be(plugin, tmp_path, monkeypatch):
+    """~10,000 unit-page images: copying them was most of a rebuild with nothing to compute."""
+    import os
+
+    f, src, dest = _static_file(tmp_path, "a.png", b"png-a", 0o644)
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(b"old")  # a file from the last build is replaced
+    plugin.link_instead_of_copy(f)
+    f.copy_file()
+    assert dest.read_bytes() == b"png-a" and os.stat(dest).st_ino == os.stat(src).st_ino
+    f.copy_file(dirty=True)  # unmodified: left alone
+    assert os.stat(dest).st_ino == os.stat(src).st_ino
+    # a file only its owner may read is copied (the copy gets the umask's permissions)
+    g, src, dest = _static_file(tmp_path, "b.png", b"png-b", 0o600)
+    plugin.link_instead_of_copy(g)
+    g.copy_file()
+    assert dest.read_bytes() == b"png-b" and os.stat(dest).st_ino != os.stat(src).st_ino
+    # no hard links here (another file system): copied
+    h, src, dest = _static_file(tmp_path, "c.png", b"png-c", 0o644)
+
+    def no_link(*args):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    plugin.link_instead_of_copy(h)
+    h.copy_file()
+    assert dest.read_bytes() == b"png-c" and os.stat(dest).st_ino != os.stat(src).st_ino
+
+
+def test_saved_images_are_readable_by_all(tmp_path):
+    """A web server serving the site (whose images are links to these) must read them."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from convviz.plot import save_figure, save_image
+
+    a = save_image(tmp_path / "a.png", np.zeros((4, 4, 3)))
+    b = save_figure(Figure(), tmp_path / "b.png")
+    assert a.stat().st_mode & 0o777 == 0o644 and b.stat().st_mode & 0o777 == 0o644

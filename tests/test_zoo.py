@@ -1,6 +1,7 @@
 """Zoo parsing and validation (errors name the key and line), loading, caching."""
 
 import textwrap
+from pathlib import Path
 import time
 
 import keras
@@ -254,17 +255,72 @@ def test_default_zoo_is_valid():
 
 
 @pytest.mark.slow  # generates the shapes test split (seconds)
-def test_shape_and_classes_of_a_trained_entry_match_its_data_without_generating_it(monkeypatch):
+@pytest.mark.parametrize("dataset", ["shapes", "digits"])
+def test_shape_and_classes_of_a_trained_entry_match_its_data_without_generating_it(monkeypatch, dataset):
     from convviz import datasets
 
-    text = "models:\n  - name: s\n    source: trained\n    architecture: vgg_cnn\n    dataset: shapes\n"
+    text = f"models:\n  - name: s\n    source: trained\n    architecture: vgg_cnn\n    dataset: {dataset}\n"
     e = zoo.parse(text)[0]
     with monkeypatch.context() as m:
         m.setattr(datasets, "generate_shapes", lambda *a, **k: pytest.fail("generated the shapes"))
+        m.setattr(datasets, "_digits", lambda *a, **k: pytest.fail("loaded the digits"))
         datasets._load_cached.cache_clear()
         shape, names = e.input_shape, e.class_names
-    d = datasets.load("shapes", "test")
+    datasets._load_cached.cache_clear()
+    d = datasets.load(dataset, "test")
     assert shape == d.x.shape[1:] and names == d.class_names
+
+
+def test_the_catalog_names_what_models_builds():
+    """The zoo checks names against convviz._catalog (no Keras import); models builds them."""
+    from convviz import _catalog, models
+
+    assert _catalog.ARCHITECTURE_NAMES == tuple(models.ARCHITECTURES)
+    assert all(f.__name__ == name for name, f in models.ARCHITECTURES.items())  # training_code reads them by name
+    assert models.APPLICATIONS is _catalog.APPLICATIONS and models.AUGMENTATIONS is _catalog.AUGMENTATIONS
+
+
+@pytest.mark.parametrize("architecture", ["plain_cnn", "vgg_cnn", "mini_xception"])
+def test_training_code_is_the_digest_of_the_functions_source(architecture):
+    """Read from the files (no import of Keras), the same text inspect.getsource gives."""
+    import inspect
+
+    from convviz import _backend, models
+    from convviz._code import code_digest, source_digest
+
+    objs = (models.ARCHITECTURES[architecture], models.build, models.train, models._Batches)
+    objs += (_backend.seed_everything, zoo.dataset, zoo._train_bytes)
+    expected = "src:" + source_digest(*(inspect.getsource(o) for o in objs), code_digest("datasets"))
+    assert zoo.training_code(architecture) == expected
+    with pytest.raises(ValueError, match="unknown architecture 'nope'; valid: plain_cnn, vgg_cnn, mini_xception"):
+        zoo.training_code("nope")
+
+
+def test_reading_the_zoo_and_fingerprinting_pages_does_not_import_keras(tmp_path):
+    """A rebuild with nothing to compute reads the zoo, keys the models and fingerprints the
+    pages: importing Keras and its backend for that took seconds of every rebuild."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pathlib import Path
+import convviz
+from convviz import _code, site, zoo
+for e in zoo.read():
+    zoo.usable(e)
+    e.class_names, e.input_shape
+    if e.source == "trained":
+        zoo._model_key(e)
+    site.write_pages(e, Path({str(tmp_path)!r}) / e.name)
+_code.environment()
+assert "grad_cam" in dir(convviz)
+assert "keras" not in sys.modules, "keras was imported"
+print(convviz.grad_cam.__module__, "keras" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["convviz.cam", "True"]  # the name resolves on first use
 
 
 def test_a_model_is_stored_without_a_warning():
