@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 __all__ = [
@@ -56,11 +56,43 @@ def _module_of(name: str) -> str | None:
     return parts[1] if (PACKAGE_DIR / f"{parts[1]}.py").is_file() else None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _run_time_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk`` without the bodies of ``if TYPE_CHECKING:`` (imports for type checkers
+    only: they compute nothing)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def imports_in(text: str) -> set[str]:
-    """convviz modules imported anywhere in ``text`` (module level or inside functions)."""
+    """convviz modules imported anywhere in ``text`` (module level or inside functions, or
+    on first use through ``lazy_module("convviz.x")``); not those imported only for type
+    checkers (``if TYPE_CHECKING:``)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.Import):
+    for node in _run_time_nodes(ast.parse(text)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "lazy_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            mod = _module_of(node.args[0].value)
+            if mod:
+                found.add(mod)
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 mod = _module_of(alias.name)
                 if mod:

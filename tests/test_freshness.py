@@ -136,6 +136,30 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
     assert _changed(after_attr, _keys(tmp_path)) == {"page-changes"}
 
 
+def test_imports_for_type_checkers_are_no_dependency_and_lazy_ones_are():
+    """A module imported only under ``if TYPE_CHECKING:`` computes nothing (editing it must
+    not re-run pages); one imported on first use through ``lazy_module`` does."""
+    from convviz._code import imports_in
+
+    text = """
+from typing import TYPE_CHECKING
+import typing
+from convviz import zoo
+if TYPE_CHECKING:
+    from convviz.metrics import RandomizationResult
+    import convviz.filters
+else:
+    from convviz import paths
+if typing.TYPE_CHECKING:
+    from convviz import diff
+models = lazy_module("convviz.models")
+keras = lazy_module("keras")
+def f():
+    from convviz.cam import grad_cam
+"""
+    assert imports_in(text) == {"zoo", "paths", "models", "cam"}
+
+
 def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch):
     """The CI workflow restores older caches (restore-keys): their entries must be misses."""
     import convviz._code as code
