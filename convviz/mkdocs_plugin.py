@@ -464,6 +464,18 @@ def colab_buttons(markdown: str, colab: str, src_uri: str) -> str:
     return _NOTEBOOK_BUTTON.sub(button, markdown)
 
 
+def _quiet_gallery_import() -> None:
+    """mkdocs-gallery 0.10.4 imports MkDocs' deprecated ``warning_filter``, and MkDocs logs that
+    DeprecationWarning with a traceback at the top of every build log. Import that shim once
+    with this one warning silenced: it is about mkdocs-gallery's code, nothing a reader of the
+    log can act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="warning_filter doesn't do anything", category=DeprecationWarning)
+        import mkdocs_gallery.mkdocs_compatibility  # noqa: F401
+
+
 def link_instead_of_copy(file: Any) -> None:
     """Make MkDocs hard-link a static file from the docs folder into the site instead of
     copying its bytes: the gallery writes ~10,000 small images (unit pages), and copying them
@@ -635,6 +647,7 @@ class ConvvizPlugin(BasePlugin[_Options]):
         return plugin
 
     def on_config(self, config: Any, **kwargs: Any) -> Any:
+        _quiet_gallery_import()  # before any other import of mkdocs-gallery
         if "gallery" in config.plugins:
             raise PluginError(
                 f"{config.config_file_path}: the convviz plugin configures mkdocs-gallery itself: remove 'gallery' "

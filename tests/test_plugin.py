@@ -413,3 +413,23 @@ def test_saved_images_are_readable_by_all(tmp_path):
     a = save_image(tmp_path / "a.png", np.zeros((4, 4, 3)))
     b = save_figure(Figure(), tmp_path / "b.png")
     assert a.stat().st_mode & 0o777 == 0o644 and b.stat().st_mode & 0o777 == 0o644
+
+
+def test_the_gallerys_deprecated_import_leaves_no_warning_in_the_build_log(plugin):
+    """mkdocs-gallery imports MkDocs' deprecated warning_filter: a traceback in every log."""
+    import subprocess
+    import sys
+
+    code = (
+        "from convviz.mkdocs_plugin import _quiet_gallery_import; _quiet_gallery_import(); import mkdocs_gallery.plugin"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    out = subprocess.run(  # the check can fail: without it, the import raises
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", "import mkdocs_gallery.plugin"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "warning_filter" in out.stderr
