@@ -17,6 +17,7 @@ __all__ = [
     "PREPROCESS_MODES",
     "APPLICATIONS",
     "Application",
+    "keras_home",
     "keras_models_dir",
     "imagenet_weights_available",
 ]
@@ -56,10 +57,18 @@ APPLICATIONS: dict[str, Application] = {
 }
 
 
+def keras_home() -> Path:
+    """Keras' folder, as Keras picks it: ``$KERAS_HOME``, else ``~/.keras`` (``/tmp/.keras``
+    when the home folder is not writable)."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.path.expanduser(os.environ["KERAS_HOME"]))
+    base = os.path.expanduser("~")
+    return Path(base if os.access(base, os.W_OK) else "/tmp") / ".keras"
+
+
 def keras_models_dir() -> Path:
-    """Where Keras keeps downloaded weights (``$KERAS_HOME/models``, else ``~/.keras/models``)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
+    """Where Keras keeps downloaded weights (``models`` in :func:`keras_home`)."""
+    return keras_home() / "models"
 
 
 def imagenet_weights_available(application: str) -> bool:

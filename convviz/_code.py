@@ -210,20 +210,17 @@ def _environment(backend: str) -> tuple[tuple[str, str], ...]:
 def keras_backend() -> str:
     """The Keras backend in use, or the one ``import keras`` will pick, found without
     importing Keras (seconds) when it is not imported yet, as Keras decides it:
-    ``$KERAS_BACKEND``, else ``backend`` in ``keras.json`` in ``$KERAS_HOME`` (else
-    ``~/.keras``, or ``/tmp/.keras`` when home is not writable), else TensorFlow."""
+    ``$KERAS_BACKEND``, else ``backend`` in ``keras.json`` in
+    :func:`convviz._catalog.keras_home`, else TensorFlow."""
     keras = sys.modules.get("keras")
     if keras is not None:
         return str(keras.backend.backend())
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    if "KERAS_HOME" in os.environ:
-        home = os.environ["KERAS_HOME"]
-    else:
-        base = os.path.expanduser("~")
-        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    from convviz._catalog import keras_home
+
     try:
-        config = json.loads(Path(os.path.expanduser(os.path.join(home, "keras.json"))).read_text(encoding="utf-8"))
+        config = json.loads((keras_home() / "keras.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
     backend = config.get("backend") if isinstance(config, dict) else None

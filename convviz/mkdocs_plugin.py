@@ -743,9 +743,9 @@ class ConvvizPlugin(BasePlugin[_Options]):
         files = self._gallery.on_files(files, config)
         for asset in _assets():
             files.append(File.generated(config, f"{ASSETS}/{asset.name}", abs_src_path=str(asset)))
-        docs = os.path.realpath(config["docs_dir"]) + os.sep
+        docs = os.path.join(os.path.abspath(config["docs_dir"]), "")  # MkDocs joins src paths onto it
         for f in files:
-            if not f.is_documentation_page() and f.abs_src_path and os.path.realpath(f.abs_src_path).startswith(docs):
+            if not f.is_documentation_page() and f.abs_src_path and f.abs_src_path.startswith(docs):
                 link_instead_of_copy(f)
         return files
 
