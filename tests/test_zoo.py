@@ -323,6 +323,31 @@ print(convviz.grad_cam.__module__, "keras" in sys.modules)
     assert out.stdout.split() == ["convviz.cam", "True"]  # the name resolves on first use
 
 
+def test_the_lazy_namespace_lists_each_public_name_once_where_it_is_defined():
+    """convviz/__init__.py names its exports three times (the lazy map, the imports for type
+    checkers, __all__): they must agree, and each name must come from its module."""
+    import ast
+    import importlib
+
+    import convviz
+
+    tree = ast.parse(Path(convviz.__file__).read_text(encoding="utf-8"))
+    typed = {
+        alias.name: node.module.removeprefix("convviz.")
+        for block in tree.body
+        if isinstance(block, ast.If)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    assert typed == convviz._EXPORTS
+    assert sorted(set(convviz.__all__) - {"__version__"}) == sorted(convviz._EXPORTS)
+    for name, module in convviz._EXPORTS.items():
+        assert hasattr(importlib.import_module(f"convviz.{module}"), name), (name, module)
+    with pytest.raises(AttributeError, match="module 'convviz' has no attribute 'nope'"):
+        convviz.nope  # noqa: B018
+
+
 def test_a_model_is_stored_without_a_warning():
     """Saving a model to the cache printed NumPy 2's `copy` DeprecationWarning into the page
     that trained it (TensorFlow's variables)."""
