@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import keras
@@ -140,12 +141,46 @@ def project(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap's "n_jobs overridden by random_state" notice
-        import umap
-
+        umap = _umap()
         opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
         return (
             umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
         )
+
+
+def _umap() -> Any:
+    """umap-learn, with numba's on-disk cache turned on for its and pynndescent's compiled functions.
+
+    Most of them are compiled without ``cache=True``: every new process spent ~14 s compiling
+    them (the parallel ones most) before the first projection, for a ~2 s fit of a page's
+    samples. Cached, a later process loads the machine code (numba keys each entry on the
+    source file, the argument types and the CPU, so a new umap-learn or numba recompiles). The
+    few functions numba cannot cache (dynamic globals) warn once when compiled: the caller runs
+    this under ``warnings.simplefilter("ignore")``.
+    """
+    import umap
+
+    if not _UMAP_CACHING:
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+
+        for name, module in list(sys.modules.items()):
+            if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
+                continue
+            for obj in list(vars(module).values()):
+                func = getattr(obj, "py_func", None)
+                if (
+                    isinstance(obj, Dispatcher)
+                    and isinstance(getattr(obj, "_cache", None), NullCache)
+                    and getattr(func, "__module__", None) == name
+                    and "<locals>" not in getattr(func, "__qualname__", "<locals>")
+                ):
+                    obj.enable_caching()
+        _UMAP_CACHING.append(True)
+    return umap
+
+
+_UMAP_CACHING: list[bool] = []  # non-empty once _umap has turned caching on in this process
 
 
 def _projection_libs(method: str) -> dict[str, str]:
