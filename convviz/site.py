@@ -183,12 +183,24 @@ def remove_stale_pages(pages_root: Path, keep: Iterable[str], out_dirs: Iterable
 
 @contextlib.contextmanager
 def _in_folder(folder: Path) -> Iterator[None]:
+    """Run in ``folder`` (a page's scripts folder) as if in the project: the zoo file and the
+    cache stay the project's (``$CONVVIZ_ZOO``, ``$CONVVIZ_CACHE_DIR`` for the duration, unless
+    already set), wherever ``folder`` is (``convviz render --out /elsewhere``)."""
+    from convviz import cache, zoo
+    from convviz.paths import find
+
+    project = find()
+    pinned = {zoo.ENV_VAR: str(project.zoo), cache.ENV_VAR: str(project.root / ".convviz-cache")}
+    added = [k for k in pinned if not os.environ.get(k)]
     old = Path.cwd()
+    os.environ.update({k: pinned[k] for k in added})
     os.chdir(folder)
     try:
         yield
     finally:
         os.chdir(old)
+        for k in added:
+            os.environ.pop(k, None)
 
 
 RENDERABLE = (*WHAT, "units", "classes")

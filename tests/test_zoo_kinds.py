@@ -3,6 +3,7 @@ Functional, gray and RGB, any size) with their preprocessing, image folders with
 labels, a 1,000-class model, and keras.applications twins (``weights: null``)."""
 
 import io
+import os
 import json
 import sys
 from contextlib import redirect_stdout
@@ -239,3 +240,29 @@ def test_application_size_must_match_imagenet_weights(tmp_path):
         "models:\n  - name: x\n    source: keras.applications\n    application: VGG16\n    input_shape: [64, 64, 3]\n",
         r"zoo.yml:5: VGG16 with ImageNet weights takes input_shape \[224, 224, 3\].*weights: null",
     )
+
+
+@pytest.mark.slow
+def test_render_out_of_the_project_uses_the_projects_zoo_and_cache(kinds, monkeypatch, tmp_path):
+    """`convviz render MODEL --out /elsewhere` from the project folder: the pages still read
+    the project's zoo file and fill the project's cache (they run in the output folder)."""
+    monkeypatch.delenv("CONVVIZ_ZOO", raising=False)
+    monkeypatch.delenv("CONVVIZ_CACHE_DIR", raising=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    for f in kinds.parent.iterdir():  # the zoo folder is a project: zoo.yml and its models
+        (project / f.name).symlink_to(f)
+    monkeypatch.chdir(project)
+    out = tmp_path / "elsewhere"
+    manifest, _ = _render_only(("latent",), "gray-sequential", out)
+    assert set(manifest["pages"]) == {"latent", "explorer"}
+    assert sorted((out / "gray-sequential").glob("latent_*.png"))
+    assert {"embeddings", "projection"} <= {p.name.split("-")[0] for p in (project / ".convviz-cache").iterdir()}
+    assert not list(out.rglob(".convviz-cache")) and "CONVVIZ_ZOO" not in os.environ
+
+
+def _render_only(what, name, out):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        manifest = site.render(name, what=what, out=out, progress=False)
+    return manifest, buf.getvalue()
