@@ -72,7 +72,7 @@ def _render(args: argparse.Namespace) -> int:
     from convviz import site
 
     what = [w.strip() for w in args.what.split(",") if w.strip()]
-    manifest = site.render(args.model, what=what, out=args.out)
+    manifest = site.render(args.model, what=what, out=args.out, figures=not args.no_figures, pages_out=args.pages_out)
     for page, numbers in manifest["pages"].items():
         print(f"{args.model}/{page}: {numbers['seconds']:.1f} s")
     print(f"wrote {args.out}/{args.model}/manifest.json")
@@ -355,6 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
         "compare_to), units, classes (default: all)",
     )
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
+    ren.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="run the pages (fill the cache, record their numbers) without saving their figures",
+    )
+    ren.add_argument(
+        "--pages-out",
+        metavar="DIR",
+        help="write the unit, class, layer-browser and explorer pages under DIR/MODEL/ (default: --out)",
+    )
     ren.set_defaults(func=_render)
 
     di = sub.add_parser(

@@ -79,6 +79,12 @@ __all__ = [
 log = logging.getLogger("mkdocs.plugins.convviz")
 GUIDE = "https://convviz.github.io/convviz/add-your-model/"
 ASSETS = "assets/convviz"  # the explorer's and layer browser's scripts and style, shipped in convviz/assets/
+_EXTRA_PAGES = {
+    "units": "unit pages",
+    "layers": "layer browser",
+    "explorer": "embedding explorer",
+    "classes": "class page",
+}
 
 
 def _assets() -> list[Path]:
@@ -707,12 +713,18 @@ class ConvvizPlugin(BasePlugin[_Options]):
         from convviz.prerender import prerender
 
         assert self.layout is not None
-        prerender(self._changed, jobs=self._jobs, cwd=self.layout.root)  # models at once, in worker processes
+        # models at once, in worker processes; they also write the unit and class pages, layer
+        # browsers and explorers, which the loop below then finds up to date
+        outcomes = prerender(self._changed, jobs=self._jobs, cwd=self.layout.root, pages_out=self.layout.out)
         self._changed = {}
+        self._seconds.clear()
+        for o in outcomes:
+            for page, sec in o.written.items():
+                self._seconds[(o.model, page)] = sec
+                print(f"convviz: {o.model}: {_EXTRA_PAGES.get(page, page)} written by its worker in {sec:.1f} s")
         with recording():  # the pages' convviz.record() calls fill numbers.json
             self._gallery.on_pre_build(config)
         clean_downloads(self.layout.out_dirs)
-        self._seconds.clear()
         for e in zoo.read():
             if not zoo.usable(e)[0]:
                 continue

@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Outcome", "default_jobs", "order", "prerender", "what_for", "worker_env"]
@@ -34,12 +34,15 @@ _TIMES = ".prerender-seconds.json"  # in the cache folder: each model's last wor
 
 @dataclass(frozen=True)
 class Outcome:
-    """One worker's result: the model, whether it succeeded, its seconds and the end of its log."""
+    """One worker's result: the model, whether it succeeded, its seconds, the end of its log
+    and the seconds of each extra page it wrote into ``pages_out`` (``units``, ``layers``,
+    ``explorer``, ``classes``; pages it found up to date are not listed)."""
 
     model: str
     ok: bool
     seconds: float
     log_tail: str = ""
+    written: Mapping[str, float] = field(default_factory=dict)
 
 
 def default_jobs(value: int | str | None = None) -> int:
@@ -118,21 +121,38 @@ def worker_env(jobs: int) -> dict[str, str]:
 
 
 def _run(
-    model: str, what: Sequence[str], out: Path, cwd: Path, env: dict[str, str], say: Callable[[str], None]
+    model: str,
+    what: Sequence[str],
+    out: Path,
+    cwd: Path,
+    env: dict[str, str],
+    say: Callable[[str], None],
+    pages_out: Path | None = None,
 ) -> Outcome:
     log = out / f"{model}.log"
     start = time.perf_counter()
+    # no figures: the gallery plots every page again (from the cache) and keeps its own
     cmd = [sys.executable, "-m", "convviz.cli", "render", model, "--what", ",".join(what), "--out", str(out)]
+    cmd += ["--no-figures"] + (["--pages-out", str(pages_out)] if pages_out is not None else [])
     with log.open("w", encoding="utf-8") as fh:
         proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
     seconds = time.perf_counter() - start
     tail = "" if proc.returncode == 0 else log.read_text(encoding="utf-8", errors="replace")[-2000:]
-    outcome = Outcome(model, proc.returncode == 0, seconds, tail)
+    outcome = Outcome(model, proc.returncode == 0, seconds, tail, _written(out / model / "manifest.json"))
     if outcome.ok:
         say(f"convviz: {model}: pages computed by a worker in {seconds:.1f} s")
     else:
         say(f"convviz: {model}: the worker failed after {seconds:.1f} s; the gallery computes its pages itself")
     return outcome
+
+
+def _written(manifest: Path) -> dict[str, float]:
+    """The extra pages a worker wrote (not found up to date), with their seconds."""
+    try:
+        pages = json.loads(manifest.read_text(encoding="utf-8"))["pages"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {name: float(p["seconds"]) for name, p in pages.items() if isinstance(p, dict) and p.get("written")}
 
 
 def prerender(
@@ -141,12 +161,18 @@ def prerender(
     jobs: int,
     cwd: str | Path = ".",
     cache_dir: str | Path | None = None,
+    pages_out: str | Path | None = None,
     say: Callable[[str], None] = print,
 ) -> list[Outcome]:
     """Fill the cache for ``pages`` ({model: [gallery pages that will re-run]}) with up to
     ``jobs`` ``convviz render`` processes at a time. Returns one :class:`Outcome` per model
     (none when there are fewer than two models or ``jobs`` is 1: one process is then as
-    fast, without the workers' duplicate plotting)."""
+    fast, without the workers' duplicate plotting).
+
+    ``pages_out``: the site's gallery folder; each worker writes its model's unit and class
+    pages, layer browser and explorer there (``<pages_out>/<model>/units/``...), so that the
+    build finds them up to date instead of writing them again one model after another.
+    Without it they go to a temporary folder (only the cache is filled)."""
     from convviz.cache import default_cache
 
     models = [m for m, p in pages.items() if p]
@@ -159,7 +185,10 @@ def prerender(
     env = worker_env(jobs)
     with tempfile.TemporaryDirectory(prefix="convviz-workers-") as tmp:
         with ThreadPoolExecutor(jobs) as pool:
-            outcomes = list(pool.map(lambda m: _run(m, what_for(pages[m]), Path(tmp), Path(cwd), env, say), queue))
+            target = None if pages_out is None else Path(pages_out).resolve()
+            outcomes = list(
+                pool.map(lambda m: _run(m, what_for(pages[m]), Path(tmp), Path(cwd), env, say, target), queue)
+            )
     for o in outcomes:
         if not o.ok:
             say(o.log_tail)

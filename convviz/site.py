@@ -207,7 +207,13 @@ RENDERABLE = (*WHAT, "units", "classes")
 
 
 def render(
-    name: str, *, what: Sequence[str] = RENDERABLE, out: str | Path = "renders", progress: bool = True
+    name: str,
+    *,
+    what: Sequence[str] = RENDERABLE,
+    out: str | Path = "renders",
+    progress: bool = True,
+    figures: bool = True,
+    pages_out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Render one zoo model's pages without MkDocs: PNG figures and ``manifest.json``.
 
@@ -220,9 +226,17 @@ def render(
         ``"units"`` (the unit pages, :mod:`convviz.unit_pages`, in ``<out>/<model>/units/``),
         ``"classes"`` (the class page, :mod:`convviz.class_pages`, in ``<out>/<model>/classes/``).
         ``"activations"`` also writes the layer browser (``<out>/<model>/layers/``), ``"latent"`` the
-        embedding explorer (``<out>/<model>/explorer/``), each with its time in the manifest.
+        embedding explorer (``<out>/<model>/explorer/``), each with its time in the manifest and
+        whether it was written (``written``: false when it was up to date).
     out
         Output folder: ``<out>/<model>/<page>_<n>.png`` and ``<out>/<model>/manifest.json``.
+    figures
+        False: the pages run (their arrays fill the cache, their numbers the manifest) but
+        their figures are not saved (the site build's workers: the gallery plots them again).
+    pages_out
+        Where the unit and class pages, the layer browser and the embedding explorer go
+        (``<pages_out>/<model>/units/``...; default: ``out``). The site build's workers write
+        them into the site's gallery folder, where the build finds them up to date.
 
     Returns
     -------
@@ -265,37 +279,39 @@ def render(
                 runpy.run_path(str(scripts / f"{page}.py"), run_name="__main__")
         finally:
             _RECORDER[0] = None
-        for i, num in enumerate(plt.get_fignums(), start=1):
+        for i, num in enumerate(plt.get_fignums() if figures else [], start=1):
             save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
         plt.close("all")
         manifest["pages"][page] = {"seconds": round(time.perf_counter() - start, 2), **numbers}
+    pages_dir = target if pages_out is None else Path(pages_out).resolve() / name
     if "activations" in pages:
         from convviz.layer_browser import write_layer_browser
 
         start = time.perf_counter()
-        write_layer_browser(entry, target / "layers", progress=progress)
-        manifest["pages"]["layers"] = {"seconds": round(time.perf_counter() - start, 2)}  # the layer browser
+        written = bool(write_layer_browser(entry, pages_dir / "layers", progress=progress))
+        manifest["pages"]["layers"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
     if "latent" in pages:
         from convviz.explorer import write_explorer
 
         start = time.perf_counter()
-        write_explorer(entry, target / "explorer", progress=progress)
-        manifest["pages"]["explorer"] = {"seconds": round(time.perf_counter() - start, 2)}
+        written = bool(write_explorer(entry, pages_dir / "explorer", progress=progress))
+        manifest["pages"]["explorer"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
     if "units" in what:
         from convviz.unit_pages import LAYERS_FILE, write_unit_pages
 
         start = time.perf_counter()
-        write_unit_pages(entry, target / "units", progress=progress)
-        layers = json.loads((target / "units" / LAYERS_FILE).read_text(encoding="utf-8"))
+        written = write_unit_pages(entry, pages_dir / "units", progress=progress) is not None
+        layers = json.loads((pages_dir / "units" / LAYERS_FILE).read_text(encoding="utf-8"))
         for info in layers.values():
             info.pop("seconds", None)  # the manifest holds results; the page's own time is below
-        manifest["pages"]["units"] = {"seconds": round(time.perf_counter() - start, 2), "layers": layers}
+        seconds = round(time.perf_counter() - start, 2)
+        manifest["pages"]["units"] = {"seconds": seconds, "written": written, "layers": layers}
     if "classes" in what:
         from convviz.class_pages import write_class_pages
 
         start = time.perf_counter()
-        write_class_pages(entry, target / "classes", progress=progress)
-        manifest["pages"]["classes"] = {"seconds": round(time.perf_counter() - start, 2)}
+        written = write_class_pages(entry, pages_dir / "classes", progress=progress) is not None
+        manifest["pages"]["classes"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
     tmp = target / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     os.replace(tmp, target / "manifest.json")
