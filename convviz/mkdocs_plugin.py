@@ -213,7 +213,7 @@ def generate_pages(layout: Layout) -> dict[str, list[str]]:
     folders whose scripts must re-run."""
     from convviz import zoo
     from convviz.pages import _write_if_changed
-    from convviz.site import remove_stale_pages, write_pages
+    from convviz.site import pages_for, remove_stale_pages, write_pages
 
     entries, skipped = [], []
     for e in zoo.read():
@@ -239,12 +239,30 @@ def generate_pages(layout: Layout) -> dict[str, list[str]]:
             ]:
                 stale.unlink()
             written.append("changes")
+        # and the pages mkdocs-gallery will run although their script is unchanged: its output is
+        # gone or older (a deleted docs/gallery folder), so that the workers compute them too
+        written += [
+            p for p in pages_for(e) if p not in written and _gallery_will_run(folder / f"{p}.py", layout.out / e.name)
+        ]
         if written:
             changed[e.name] = written
     remove_stale_pages(layout.pages, {e.name for e in entries}, (layout.out,))
     for src, out in layout.examples.items():
         changed.update(refresh_examples(src, out))
     return changed
+
+
+def _gallery_will_run(script: Path, out: Path) -> bool:
+    """Whether mkdocs-gallery will run ``script``: the md5 of the script it ran last (kept next
+    to its download copy in ``out``) is missing or another (its own rule)."""
+    from mkdocs_gallery.utils import get_md5sum
+
+    if not script.is_file():
+        return False
+    try:
+        return (out / f"{script.name}.md5").read_text() != get_md5sum(script, mode="t")
+    except OSError:
+        return True
 
 
 _ENTRY = re.compile(r"""zoo\.entry\(["']([\w-]+)["']\)""")

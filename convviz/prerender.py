@@ -5,8 +5,10 @@ little more than one core busy on small models. Before the gallery runs, the MkD
 starts up to ``jobs`` worker processes, one ``convviz render`` per model whose pages will
 re-run; each fills the cache with its model's arrays (activations, filter patterns, CAMs,
 attributions, embeddings, unit and class pages), so that the gallery's own run of each page
-reads them and only plots. A worker that fails changes nothing: the gallery computes that
-model's pages itself and reports the error where it happens.
+reads them and only plots, and writes the model's unit and class pages, layer browser and
+explorer into the site's gallery folder, where the build finds them up to date. The workers
+save no figures: the gallery plots each page itself. A worker that fails changes nothing: the
+gallery computes that model's pages itself and reports the error where it happens.
 
 The number of workers: the plugin's ``jobs`` option, else ``$CONVVIZ_JOBS``, else one per
 CPU core (at most 4); ``1`` turns the workers off (e.g. for a build from the merged cache of

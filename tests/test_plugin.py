@@ -39,6 +39,16 @@ def test_failed_example_md5_is_forgotten(plugin, tmp_path):
     assert sorted(p.name for p in out.glob("*.md5")) == ["ok.py.md5"]
 
 
+def _gallery_ran(layout):
+    """What mkdocs-gallery leaves after running every page script: each one's md5 next to its copy."""
+    from mkdocs_gallery.utils import get_md5sum
+
+    for script in layout.pages.glob("*/*.py"):
+        out = layout.out / script.parent.name
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{script.name}.md5").write_text(get_md5sum(script, mode="t"))
+
+
 def test_pages_written_only_when_changed_and_removed_with_the_model(plugin, layout, tmp_path, monkeypatch):
     zoo_file = tmp_path / "zoo.yml"
     zoo_file.write_text(
@@ -46,18 +56,28 @@ def test_pages_written_only_when_changed_and_removed_with_the_model(plugin, layo
     )
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
     monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
+    every = ["activations", "filters", "gradcam", "attributions", "latent"]
     first = plugin.generate_pages(layout)
-    assert first == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
+    assert first == {"m1": every}
     page = tmp_path / "zoo_pages" / "m1" / "gradcam.py"
     assert 'MODEL = "m1"' in page.read_text()
+    assert plugin.generate_pages(layout) == {"m1": every}  # unchanged, but the gallery has not run them yet
+    _gallery_ran(layout)
     assert plugin.generate_pages(layout) == {}  # nothing changed: nothing written
+    (layout.out / "m1" / "filters.py.md5").unlink()  # its output is gone: the gallery runs it again
+    (layout.out / "m1" / "latent.py.md5").write_text("an older script's md5")
+    assert plugin.generate_pages(layout) == {"m1": ["filters", "latent"]}
+    _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
-    assert plugin.generate_pages(layout) == {"m1": ["activations", "filters", "gradcam", "attributions", "latent"]}
+    assert plugin.generate_pages(layout) == {"m1": every}
+    _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text() + "    compare_to: {seed: 1}\n")
     assert plugin.generate_pages(layout) == {"m1": ["changes"]}  # the other pages do not depend on it
     assert 'MODEL = "m1"' in (tmp_path / "zoo_pages" / "m1" / "changes.py").read_text()
+    _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text().replace("{seed: 1}", "{seed: 2}"))
     assert plugin.generate_pages(layout) == {"m1": ["changes"]}  # another reference: the page reruns
+    _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text().replace("    compare_to: {seed: 2}\n", ""))
     assert plugin.generate_pages(layout) == {"m1": ["changes"]}
     assert not (tmp_path / "zoo_pages" / "m1" / "changes.py").exists()

@@ -65,6 +65,7 @@ def test_workers_fill_the_cache_and_a_failing_one_is_reported(tmp_path, monkeypa
         {"gray-sequential": ["activations"], "rgb-h5-labelled": ["activations"], "no-such-model": ["filters"]},
         jobs=2,
         cwd=tmp_path,
+        pages_out=tmp_path / "gallery",
         say=said.append,
     )
     assert [o.model for o in outcomes] == ["no-such-model", "rgb-h5-labelled", "gray-sequential"]
@@ -76,6 +77,18 @@ def test_workers_fill_the_cache_and_a_failing_one_is_reported(tmp_path, monkeypa
     assert any("unknown zoo model 'no-such-model'" in s and "valid" in s.lower() for s in said), (
         said
     )  # the worker's own error
+    # each worker wrote its model's extra pages where the site wants them; the build finds them up to date
+    from convviz import zoo
+    from convviz.class_pages import write_class_pages
+    from convviz.unit_pages import write_unit_pages
+
+    for o in outcomes[1:]:
+        assert set(o.written) == {"units", "layers", "classes"} and all(s >= 0 for s in o.written.values())
+        folder = tmp_path / "gallery" / o.model
+        assert (folder / "units" / "index.md").is_file() and (folder / "layers" / "browser.json").is_file()
+        assert write_unit_pages(zoo.entry(o.model), folder / "units") is None
+        assert write_class_pages(zoo.entry(o.model), folder / "classes") is None
+    assert outcomes[0].written == {}
     times = json.loads((cache / ".prerender-seconds.json").read_text())
     assert set(times) == {"rgb-h5-labelled", "gray-sequential"}
     # the gallery's run of a page computed by a worker reads every array back: the cache

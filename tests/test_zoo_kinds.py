@@ -259,6 +259,14 @@ def test_render_out_of_the_project_uses_the_projects_zoo_and_cache(kinds, monkey
     assert sorted((out / "gray-sequential").glob("latent_*.png"))
     assert {"embeddings", "projection"} <= {p.name.split("-")[0] for p in (project / ".convviz-cache").iterdir()}
     assert not list(out.rglob(".convviz-cache")) and "CONVVIZ_ZOO" not in os.environ
+    # the site build's workers: numbers without figures, the explorer where the site wants it
+    bare, pages = tmp_path / "bare", tmp_path / "gallery"
+    again = site.render("gray-sequential", what=("latent",), out=bare, progress=False, figures=False, pages_out=pages)
+    assert again["pages"]["latent"]["trustworthiness_umap"] == manifest["pages"]["latent"]["trustworthiness_umap"]
+    assert not list(bare.rglob("*.png")) and not (bare / "gray-sequential" / "explorer").exists()
+    assert (pages / "gray-sequential" / "explorer" / "data.json").is_file() and again["pages"]["explorer"]["written"]
+    third = site.render("gray-sequential", what=("latent",), out=bare, progress=False, figures=False, pages_out=pages)
+    assert third["pages"]["explorer"]["written"] is False  # up to date: not written again
 
 
 def _render_only(what, name, out):
