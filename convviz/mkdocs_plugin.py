@@ -736,9 +736,8 @@ class ConvvizPlugin(BasePlugin[_Options]):
         outcomes = prerender(self._changed, jobs=self._jobs, cwd=self.layout.root, pages_out=self.layout.out)
         self._changed = {}
         self._seconds.clear()
-        for o in outcomes:
+        for o in outcomes:  # said here; the times table at the end is this process's pages
             for page, sec in o.written.items():
-                self._seconds[(o.model, page)] = sec
                 print(f"convviz: {o.model}: {_EXTRA_PAGES.get(page, page)} written by its worker in {sec:.1f} s")
         with recording():  # the pages' convviz.record() calls fill numbers.json
             self._gallery.on_pre_build(config)
