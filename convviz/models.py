@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -283,6 +285,34 @@ def with_preprocessing(model: keras.Model, mode: str, *, name: str | None = None
     return keras.Model(inputs, outputs, name=name or f"{model.name}_with_{mode}_preprocessing")
 
 
+@contextlib.contextmanager
+def _fresh_layer_names() -> Iterator[None]:
+    """Build with Keras' counter of automatic layer names fresh, then put it back.
+
+    Keras names the layers a constructor leaves unnamed from one counter per process
+    (``input_layer``, then ``input_layer_1``...): an application built after other models got
+    other layer names than in a fresh process, so another model digest (every cached result
+    missed) and other layer names on its pages. The counter is Keras' own global state (no
+    public API swaps it)."""
+    from keras.src.backend.common import global_state
+
+    key = "object_name_uids"
+    old = global_state.get_global_attribute(key)
+    global_state.set_global_attribute(key, collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(key, old)
+
+
+def _leaf_layers(model: Any) -> list[Any]:
+    """The layers of ``model`` that are not models themselves, nested ones included, in order."""
+    out = []
+    for layer in model.layers:
+        out += _leaf_layers(layer) if isinstance(getattr(layer, "layers", None), list) else [layer]
+    return out
+
+
 def build_application(
     application: str, *, weights: str | None = "imagenet", input_size: int | tuple[int, int] | None = None
 ) -> keras.Model:
@@ -292,6 +322,10 @@ def build_application(
     preprocessing layer that maps [0, 1] pixels to what its weights expect, so every
     convviz function sees the same input space for every model. ``input_size`` (height
     and width) is only for ``weights=None`` (untrained twins, in tests).
+
+    With ``weights=None`` the weights are drawn by each layer's own initializers from fixed
+    seeds: every build of a twin is the same model (Keras' unseeded draws made each page
+    of a twin explain another random network, and no cached result was ever reused).
     """
     if application not in APPLICATIONS:
         raise ValueError(f"unknown application {application!r}; valid: {', '.join(APPLICATIONS)}")
@@ -307,5 +341,12 @@ def build_application(
             f"{application} with ImageNet weights takes {spec.size}×{spec.size} images, "
             f"not {h}×{w}; another size needs weights=None"
         )
-    base = getattr(keras.applications, spec.constructor)(weights=weights, include_top=True, input_shape=(h, w, 3))
+    with _fresh_layer_names():
+        base = getattr(keras.applications, spec.constructor)(weights=weights, include_top=True, input_shape=(h, w, 3))
+    if weights is None:
+        from convviz.metrics import reinitialized_weights
+
+        for k, layer in enumerate(_leaf_layers(base)):
+            if layer.weights:
+                layer.set_weights(reinitialized_weights(layer, k, keep_others=True))
     return with_preprocessing(base, spec.mode, name=f"{application.lower()}_imagenet")

@@ -1,5 +1,6 @@
 """Localization and faithfulness metrics on synthetic masks with known answers."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -211,3 +212,25 @@ def test_cached_curves_equal_computed_ones_and_key_on_maps_and_options(tmp_path,
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 4
     with pytest.raises(ValueError, match="baseline must be a number"):
         metrics.deletion_curve(model, x, hm, steps=4, baseline="noise", cache=store)
+
+
+def test_reinitialized_weights_use_each_kernels_own_initializer():
+    """Depthwise and separable convolutions name their initializers after the kernel's role:
+    each weight is drawn by its own (constants here: known answers), not replaced by noise."""
+    from convviz.metrics import reinitialized_weights
+
+    depthwise = keras.layers.DepthwiseConv2D(3, depthwise_initializer="ones", bias_initializer="zeros")
+    separable = keras.layers.SeparableConv2D(
+        4, 3, depthwise_initializer=keras.initializers.Constant(0.5), pointwise_initializer="ones"
+    )
+    for layer in (depthwise, separable):
+        layer.build((None, 8, 8, 2))
+        layer.set_weights([np.full(w.shape, -7.0, np.float32) for w in layer.weights])
+    d_kernel, d_bias = reinitialized_weights(depthwise, 3)
+    assert np.all(d_kernel == 1.0) and np.all(d_bias == 0.0)
+    s_depth, s_point, s_bias = reinitialized_weights(separable, 3)
+    assert np.all(s_depth == 0.5) and np.all(s_point == 1.0) and np.all(s_bias == 0.0)
+    norm = keras.layers.Normalization(mean=2.0, variance=4.0)
+    norm.build((None, 3))
+    kept = reinitialized_weights(norm, 0, keep_others=True)  # constants without an initializer stay
+    assert [np.asarray(w).tolist() for w in kept] == [np.asarray(w).tolist() for w in norm.weights]

@@ -274,3 +274,19 @@ def _render_only(what, name, out):
     with redirect_stdout(buf):
         manifest = site.render(name, what=what, out=out, progress=False)
     return manifest, buf.getvalue()
+
+
+@pytest.mark.parametrize("application", ["MobileNetV2", "ConvNeXtTiny"])
+def test_twins_are_the_same_model_at_every_load(application):
+    """A `weights: null` twin is drawn from fixed seeds (nested blocks included): every page and
+    every process explains the same network, and its cached results are found again."""
+    from convviz import models
+    from convviz.cache import model_digest
+
+    a = models.build_application(application, weights=None, input_size=32)
+    keras.Sequential([keras.Input((3, 2)), keras.layers.GlobalAveragePooling1D()])  # Keras' name counters move on
+    b = models.build_application(application, weights=None, input_size=32)
+    assert model_digest(a) == model_digest(b)  # the same layer names and weights
+    assert [layer.name for layer in a.layers[-1].layers] == [layer.name for layer in b.layers[-1].layers]
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(convviz.predict(a, x), convviz.predict(b, x))
