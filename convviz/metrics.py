@@ -333,6 +333,33 @@ class RandomizationResult:
         return self.verdict(threshold=threshold) == "passes"
 
 
+_WORK_ATTR = "_convviz_work_copy"
+
+
+def _work_copy(model: keras.Model) -> keras.Model:
+    """A clone of ``model`` holding ``model``'s current weights, for a check to re-initialize.
+
+    The clone is kept on the model itself (as its compiled functions are, see
+    :func:`convviz._backend.cached_jit`): a page checks several methods, and each check after
+    the first reuses the clone and the functions compiled for it instead of cloning and tracing
+    the network again (seconds each for a deep one). Its weights are set from ``model`` at every
+    call, so a check never starts from another check's re-initialized layers."""
+    import random
+
+    from convviz._backend import to_numpy
+
+    work = model.__dict__.get(_WORK_ATTR)
+    if work is None:
+        py_state = random.getstate()  # cloning draws default seeds from Python's generator
+        try:
+            work = keras.models.clone_model(model)
+        finally:
+            random.setstate(py_state)
+        object.__setattr__(model, _WORK_ATTR, work)  # not a tracked Keras attribute
+    work.set_weights([to_numpy(w) for w in model.weights])  # get_weights() warns (NumPy 2 copy keyword)
+    return work
+
+
 def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
     from convviz.layers import get_layer, layer_infos
 
@@ -491,20 +518,12 @@ def randomization_check(
         return RandomizationResult(
             method, tuple(str(n) for n in a["layers"]), a["spearman"], a["ssim"], a["degenerate"]
         )
-    import random
-
-    from convviz._backend import to_numpy
     from convviz.layers import get_layer
 
     opts = dict(options or {})
     ref_maps, ref_classes, ref_layer = _explanations(model, images, method, layer, class_index, opts)
     ref_flat = np.array([_flat(m) for m in ref_maps])
-    py_state = random.getstate()  # cloning draws default seeds from Python's generator
-    try:
-        work = keras.models.clone_model(model)
-    finally:
-        random.setstate(py_state)
-    work.set_weights([to_numpy(w) for w in model.weights])  # get_weights() warns (NumPy 2 copy keyword)
+    work = _work_copy(model)
     steps = _weighted_layers(work)
     if max_steps is not None:
         steps = steps[:max_steps]

@@ -35,12 +35,14 @@ Sources:
 
 from __future__ import annotations
 
+import collections
 import difflib
 import hashlib
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -607,20 +609,55 @@ def load(name: str | ZooEntry, *, cache: Cache | None = None, progress: bool = T
     if not ok:
         raise ZooError(f"zoo model {e.name!r} is not usable here: {why}")
     if e.source == "keras.applications":
-        return models.build_application(
-            e.options["application"], weights=e.options.get("weights"), input_size=e.input_shape[:2]
+        return _remembered(
+            _entry_key(e),
+            lambda: models.build_application(
+                e.options["application"], weights=e.options.get("weights"), input_size=e.input_shape[:2]
+            ),
         )
     if e.source == "file":
-        return e._architecture  # the file's model, read once per entry (class names need it too)
-    cache = cache or default_cache()
+        return _remembered(_entry_key(e), lambda: e._architecture)  # class names need it too
+    store = cache or default_cache()
     key = _model_key(e)
 
     def compute() -> bytes:
-        payload = _shipped_bytes(e, cache, key)
-        return payload if payload is not None else _train_bytes(e, cache, key, progress=progress)
+        payload = _shipped_bytes(e, store, key)
+        return payload if payload is not None else _train_bytes(e, store, key, progress=progress)
 
-    payload = cache.get_or_compute(key, compute)
-    return _model_from_bytes(payload)
+    return _remembered(f"{store.root}:{key}", lambda: _model_from_bytes(store.get_or_compute(key, compute)))
+
+
+def _entry_key(e: ZooEntry) -> str:
+    """Everything about an entry that may change the model it loads: its file's bytes, every
+    option (``trust_code`` too: a model read without safe mode is never handed to an entry
+    that wants it), the zoo file it comes from."""
+    parts = {"source": e.source, "options": e.options, "recipe": e.recipe(), "zoo": str(e.zoo_file)}
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+_LOADED: collections.OrderedDict[str, tuple[keras.Model, str]] = collections.OrderedDict()
+_LOADED_MAX = 4  # models kept per process (the pages of a build load a few models many times)
+
+
+def _remembered(key: str, make: Callable[[], keras.Model]) -> keras.Model:
+    """``make()``, or the model made for ``key`` before in this process when its architecture
+    and weights are still those it was made with (:func:`convviz.cache.model_digest`).
+
+    Every page of a model loads it: a new model object each time re-read its file (or rebuilt
+    it: seconds for a keras.applications network) and traced each compiled function again
+    (the functions are kept on the model). A model changed in place (weights set, say) is
+    made anew, so no page ever gets another page's modified model."""
+    from convviz.cache import model_digest
+
+    hit = _LOADED.get(key)
+    if hit is not None and model_digest(hit[0]) == hit[1]:
+        _LOADED.move_to_end(key)
+        return hit[0]
+    model = make()
+    _LOADED[key] = (model, model_digest(model))
+    while len(_LOADED) > _LOADED_MAX:
+        _LOADED.popitem(last=False)
+    return model
 
 
 def recipe_digest(e: ZooEntry) -> str:

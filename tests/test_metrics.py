@@ -234,3 +234,28 @@ def test_reinitialized_weights_use_each_kernels_own_initializer():
     norm.build((None, 3))
     kept = reinitialized_weights(norm, 0, keep_others=True)  # constants without an initializer stay
     assert [np.asarray(w).tolist() for w in kept] == [np.asarray(w).tolist() for w in norm.weights]
+
+
+def test_randomization_checks_in_a_row_equal_checks_on_a_fresh_model(rng):
+    """Checks after the first reuse the model's work copy: each starts from the model's
+    current weights (not from the layers the previous check re-initialized)."""
+    from conftest import small_functional
+
+    model = small_functional()
+    x = rng.random((3, 16, 16, 3), dtype=np.float32)
+    metrics.randomization_check(model, x, method="gradcam", layer="c2")
+    again = metrics.randomization_check(model, x, method="saliency")
+
+    def fresh_copy(m):
+        twin = keras.models.clone_model(m)
+        twin.set_weights([np.array(w) for w in m.weights])
+        return twin
+
+    np.testing.assert_array_equal(
+        again.spearman, metrics.randomization_check(fresh_copy(model), x, method="saliency").spearman
+    )
+    model.set_weights([np.array(w) * 0.5 for w in model.weights])  # the model changed in place
+    changed = metrics.randomization_check(model, x, method="gradcam", layer="c2")
+    reference = metrics.randomization_check(fresh_copy(model), x, method="gradcam", layer="c2")
+    np.testing.assert_array_equal(changed.spearman, reference.spearman)
+    np.testing.assert_array_equal(changed.ssim, reference.ssim)

@@ -237,14 +237,34 @@ def test_file_entry_loads_and_lambda_is_refused(tmp_path):
     )
     assert zoo.load(zoo.entry("ok", p)).output_shape == (None, 2)
     assert zoo.entry("ok", p).input_shape == (8, 8, 1)
-    with pytest.raises(ZooError, match="safe mode.*trust_code: true"):
-        zoo.load(zoo.entry("lam", p))
     assert zoo.load(zoo.entry("lam-trusted", p)).get_layer("double") is not None
+    with pytest.raises(ZooError, match="safe mode.*trust_code: true"):  # the same file, loaded trusted before
+        zoo.load(zoo.entry("lam", p))
     assert zoo.usable(zoo.entry("missing", p)) == (False, f"model file not found: {tmp_path / 'nope.keras'}")
     (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04garbage")
     bad = write(tmp_path, "models:\n  - name: c\n    source: file\n    path: corrupt.keras\n    dataset: data\n")
     with pytest.raises(ZooError, match="not a valid .keras model file"):
         zoo.load(zoo.entry("c", bad))
+
+
+def test_a_model_loaded_again_is_the_same_until_it_changes(tmp_path):
+    """Each page loads its model: the second load is the first model object (its compiled
+    functions with it), unless that model was changed in place or its file changed."""
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    _save_model(tmp_path / "m.keras")
+    p = write(tmp_path, "models:\n  - name: m\n    source: file\n    path: m.keras\n    dataset: data\n")
+    first = zoo.load(zoo.entry("m", p))
+    assert zoo.load(zoo.entry("m", p)) is first
+    saved = [np.array(w) for w in first.get_weights()]
+    first.set_weights([np.zeros_like(w) for w in saved])  # a page changed it in place
+    again = zoo.load(zoo.entry("m", p))
+    assert again is not first
+    for w, s in zip(again.get_weights(), saved):
+        np.testing.assert_array_equal(w, s)
+    model = _save_model(tmp_path / "m.keras")  # another file, same path
+    changed = zoo.load(zoo.entry("m", p))
+    assert changed is not again
+    np.testing.assert_array_equal(changed.get_weights()[0], model.get_weights()[0])
 
 
 def test_default_zoo_is_valid():
