@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "DatasetExamples": "units",
     "ReceptiveField": "units",
     "dataset_examples": "units",
+    "dataset_examples_of_layers": "units",
     "receptive_field": "units",
     "predict": "validation",
     "top_k": "validation",
@@ -74,7 +75,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     )
     from convviz.layers import conv_layers, last_conv_layer, split_model
     from convviz.pages import pick_examples, record
-    from convviz.units import DatasetExamples, ReceptiveField, dataset_examples, receptive_field
+    from convviz.units import (
+        DatasetExamples,
+        ReceptiveField,
+        dataset_examples,
+        dataset_examples_of_layers,
+        receptive_field,
+    )
     from convviz.validation import predict, top_k
     from convviz.plot import (
         overlay_heatmap,
@@ -102,6 +109,7 @@ __all__ = [
     "cam_with_predictions",
     "conv_layers",
     "dataset_examples",
+    "dataset_examples_of_layers",
     "extract_activations",
     "extract_embeddings",
     "find_outliers",

@@ -107,15 +107,18 @@ def selected_layers(entry: Any, model: Any, names: list[str]) -> list[str]:
 def _compute(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> list[_Layer]:
     import convviz
     from convviz.layers import resolve_layer
-    from convviz.units import dataset_examples, receptive_field
+    from convviz.units import dataset_examples_of_layers, receptive_field
 
     names = unit_layers(model)
     pages = selected_layers(entry, model, names)
+    t0 = time.perf_counter()
+    every = dataset_examples_of_layers(model, names, x, k=min(K, len(x)), cache=True)  # one pass for all
+    shared = (time.perf_counter() - t0) / max(len(names), 1)  # each layer's share of it
     out = []
     for i, name in enumerate(names):
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() - shared
         info = resolve_layer(model, name)
-        examples = dataset_examples(model, name, x, k=min(K, len(x)), cache=True)
+        examples = every[name]
         field = receptive_field(model, name)
         recipe, steps, size = unit_recipe(i, len(names), max(field.size), min(entry.input_shape[:2]))
         if name not in pages:

@@ -18,13 +18,20 @@ import numpy as np
 
 from convviz import _backend
 from convviz._batches import run_batches
-from convviz.layers import _function, _is_graph_model, _nodes, layer_output, require_spatial
+from convviz.layers import _function, _is_graph_model, _nodes, forward, layer_output, require_spatial
 from convviz.validation import check_images
 
 if TYPE_CHECKING:
     from convviz.cache import Cache
 
-__all__ = ["ReceptiveField", "DatasetExamples", "receptive_field", "dataset_examples", "to_uint8"]
+__all__ = [
+    "ReceptiveField",
+    "DatasetExamples",
+    "receptive_field",
+    "dataset_examples",
+    "dataset_examples_of_layers",
+    "to_uint8",
+]
 
 
 @dataclass(frozen=True)
@@ -426,22 +433,36 @@ def _examples(
     display: Callable[[np.ndarray], np.ndarray] | None,
 ) -> dict[str, np.ndarray]:
     step = _backend.cached_jit(model, ("layer", layer), lambda: layer_output(model, layer))
-
     every = len(chosen) == channels and bool(np.all(chosen == np.arange(channels)))
+    stats = run_batches(step, [x], batch_size=batch_size, post=lambda a: _reduce(a, None if every else chosen))
+    return _finish(stats, width, x, k, field, display)
 
-    def reduce(a: np.ndarray) -> np.ndarray:
-        a = a.reshape(a.shape[0], -1, a.shape[-1])
-        if not every:
-            a = a[..., chosen]
-        where = a.argmax(axis=1)  # the first maximum: row-major order decides ties
-        best = np.take_along_axis(a, where[:, None, :], axis=1)[:, 0]
-        return np.stack([best, where.astype(np.float64)], axis=1)
 
-    stats = run_batches(step, [x], batch_size=batch_size, post=reduce)
+def _reduce(a: np.ndarray, chosen: np.ndarray | None = None) -> np.ndarray:
+    """A batch of a layer's outputs (B, H, W, C) reduced to each image's maximum per unit and
+    its flat position: (B, 2, U)."""
+    a = a.reshape(a.shape[0], -1, a.shape[-1])
+    if chosen is not None:
+        a = a[..., chosen]
+    where = a.argmax(axis=1)  # the first maximum: row-major order decides ties
+    best = np.take_along_axis(a, where[:, None, :], axis=1)[:, 0]
+    return np.stack([best, where.astype(np.float64)], axis=1)
+
+
+def _finish(
+    stats: np.ndarray,
+    width: int,
+    x: np.ndarray,
+    k: int,
+    field: ReceptiveField | None,
+    display: Callable[[np.ndarray], np.ndarray] | None,
+) -> dict[str, np.ndarray]:
+    """The examples of a layer's units from its per-image maxima and positions (N, 2, U)."""
     maxima = stats[:, 0].astype(np.float32)
     where = stats[:, 1].astype(np.int64)
+    units = maxima.shape[1]
     order = np.argsort(-maxima, axis=0, kind="stable")[:k].T  # (U, k): stable, so ties keep the lower index
-    rows = np.arange(len(chosen))[:, None]
+    rows = np.arange(units)[:, None]
     values = maxima[order, rows]
     flat = where[order, rows]
     locations = np.stack([flat // width, flat % width], axis=-1)
@@ -456,12 +477,12 @@ def _examples(
         row_of = {int(i): r for r, i in enumerate(needed)}
         h, w = x.shape[1], x.shape[2]
         ch, cw = min(field.size[0], h), min(field.size[1], w)
-        crops = np.zeros((len(chosen), k, ch, cw, shown.shape[-1]), np.uint8)
-        for u in range(len(chosen)):
+        crops = np.zeros((units, k, ch, cw, shown.shape[-1]), np.uint8)
+        for u in range(units):
             for j in range(k):
                 rs, cs = field.window(int(locations[u, j, 0]), int(locations[u, j, 1]), h, w)
                 crops[u, j] = shown[row_of[int(order[u, j])], rs, cs]
-    out = {
+    out: dict[str, np.ndarray] = {
         "indices": order.astype(np.int64),
         "values": values,
         "locations": locations.astype(np.int64),
@@ -470,3 +491,99 @@ def _examples(
     if crops is not None:
         out["crops"] = crops
     return out
+
+
+LAYERS_PASS_BYTES = 256 * 2**20  # the outputs of one batch of a several-layer pass, at most
+
+
+def dataset_examples_of_layers(
+    model: keras.Model,
+    layers: Sequence[str],
+    images: np.ndarray,
+    *,
+    k: int = 9,
+    crop: bool = True,
+    batch_size: int = 64,
+    cache: Cache | bool | None = None,
+) -> dict[str, DatasetExamples]:
+    """:func:`dataset_examples` of every unit of several layers, from one pass over ``images``.
+
+    One compiled function computes all the layers (a deep network's layers one at a time
+    traced the network again for each), in batches whose outputs stay under
+    :data:`LAYERS_PASS_BYTES`; only the layers not found in ``cache`` are computed, and each
+    is stored as :func:`dataset_examples` stores it (the same entry serves both).
+
+    Returns
+    -------
+    dict
+        Layer name (as given) to its :class:`DatasetExamples`.
+    """
+    x = check_images(model, images)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > len(x):
+        raise ValueError(f"k = {k} is larger than the number of images ({len(x)}): use k <= {len(x)}")
+    infos = {name: require_spatial(model, name, "dataset examples need") for name in layers}
+    fields = {name: receptive_field(model, info.name) if crop else None for name, info in infos.items()}
+    pending: dict[str, np.ndarray] = {}
+    left = list(infos)
+
+    def stats(name: str) -> np.ndarray:
+        if name not in pending:  # the first layer not cached: every layer still to come in one pass
+            todo = [n for n in left if n not in pending]
+            pending.update(_layers_stats(model, [infos[n] for n in todo], todo, x, batch_size))
+        return pending.pop(name)
+
+    from convviz import cache as _cache
+
+    digests: dict[str, str] = {}
+
+    def digest(what: str, make: Callable[[], str]) -> str:
+        if what not in digests:
+            digests[what] = make()
+        return digests[what]
+
+    out = {}
+    for name, info in infos.items():
+        channels = int(info.output_shape[-1])
+        field = fields[name]
+
+        def compute(name: str = name, info: Any = info, field: ReceptiveField | None = field) -> dict[str, np.ndarray]:
+            return _finish(stats(name), int(info.output_shape[2]), x, k, field, None)
+
+        def key(info: Any = info, channels: int = channels) -> dict[str, Any]:
+            return dict(
+                model=digest("model", lambda: _cache.model_digest(model)),
+                images=digest("images", lambda: _cache.array_digest(x)),
+                layer=info.name,
+                k=k,
+                units=list(range(channels)),
+                crop=crop,
+            )
+
+        arrays = _cache.memo(cache, "dataset_examples", compute, code=("units",), key=key)
+        left.remove(name)
+        pending.pop(name, None)
+        out[name] = DatasetExamples(
+            layer=info.name,
+            units=np.arange(channels),
+            indices=arrays["indices"],
+            values=arrays["values"],
+            locations=arrays["locations"],
+            crops=arrays["crops"] if crop else None,
+            maxima=arrays["maxima"],
+            field=field,
+        )
+    return out
+
+
+def _layers_stats(
+    model: keras.Model, infos: Sequence[Any], names: list[str], x: np.ndarray, batch_size: int
+) -> dict[str, np.ndarray]:
+    """Per-image maxima and positions (N, 2, C) of several layers from one compiled pass."""
+    resolved = [info.name for info in infos]
+    per_image = sum(4 * math.prod(int(d) for d in info.output_shape[1:]) for info in infos)
+    bs = max(1, min(batch_size, LAYERS_PASS_BYTES // max(per_image, 1)))
+    step = _backend.cached_jit(model, ("layers", tuple(resolved)), lambda: lambda t: forward(model, t, resolved)[1])
+    stats = run_batches(step, [x], batch_size=bs, post=_reduce)
+    return {name: stats[r] for name, r in zip(names, resolved)}

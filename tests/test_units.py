@@ -130,6 +130,30 @@ def test_top_k_equal_brute_force_and_streaming_equals_one_batch(small):
     np.testing.assert_allclose(whole.maxima, ex.maxima, rtol=1e-5)
 
 
+def test_several_layers_in_one_pass_equal_each_layer_alone_and_share_its_cache(small, tmp_path, monkeypatch):
+    from convviz import units
+    from convviz.cache import Cache
+
+    m, x = small
+    store = Cache(tmp_path)
+    alone = {layer: dataset_examples(m, layer, x, k=4, batch_size=5) for layer in ("c1", "p1", "c2")}
+    monkeypatch.setattr(units, "LAYERS_PASS_BYTES", 1)  # the memory bound: one image per batch
+    together = units.dataset_examples_of_layers(m, ["c1", "p1", "c2"], x, k=4, batch_size=5, cache=store)
+    assert list(together) == ["c1", "p1", "c2"]
+    for layer, ex in together.items():
+        for field in ("indices", "locations", "crops", "units"):
+            np.testing.assert_array_equal(getattr(ex, field), getattr(alone[layer], field))
+        np.testing.assert_allclose(ex.maxima, alone[layer].maxima, rtol=1e-5, atol=1e-6)  # other batch sizes
+        assert ex.field == alone[layer].field and ex.layer == alone[layer].layer
+        cached = dataset_examples(m, layer, x, k=4, cache=store)  # the entry each layer alone would use
+        np.testing.assert_array_equal(cached.maxima, ex.maxima)
+    assert len(store.keys()) == 3
+    monkeypatch.setattr(units, "_layers_stats", lambda *a, **k: pytest.fail("computed again"))
+    units.dataset_examples_of_layers(m, ["c1", "p1", "c2"], x, k=4, cache=store)
+    with pytest.raises(ValueError, match="k = 40 is larger"):
+        units.dataset_examples_of_layers(m, ["c1"], x, k=40)
+
+
 def test_ties_go_to_the_lower_index_and_units_subset(small):
     m, x = small
     dup = np.concatenate([x[:3], x[:3], x[:3]])  # images 0, 3, 6 are the same image
