@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import keras
 import numpy as np
 
+from convviz._weights import reinitialized_weights
+
 if TYPE_CHECKING:
     from convviz.cache import Cache
 
@@ -371,47 +373,6 @@ def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]
         if layer.weights:
             out.append((info.name, layer))
     return out[::-1]  # top (output) first
-
-
-def _initializer_names(weight: str) -> list[str]:
-    """The attributes that may hold the initializer of a weight named ``weight``: ``kernel`` →
-    ``kernel_initializer``; a separable convolution's ``depthwise_kernel`` and ``pointwise_kernel``
-    → ``depthwise_initializer``, ``pointwise_initializer``; a depthwise convolution keeps its
-    kernel as ``kernel`` with a ``depthwise_initializer``."""
-    names = [f"{weight}_initializer"]
-    if weight.endswith("_kernel"):
-        names.append(weight.removesuffix("_kernel") + "_initializer")
-    if weight == "kernel":
-        names.append("depthwise_initializer")
-    return names
-
-
-def reinitialized_weights(layer: keras.layers.Layer, seed: int, *, keep_others: bool = False) -> list[np.ndarray]:
-    """Fresh weights for ``layer``, drawn by the layer's own initializers with explicit
-    seeds (no global random state is read or changed). A weight without an initializer
-    attribute gets normal noise with its trained mean and spread, from a local generator,
-    or keeps its value with ``keep_others`` (e.g. a Normalization layer's constants)."""
-    from convviz._backend import to_numpy
-
-    out = []
-    rng = np.random.default_rng(seed)
-    for j, var in enumerate(layer.weights):
-        short = var.name.split("/")[-1]
-        shape = tuple(int(d) for d in var.shape)
-        init = next((getattr(layer, a) for a in _initializer_names(short) if getattr(layer, a, None) is not None), None)
-        if init is not None:
-            init = keras.initializers.get(init)
-            config = init.get_config()
-            if "seed" in config:
-                config["seed"] = int(seed) * 1000 + j
-            value = to_numpy(type(init).from_config(config)(shape, dtype=var.dtype))
-        elif keep_others:
-            value = to_numpy(var)
-        else:
-            old = to_numpy(var)
-            value = rng.normal(old.mean(), old.std() or 1.0, shape).astype(old.dtype)
-        out.append(np.asarray(value))
-    return out
 
 
 def _jsonable(options: Mapping[str, Any] | None) -> list[tuple[str, Any]]:

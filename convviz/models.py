@@ -344,7 +344,7 @@ def build_application(
     with _fresh_layer_names():
         base = getattr(keras.applications, spec.constructor)(weights=weights, include_top=True, input_shape=(h, w, 3))
     if weights is None:
-        from convviz.metrics import reinitialized_weights
+        from convviz._weights import reinitialized_weights
 
         for k, layer in enumerate(_leaf_layers(base)):
             if layer.weights:

@@ -68,6 +68,7 @@ def _numbers(out: Path) -> dict:
     manifest = json.loads((out / "digits-cnn" / "manifest.json").read_text())
     for page in manifest["pages"].values():
         page.pop("seconds")
+        page.pop("written", None)  # whether this run wrote the page (an earlier one may have): history, like the time
     return manifest
 
 
