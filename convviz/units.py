@@ -408,13 +408,20 @@ def dataset_examples(
         )
     else:
         arrays = compute()
+    return _from_arrays(info.name, chosen, arrays, field if crop else None)
+
+
+def _from_arrays(
+    layer: str, units: np.ndarray, arrays: dict[str, np.ndarray], field: ReceptiveField | None
+) -> DatasetExamples:
+    """The examples of ``units`` of ``layer`` from their (cached) arrays; crops with ``field``."""
     return DatasetExamples(
-        layer=info.name,
-        units=chosen,
+        layer=layer,
+        units=units,
         indices=arrays["indices"],
         values=arrays["values"],
         locations=arrays["locations"],
-        crops=arrays["crops"] if crop else None,
+        crops=arrays["crops"] if field is not None else None,
         maxima=arrays["maxima"],
         field=field,
     )
@@ -564,16 +571,7 @@ def dataset_examples_of_layers(
         arrays = _cache.memo(cache, "dataset_examples", compute, code=("units",), key=key)
         left.remove(name)
         pending.pop(name, None)
-        out[name] = DatasetExamples(
-            layer=info.name,
-            units=np.arange(channels),
-            indices=arrays["indices"],
-            values=arrays["values"],
-            locations=arrays["locations"],
-            crops=arrays["crops"] if crop else None,
-            maxima=arrays["maxima"],
-            field=field,
-        )
+        out[name] = _from_arrays(info.name, np.arange(channels), arrays, field)
     return out
 
 
