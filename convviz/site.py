@@ -187,10 +187,8 @@ def _in_folder(folder: Path) -> Iterator[None]:
     cache stay the project's (``$CONVVIZ_ZOO``, ``$CONVVIZ_CACHE_DIR`` for the duration, unless
     already set), wherever ``folder`` is (``convviz render --out /elsewhere``)."""
     from convviz import cache, zoo
-    from convviz.paths import find
 
-    project = find()
-    pinned = {zoo.ENV_VAR: str(project.zoo), cache.ENV_VAR: str(project.root / ".convviz-cache")}
+    pinned = {zoo.ENV_VAR: str(zoo.path()), cache.ENV_VAR: str(cache.default_cache().root)}
     added = [k for k in pinned if not os.environ.get(k)]
     old = Path.cwd()
     os.environ.update({k: pinned[k] for k in added})
