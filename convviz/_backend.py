@@ -18,6 +18,7 @@ __all__ = [
     "name",
     "value_and_grad",
     "guided_gate",
+    "redirected_relu",
     "jit",
     "cached_jit",
     "no_grad",
@@ -184,6 +185,107 @@ def _make_gate(backend: str) -> Callable[[Any], Any]:
                 return g * (y > 0) * (g > 0)
 
         return TorchGate.apply
+    raise ValueError(f"unsupported Keras backend {backend!r}; valid: tensorflow, jax, torch")
+
+
+_REDIRECTS: dict[tuple[str, float], Callable[[Any], Any]] = {}
+
+
+def redirected_relu(z: Any, max_value: float | None = None) -> Any:
+    """``clip(z, 0, max_value)`` (a ReLU, or ReLU6 with ``max_value=6``) with lucid's
+    *redirected* gradient, for feature visualization of a unit that starts inactive.
+
+    The forward value is the ReLU's. Backward, each image (the first axis) gets the ReLU's
+    own gradient where any of it gets through; where all of it is blocked (the unit is off
+    everywhere, as on a gray start image), the incoming gradient passes, except where it
+    would push ``z`` further below 0 (or above ``max_value``). An ascent on a unit that the
+    start does not excite thus moves towards exciting it instead of staying where it is
+    (lucid's ``redirected_relu_grad``, written for gradient ascent).
+    """
+    backend = name()
+    key = (backend, float("inf") if max_value is None else float(max_value))
+    if key not in _REDIRECTS:
+        _REDIRECTS[key] = _make_redirect(backend, key[1])
+    return _REDIRECTS[key](z)
+
+
+def _redirected_grad(z: Any, g: Any, top: float, ops: Any) -> Any:
+    """The gradient rule of :func:`redirected_relu` in the backend's ops (``ops``: a module
+    with ``where``, ``abs``, ``sum``, ``logical_and``, ``logical_or``, ``zeros_like``)."""
+    zero = ops.zeros_like(g)
+    passes = z > 0 if top == float("inf") else ops.logical_and(z > 0, z < top)
+    relu = ops.where(passes, g, zero)
+    lower = ops.logical_and(z <= 0, g < 0)
+    blocked = lower if top == float("inf") else ops.logical_or(lower, ops.logical_and(z >= top, g > 0))
+    redirected = ops.where(blocked, zero, g)
+    axes = tuple(range(1, len(z.shape)))
+    through = ops.sum(ops.abs(relu), axis=axes, keepdims=True) > 0
+    return ops.where(through, relu, redirected)
+
+
+def _make_redirect(backend: str, top: float) -> Callable[[Any], Any]:
+    def forward(z: Any) -> Any:
+        y = keras.ops.maximum(z, 0.0)
+        return y if top == float("inf") else keras.ops.minimum(y, top)
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        class _TF:  # the rule's ops on TensorFlow tensors
+            where, abs, zeros_like = tf.where, tf.abs, tf.zeros_like
+            logical_and, logical_or = tf.logical_and, tf.logical_or
+
+            @staticmethod
+            def sum(x: Any, axis: Any, keepdims: bool) -> Any:
+                return tf.reduce_sum(x, axis=axis, keepdims=keepdims)
+
+        @tf.custom_gradient  # type: ignore[untyped-decorator]
+        def tf_redirect(z: Any) -> Any:
+            def grad(g: Any) -> Any:
+                return _redirected_grad(z, g, top, _TF)
+
+            return forward(z), grad
+
+        return tf_redirect
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        @jax.custom_vjp
+        def jax_redirect(z: Any) -> Any:
+            return forward(z)
+
+        def fwd(z: Any) -> tuple[Any, Any]:
+            return forward(z), z
+
+        def bwd(z: Any, g: Any) -> tuple[Any]:
+            return (_redirected_grad(z, g, top, jnp),)
+
+        jax_redirect.defvjp(fwd, bwd)
+        return jax_redirect
+    if backend == "torch":
+        import torch
+
+        class _Torch:
+            where, abs, zeros_like = torch.where, torch.abs, torch.zeros_like
+            logical_and, logical_or = torch.logical_and, torch.logical_or
+
+            @staticmethod
+            def sum(x: Any, axis: Any, keepdims: bool) -> Any:
+                return torch.sum(x, dim=axis, keepdim=keepdims)
+
+        class TorchRedirect(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, z: Any) -> Any:
+                ctx.save_for_backward(z)
+                return forward(z)
+
+            @staticmethod
+            def backward(ctx: Any, g: Any) -> Any:
+                (z,) = ctx.saved_tensors
+                return _redirected_grad(z, g, top, _Torch)
+
+        return TorchRedirect.apply
     raise ValueError(f"unsupported Keras backend {backend!r}; valid: tensorflow, jax, torch")
 
 

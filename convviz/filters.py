@@ -16,14 +16,17 @@ image per filter in a batch (each image's loss is its own filter):
     lucid's: the image is a Fourier spectrum scaled by 1/frequency (``fft_image``:
     parameters N(0, 0.01), the same spectrum scale and initial pixel spread), with
     decorrelated color and a sigmoid range; every step applies a random jitter, scale
-    and rotation; Adam with learning rate 0.05. Pass ``steps=256`` or more.
+    and rotation; Adam with learning rate 0.05. Pass ``steps=256`` or more. A ReLU unit
+    that the gray start leaves off everywhere gets lucid's *redirected* ReLU gradient
+    (:func:`convviz._backend.redirected_relu`): it is pushed towards firing instead of
+    getting no gradient, so the recipe's own images replace most restarts.
 
 ``learning_rate=None`` takes the recipe's own (10 for book and fast, 0.05 for robust).
 
 **Dead or not excited.** A filter whose objective stays at or below zero from the start
 image has not been excited, which does not mean it is dead. Given ``data`` (real images,
-e.g. the test split), a filter is *dead on data* when it is zero on every one of them;
-the others are restarted, first from full-range noise, then from the data image that
+e.g. the test split), a filter is *dead on data* when it is zero on every one of them
+(found first: it is not optimized and shows flat gray); the others are restarted, first from full-range noise, then from the data image that
 excites them most, until they fire. Only what still does not fire is reported as *not
 excited*.
 
@@ -82,7 +85,8 @@ class FilterPatterns:
         float32 (K, h, w, C): the optimized inputs before post-processing, in the
         model's input space.
     losses
-        float32 (K,): the final objective (mean activation of each filter on its raw image).
+        float32 (K,): the final objective (mean activation of each filter on its raw image);
+        0 for a filter dead on data (it is not optimized).
     dead
         bool (K,): dead on data: zero on every image of ``data`` (all False without data).
     unexcited
@@ -289,28 +293,39 @@ def visualize_filters(
             float(arrays["seconds"]),
         )
     in_channels = int(model.inputs[0].shape[-1] or 3)
-    bs = _ascent.batch_size_for(model, info.name, size, len(idx), batch_size, memory_budget_gb)
     maps = channel_maps(model, info.name, channels)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    nb = -(-len(idx) // bs)
-    if recipe == "robust":
-        with _ascent.progress_bar(steps * nb, "filters (robust)", progress) as bar:
-            raw, stuck = _ascent.fourier_ascent(maps, idx, bs, size, in_channels, steps, lr, rng, bar=bar)
-        losses = _ascent.final_objective(maps, raw, idx, bs)
-        stuck |= losses <= 0
-    else:
-        n_steps, momentum = (steps, 0.0) if recipe == "book" else (max(1, round(steps * _FAST_SHARE)), _FAST_MOMENTUM)
-        starts = pixel_start(rng, len(idx), size, in_channels)
-        with _ascent.progress_bar(n_steps * nb, f"filters ({recipe})", progress) as bar:
-            raw, losses, stuck = _ascent.pixel_ascent(maps, idx, starts, bs, n_steps, lr, momentum=momentum, bar=bar)
-        stuck |= losses <= 0
-    origin = np.array(["gray"] * len(idx), dtype="<U5")
     dead = np.zeros(len(idx), bool)
     best = None
-    if x_data is not None:
+    if x_data is not None:  # first: a filter dead on data is shown flat gray, not optimized
         peaks, best = unit_peaks(model, info.name, idx, x_data)
         dead = ~(peaks > 0)
+    live = np.flatnonzero(~dead)
+    raw = np.zeros((len(idx), *size, in_channels), np.float32)
+    losses = np.zeros(len(idx), np.float32)
+    stuck = np.zeros(len(idx), bool)
+    if recipe == "robust":
+        raw[:] = 0.5  # a dead filter's image: the recipe's gray
+        if len(live):
+            bs = _ascent.batch_size_for(model, info.name, size, len(live), batch_size, memory_budget_gb)
+            steer = channel_maps(model, info.name, channels, redirect=True)  # units off at the start still move
+            with _ascent.progress_bar(steps * -(-len(live) // bs), "filters (robust)", progress) as bar:
+                raw[live], stuck[live] = _ascent.fourier_ascent(
+                    steer, idx[live], bs, size, in_channels, steps, lr, rng, bar=bar
+                )
+            losses[live] = _ascent.final_objective(maps, raw[live], idx[live], bs)
+    else:
+        n_steps, momentum = (steps, 0.0) if recipe == "book" else (max(1, round(steps * _FAST_SHARE)), _FAST_MOMENTUM)
+        raw[:] = pixel_start(rng, len(idx), size, in_channels)  # drawn for every filter: a filter's start is its own
+        if len(live):
+            bs = _ascent.batch_size_for(model, info.name, size, len(live), batch_size, memory_budget_gb)
+            with _ascent.progress_bar(n_steps * -(-len(live) // bs), f"filters ({recipe})", progress) as bar:
+                raw[live], losses[live], stuck[live] = _ascent.pixel_ascent(
+                    maps, idx[live], raw[live], bs, n_steps, lr, momentum=momentum, bar=bar
+                )
+    stuck |= losses <= 0
+    origin = np.array(["gray"] * len(idx), dtype="<U5")
     retry = stuck & ~dead
     if retry.any():  # not excited from the start image: restart from noise, then from data
         restart_lr = DEFAULT_LEARNING_RATES["book"] if recipe == "robust" else lr

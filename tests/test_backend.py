@@ -66,6 +66,36 @@ def test_jit_value_and_grad_matches_eager():
     np.testing.assert_allclose(to_np(g1), 2 * t * (1 - t * t), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_redirected_relu_values_and_gradients_by_hand(jit):
+    """lucid's redirected ReLU, for ascent: the ReLU's value; its own gradient for an image
+    where any gets through, else the incoming gradient except where it pushes z further
+    below 0 (or above the cap)."""
+    z = np.array([[-1.0, 2.0, -3.0], [-3.0, -0.5, -2.0], [-1.0, -2.0, 7.0]], np.float32)
+    weights = np.array([[1.0, 1.0, 1.0], [-1.0, 1.0, 2.0], [1.0, -1.0, 1.0]], np.float32)
+
+    def fn(t, top=None):
+        return ops.sum(_backend.redirected_relu(t, top) * ops.convert_to_tensor(weights), axis=1)
+
+    def grad(top=None):
+        f = lambda t: _backend.value_and_grad(lambda u: fn(u, top), t)  # noqa: E731
+        return [to_np(a) for a in (_backend.jit(f) if jit else f)(z)]
+
+    value, g = grad()
+    np.testing.assert_allclose(value, np.maximum(z, 0).__mul__(weights).sum(1))
+    np.testing.assert_allclose(
+        g,
+        [
+            [0.0, 1.0, 0.0],  # z = 2 passes: the ReLU's own gradient
+            [0.0, 1.0, 2.0],  # all off: redirected, except the push below 0 (weight -1)
+            [0.0, 0.0, 1.0],  # z = 7 passes the uncapped ReLU
+        ],
+    )
+    value6, g6 = grad(6.0)
+    np.testing.assert_allclose(value6, np.clip(z, 0, 6).__mul__(weights).sum(1))
+    np.testing.assert_allclose(g6[2], [1.0, 0.0, 0.0])  # capped at 6: nothing through; no push above 6
+
+
 def test_to_numpy_roundtrip():
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(_backend.to_numpy(keras.ops.convert_to_tensor(x)), x)

@@ -161,6 +161,61 @@ def test_fast_reaches_book_objective_in_fewer_steps():
     assert fast.losses[alive].mean() >= book.losses[alive].mean()
 
 
+def blue_unit_models():
+    """One unit, off on gray (3 × 0.5 − 2 < 0), on where blue > 2/3: as a ReLU layer after
+    the conv, as a conv with activation="relu", and as a SeparableConv2D with it."""
+    inp = keras.Input((16, 16, 3))
+    k = np.zeros((3, 3, 3, 2), np.float32)
+    k[1, 1, 2, 0] = 3.0  # unit 0: blue; unit 1: never used
+    bias = np.array([-2.0, 0.0], np.float32)
+    conv = keras.layers.Conv2D(2, 3, padding="same", name="conv")
+    split = keras.Model(inp, keras.layers.ReLU(name="act")(conv(inp)))
+    conv.set_weights([k, bias])
+    fused = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="act")
+    joined = keras.Model(inp, fused(inp))
+    fused.set_weights([k, bias])
+    sep = keras.layers.SeparableConv2D(2, 1, activation="relu", name="act")
+    separable = keras.Model(inp, sep(inp))
+    sep.set_weights([np.ones((1, 1, 3, 1), np.float32), k[1:2, 1:2, :, :], bias])
+    return {"relu layer": split, "fused conv": joined, "separable": separable}
+
+
+@pytest.mark.parametrize("kind", ["relu layer", "fused conv", "separable"])
+def test_robust_recipe_moves_a_unit_the_gray_start_leaves_off(kind):
+    """The redirected ReLU at the objective's unit: the same values as the layer, a gradient
+    where the plain ReLU gives none, and the robust recipe's own start ends up firing the
+    unit (before: no gradient for all its steps, then a restart from noise)."""
+    from convviz._objectives import channel_maps
+
+    model = blue_unit_models()[kind]
+    gray = np.full((2, 16, 16, 3), 0.5, np.float32)
+    fidx = ops.convert_to_tensor(np.zeros(2, "int32"))
+    plain, steer = (channel_maps(model, "act", 2, redirect=r) for r in (False, True))
+    np.testing.assert_allclose(to_np(steer(gray, fidx)), to_np(plain(gray, fidx)))
+    v, g0 = _backend.value_and_grad(lambda t: ops.mean(plain(t, fidx), axis=(1, 2)), gray)
+    _, g1 = _backend.value_and_grad(lambda t: ops.mean(steer(t, fidx), axis=(1, 2)), gray)
+    assert (to_np(v) == 0).all() and not to_np(g0).any()
+    assert (to_np(g1)[..., 2] > 0).all() and not to_np(g1)[..., :2].any()  # more blue, nothing else
+    res = visualize_filters(model, "act", [0], steps=96, crop=2, recipe="robust")
+    assert res.origin.tolist() == ["gray"] and res.losses[0] > 0
+    assert (res.raw[0, 2:-2, 2:-2, 2] > 2 / 3).any()  # blue enough somewhere: where the unit fires
+
+
+def test_filters_dead_on_data_are_not_optimized():
+    """Found before the ascent: a dead filter keeps its start image and a zero objective;
+    the live one beside it is optimized from its own start, as the chapter's loop does."""
+    model = edge_units_model()
+    data = np.random.default_rng(1).uniform(0.0, 1.0, (4, 16, 16, 3)).astype(np.float32)
+    res = visualize_filters(model, "relu", [0, 2], crop=2, steps=6, data=data)
+    assert res.dead.tolist() == [True, False] and res.origin.tolist() == ["none", "gray"]
+    start = np.random.default_rng(0).uniform(0.4, 0.6, (2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(res.raw[0], start[0])  # untouched
+    assert res.losses[0] == 0 and (res.images[0] == 128).all()
+    ref = chapter_loop(model, "relu", [0, 2], steps=6, size=16)
+    np.testing.assert_allclose(res.raw[1], ref[1], rtol=1e-4, atol=1e-4)
+    assert res.losses[1] > 0
+
+
 def test_robust_recipe_gives_valid_images_in_range():
     res = visualize_filters(small_functional((24, 24, 3)), "c1", 2, steps=8, crop=0, recipe="robust")
     assert res.raw.min() >= 0 and res.raw.max() <= 1

@@ -91,6 +91,23 @@ def test_model_digest_tracks_weights():
     assert cache_mod.model_digest(model) != d1
 
 
+def test_model_digest_tracks_the_architecture_it_keeps():
+    """The architecture's JSON is kept on the model between digests, and made again when a
+    layer is added, removed or frozen, in the model or in a nested one."""
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d1")], name="inner")
+    model = keras.Sequential([keras.Input((4,)), inner], name="outer")
+    digests = [cache_mod.model_digest(model)]
+    assert model._convviz_architecture[1] == model.to_json()
+    inner.add(keras.layers.Dense(2, name="d2"))
+    digests.append(cache_mod.model_digest(model))
+    inner.layers[-1].trainable = False
+    digests.append(cache_mod.model_digest(model))
+    inner.pop()
+    digests.append(cache_mod.model_digest(model))
+    assert model._convviz_architecture[1] == model.to_json()
+    assert len(set(digests[:3])) == 3 and digests[3] == digests[0]
+
+
 def test_render_rejects_unknown_pages_and_models(tmp_path, monkeypatch):
     _save(tmp_path / "a.keras", 1)
     _save(tmp_path / "b.keras", 2)
