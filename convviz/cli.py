@@ -218,12 +218,14 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _zoo_train(args: argparse.Namespace) -> int:
     from convviz import zoo
+    from convviz.revisions import trained_variants
 
     entries = zoo.read(args.zoo)
     if args.names:
         wanted = [zoo.entry(n, args.zoo) for n in args.names]
     else:
         wanted = [e for e in entries if e.source == "trained"]
+    wanted += trained_variants(wanted)  # the changes pages' reference models
     if args.check:
         return _zoo_check(wanted)
     failed = 0

@@ -157,8 +157,33 @@ def _load_cached(name: str, split: str) -> Dataset:
     if name == "digits":
         return _digits(split)
     if name == "shapes":
-        return generate_shapes(SHAPES_COUNTS[split], seed=_SHAPES_SEEDS[split], split=split)
+        return _shapes(split)
     return _photos(split)
+
+
+def _shapes(split: str) -> Dataset:
+    """A split of the shapes dataset. The test split, which every page of a shapes model
+    reads, is kept in the convviz cache (generating it took ~3 s of every process that
+    read it: each worker of a site build, the gallery, each downloaded notebook), keyed on
+    this module's code; the training split (4× larger, read only to train) is generated."""
+    n, seed = SHAPES_COUNTS[split], _SHAPES_SEEDS[split]
+    if split != "test":
+        return generate_shapes(n, seed=seed, split=split)
+    from convviz import cache
+
+    def compute() -> dict[str, np.ndarray]:
+        d = generate_shapes(n, seed=seed, split=split)
+        assert d.masks is not None
+        return {"x": d.x, "y": d.y, "masks": d.masks}
+
+    try:
+        arrays = cache.memo(
+            True, "dataset", compute, code=("datasets",), key=lambda: dict(name="shapes", split=split, n=n, seed=seed)
+        )
+    except OSError as err:  # a cache folder that cannot be written: generate
+        logging.getLogger("convviz").info("convviz: the shapes %s split is not cached (%s)", split, err)
+        arrays = compute()
+    return Dataset("shapes", split, arrays["x"], arrays["y"], SHAPE_CLASSES, arrays["masks"])
 
 
 # ----------------------------------------------------------------------------- digits

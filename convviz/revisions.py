@@ -23,7 +23,7 @@ else:
     keras = lazy_module("keras")  # not needed to read a zoo entry's reference
 
 
-__all__ = ["Version", "changed_since", "load_version", "reference_entry", "reference_fingerprint"]
+__all__ = ["Version", "changed_since", "load_version", "reference_entry", "reference_fingerprint", "trained_variants"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def reference_entry(entry: Any) -> tuple[str, Any]:
     """What a zoo entry's ``compare_to`` names: (a label for it, its zoo entry).
 
     ``NAME``: another entry of the zoo; ``NAME@REV``: that entry as the zoo file had it at a
-    git revision; a mapping: this (trained) entry with those recipe keys changed.
+    git revision; a mapping: this (trained) entry with those recipe keys changed, named
+    ``<entry>-variant`` (its weights ship beside the entry's: :func:`trained_variants`).
     """
     from convviz import zoo
 
@@ -141,11 +142,13 @@ def reference_entry(entry: Any) -> tuple[str, Any]:
         raise ValueError(f"zoo model {entry.name!r} has no compare_to: nothing to compare it with")
     if isinstance(ref, dict):
         label = f"{entry.name} with " + ", ".join(f"{k}: {v}" for k, v in ref.items())
+        # the entry's accuracy goal is the entry's: the variant has none unless the mapping sets one
+        options = {k: v for k, v in entry.options.items() if k != "min_accuracy"}
         variant = dataclasses.replace(
             entry,
             name=f"{entry.name}-variant",
             title=label,
-            options={**entry.options, **ref},
+            options={**options, **ref},
             compare_to=None,
         )
         return label, variant
@@ -154,6 +157,13 @@ def reference_entry(entry: Any) -> tuple[str, Any]:
         name, rev = ref.rsplit("@", 1)
         return ref, _entry_at(name, rev, Path(zoo_file), _revisions_dir())
     return ref, zoo.entry(ref, zoo_file)
+
+
+def trained_variants(entries: Any) -> list[Any]:
+    """The variants that the ``compare_to`` mappings of trained ``entries`` name: models
+    convviz trains for the entries' changes pages, shipped, read and checked like the
+    entries themselves (``convviz zoo train``, ``--ship``, ``--check``)."""
+    return [reference_entry(e)[1] for e in entries if e.source == "trained" and isinstance(e.compare_to, dict)]
 
 
 def changed_since(rev: str, *, zoo_file: str | Path | None = None) -> tuple[list[str], list[str]]:

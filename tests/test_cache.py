@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import default_backend_only
 from convviz.cache import Cache, CorruptEntry, make_key
 
 
@@ -40,6 +41,7 @@ def test_key_depends_on_every_part(monkeypatch):
 
 
 @pytest.mark.slow  # four processes import Keras
+@default_backend_only("the processes pick their own backend: the session's does not matter")
 @pytest.mark.parametrize(
     "env_backend, json_backend, expected",
     [("jax", "torch", "jax"), (None, "torch", "torch"), (None, None, "tensorflow"), ("", "jax", "jax")],

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convviz import latent
-from conftest import nested_model, small_functional, small_sequential, to_np
+from conftest import default_backend_only, nested_model, small_functional, small_sequential, to_np
 
 
 def clusters(n_per=40, d=8, seed=0):
@@ -136,6 +136,7 @@ print(json.dumps({"xy": np.asarray(xy, np.float32).tolist(), "hits": hits}))
 
 
 @pytest.mark.slow
+@default_backend_only("numba's cache of umap-learn's functions does not depend on the Keras backend")
 def test_umap_compiles_once_per_machine_not_per_process(tmp_path):
     """The second process loads umap's compiled functions from numba's cache and projects
     exactly as the first, and as umap-learn without the cache."""

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import default_backend_only
 from convviz import zoo
 from convviz.zoo import ZooError
 
@@ -316,6 +317,7 @@ def test_training_code_is_the_digest_of_the_functions_source(architecture):
         zoo.training_code("nope")
 
 
+@default_backend_only("the process imports no backend at all")
 def test_reading_the_zoo_and_fingerprinting_pages_does_not_import_keras(tmp_path):
     """A rebuild with nothing to compute reads the zoo, keys the models and fingerprints the
     pages: importing Keras and its backend for that took seconds of every rebuild."""
