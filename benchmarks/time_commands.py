@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     )
     site = run("make site", clone, logs / "site.log")
     text = (logs / "site.log").read_text(errors="replace")
-    per_model = re.findall(r"^(\S+): test accuracy ([0-9.]+) \(\w+\), ([0-9.]+) s, (.*)$", text, re.M)
+    per_model = re.findall(r"^convviz: (\S+): test accuracy ([0-9.]+) \(\w+\), (.*)$", text, re.M)
     pages = re.search(r"convviz: gallery pages run in this build \(seconds\):\n(.*?)\n  total ([0-9.]+) s", text, re.S)
     workers = re.findall(r"^convviz: (\S+): pages computed by a worker in ([0-9.]+) s$", text, re.M)
     per_page: dict[str, float] = {}
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
             "seconds": site,
             "goal": 180,
             "detail": "zoo: "
-            + ", ".join(f"{m} {float(acc):.2%} {how}" for m, acc, _, how in per_model)
+            + ", ".join(f"{m} {float(acc):.2%} {how}" for m, acc, how in per_model)
             + (
                 f"; {len(workers)} models computed by worker processes first ("
                 + ", ".join(f"{m} {float(t):.0f} s" for m, t in workers)

@@ -82,7 +82,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")
     x, y, names = test.x, np.asarray(test.y), tuple(test.class_names)
-    probs = convviz.predict(model, x)
+    probs = convviz.predict(model, x, cache=True)
     names = names if len(names) == probs.shape[1] else tuple(str(i) for i in range(probs.shape[1]))
     predicted = probs.argmax(axis=1)
     shown = shown_classes(y, predicted)

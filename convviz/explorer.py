@@ -78,7 +78,7 @@ def explorer_data(entry: Any, *, max_points: int = MAX_POINTS, progress: bool = 
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")
     features = convviz.extract_embeddings(model, test.x, cache=True)
-    probs = convviz.predict(model, test.x)
+    probs = convviz.predict(model, test.x, cache=True)
     pred = probs.argmax(1)
     labelled = test.labelled
     colors_by = test.y if labelled.all() else pred

@@ -144,8 +144,19 @@ class Layout:
 # ---------------------------------------------------------------- page generation
 
 
-def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout) -> str:
+def _accuracy(entry: Any, load: bool) -> float | None:
+    """A trained entry's test accuracy; ``load=False``: only if the cache holds it (the
+    build's configuration loads no model: its workers do, then :func:`write_model_readmes`
+    writes the indexes again, with it)."""
     from convviz import zoo
+
+    if load:
+        return zoo.test_accuracy(entry)
+    record = zoo.cached_record(entry)
+    return None if record is None else float(record["test_accuracy"])
+
+
+def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: bool = True) -> str:
     from convviz.site import pages_for
 
     lines = [
@@ -160,7 +171,7 @@ def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout) -> str:
         "|---|---|---|---|---|",
     ]
     for e in entries:
-        acc = zoo.test_accuracy(e)
+        acc = _accuracy(e, load)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
         pages = " · ".join(
@@ -176,10 +187,9 @@ def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout) -> str:
     return "\n".join(lines)
 
 
-def _model_readme(entry: Any) -> str:
-    from convviz import zoo
-
-    acc = zoo.test_accuracy(entry)
+def _model_readme(entry: Any, *, load: bool = True) -> str:
+    """A model's gallery index (``load``: see :func:`_accuracy`)."""
+    acc = _accuracy(entry, load)
     shape = "×".join(str(d) for d in entry.input_shape)
     text = [
         f"## {entry.name}",
@@ -207,13 +217,9 @@ def _model_readme(entry: Any) -> str:
     return "\n".join(text)
 
 
-def generate_pages(layout: Layout) -> dict[str, list[str]]:
-    """Write the per-model gallery scripts into ``layout.pages`` (only those whose content
-    changed); returns {model: [pages written]}, with ``"course"``-style keys for example
-    folders whose scripts must re-run."""
+def _usable_entries(*, say: bool = True) -> tuple[list[Any], list[tuple[Any, str]]]:
+    """The zoo's usable entries, and the others with the reason (logged when ``say``)."""
     from convviz import zoo
-    from convviz.pages import _write_if_changed
-    from convviz.site import pages_for, remove_stale_pages, write_pages
 
     entries, skipped = [], []
     for e in zoo.read():
@@ -221,13 +227,36 @@ def generate_pages(layout: Layout) -> dict[str, list[str]]:
         if ok:
             entries.append(e)
         else:
-            log.info("convviz: skipping zoo model %s: %s", e.name, why)
+            if say:
+                log.info("convviz: skipping zoo model %s: %s", e.name, why)
             skipped.append((e, why))
-    changed: dict[str, list[str]] = {}
+    return entries, skipped
+
+
+def write_model_readmes(layout: Layout) -> None:
+    """The zoo's and each usable model's gallery index, with the test accuracies (loading a
+    model when the cache does not hold it yet)."""
+    from convviz.pages import _write_if_changed
+
+    entries, skipped = _usable_entries(say=False)
     _write_if_changed(layout.pages / "README.md", _zoo_index(entries, skipped, layout))
     for e in entries:
+        _write_if_changed(layout.pages / e.name / "README.md", _model_readme(e))
+
+
+def generate_pages(layout: Layout) -> dict[str, list[str]]:
+    """Write the per-model gallery scripts into ``layout.pages`` (only those whose content
+    changed); returns {model: [pages written]}, with ``"course"``-style keys for example
+    folders whose scripts must re-run."""
+    from convviz.pages import _write_if_changed
+    from convviz.site import pages_for, remove_stale_pages, write_pages
+
+    entries, skipped = _usable_entries()
+    changed: dict[str, list[str]] = {}
+    _write_if_changed(layout.pages / "README.md", _zoo_index(entries, skipped, layout, load=False))
+    for e in entries:
         folder = layout.pages / e.name
-        _write_if_changed(folder / "README.md", _model_readme(e))
+        _write_if_changed(folder / "README.md", _model_readme(e, load=False))
         written = write_pages(e, folder, templates=layout.templates)
         if e.compare_to is None and (folder / "changes.py").is_file():
             (folder / "changes.py").unlink()  # compare_to removed: its page goes too
@@ -528,7 +557,9 @@ def link_instead_of_copy(file: Any) -> None:
 def _reset_keras(gallery_conf: Any, fname: Any) -> None:
     import keras
 
-    keras.backend.clear_session()
+    # without Keras' full garbage collection: 0.2-0.5 s before and after every page (the
+    # zoo's models are kept between pages anyway, see zoo.load)
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
 
 
@@ -731,10 +762,12 @@ class ConvvizPlugin(BasePlugin[_Options]):
         from convviz.prerender import prerender
 
         assert self.layout is not None
+        self._train_first()
         # models at once, in worker processes; they also write the unit and class pages, layer
         # browsers and explorers, which the loop below then finds up to date
         outcomes = prerender(self._changed, jobs=self._jobs, cwd=self.layout.root, pages_out=self.layout.out)
         self._changed = {}
+        write_model_readmes(self.layout)  # with the accuracies the workers found
         self._seconds.clear()
         for o in outcomes:  # said here; the times table at the end is this process's pages
             for page, sec in o.written.items():
@@ -807,7 +840,50 @@ class ConvvizPlugin(BasePlugin[_Options]):
     def on_post_build(self, config: Any, **kwargs: Any) -> None:
         self._gallery.on_post_build(config)
         assert self.layout is not None
+        self._print_accuracies()
         self._print_times()
+
+    @staticmethod
+    def _trained_models(names: Any = None) -> list[Any]:
+        """The zoo's usable trained models (those in ``names`` when given) and the variants
+        their changes pages compare them with."""
+        from convviz import zoo
+        from convviz.revisions import trained_variants
+
+        trained = [e for e in zoo.read() if e.source == "trained" and (names is None or e.name in names)]
+        return [e for e in trained if zoo.usable(e)[0]] + trained_variants(trained)
+
+    def _train_first(self) -> None:
+        """Train, here and before the workers start, the models of the pages that will run
+        that neither the cache nor the shipped weights hold: with the training's progress
+        shown (a worker's output is read only when it ends), and once."""
+        from convviz import zoo
+
+        for e in self._trained_models(self._changed):
+            if zoo.needs_training(e):
+                print(f"convviz: {e.name}: neither cached nor shipped for its recipe: training it", flush=True)
+                zoo.load(e)
+
+    def _print_accuracies(self) -> None:
+        """Each trained model's test accuracy against its goal, and where its weights came
+        from (read from the cache: nothing is loaded). A model below its ``min_accuracy``
+        is a warning, which fails a ``--strict`` build."""
+        from convviz import zoo
+
+        for e in self._trained_models():
+            record = zoo.cached_record(e)
+            if record is None:
+                continue
+            acc, goal = float(record["test_accuracy"]), e.min_accuracy
+            status = "ok" if goal is None or acc >= goal else f"BELOW min_accuracy {goal:.2f}"
+            how = (
+                "from the shipped weights"
+                if record.get("shipped") is not None
+                else f"trained in {record.get('seconds') or 0:.0f} s"
+            )
+            print(f"convviz: {e.name}: test accuracy {acc:.4f} ({status}), {how}")
+            if status != "ok":
+                log.warning("convviz: %s: test accuracy %.4f is below its min_accuracy %.2f", e.name, acc, goal)
 
     def _print_times(self) -> None:
         """Print the time of every gallery page run in this build (from mkdocs-gallery's

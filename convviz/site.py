@@ -268,7 +268,7 @@ def render(
     manifest: dict[str, Any] = {"model": name, "test_accuracy": zoo.test_accuracy(entry), "pages": {}}
     for page in tqdm(pages, desc=f"render {name}", unit="page", disable=not progress):
         plt.close("all")
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)  # no full garbage collection per page
         numbers: dict[str, Any] = {}
         _RECORDER[0] = numbers
         start = time.perf_counter()

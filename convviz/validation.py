@@ -59,14 +59,29 @@ def check_images(model: keras.Model, images: Any, *, exact_size: bool = False) -
     return x
 
 
-def predict(model: keras.Model, images: Any, *, batch_size: int = 64) -> np.ndarray:
+def predict(model: keras.Model, images: Any, *, batch_size: int = 64, cache: Any = None) -> np.ndarray:
     """The model's output (class probabilities for a classifier) for a batch of images,
-    float32 (N, classes): checked input, compiled batches, no progress output."""
+    float32 (N, classes): checked input, compiled batches, no progress output.
+
+    ``cache``: ``True`` (the default cache) or a :class:`convviz.cache.Cache` keeps the
+    outputs, keyed on the model's weights and the images' bytes (every page of a model
+    predicts its whole test set: with the cache, once per build).
+    """
     from convviz import _backend
+    from convviz import cache as _cache
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    return _backend.predict(model, check_images(model, images, exact_size=True), batch_size=batch_size)
+    x = check_images(model, images, exact_size=True)
+    if _cache.resolve(cache) is not None:
+        return _cache.memo(
+            cache,
+            "predictions",
+            lambda: {"y": _backend.predict(model, x, batch_size=batch_size)},
+            code=("validation",),
+            key=lambda: dict(model=_cache.model_digest(model), images=_cache.array_digest(x)),
+        )["y"]
+    return _backend.predict(model, x, batch_size=batch_size)
 
 
 def top_k(probabilities: Any, class_names: Sequence[str], *, k: int = 5) -> list[list[tuple[str, float]]]:

@@ -79,6 +79,8 @@ __all__ = [
     "ship",
     "retrain_check",
     "training_record",
+    "cached_record",
+    "needs_training",
     "Retrained",
 ]
 
@@ -708,6 +710,26 @@ def training_record(name: str | ZooEntry, *, cache: Cache | None = None) -> dict
     test_accuracy(e, cache=cache)
     cache = cache or default_cache()
     return dict(cache.read_json(_model_key(e) + "-meta") or {})
+
+
+def cached_record(e: ZooEntry, *, cache: Cache | None = None) -> dict[str, Any] | None:
+    """The :func:`training_record` of a trained entry whose model is in the cache, else None;
+    nothing is loaded, trained or imported (no Keras)."""
+    if e.source != "trained":
+        return None
+    record = (cache or default_cache()).read_json(_model_key(e) + "-meta")
+    return dict(record) if isinstance(record, dict) else None
+
+
+def needs_training(e: ZooEntry, *, cache: Cache | None = None) -> bool:
+    """True for a trained entry whose model is neither in the cache nor shipped for its
+    recipe: loading it trains it (minutes, not seconds). Nothing is loaded (no Keras)."""
+    if e.source != "trained":
+        return False
+    if (cache or default_cache()).path(_model_key(e)).is_file():
+        return False
+    found, _ = shipped.read(shipped_path(e), recipe_digest(e))
+    return found is None
 
 
 def ship(name: str | ZooEntry, *, cache: Cache | None = None) -> Path:

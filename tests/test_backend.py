@@ -131,6 +131,22 @@ def test_predict_equals_the_model_and_warns_nothing():
         convviz.predict(model, x[:, :8, :8])
 
 
+def test_cached_predictions_are_read_again_until_the_weights_change(monkeypatch):
+    import convviz
+    from conftest import small_functional
+
+    model = small_functional()
+    x = np.random.default_rng(0).random((5, 16, 16, 3)).astype(np.float32)
+    first = convviz.predict(model, x, cache=True)
+    np.testing.assert_array_equal(first, convviz.predict(model, x))
+    real = _backend.predict
+    monkeypatch.setattr(_backend, "predict", lambda *a, **k: pytest.fail("computed again"))
+    np.testing.assert_array_equal(convviz.predict(model, x, cache=True), first)  # read, not computed
+    monkeypatch.setattr(_backend, "predict", real)
+    model.get_layer("dense").set_weights([w * 2 for w in model.get_layer("dense").get_weights()])
+    assert not np.allclose(convviz.predict(model, x, cache=True), first)
+
+
 def test_cached_function_is_compiled_once_and_reads_the_current_weights():
     """One compiled function per model and key, on every backend (JAX passes the weights as
     arguments), and it follows ``set_weights``: the randomization cascade relies on both."""

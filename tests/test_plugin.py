@@ -453,3 +453,37 @@ def test_the_gallerys_deprecated_import_leaves_no_warning_in_the_build_log(plugi
         text=True,
     )
     assert out.returncode != 0 and "warning_filter" in out.stderr
+
+
+@pytest.mark.slow  # trains a one-epoch model
+def test_the_build_trains_first_what_is_neither_cached_nor_shipped_and_says_each_accuracy(
+    plugin, tmp_path, monkeypatch, capsys, caplog
+):
+    """Before its workers start, the build trains (here, with its progress shown) the models
+    of the pages that will run that no cache or shipped file holds; at the end it says each
+    trained model's test accuracy against its goal, a miss being a warning (a strict build
+    fails on it)."""
+    import logging
+
+    from convviz import zoo
+
+    zoo_file = tmp_path / "zoo.yml"
+    second = ZOO.replace("models:\n", "").replace("m1", "m2") + "    seed: 1\n"  # another recipe
+    zoo_file.write_text(ZOO + "    min_accuracy: 0.999\n" + second)
+    monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
+    p = plugin.ConvvizPlugin()
+    p._changed = {"m2": ["activations"]}  # only m2's pages run in this build
+    assert zoo.needs_training(zoo.entry("m1")) and zoo.needs_training(zoo.entry("m2"))
+    p._train_first()
+    assert zoo.needs_training(zoo.entry("m1")) and not zoo.needs_training(zoo.entry("m2"))
+    assert "convviz: m2: neither cached nor shipped for its recipe: training it" in capsys.readouterr().out
+    p._changed = {"m1": ["activations"]}
+    p._train_first()
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.convviz"):
+        p._print_accuracies()
+    out = capsys.readouterr().out
+    acc = {e: zoo.test_accuracy(zoo.entry(e)) for e in ("m1", "m2")}
+    assert f"convviz: m1: test accuracy {acc['m1']:.4f} (BELOW min_accuracy 1.00), trained in " in out
+    assert f"convviz: m2: test accuracy {acc['m2']:.4f} (ok), trained in " in out
+    assert "m1: test accuracy" in caplog.text and "below its min_accuracy 1.00" in caplog.text

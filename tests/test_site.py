@@ -236,6 +236,10 @@ def test_build_output_summarizes_times(built):
     out = built[2].stdout + built[2].stderr
     assert "convviz: gallery pages run in this build" in out
     assert "skipping zoo model xception-imagenet" in out
+    for model in ("digits-cnn", "shapes-cnn", "shapes-xception", "digits-cnn-variant"):  # the models' goals
+        assert re.search(rf"^convviz: {model}: test accuracy 0\.9\d+ \(ok\), from the shipped weights$", out, re.M), (
+            model
+        )
 
 
 def test_renders_have_figures_and_manifests(built):

@@ -34,7 +34,7 @@ model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 names = test.class_names
 layer = entry.cam_layer(model)
-probs = convviz.predict(model, test.x)
+probs = convviz.predict(model, test.x, cache=True)
 pred = probs.argmax(1)
 labelled = test.labelled
 ok = test.correct(pred)

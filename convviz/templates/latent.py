@@ -38,7 +38,7 @@ model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 names = test.class_names
 features = convviz.extract_embeddings(model, test.x, cache=True)
-pred = convviz.predict(model, test.x).argmax(1)
+pred = convviz.predict(model, test.x, cache=True).argmax(1)
 labelled = test.labelled
 wrong = labelled & ~test.correct(pred)
 # color by the true class when every image has one, else by the predicted class
