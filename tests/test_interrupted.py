@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,15 +92,43 @@ def clean(tmp_path_factory):
     return zoo_file, _numbers(root / "out"), sorted(Cache(root / "cache").keys())
 
 
+def _kill_after(proc: subprocess.Popen, marker: str | None, delay: float, *, timeout: float = 300) -> bool:
+    """Kill ``proc`` (its whole process group) ``delay`` seconds after ``marker`` appears in its
+    output (after its start when None). Returns whether it was still running then."""
+    seen = threading.Event()
+    text: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(64):
+            text.append(chunk)
+            if marker is not None and marker in "".join(text[-64:]):
+                seen.set()
+        seen.set()  # ended
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if marker is not None:
+        seen.wait(timeout)
+    time.sleep(delay)
+    running = proc.poll() is None
+    if running:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    reader.join(timeout)
+    return running
+
+
+# when each kill lands: during start-up, training, the filter ascent, the latent page
+# (embeddings and projections), each a moment after the render's own output says it began
+KILLS = ((None, 3.0), ("train digits-cnn", 1.0), ("shallow, middle, deep:", 1.5), ("test images, ", 0.5))
+
+
 def test_killed_renders_then_a_full_one_equal_a_clean_render(clean, tmp_path):
     zoo_file, reference, reference_keys = clean
     cache = tmp_path / "cache"
-    for delay in (4.0, 9.0, 15.0, 22.0):  # during start-up, training, filters, latent
-        proc = _render(cache, zoo_file, tmp_path / "out")
-        time.sleep(delay)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    for marker, delay in KILLS:
+        assert _kill_after(_render(cache, zoo_file, tmp_path / "out"), marker, delay), f"ended before: {marker}"
         if cache.is_dir():
             _all_valid(cache, killed=True)
     proc = _render(cache, zoo_file, tmp_path / "out")

@@ -71,7 +71,8 @@ def _and_backend(backend: str):
     [
         pytest.param("gray-sequential", marks=_and_backend("jax")),
         pytest.param("rgb-h5-unlabelled", marks=_and_backend("torch")),
-        pytest.param("imagenet-1000", marks=_DEFAULT_BACKEND_ONLY),
+        # 1,000 ImageNet classes on the photos: the twin's render shows what a 1,000-class
+        # model file's would (imagenet-1000's model, preprocessing and photos: the next test)
         pytest.param("mobilenetv2-twin", marks=_DEFAULT_BACKEND_ONLY),
     ],
 )
@@ -103,7 +104,7 @@ def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
     assert {p.name.split("_")[0] for p in pngs} == {"activations", "filters", "gradcam", "attributions", "latent"}
     if name in ("rgb-h5-unlabelled",):
         assert "no accuracy" in text and "colored by the predicted class" in text
-    if name == "imagenet-1000":  # 1000 classes on the photos: names and top-5
+    if name == "mobilenetv2-twin":  # 1000 classes on the photos: names and top-5
         assert "Top-5 predictions:" in text and "grace_hopper" in text
         assert "Skipped trustworthiness" in text  # 15 photos are too few for it, and the page says so
 
@@ -125,6 +126,25 @@ def test_imagenet_twins_load_predict_and_explain(use_zoo, application, size):
     assert emb.ndim == 2 and np.isfinite(emb).all()
     top = convviz.top_k(probs, e.class_names, k=5)
     assert len(top[0]) == 5 and top[0][0][1] >= top[0][4][1]
+
+
+def test_a_1000_class_model_file_on_the_photos(use_zoo):
+    """A model file with 1,000 outputs and torch preprocessing: the photos at its size,
+    ImageNet's class names, top-5 by name, a Grad-CAM and the class page's shown classes."""
+    from convviz.class_pages import shown_classes
+
+    e = zoo.entry("imagenet-1000")
+    assert e.input_shape == (48, 48, 3) and len(e.class_names) == 1000 and e.preprocess == "torch"
+    model = zoo.load(e)
+    photos = zoo.dataset(e)
+    assert photos.x.shape[1:] == (48, 48, 3) and "grace_hopper" in photos.image_names
+    probs = convviz.predict(model, photos.x)
+    top = convviz.top_k(probs, e.class_names, k=5)
+    assert len(top) == len(photos) and all(name in e.class_names for name, _ in top[0])
+    maps = convviz.grad_cam(model, photos.x[:2], layer=e.cam_layer(model))
+    assert maps.shape == (2, 48, 48) and np.isfinite(maps).all()
+    shown = shown_classes(photos.y, probs.argmax(1))  # the few classes that matter, not 1,000
+    assert set(probs.argmax(1)) <= set(shown) and len(shown) <= 2 * len(photos)
 
 
 def test_h5_with_preprocess_tf_equals_rescaling_inside(tmp_path):
