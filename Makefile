@@ -9,7 +9,8 @@ export NO_MKDOCS_2_WARNING ?= 1
 
 LINTED := convviz tests benchmarks gallery
 # pytest-xdist workers per backend (one per core; whole test files go to one worker, so a
-# module's shared fixture, e.g. the built test site, is made once); at most 4: each holds TensorFlow
+# module's shared fixture, e.g. the built test site, is made once; the longest files first,
+# see tests/conftest.py); at most 4: each holds TensorFlow
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: site test check lint fast-tests serve zoo clean help
@@ -24,13 +25,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# umap-learn's functions compiled once into numba's cache in the new environment (~17 s):
+# otherwise the build's parallel workers, or the suite's renders, each compile them at once
+COMPILE_UMAP = $(BIN)/python -c "import convviz.latent as l; print(f'convviz: umap-learn compiled for this environment in {l.compile_umap():.0f} s')"
+
 # One stamp per set of extras: reinstall when pyproject.toml changes.
 $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[docs]'
+	@$(COMPILE_UMAP)
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev,jax,torch,docs]'
+	@$(COMPILE_UMAP)
 	touch $@ $(VENV)/.docs-installed
 
 zoo: $(VENV)/.docs-installed

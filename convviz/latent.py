@@ -23,6 +23,7 @@ __all__ = [
     "find_outliers",
     "MIN_SAMPLES",
     "too_few",
+    "compile_umap",
 ]
 
 PROJECTIONS = ("umap", "tsne", "pca")
@@ -181,6 +182,23 @@ def _umap() -> Any:
 
 
 _UMAP_CACHING: list[bool] = []  # non-empty once _umap has turned caching on in this process
+
+
+def compile_umap() -> float:
+    """Compile umap-learn's functions into numba's on-disk cache now; returns the seconds taken.
+
+    ``make`` calls this once after installing: otherwise the first processes to project
+    (the build's parallel workers, the test suite's renders) would each compile the same
+    functions at the same time, ~15 s of a core apiece. Numba keys its entries on the
+    argument types, not the sizes: any page's features (float32 rows) reuse these.
+    """
+    import time
+
+    t = time.perf_counter()
+    rng = np.random.default_rng(0)
+    x = np.concatenate([c + rng.normal(0, 1, (40, 16)) for c in rng.normal(0, 8, (4, 16))]).astype(np.float32)
+    project(x, method="umap", random_state=0)
+    return time.perf_counter() - t
 
 
 def _projection_libs(method: str) -> dict[str, str]:
