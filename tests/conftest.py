@@ -32,6 +32,29 @@ if _WORKERS > 1 and keras.backend.backend() == "torch":
     torch.set_num_threads(int(_THREADS))
 
 
+# `make test` runs pytest-xdist with --dist loadfile: a module's tests stay on one worker (the
+# built test site, a clean reference render or a wheel is made once per module), modules go
+# to whichever worker is free, in the order below.
+_FIRST = ("test_site.py", "test_interrupted.py", "test_wheel.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest modules first and the quick ones last, to even out the workers' ends: the
+    test site (its build is ~5 minutes of one worker, the critical path) and the other
+    modules with a shared render or wheel, then the modules with slow tests, then the rest."""
+
+    def rank(item) -> int:
+        module = item.path.name
+        if module in _FIRST:
+            return _FIRST.index(module)
+        return len(_FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    first = {}
+    for item in items:
+        first[item.path] = min(first.get(item.path, 99), rank(item))
+    items.sort(key=lambda item: first[item.path])  # stable: a module's own order is kept
+
+
 _LOOPBACK = ("127.", "::1", "localhost")
 
 
