@@ -259,7 +259,9 @@ def commands_table(res: dict[str, Any]) -> str:
         verdict = "" if goal is None else f"≤ {_duration(goal)}: " + ("**met**" if r["seconds"] <= goal else "not met")
         lines.append(f"| {r['what']} | {_duration(r['seconds'])} | {verdict} | {detail} |")
     if not any(r["what"].startswith("`make test`") for r in res["rows"]):
-        lines.append("| `make test` | not timed in this run (`time_commands.py --skip-test`) | ≤ 10 min 00 s |  |")
+        lines.append(
+            "| `make test` in a fresh clone | not timed in this run (`time_commands.py --skip-test`) | ≤ 10 min 00 s |  |"
+        )
     row = next((r for r in res["rows"] if r.get("per_page")), None)
     if row:
         slow = sorted(row["per_page"].items(), key=lambda kv: -kv[1])[:6]

@@ -110,10 +110,14 @@ def main(argv=None) -> int:
         }
     )
     if not a.skip_test:
+        # as CI runs it: a clean checkout of its own, so the install (and nothing the site
+        # build left in the first clone's venv or caches) counts
+        fresh = work / "t"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(fresh)], check=True)
         rows.append(
             {
-                "what": "`make test` (3 backends, site build and browser included)",
-                "seconds": run("make test", clone, logs / "test.log"),
+                "what": "`make test` in a fresh clone (install, lint, 3 backends, site build and browser)",
+                "seconds": run("make test", fresh, logs / "test.log"),
                 "goal": 600,
             }
         )
@@ -122,6 +126,8 @@ def main(argv=None) -> int:
             f"{b} {s} s" for b, s in re.findall(r"^=== KERAS_BACKEND=(\w+): (\d+) s$", text, re.M)
         )
         rows[-1]["log_kb"] = round((logs / "test.log").stat().st_size / 1024)
+        if not a.keep:
+            shutil.rmtree(fresh, ignore_errors=True)
     res = {
         "benchmark": "commands",
         "date": dt.date.today().isoformat(),
