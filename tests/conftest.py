@@ -34,15 +34,14 @@ if _WORKERS > 1 and keras.backend.backend() == "torch":
 
 # `make test` runs pytest-xdist with --dist loadfile: a module's tests stay on one worker (the
 # built test site, a clean reference render or a wheel is made once per module), modules go
-# to whichever worker is free, the longest first (measured on TensorFlow: the site ~330 s,
-# the zoo kinds ~170 s, the interrupted renders ~75 s, the wheel ~45 s, latent ~35 s).
-_FIRST = ("test_site.py", "test_zoo_kinds.py", "test_interrupted.py", "test_wheel.py", "test_latent.py")
+# to whichever worker is free, in the order below.
+_FIRST = ("test_site.py", "test_interrupted.py", "test_wheel.py")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest modules first and the quick ones last, to even out the workers' ends (the
-    longest-first rule): the modules above, then the other modules with slow tests, then the
-    rest."""
+    """The longest modules first and the quick ones last, to even out the workers' ends: the
+    test site (its build is ~5 minutes of one worker, the critical path) and the other
+    modules with a shared render or wheel, then the modules with slow tests, then the rest."""
 
     def rank(item) -> int:
         module = item.path.name
