@@ -189,7 +189,7 @@ def compile_umap() -> float:
 
     ``make`` calls this once after installing: otherwise the first processes to project
     (the build's parallel workers, the test suite's renders) would each compile the same
-    functions at the same time, ~15 s of a core apiece. Numba keys its entries on the
+    functions at the same time, each spending a core on it. Numba keys its entries on the
     argument types, not the sizes: any page's features (float32 rows) reuse these.
     """
     import time

@@ -49,10 +49,10 @@ def pytest_collection_modifyitems(config, items):
             return _FIRST.index(module)
         return len(_FIRST) + (0 if item.get_closest_marker("slow") else 1)
 
-    first = {}
-    for item in items:
-        first[item.path] = min(first.get(item.path, 99), rank(item))
-    items.sort(key=lambda item: first[item.path])  # stable: a module's own order is kept
+    module_rank: dict = {}
+    for item in items:  # a module ranks as its highest-ranked test
+        module_rank[item.path] = min(module_rank.get(item.path, rank(item)), rank(item))
+    items.sort(key=lambda item: module_rank[item.path])  # stable: a module's own order is kept
 
 
 _LOOPBACK = ("127.", "::1", "localhost")
