@@ -51,13 +51,15 @@ site: $(VENV)/.docs-installed
 serve: $(VENV)/.docs-installed
 	$(BIN)/mkdocs serve
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed lint
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } || \
 	  echo "make test: chromium is not installed and cannot be installed here: browser tests will be skipped"
-	@# the first backend's suite in the foreground; the lint and the other backends' suites
-	@# beside it at the lowest CPU priority, on the cores it leaves idle (tests/run_suites.py)
-	@$(BIN)/python tests/run_suites.py --backends "$(BACKENDS)" --workers $(TEST_WORKERS) --lint "$(MAKE) --no-print-directory lint"
+	@set -e; for b in $(BACKENDS); do \
+	  start=$$(date +%s); echo "=== KERAS_BACKEND=$$b ==="; \
+	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=5 tests; \
+	  echo "=== KERAS_BACKEND=$$b: $$(( $$(date +%s) - start )) s"; \
+	done
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check $(LINTED)
