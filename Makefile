@@ -10,7 +10,8 @@ export NO_MKDOCS_2_WARNING ?= 1
 LINTED := convviz tests benchmarks gallery
 # pytest-xdist workers per backend (one per core; whole test files go to one worker, so a
 # module's shared fixture, e.g. the built test site, is made once; the longest files first,
-# see tests/conftest.py); at most 4: each holds TensorFlow
+# in tests/conftest.py's order: --no-loadscope-reorder, else xdist sorts files by their
+# number of tests); at most 4: each holds TensorFlow
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: site test check lint fast-tests serve zoo clean help
@@ -26,38 +27,43 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # umap-learn's functions compiled once into numba's cache in the new environment (~17 s):
-# otherwise the build's parallel workers, or the suite's renders, each compile them at once
+# otherwise the build's parallel workers, or the suite's renders, each compile them at once.
+# A stamp of its own after either install (umap-learn is a core dependency), so `make test`
+# and `make check` run it beside the lint (each keeps one core busy).
 COMPILE_UMAP = $(BIN)/python -c "import convviz.latent as l; print(f'convviz: umap-learn compiled for this environment in {l.compile_umap():.0f} s')"
 
 # One stamp per set of extras: reinstall when pyproject.toml changes.
 $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[docs]'
-	@$(COMPILE_UMAP)
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev,jax,torch,docs]'
-	@$(COMPILE_UMAP)
 	touch $@ $(VENV)/.docs-installed
+
+$(VENV)/.umap-compiled: $(VENV)/.docs-installed
+	@$(COMPILE_UMAP)
+	touch $@
 
 zoo: $(VENV)/.docs-installed
 	$(BIN)/convviz zoo train
 
 # The build reads the shipped weights (or trains what is neither cached nor shipped, first,
 # with its progress shown) and prints each model's test accuracy at the end.
-site: $(VENV)/.docs-installed
+site: $(VENV)/.umap-compiled
 	$(BIN)/mkdocs build --strict
 
-serve: $(VENV)/.docs-installed
+serve: $(VENV)/.umap-compiled
 	$(BIN)/mkdocs serve
 
-test: $(VENV)/.dev-installed lint
+test: $(VENV)/.dev-installed
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint $(VENV)/.umap-compiled
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } || \
 	  echo "make test: chromium is not installed and cannot be installed here: browser tests will be skipped"
 	@set -e; for b in $(BACKENDS); do \
 	  start=$$(date +%s); echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=5 tests; \
+	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=5 tests; \
 	  echo "=== KERAS_BACKEND=$$b: $$(( $$(date +%s) - start )) s"; \
 	done
 
@@ -70,7 +76,7 @@ lint: $(VENV)/.dev-installed
 check: $(VENV)/.dev-installed
 	@$(MAKE) --no-print-directory -j2 --output-sync=target lint fast-tests
 
-fast-tests: $(VENV)/.dev-installed
+fast-tests: $(VENV)/.dev-installed $(VENV)/.umap-compiled
 	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 clean:
