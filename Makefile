@@ -10,8 +10,7 @@ export NO_MKDOCS_2_WARNING ?= 1
 LINTED := convviz tests benchmarks gallery
 # pytest-xdist workers per backend (one per core; whole test files go to one worker, so a
 # module's shared fixture, e.g. the built test site, is made once; the longest files first,
-# in tests/conftest.py's order: --no-loadscope-reorder, else xdist sorts files by their
-# number of tests); at most 4: each holds TensorFlow
+# in tests/conftest.py's order); at most 4: each holds TensorFlow
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: site test check lint fast-tests serve zoo clean help
@@ -63,7 +62,7 @@ test: $(VENV)/.dev-installed
 	  echo "make test: chromium is not installed and cannot be installed here: browser tests will be skipped"
 	@set -e; for b in $(BACKENDS); do \
 	  start=$$(date +%s); echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=5 tests; \
+	  KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=5 tests; \
 	  echo "=== KERAS_BACKEND=$$b: $$(( $$(date +%s) - start )) s"; \
 	done
 

@@ -45,13 +45,18 @@ if _WORKERS > 1 and keras.backend.backend() == "torch":
     torch.set_num_threads(int(_THREADS))
 
 
-# `make test` runs pytest-xdist with --dist loadfile --no-loadscope-reorder: a module's tests
-# stay on one worker (the built test site, a clean reference render or a wheel is made once
-# per module) and modules go to whichever worker is free in the order below (xdist's default
-# reorder sorts them by their number of tests instead, which started the longest modules last).
-# The longest first (measured on TensorFlow): the test site, the zoo kinds, the interrupted
-# renders, the wheel.
+# `make test` runs pytest-xdist with --dist loadfile: a module's tests stay on one worker (the
+# built test site, a clean reference render or a wheel is made once per module) and modules go
+# to whichever worker is free in the order below. The longest first (measured on TensorFlow):
+# the test site, the zoo kinds, the interrupted renders, the wheel.
 _FIRST = ("test_site.py", "test_zoo_kinds.py", "test_interrupted.py", "test_wheel.py")
+
+
+def pytest_configure(config):
+    """Keep the order below under any ``--dist loadfile`` run: xdist's default reorder sorts
+    the modules by their number of tests instead (the longest ones then started last)."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config, items):
