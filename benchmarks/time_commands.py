@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     rows = []
     rows.append(
         {
-            "what": "venv + install (`make` creates `.venv`, compiles umap-learn once)",
+            "what": "venv + install (`make` creates `.venv`, compiles the bytecode and umap-learn once)",
             "seconds": run("make .venv/.dev-installed .venv/.umap-compiled", clone, logs / "install.log"),
             "goal": None,
         }
