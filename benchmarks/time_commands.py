@@ -30,7 +30,9 @@ sys.path.insert(0, str(HERE))
 
 
 def run(cmd: str, cwd: Path, log: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVVIZ_")}
+    # a newcomer's shell: no convviz settings, and Python writes its bytecode (a machine that
+    # turns that off makes every process compile convviz and the tests again)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVVIZ_") and k != "PYTHONDONTWRITEBYTECODE"}
     t = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.run(cmd, shell=True, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
