@@ -31,10 +31,9 @@ $(BIN)/python:
 # and `make check` run it beside the lint (each keeps one core busy).
 COMPILE_UMAP = $(BIN)/python -c "import convviz.latent as l; print(f'convviz: umap-learn compiled for this environment in {l.compile_umap():.0f} s')"
 
-# One stamp per set of extras: reinstall when pyproject.toml changes. pip installs without
-# compiling the packages' Python files to bytecode, one file after another (41 s of the 82 s
-# install here); the stamp below compiles them on every core, and `make test` runs it beside
-# the lint.
+# One stamp per set of extras: reinstall when pyproject.toml changes. pip would compile the
+# packages' bytecode one file after another (41 s of the 82 s install here): `.byte-compiled`
+# does it on every core instead.
 PIP_INSTALL = $(BIN)/python -m pip install -q --no-compile
 $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) -e '.[docs]'
@@ -44,9 +43,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) -e '.[dev,jax,torch,docs]'
 	touch $@ $(VENV)/.docs-installed
 
-# The installed packages' bytecode, as pip would have written it (only what changed since is
-# compiled again). Files that are not Python 3.11 (a Python 3.12 test helper in torch) are
-# skipped, as pip skips them: hence -qq and no failure on them.
+# The installed packages' bytecode, as pip writes it (only what changed is compiled again);
+# `make test` runs it beside the lint, as a step before the umap compile. A file that is not
+# Python 3.11 (a 3.12 test helper in torch) is skipped, as pip skips it: -qq, no failure.
 $(VENV)/.byte-compiled: $(VENV)/.docs-installed
 	$(BIN)/python -m compileall -qq -j0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	touch $@
