@@ -1,4 +1,4 @@
-"""The built site: a small zoo rendered into a temporary copy of the project.
+"""The built site: the real zoo (its shipped weights) rendered into a temporary copy of the project.
 
 Builds once per session (slow, TensorFlow backend only: the site is built with the
 default backend), then checks the pages, the images, rebuild caching and, in a real
