@@ -9,7 +9,6 @@ its fingerprint is unchanged.
 
 from __future__ import annotations
 
-import html
 import shutil
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from convviz import markup
 from convviz.unit_pages import _STAMP, THUMB, _img, up_to_date
 
 __all__ = ["write_class_pages", "shown_classes", "CLASS_STEPS"]
@@ -34,7 +34,7 @@ def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 def _figure(src: str, alt: str, caption: str, *, size: int = THUMB, title: str = "") -> str:
     return (
         f'<figure style="margin:0;text-align:center">{_img(src, alt, size=size, title=title)}'
-        f'<figcaption style="font-size:0.7em">{html.escape(caption)}</figcaption></figure>'
+        f'<figcaption style="font-size:0.7em">{markup.text(caption)}</figcaption></figure>'
     )
 
 
@@ -44,7 +44,7 @@ def _strip(items: list[str]) -> list[str]:
 
 def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray) -> list[str]:
     head = "".join(
-        f'<th><a href="#class-{c}" title="{html.escape(names[c])}">{html.escape(names[c])}</a></th>' for c in shown
+        f'<th><a href="#class-{c}" title="{markup.text(names[c])}">{markup.text(names[c])}</a></th>' for c in shown
     )
     rows = []
     for t in shown:
@@ -57,7 +57,7 @@ def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray
                 if n
                 else f'<td style="{style}">0</td>'
             )
-        rows.append(f'<tr><th><a href="#class-{t}">{html.escape(names[t])}</a></th>{"".join(cells)}</tr>')
+        rows.append(f'<tr><th><a href="#class-{t}">{markup.text(names[t])}</a></th>{"".join(cells)}</tr>')
     return ["<table>", f"<tr><th>true ↓ · predicted →</th>{head}</tr>", *rows, "</table>", ""]
 
 
@@ -113,9 +113,9 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     np.add.at(conf, (y[labelled], predicted[labelled]), 1)
     accuracy = float((predicted[labelled] == y[labelled]).mean()) if labelled.any() else None
     lines = [
-        f"# {entry.name}: every class",
+        f"# {markup.text(entry.name)}: every class",
         "",
-        f"For each class of **{entry.name}** that occurs in its {len(x)} test images: the input that "
+        f"For each class of **{markup.text(entry.name)}** that occurs in its {len(x)} test images: the input that "
         f"maximizes the class score (the robust recipe, {CLASS_STEPS} Adam steps on the score before "
         "the softmax), the test images the model is most confident about, the test images it confuses "
         "with the class, and the class's average Grad-CAM over its test images.",
@@ -137,7 +137,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         ]
     for i, c in enumerate(shown):
         name = names[c]
-        lines += [f"## {entry.name} · class {c} · {name} {{#class-{c}}}", ""]
+        lines += [f"## {markup.text(entry.name)} · class {c} · {markup.text(name)} {{#class-{c}}}", ""]
         of_class = labelled & (y == c)
         said = predicted == c
         facts = [f"{int(said.sum())} test images predicted {name}"]
@@ -147,7 +147,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                 facts.append(f"recall {float((predicted[of_class] == c).mean()):.0%}")
             if said[labelled].any():
                 facts.append(f"precision {float((y[said & labelled] == c).mean()):.0%}")
-        lines += ["; ".join(facts) + ".", ""]
+        lines += [markup.text("; ".join(facts) + "."), ""]
         mine = (explain == c) & ~blank
         mean_cam = cams[mine].mean(axis=0) if mine.any() else None
         top = [
@@ -172,7 +172,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         if zero:
             rest = "the average is over the others." if mine.any() else "there is no average to show."
             lines += [
-                f"Grad-CAM finds no positive evidence for {html.escape(name)} at `{entry.cam_layer(model)}` in "
+                f"Grad-CAM finds no positive evidence for {markup.text(name)} at {markup.code(entry.cam_layer(model))} in "
                 f"{zero} of its {int((explain == c).sum())} images (an all-zero map): {rest}",
                 "",
             ]
@@ -207,7 +207,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
             ][:K]
             if wrong_in:
                 lines += [
-                    f"**Taken for {html.escape(name)}**",
+                    f"**Taken for {markup.text(name)}**",
                     "",
                     *_strip(
                         [
@@ -223,7 +223,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                 ]
             if wrong_out:
                 lines += [
-                    f"**{html.escape(name)} taken for another class**",
+                    f"**{markup.text(name)} taken for another class**",
                     "",
                     *_strip(
                         [
@@ -239,7 +239,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                     ),
                 ]
             if not wrong_in and not wrong_out:
-                lines += [f"No test image is confused with {html.escape(name)}.", ""]
+                lines += [f"No test image is confused with {markup.text(name)}.", ""]
     seconds = time.perf_counter() - start
     lines += [f"This build computed (or read from the cache) this page in {seconds:.1f} s.", ""]
     _write_if_changed(folder / "index.md", "\n".join(lines))

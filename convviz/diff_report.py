@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from convviz import markup
 from convviz.diff import ModelDiff
 from convviz.plot import _axes, overlay_heatmap, save_figure
 
@@ -304,7 +305,7 @@ def summary_markdown(
     figures: str | None = None,
 ) -> str:
     """A short markdown summary for a pull-request comment or a job summary."""
-    lines = [f"### convviz diff: `{old}` → `{new}`", ""]
+    lines = [f"### convviz diff: {markup.code_span(old)} → {markup.code_span(new)}", ""]
     flips = diff.flips
     if diff.unchanged():
         lines += [
@@ -340,14 +341,16 @@ def summary_markdown(
         ]
         if moved:
             lines.append(
-                "Per-class accuracy moved for " + ", ".join(f"{n} ({v * 100:+.1f})" for n, v in moved[:6]) + "."
+                "Per-class accuracy moved for "
+                + ", ".join(f"{markup.text(n)} ({v * 100:+.1f})" for n, v in moved[:6])
+                + "."
             )
     worst = diff.most_changed_layer()
     if worst is not None:
         changed = [k for k, v in diff.cka.items() if math.isfinite(v) and v < 0.99]
         lines.append(
-            f"**Layers**: lowest CKA {diff.cka[worst]:.3f} at `{worst}`; {len(changed)} of {len(diff.cka)} compared layers "
-            "below 0.99" + (f" (first: `{changed[0]}`)." if changed else ".")
+            f"**Layers**: lowest CKA {diff.cka[worst]:.3f} at {markup.code_span(worst)}; {len(changed)} of {len(diff.cka)} "
+            "compared layers below 0.99" + (f" (first: {markup.code_span(changed[0])})." if changed else ".")
         )
     corr = diff.cam_correlation[np.isfinite(diff.cam_correlation)]
     if len(corr):
@@ -359,7 +362,7 @@ def summary_markdown(
         f"**Latent space**: Procrustes disparity {diff.latent_disparity:.3f} (0 = same up to rotation and scale)."
     )
     if figures:
-        lines += ["", f"Figures: {figures}"]
+        lines += ["", f"Figures: {markup.text(figures)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -378,10 +381,28 @@ def write_report(
     models: tuple[keras.Model, keras.Model] | None = None,
     cache: Any = None,
 ) -> dict[str, Path]:
-    """Save the figures (PNG), ``diff.json`` and ``summary.md`` into ``out``; returns them by name.
+    """Save the figures (PNG, in the site's figure style), ``diff.json`` and ``summary.md``
+    into ``out``; returns them by name.
 
     With ``models`` (old, new), also the filter patterns of the most changed conv layer's
     most changed units in both versions (``unit_patterns.png``)."""
+    from convviz.style import site_style
+
+    with site_style():
+        return _write_report(diff, out, images, old, new, class_names, flips, models, cache)
+
+
+def _write_report(
+    diff: ModelDiff,
+    out: str | Path,
+    images: np.ndarray,
+    old: str,
+    new: str,
+    class_names: Sequence[str] | None,
+    flips: int,
+    models: tuple[keras.Model, keras.Model] | None,
+    cache: Any,
+) -> dict[str, Path]:
     import matplotlib.pyplot as plt
 
     from convviz.shipped import _atomic

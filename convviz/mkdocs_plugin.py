@@ -60,11 +60,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config, ValidationError
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
+
+from convviz import markup
 
 __all__ = [
     "ConvvizPlugin",
@@ -174,13 +177,18 @@ def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: 
         acc = _accuracy(e, load)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
         acc_text = f"{acc:.2%}" if acc is not None else "—"
+        url = quote(e.name)
         pages = " · ".join(
-            [f"[{p}]({e.name}/{p}.md)" for p in pages_for(e)]
-            + [f"[units]({e.name}/units/index.md)", f"[classes]({e.name}/classes/index.md)"]
+            [f"[{p}]({url}/{p}.md)" for p in pages_for(e)]
+            + [f"[units]({url}/units/index.md)", f"[classes]({url}/classes/index.md)"]
         )
-        lines.append(f"| [{e.name}](#{e.name}) | {e.source} (`{detail}`) | {e.dataset} | {acc_text} | {pages} |")
+        lines.append(
+            f"| [{markup.text(e.name)}](#{url}) | {e.source} ({markup.code(detail)}) | {markup.text(e.dataset)} | {acc_text} | {pages} |"
+        )
     for e, why in skipped:
-        lines.append(f"| {e.name} (skipped) | {e.source} | {e.dataset} | — | not built here: {why} |")
+        lines.append(
+            f"| {markup.text(e.name)} (skipped) | {e.source} | {markup.text(e.dataset)} | — | not built here: {markup.text(why)} |"
+        )
     if not entries and not skipped:
         lines.append("| (the zoo file has no models) | | | | |")
     lines.append("")
@@ -191,17 +199,18 @@ def _model_readme(entry: Any, *, load: bool = True) -> str:
     """A model's gallery index (``load``: see :func:`_accuracy`)."""
     acc = _accuracy(entry, load)
     shape = "×".join(str(d) for d in entry.input_shape)
-    text = [
-        f"## {entry.name}",
+    url = quote(entry.name)
+    lines = [
+        f"## {markup.text(entry.name)}",
         "",
-        f"**{entry.title}**. {entry.description}",
+        f"**{markup.text(entry.title)}**. {markup.text(entry.description)}",
         "",
-        f"Input {shape}, {len(entry.class_names)} classes, dataset `{entry.dataset}`"
+        f"Input {shape}, {len(entry.class_names)} classes, dataset {markup.code(entry.dataset)}"
         + (f", test accuracy **{acc:.2%}**." if acc is not None else "."),
         "",
-        f"[Every layer and unit]({entry.name}/units/index.md): each conv layer's output shape, receptive "
+        f"[Every layer and unit]({url}/units/index.md): each conv layer's output shape, receptive "
         "field and dead units, and every unit's feature visualization beside the test images that excite "
-        "it most. [Every class](" + entry.name + "/classes/index.md): the input that maximizes its score, its "
+        f"it most. [Every class]({url}/classes/index.md): the input that maximizes its score, its "
         "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.",
         "",
     ]
@@ -209,12 +218,12 @@ def _model_readme(entry: Any, *, load: bool = True) -> str:
         from convviz.revisions import reference_entry
 
         label = reference_entry(entry)[0]
-        text += [
-            f"[What changed]({entry.name}/changes.md) against `{label}`: accuracy, flipped predictions with both "
+        lines += [
+            f"[What changed]({url}/changes.md) against {markup.code(label)}: accuracy, flipped predictions with both "
             "Grad-CAMs, per-layer CKA, the units that changed most and the aligned latent spaces.",
             "",
         ]
-    return "\n".join(text)
+    return "\n".join(lines)
 
 
 def _usable_entries(*, say: bool = True) -> tuple[list[Any], list[tuple[Any, str]]]:
@@ -563,6 +572,53 @@ def _reset_keras(gallery_conf: Any, fname: Any) -> None:
     keras.utils.set_random_seed(0)
 
 
+def _reset_matplotlib(gallery_conf: Any, fname: Any) -> None:
+    """mkdocs-gallery's reset (matplotlib's defaults), then the site's figure style."""
+    from convviz.style import use_site_style
+
+    use_site_style()
+
+
+class _OutputBlock(str):
+    """mkdocs-gallery's template of a page's printed output, with a fence longer than any run
+    of backticks in the output (its own fence is three: a printed class name could end it and
+    the rest would be read as Markdown)."""
+
+    def __new__(cls) -> _OutputBlock:
+        return super().__new__(cls, "Out:\n{: .mkd-glr-script-out }\n\n{0}\n\n")
+
+    def format(self, *args: Any, **kwargs: Any) -> str:
+        body = str(args[0]).rstrip("\n") if args else ""
+        return f"Out:\n{{: .mkd-glr-script-out }}\n\n{markup.fenced(body, '{.shell .mkd-glr-script-out-disp }')}\n\n"
+
+
+def _escaped_titles(titles: Any) -> Any:
+    """A figure's titles, which mkdocs-gallery writes into the image's alt text (Markdown, or
+    an HTML attribute), as text shown as written."""
+
+    def escaped(fig: Any) -> str:
+        return markup.text(titles(fig))
+
+    escaped._convviz = True  # type: ignore[attr-defined]
+    return escaped
+
+
+def _data_errors_are_build_errors(handle: Any) -> Any:
+    """A page that stops on a data problem (a :class:`convviz.zoo.ZooError`: the zoo file, an
+    image folder, a model file) ends the build with that one line, as MkDocs' PluginError;
+    any other exception is a bug and keeps mkdocs-gallery's traceback."""
+
+    def handle_exception(exc_info: Any, script: Any) -> Any:
+        from convviz.zoo import ZooError
+
+        if isinstance(exc_info[1], ZooError):
+            raise PluginError(str(exc_info[1])) from None
+        return handle(exc_info, script)
+
+    handle_exception._convviz = True  # type: ignore[attr-defined]
+    return handle_exception
+
+
 def _prepare_gallery() -> None:
     """Register the Keras resetter (the gallery's ``reset_modules`` takes names only), make
     the gallery's output tee safe for TensorFlow's logging at exit, and hush the gallery's
@@ -571,6 +627,15 @@ def _prepare_gallery() -> None:
     from mkdocs_gallery import gen_single, scrapers
 
     scrapers._reset_dict["keras"] = _reset_keras
+    scrapers._reset_dict["matplotlib"] = _reset_matplotlib
+    # what a page prints and the titles of its figures are data (class, layer, image names):
+    # printed output goes behind a fence it cannot close, figure titles into the alt text
+    # escaped, and a data error in a page is the build's one-line error
+    gen_single.CODE_OUTPUT = _OutputBlock()
+    if not getattr(scrapers._matplotlib_fig_titles, "_convviz", False):
+        scrapers._matplotlib_fig_titles = _escaped_titles(scrapers._matplotlib_fig_titles)
+    if not getattr(gen_single.handle_exception, "_convviz", False):
+        gen_single.handle_exception = _data_errors_are_build_errors(gen_single.handle_exception)
     tee = gen_single._LoggingTee
     if not hasattr(tee, "close"):
         tee.close = lambda self: None
@@ -750,7 +815,16 @@ class ConvvizPlugin(BasePlugin[_Options]):
     # -- build
     def on_pre_build(self, config: Any, **kwargs: Any) -> None:
         """mkdocs-gallery runs the page scripts; then every model's unit and class pages are
-        written (each skipped where its fingerprint is unchanged)."""
+        written (each skipped where its fingerprint is unchanged). A data problem (the zoo
+        file, an image folder, a model file) ends the build with its one line."""
+        from convviz.zoo import ZooError
+
+        try:
+            self._build_pages(config)
+        except ZooError as exc:
+            raise PluginError(str(exc)) from None
+
+    def _build_pages(self, config: Any) -> None:
         from convviz import zoo
         from convviz.class_pages import write_class_pages
         from convviz.explorer import write_explorer

@@ -139,13 +139,23 @@ def _run(
     with log.open("w", encoding="utf-8") as fh:
         proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
     seconds = time.perf_counter() - start
-    tail = "" if proc.returncode == 0 else log.read_text(encoding="utf-8", errors="replace")[-2000:]
+    tail = "" if proc.returncode == 0 else _failure(log.read_text(encoding="utf-8", errors="replace"))
     outcome = Outcome(model, proc.returncode == 0, seconds, tail, _written(out / model / "manifest.json"))
     if outcome.ok:
         say(f"convviz: {model}: pages computed by a worker in {seconds:.1f} s")
     else:
         say(f"convviz: {model}: the worker failed after {seconds:.1f} s; the gallery computes its pages itself")
     return outcome
+
+
+def _failure(log: str) -> str:
+    """What a failed worker's log says: its one-line error (``convviz: error: ...``, a problem
+    with the zoo's data or the command) when it ends with one, else the end of the log (a
+    traceback)."""
+    lines = log.rstrip().splitlines()
+    if lines and lines[-1].startswith("convviz: error: "):
+        return lines[-1]
+    return log[-2000:]
 
 
 def _written(manifest: Path) -> dict[str, float]:

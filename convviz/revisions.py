@@ -65,12 +65,12 @@ def _entry_at(name: str, rev: str, zoo_file: Path, workdir: Path) -> Any:
     folder = zoo_file.resolve().parent
     top = Path(_git(["rev-parse", "--show-toplevel"], folder).decode().strip())
     try:
-        _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top)
+        _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], top)
     except ValueError:
         raise ValueError(f"unknown revision {rev!r} in the git repository {top}") from None
     rel = zoo_file.resolve().relative_to(top).as_posix()
     try:
-        text = _git(["show", f"{rev}:{rel}"], top).decode()
+        text = _git(["show", "--end-of-options", f"{rev}:{rel}"], top).decode()
     except ValueError:
         raise ValueError(f"{rel} does not exist at revision {rev!r}") from None
     entries = {e.name: e for e in zoo.parse(text, source=f"{rel}@{rev}", zoo_file=zoo_file.resolve())}
@@ -85,7 +85,7 @@ def _entry_at(name: str, rev: str, zoo_file: Path, workdir: Path) -> Any:
     except ValueError:
         raise ValueError(f"model file {path} of {name!r} is outside the git repository {top}") from None
     try:
-        payload = _git(["show", f"{rev}:{frel}"], top)
+        payload = _git(["show", "--end-of-options", f"{rev}:{frel}"], top)
     except ValueError:
         raise ValueError(f"model file {frel} of {name!r} does not exist at revision {rev!r}") from None
     safe_rev = "".join(c if c.isalnum() or c in "-_." else "_" for c in rev)
@@ -109,7 +109,7 @@ def load_version(spec: str, *, zoo_file: str | Path | None = None, workdir: str 
     zf = Path(zoo_file) if zoo_file is not None else zoo.path()
     if "@" in spec:
         name, rev = spec.rsplit("@", 1)
-        if not name or not rev:
+        if not name or not zoo.valid_revision(rev):
             raise ValueError(f"{spec!r}: write ENTRY@REV, e.g. shapes-cnn@main or shapes-cnn@HEAD~1")
         wd = Path(workdir) if workdir is not None else _revisions_dir()
         e = _entry_at(name, rev, zf, wd)

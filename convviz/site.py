@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from convviz.markup import fill_template
 from convviz.pages import _RECORDER, _write_if_changed, pick_examples, read_number, record
 
 __all__ = [
@@ -143,6 +144,11 @@ def write_pages(
     ``templates`` is a folder of overrides (see :func:`check_overrides`): a page it holds
     replaces the package's template of that page.
 
+    Placeholders (``{{MODEL}}``, ``{{TITLE}}``, ``{{DESCRIPTION}}``, ``{{FINGERPRINT}}``) are
+    filled as data (:func:`convviz.markup.fill_template`): in the docstring and comments as
+    text shown as written, in string literals as Python literals; a zoo file's text never
+    becomes code or markup.
+
     Each script carries a fingerprint of the entry (its recipe or weights-file hash), the
     template and the convviz code it uses, so mkdocs-gallery's MD5 cache re-runs a model's
     pages exactly when one of them changes. The fingerprint is an mkdocs-gallery config
@@ -161,11 +167,13 @@ def write_pages(
         fingerprint = _fingerprint(entry, template, extra)
         if "{{FINGERPRINT}}" not in template:  # an override template without the placeholder
             template = template.rstrip("\n") + '\n# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"\n'
-        text = (
-            template.replace("{{MODEL}}", entry.name)
-            .replace("{{TITLE}}", entry.title)
-            .replace("{{FINGERPRINT}}", fingerprint)
-        )
+        values = {
+            "MODEL": entry.name,
+            "TITLE": entry.title,
+            "DESCRIPTION": entry.description,
+            "FINGERPRINT": fingerprint,
+        }
+        text = fill_template(template, values, where=str(template_path(page, templates)))
         if _write_if_changed(folder / f"{page}.py", text):
             written.append(page)
     return written
@@ -250,6 +258,7 @@ def render(
 
     from convviz import zoo
     from convviz.plot import save_figure
+    from convviz.style import use_site_style
 
     unknown = [w for w in what if w not in RENDERABLE]
     if unknown:
@@ -268,6 +277,7 @@ def render(
     manifest: dict[str, Any] = {"model": name, "test_accuracy": zoo.test_accuracy(entry), "pages": {}}
     for page in tqdm(pages, desc=f"render {name}", unit="page", disable=not progress):
         plt.close("all")
+        use_site_style()
         keras.backend.clear_session(free_memory=False)  # no full garbage collection per page
         numbers: dict[str, Any] = {}
         _RECORDER[0] = numbers

@@ -10,7 +10,6 @@ this module and the code it uses, the numerical environment) is unchanged.
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
 import time
@@ -20,12 +19,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["unit_layers", "unit_recipe", "selected_layers", "write_unit_pages", "LAYERS_FILE", "MAX_DEFAULT_UNITS"]
+from convviz import markup
+
+__all__ = [
+    "layer_folder",
+    "unit_layers",
+    "unit_recipe",
+    "selected_layers",
+    "write_unit_pages",
+    "LAYERS_FILE",
+    "MAX_DEFAULT_UNITS",
+]
 
 LAYERS_FILE = "layers.json"
 _STAMP = ".fingerprint"
 K = 9
 THUMB = 72  # displayed size of a crop or a pattern, CSS pixels
+
+
+def layer_folder(name: str) -> str:
+    """The folder (and URL segment) of a layer's unit page: the layer's name when it is a safe
+    file name (``block1_conv1``), else :func:`convviz.markup.path_part` of it (a model file
+    may name a layer ``..`` or ``<b>``)."""
+    return markup.path_part(name)
 
 
 def unit_layers(model: Any) -> list[str]:
@@ -97,7 +113,9 @@ def selected_layers(entry: Any, model: Any, names: list[str]) -> list[str]:
         return names if total <= MAX_DEFAULT_UNITS else []
     unknown = [n for n in choice if n not in names]
     if unknown:
-        raise ValueError(
+        from convviz.zoo import ZooError
+
+        raise ZooError(
             f"zoo model {entry.name!r}: units lists {unknown}, which are not conv layers of the "
             f"model; valid: {', '.join(names)}"
         )
@@ -184,9 +202,9 @@ def _svg_histogram(values: np.ndarray, *, bins: int = 24, width: int = 216, heig
 
 
 def _img(src: str, alt: str, *, size: int = THUMB, title: str = "") -> str:
-    t = f' title="{html.escape(title)}"' if title else ""
+    t = f' title="{markup.text(title)}"' if title else ""
     return (
-        f'<img src="{src}" alt="{html.escape(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
+        f'<img src="{src}" alt="{markup.text(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
         f'style="image-rendering: pixelated">'
     )
 
@@ -211,9 +229,9 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
         "  - toc",  # the overview grid is the page's table of contents
         "---",
         "",
-        f"# {entry.name} · {layer.name}: every unit",
+        f"# {markup.text(entry.name)} · {markup.text(layer.name)}: every unit",
         "",
-        f"Layer `{layer.name}` ({layer.kind}) of **{entry.name}**: output {shape}, {units} units. "
+        f"Layer {markup.code(layer.name)} ({layer.kind}) of **{markup.text(entry.name)}**: output {shape}, {units} units. "
         f"Each unit's receptive field is {rf.size[0]}×{rf.size[1]} input pixels, and neighbouring units "
         f"are {rf.jump[0]} pixels apart. {int(dead.sum())} of {units} units never fire on the "
         f"{len(ex.maxima)} test images (*dead on data*).",
@@ -256,7 +274,7 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
                 f"{float(ex.values[u, 0]):.3g}."
             )
         lines += [
-            f"## {entry.name} · {layer.name} · unit {unit} {{#unit-{unit}}}",
+            f"## {markup.text(entry.name)} · {markup.text(layer.name)} · unit {unit} {{#unit-{unit}}}",
             "",
             status,
             "",
@@ -285,9 +303,9 @@ def _layer_page(entry: Any, layer: _Layer, folder: Path, class_names: tuple[str,
 
 def _index_page(entry: Any, layers: list[_Layer]) -> str:
     lines = [
-        f"# {entry.name}: layers and units",
+        f"# {markup.text(entry.name)}: layers and units",
         "",
-        f"Every conv layer of **{entry.name}** with its output shape, the receptive field of its units "
+        f"Every conv layer of **{markup.text(entry.name)}** with its output shape, the receptive field of its units "
         "(size and the distance between neighbouring units, in input pixels) and the number of units "
         "that never fire on the test images (*dead*). Each layer's page shows every unit, visualized by "
         "the *recipe*; *s* is the time this build spent on the layer.",
@@ -298,7 +316,11 @@ def _index_page(entry: Any, layers: list[_Layer]) -> str:
     skipped = [la.name for la in layers if la.patterns is None]
     for layer in layers:
         rf = layer.field
-        link = f"[{layer.name}]({layer.name}/index.md)" if layer.patterns is not None else f"`{layer.name}`"
+        link = (
+            f"[{markup.text(layer.name)}]({layer_folder(layer.name)}/index.md)"
+            if layer.patterns is not None
+            else markup.code(layer.name)
+        )
         lines.append(
             f"| {link} | {'×'.join(map(str, layer.shape))} "
             f"| {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) | {len(layer.examples.units)} "
@@ -349,9 +371,8 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
     for layer in layers:
         if layer.patterns is None:
             continue
-        _write_if_changed(
-            folder / layer.name / "index.md", _layer_page(entry, layer, folder / layer.name, test.class_names, test.y)
-        )
+        here = folder / layer_folder(layer.name)
+        _write_if_changed(here / "index.md", _layer_page(entry, layer, here, test.class_names, test.y))
     _write_if_changed(folder / "index.md", _index_page(entry, layers))
     summary = {
         layer.name: {

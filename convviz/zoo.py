@@ -82,6 +82,7 @@ __all__ = [
     "cached_record",
     "needs_training",
     "Retrained",
+    "valid_revision",
 ]
 
 log = logging.getLogger("convviz")
@@ -482,12 +483,18 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
     )
 
 
+def valid_revision(rev: str) -> bool:
+    """A git revision as a zoo file may name it: not empty, not an option (``-...``), no
+    whitespace or control characters (git's own names have none)."""
+    return bool(rev) and not rev.startswith("-") and all(c.isprintable() and not c.isspace() for c in rev)
+
+
 def _check_compare_to(value: Any, src: str, where: str) -> None:
     """``compare_to``: another entry (``NAME``), an entry at a git revision (``NAME@REV``), or a
     mapping of recipe keys to change (a variant of this trained entry)."""
     if isinstance(value, str):
         name, _, rev = value.partition("@")
-        if not name or not all(c.isalnum() or c in "-_" for c in name) or ("@" in value and not rev):
+        if not name or not all(c.isalnum() or c in "-_" for c in name) or ("@" in value and not valid_revision(rev)):
             raise ZooError(
                 f"{where}: compare_to must be a zoo entry name, NAME@REV (a git revision) or a mapping "
                 f"of recipe keys to change; got {value!r}"
@@ -531,7 +538,7 @@ def entry(name: str, zoo: str | Path | None = None) -> ZooEntry:
     valid = [e.name for e in entries]
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown zoo model {name!r}.{hint} Valid names: {', '.join(valid)}")
+    raise ZooError(f"unknown zoo model {name!r}.{hint} Valid names: {', '.join(valid)}")
 
 
 def usable(e: ZooEntry) -> tuple[bool, str]:
@@ -563,9 +570,12 @@ def dataset(e: ZooEntry, split: str = "test") -> datasets.Dataset:
     if not folder.is_dir():
         raise ZooError(f"zoo model {e.name!r}: image folder not found: {folder}")
     labelled = bool(datasets.folder_classes(folder))
-    d = datasets.load_folder(
-        folder, size=(h, w), channels=1 if c == 1 else 3, class_names=e._class_names if labelled else e.class_names
-    )
+    try:
+        d = datasets.load_folder(
+            folder, size=(h, w), channels=1 if c == 1 else 3, class_names=e._class_names if labelled else e.class_names
+        )
+    except (ValueError, OSError) as exc:  # the folder's problem (names, images), said as the zoo's
+        raise ZooError(f"zoo model {e.name!r}: {exc}") from None
     if labelled and len(d.class_names) != e.num_classes:
         raise ZooError(
             f"zoo model {e.name!r}: {folder} has {len(d.class_names)} classes "
