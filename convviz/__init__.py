@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "activation_layers": "activations",
     "extract_activations": "activations",
     "layer_sparsity": "activations",
+    "blank_channel_share": "activations",
     "ATTRIBUTION_METHODS": "attributions",
     "attribute": "attributions",
     "attribution_map": "attributions",
@@ -49,6 +50,12 @@ _EXPORTS: dict[str, str] = {
     "plot_filter_grid": "plot",
     "plot_heatmap_overlay": "plot",
     "plot_sparsity": "plot",
+    "plot_attribution": "plot",
+    "plot_heat_colorbar": "plot",
+    "plot_randomization": "plot",
+    "plot_thumbnails": "plot",
+    "use_site_style": "style",
+    "display_name": "style",
     "save_figure": "plot",
     "save_image": "plot",
     "DatasetExamples": "units",
@@ -61,7 +68,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from convviz.activations import activation_layers, extract_activations, layer_sparsity
+    from convviz.activations import activation_layers, blank_channel_share, extract_activations, layer_sparsity
     from convviz.attributions import ATTRIBUTION_METHODS, attribute, attribution_map
     from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam
     from convviz.diff import ModelDiff, cka, diff_models
@@ -89,10 +96,15 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         plot_embedding,
         plot_filter_grid,
         plot_heatmap_overlay,
+        plot_attribution,
+        plot_heat_colorbar,
+        plot_randomization,
         plot_sparsity,
+        plot_thumbnails,
         save_figure,
         save_image,
     )
+    from convviz.style import display_name, use_site_style
 
 __all__ = [
     "__version__",
@@ -116,6 +128,7 @@ __all__ = [
     "grad_cam",
     "last_conv_layer",
     "layer_sparsity",
+    "blank_channel_share",
     "outlier_scores",
     "overlay_heatmap",
     "pick_examples",
@@ -125,6 +138,12 @@ __all__ = [
     "plot_filter_grid",
     "plot_heatmap_overlay",
     "plot_sparsity",
+    "plot_attribution",
+    "plot_heat_colorbar",
+    "plot_randomization",
+    "plot_thumbnails",
+    "use_site_style",
+    "display_name",
     "predict",
     "top_k",
     "project",

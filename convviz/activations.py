@@ -1,4 +1,5 @@
-"""Intermediate activations: one multi-output pass, and per-layer sparsity."""
+"""Intermediate activations: one multi-output pass, and how sparse each layer is: the share of
+channels blank for each image (the chapter's sparsity) and the channels dead on every image."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from convviz._batches import run_batches
 from convviz.layers import display_names, forward, get_layer, layer_infos, resolve_layer
 from convviz.validation import check_images
 
-__all__ = ["activation_layers", "extract_activations", "layer_sparsity"]
+__all__ = ["activation_layers", "extract_activations", "blank_channel_share", "layer_sparsity"]
 
 _CONV = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
 _POOL = ("MaxPooling2D", "AveragePooling2D")
@@ -80,17 +81,41 @@ def extract_activations(
     return {n: out[n] for n in names}
 
 
-def layer_sparsity(activations: dict[str, np.ndarray], *, atol: float = 0.0) -> dict[str, float]:
-    """Per layer, the fraction of channels that are zero everywhere for all given images.
+def _check(name: str, a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 4:
+        raise ValueError(f"activation {name!r} must be (N, H, W, C), got shape {a.shape}")
+    return a
 
-    The chapter's observation that sparsity grows with depth, as a number per layer.
-    A channel counts as blank when ``|activation| <= atol`` at every position of every image.
+
+def blank_channel_share(activations: dict[str, np.ndarray], *, atol: float = 0.0) -> dict[str, np.ndarray]:
+    """Per layer and per image, the share of channels that are blank for that image.
+
+    The chapter's sparsity: a channel is *blank for an image* when ``|activation| <= atol``
+    at every position (the pattern it encodes is not in that image). How these shares are
+    spread over the images, layer by layer, shows whether blank channels grow with depth.
+
+    Returns
+    -------
+    dict
+        Layer name → float array (N,), one share in [0, 1] per image; layers in the order given.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, a in activations.items():
+        blank = np.all(np.abs(_check(name, a)) <= atol, axis=(1, 2))  # (N, C)
+        out[name] = blank.mean(axis=1)
+    return out
+
+
+def layer_sparsity(activations: dict[str, np.ndarray], *, atol: float = 0.0) -> dict[str, float]:
+    """Per layer, the share of channels that are blank for *every* given image: channels
+    dead on these images (never on), not the chapter's per-image sparsity, which is
+    :func:`blank_channel_share`.
+
+    A channel counts as dead when ``|activation| <= atol`` at every position of every image.
     """
     out: dict[str, float] = {}
     for name, a in activations.items():
-        a = np.asarray(a)
-        if a.ndim != 4:
-            raise ValueError(f"activation {name!r} must be (N, H, W, C), got shape {a.shape}")
-        blank = np.all(np.abs(a) <= atol, axis=(0, 1, 2))
+        blank = np.all(np.abs(_check(name, a)) <= atol, axis=(0, 1, 2))
         out[name] = float(blank.mean())
     return out

@@ -39,6 +39,7 @@ __all__ = [
     "unit_patterns",
     "changed_units",
     "confusion_figsize",
+    "figure_size",
     "summary_markdown",
     "write_report",
 ]
@@ -66,16 +67,33 @@ def plot_cka(
             "undefined" if not math.isfinite(v) else f" {v:.3f}",
             va="center",
             ha="right" if math.isfinite(v) and v > 0.15 else "left",
-            fontsize=8,
+            fontsize=9,
             color="white" if math.isfinite(v) and v > 0.15 else "black",
         )
-    ax.set_yticks(y, keys, fontsize=8)
+    ax.set_yticks(y, keys, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("CKA (1 = unchanged)")
     if title:
-        ax.set_title(title, loc="left", fontsize=10)
+        ax.set_title(title)
     return ax
+
+
+def figure_size(kind: str, diff: ModelDiff) -> tuple[float, float]:
+    """The size (inches) of one of the diff's figures as the changes page and ``convviz diff``
+    draw it: ``"cka"``, ``"confusion"``, ``"cam agreement"``, ``"latent shift"``, ``"units"``."""
+    from convviz.style import COLUMN_WIDTH
+
+    sizes = {
+        "cka": (0.85 * COLUMN_WIDTH, 0.3 * len(diff.cka) + 1.3),
+        "confusion": confusion_figsize(diff.num_classes),
+        "cam agreement": (0.85 * COLUMN_WIDTH, 3.0),
+        "latent shift": (COLUMN_WIDTH, 0.72 * COLUMN_WIDTH),
+        "units": (0.85 * COLUMN_WIDTH, 3.0),
+    }
+    if kind not in sizes:
+        raise ValueError(f"unknown figure {kind!r}; valid: {', '.join(sizes)}")
+    return sizes[kind]
 
 
 def confusion_figsize(classes: int) -> tuple[float, float]:
@@ -104,12 +122,12 @@ def plot_confusion_change(
         for (i, j), v in np.ndenumerate(d):
             if v:
                 color = "white" if abs(v) > lim / 2 else "black"
-                ax.text(j, i, f"{v:+d}", ha="center", va="center", fontsize=8, color=color)
-        ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(k), names, fontsize=8)
+                ax.text(j, i, f"{v:+d}", ha="center", va="center", fontsize=9, color=color)
+        ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=9)
+        ax.set_yticks(range(k), names, fontsize=9)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title or "Confusion matrix, new − old (blue: better, red: worse)", loc="left", fontsize=10)
+    ax.set_title(title or "Confusion matrix, new − old (blue: better, red: worse)")
     return ax
 
 
@@ -120,13 +138,13 @@ def plot_cam_agreement(diff: ModelDiff, *, ax: Axes | None = None, title: str | 
     ax.hist(r, bins=np.linspace(-1, 1, 41).tolist(), color="#1f77b4")
     if len(r):
         ax.axvline(float(np.median(r)), color="black", linestyle="--", linewidth=1)
-        ax.text(float(np.median(r)), ax.get_ylim()[1] * 0.95, f" median {np.median(r):.2f}", va="top", fontsize=8)
+        ax.text(float(np.median(r)), ax.get_ylim()[1] * 0.95, f" median {np.median(r):.2f}", va="top", fontsize=9)
     ax.set_xlim(-1, 1)
     ax.set_xlabel("correlation of old and new Grad-CAM, per image")
     ax.set_ylabel("images")
     flat = int(np.sum(~np.isfinite(diff.cam_correlation)))
     text = title or "Do the explanations still point at the same place?"
-    ax.set_title(text + (f"\n{flat} image(s) with a flat map left out" if flat else ""), loc="left", fontsize=10)
+    ax.set_title(text + (f"\n{flat} image(s) with a flat map left out" if flat else ""))
     return ax
 
 
@@ -159,10 +177,8 @@ def plot_latent_shift(
     for rank, i in enumerate(moved, start=1):
         (x0, y0), (x1, y1) = diff.latent_old[i], diff.latent_new[i]
         ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="black", lw=0.8))
-        ax.annotate(str(rank), (x1, y1), xytext=(3, 3), textcoords="offset points", fontsize=8)
-    ax.set_title(
-        title or f"Latent space, aligned (Procrustes disparity {diff.latent_disparity:.3f})", loc="left", fontsize=10
-    )
+        ax.annotate(str(rank), (x1, y1), xytext=(3, 3), textcoords="offset points", fontsize=9)
+    ax.set_title(title or f"Latent space, aligned (Procrustes disparity {diff.latent_disparity:.3f})")
     return ax
 
 
@@ -176,7 +192,7 @@ def plot_unit_change(diff: ModelDiff, layer: str, *, ax: Axes | None = None, tit
     ax.set_xlabel(f"units of {layer}, most changed first")
     ax.set_ylabel("1 − response correlation")
     ax.set_ylim(0, max(1.0, float(v.max()) if len(v) else 1.0))
-    ax.set_title(title or f"How much each unit of {layer} changed", loc="left", fontsize=10)
+    ax.set_title(title or f"How much each unit of {layer} changed")
     return ax
 
 
@@ -226,7 +242,9 @@ def plot_unit_patterns(
 
     k = len(old_patterns.filters)
     if axes is None:
-        _, axes = plt.subplots(2, k, figsize=(1.9 * k + 0.6, 4.3), squeeze=False)
+        from convviz.style import COLUMN_WIDTH
+
+        _, axes = plt.subplots(2, k, figsize=(min(COLUMN_WIDTH, 1.9 * k + 0.6), 4.3), squeeze=False)
     for j in range(k):
         unit = int(old_patterns.filters[j])
         for row, (who, p) in enumerate((("old", old_patterns), ("new", new_patterns))):
@@ -237,10 +255,10 @@ def plot_unit_patterns(
             ax.set_xticks([])
             ax.set_yticks([])
             if p.dead[j] or p.unexcited[j]:
-                ax.set_xlabel("dead on data" if p.dead[j] else "not excited", fontsize=8)
+                ax.set_xlabel("dead on data" if p.dead[j] else "not excited", fontsize=9)
             if j == 0:
                 ax.set_ylabel(who)
-        axes[0, j].set_title(f"unit {unit}\nchange {change[unit]:.2f}", fontsize=8)
+        axes[0, j].set_title(f"unit {unit}\nchange {change[unit]:.2f}", fontsize=9)
     return axes
 
 
@@ -266,7 +284,9 @@ def plot_flips(
         raise ValueError("no prediction flipped: nothing to show")
     names = list(class_names) if class_names is not None else [str(i) for i in range(diff.num_classes)]
     if axes is None:
-        _, axes = plt.subplots(len(order), 3, figsize=(6.6, 2.5 * len(order)), squeeze=False)
+        from convviz.style import COLUMN_WIDTH
+
+        _, axes = plt.subplots(len(order), 3, figsize=(COLUMN_WIDTH, 2.6 * len(order)), squeeze=False)
     imgs = np.asarray(images)
     broken, fixed, explained = set(diff.broken.tolist()), set(diff.fixed.tolist()), diff.explained_classes()
     for row, i in zip(axes, order):
@@ -277,13 +297,13 @@ def plot_flips(
         c = int(explained[i])
         p_old, p_new = diff.probabilities_old[i, c], diff.probabilities_new[i, c]
         head = [f"#{i} {kind}", *([truth] if truth else []), f"p({names[c]}): {p_old:.0%} → {p_new:.0%}"]
-        row[0].set_title("\n".join(head), fontsize=8, loc="left")
+        row[0].set_title("\n".join(head), fontsize=9, loc="left")
         for ax, maps, pred, probs, who in (
             (row[1], diff.cam_old, diff.predicted_old, diff.probabilities_old, "old"),
             (row[2], diff.cam_new, diff.predicted_new, diff.probabilities_new, "new"),
         ):
             ax.imshow(overlay_heatmap(img, maps[i]))
-            ax.set_title(f"{who}: {names[pred[i]]} ({probs[i, pred[i]]:.0%})", fontsize=8, loc="left")
+            ax.set_title(f"{who}: {names[pred[i]]} ({probs[i, pred[i]]:.0%})", fontsize=9, loc="left")
         for ax in row:
             ax.set_axis_off()
     return axes
@@ -415,35 +435,31 @@ def _write_report(
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
 
-    def save(name: str, size: tuple[float, float], draw: Callable[[Axes], object]) -> None:
-        fig, ax = plt.subplots(figsize=size)
+    def save(name: str, kind: str, draw: Callable[[Axes], object]) -> None:
+        fig, ax = plt.subplots(figsize=figure_size(kind, diff))
         draw(ax)
-        fig.tight_layout()
         written[name] = save_figure(fig, folder / f"{name}.png")
         plt.close(fig)
 
-    save("cka", (7, 0.35 * len(diff.cka) + 1.4), lambda ax: plot_cka(diff, ax=ax))
+    save("cka", "cka", lambda ax: plot_cka(diff, ax=ax))
     if diff.labels is not None:
-        size = confusion_figsize(diff.num_classes)
-        save("confusion", size, lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax))
-    save("cam_agreement", (6, 3.2), lambda ax: plot_cam_agreement(diff, ax=ax))
-    save("latent", (7, 6), lambda ax: plot_latent_shift(diff, class_names=class_names, ax=ax))
+        save("confusion", "confusion", lambda ax: plot_confusion_change(diff, class_names=class_names, ax=ax))
+    save("cam_agreement", "cam agreement", lambda ax: plot_cam_agreement(diff, ax=ax))
+    save("latent", "latent shift", lambda ax: plot_latent_shift(diff, class_names=class_names, ax=ax))
     worst = diff.most_changed_layer()
     if worst is not None and worst in diff.unit_change:
-        save("units", (6, 3.2), lambda ax: plot_unit_change(diff, worst, ax=ax))
+        save("units", "units", lambda ax: plot_unit_change(diff, worst, ax=ax))
     patterns = None if models is None else unit_patterns(diff, models, images, cache=cache)
     if patterns is not None:
         layer, old_patterns, new_patterns = patterns
         axes = plot_unit_patterns(old_patterns, new_patterns, diff.unit_change[layer])
         fig = axes[0, 0].figure
-        fig.suptitle(f"{layer}: the units whose response changed most", x=0.02, ha="left", fontsize=10)
-        fig.tight_layout()
+        fig.suptitle(f"{layer}: the units whose response changed most", x=0.02, ha="left")
         written["unit_patterns"] = save_figure(fig, folder / "unit_patterns.png")
         plt.close(fig)
     if len(diff.flips):
         axes = plot_flips(diff, images, class_names=class_names, n=flips)
         fig = axes[0, 0].figure
-        fig.tight_layout()
         written["flips"] = save_figure(fig, folder / "flips.png")
         plt.close(fig)
     numbers = {"old": old, "new": new, **diff.numbers()}

@@ -28,6 +28,8 @@ __all__ = [
     "plot_embedding",
     "plot_thumbnails",
     "plot_randomization",
+    "plot_heat_colorbar",
+    "heat_colormap",
     "save_figure",
     "scale_attribution",
     "plot_attribution",
@@ -87,8 +89,10 @@ def plot_activation_grid(
     activation: np.ndarray, *, ncols: int = 16, ax: Axes | None = None, title: str | None = None
 ) -> Axes:
     """Every channel of one image's activation as a grid (see :func:`activation_mosaic`)."""
+    from convviz.style import figsize
+
     mosaic = activation_mosaic(activation, ncols=ncols)
-    ax = _axes(ax, (12, max(1.5, 12 * mosaic.shape[0] / mosaic.shape[1])))
+    ax = _axes(ax, figsize(max(0.12, mosaic.shape[0] / mosaic.shape[1] + 0.06)))
     ax.imshow(mosaic, interpolation="nearest")
     ax.set_axis_off()
     if title:
@@ -97,20 +101,61 @@ def plot_activation_grid(
 
 
 def plot_sparsity(
-    sparsity: Mapping[str, float], *, ax: Axes | None = None, title: str | None = "Blank channels per layer"
+    sparsity: Mapping[str, np.ndarray] | Mapping[str, float],
+    *,
+    dead: Mapping[str, float] | None = None,
+    ax: Axes | None = None,
+    title: str | None = "Blank channels per layer",
 ) -> Axes:
-    """Fraction of blank channels per layer, in forward order."""
-    ax = _axes(ax, (8, 3.5))
+    """How many channels of each layer are blank, in forward order, one row per layer.
+
+    ``sparsity`` maps each layer to the share of its channels blank for each image
+    (:func:`convviz.blank_channel_share`, the chapter's sparsity): drawn as a box over the
+    images (the box holds the middle half of them, the line their median, the whiskers 5% to
+    95%). A plain number per layer is drawn as a bar. ``dead`` (:func:`convviz.layer_sparsity`:
+    channels blank on every image) adds a red diamond per layer.
+    """
+    from convviz.style import figsize
+
     names = list(sparsity)
-    vals = [100 * sparsity[n] for n in names]
-    ax.bar(range(len(names)), vals, color="#4c72b0")
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("blank channels (%)")
-    ax.set_ylim(0, max(5, max(vals, default=0) * 1.15))
-    for i, v in enumerate(vals):
-        ax.text(i, v, f"{v:.0f}", ha="center", va="bottom", fontsize=7)
+    ax = _axes(ax, figsize(max(0.3, 0.045 * len(names) + 0.2)))
+    y = np.arange(len(names))
+    values = [np.atleast_1d(np.asarray(sparsity[n], np.float64)) * 100 for n in names]
+    if all(len(v) == 1 for v in values):
+        ax.barh(y, [v[0] for v in values], color="#4c72b0", label="blank channels")
+    else:
+        ax.boxplot(
+            values,
+            positions=y,
+            orientation="horizontal",
+            whis=(5, 95),
+            widths=0.6,
+            showfliers=False,
+            patch_artist=True,
+            boxprops=dict(facecolor="#c6d2ea", edgecolor="#4c72b0"),
+            medianprops=dict(color="#1f3d7a", linewidth=1.6),
+            whiskerprops=dict(color="#4c72b0"),
+            capprops=dict(color="#4c72b0"),
+            label="blank for an image (middle half of the images, median, 5–95%)",
+        )
+    if dead is not None:
+        ax.scatter(
+            [100 * float(dead.get(n, np.nan)) for n in names],
+            y,
+            marker="D",
+            s=22,
+            color="#d62728",
+            zorder=3,
+            label="dead: blank for every image",
+        )
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()  # the first layer on top
+    top = max([float(np.max(v)) for v in values] + [100 * float(v) for v in (dead or {}).values()] + [0.0])
+    ax.set_xlim(0, 100 if top > 60 else max(5.0, 1.2 * top))
+    ax.set_xlabel("channels blank (%)")
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12 - 0.4 / max(len(names), 1)), ncols=1, frameon=False)
     if title:
-        ax.set_title(title, loc="left")
+        ax.set_title(title)
     return ax
 
 
@@ -202,14 +247,26 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
-def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
-    """Blend a [0, 1] heatmap (resized to the image) over an image; returns uint8 RGB.
+def _gray(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) luminance of an RGB or gray image in [0, 1]."""
+    lum = img[..., :1] if img.shape[-1] == 1 else img @ np.array([0.299, 0.587, 0.114])[:, None]
+    return np.repeat(lum, 3, axis=-1)
 
-    ``image`` is float in [0, 1] or uint8, grayscale or RGB.
+
+def overlay_heatmap(
+    image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.75, cmap: str | None = None, desaturate: bool = True
+) -> np.ndarray:
+    """A [0, 1] heatmap (resized to the image) over the image; returns uint8 RGB.
+
+    The image is shown in gray (``desaturate``) so that its own colours never read as heat;
+    each pixel of the map is blended in with an opacity of ``alpha`` × its value, so that a
+    zero leaves the image as it is and 1 shows the colormap's top colour (perceptual:
+    :data:`convviz.style.HEATMAP_CMAP`). ``image`` is float in [0, 1] or uint8, gray or RGB.
     """
     import matplotlib
 
     from convviz._image import upsample_maps
+    from convviz.style import HEATMAP_CMAP
 
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -219,16 +276,80 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.
         img = img[..., None]
     if img.ndim != 3 or img.shape[-1] not in (1, 3):
         raise ValueError(f"image must be (H, W), (H, W, 1) or (H, W, 3), got {np.shape(image)}")
-    if img.shape[-1] == 1:
-        img = np.repeat(img, 3, axis=-1)
+    img = np.clip(img, 0, 1)
+    base = 0.12 + 0.76 * _gray(img) if desaturate else np.repeat(img, 3 // img.shape[-1], axis=-1)
     heat = np.asarray(heatmap, np.float32)
     if heat.ndim != 2:
         raise ValueError(f"heatmap must be 2-D, got shape {heat.shape}")
     heat = upsample_maps(heat[None], img.shape[:2])[0]
-    heat = np.clip(np.nan_to_num(heat), 0, 1)
-    colored = matplotlib.colormaps[cmap](heat)[..., :3]
-    out = (1 - alpha) * np.clip(img, 0, 1) + alpha * colored
+    heat = np.clip(np.nan_to_num(heat), 0, 1).astype(np.float64)
+    colored = matplotlib.colormaps[cmap or HEATMAP_CMAP](heat)[..., :3]
+    a = alpha * heat[..., None]
+    out = (1 - a) * base + a * colored
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+
+
+def heat_colormap(*, alpha: float = 0.75, cmap: str | None = None, gray: float = 0.5) -> Any:
+    """The colours :func:`overlay_heatmap` gives a map's values 0…1 over a mid-gray pixel: the
+    colormap of its colour bar."""
+    import matplotlib
+    from matplotlib.colors import ListedColormap
+
+    from convviz.style import HEATMAP_CMAP
+
+    v = np.linspace(0, 1, 256)[:, None]
+    colors = matplotlib.colormaps[cmap or HEATMAP_CMAP](v[:, 0])[:, :3]
+    base = 0.12 + 0.76 * gray
+    return ListedColormap((1 - alpha * v) * base + alpha * v * colors, name="convviz-heat")
+
+
+HEAT_KINDS = ("overlay", "magnitude", "signed")
+
+
+def plot_heat_colorbar(
+    axes: Any,
+    *,
+    kind: str = "overlay",
+    label: str | None = None,
+    alpha: float = 0.75,
+    orientation: str | None = None,
+) -> Axes:
+    """A colour bar beside ``axes`` (an Axes or several) for the maps drawn on them, with
+    their scale stated in its label.
+
+    ``kind``: ``"overlay"``, the colours :func:`overlay_heatmap` gives values 0…1 (each map
+    scaled to [0, 1] by its maximum); ``"magnitude"``, :func:`plot_attribution`'s black to
+    yellow for magnitudes scaled to [0, 1] by each map's 99th percentile; ``"signed"``, its
+    blue-white-red for signed maps scaled to [-1, 1]. ``orientation``: ``"vertical"`` (on the
+    right; the default) or ``"horizontal"`` (below; the default for ``"signed"``). Returns
+    the colour bar's Axes.
+    """
+    import matplotlib.cm
+    from matplotlib.colors import Normalize
+
+    from convviz.style import HEAT_SCALE
+
+    if kind not in HEAT_KINDS:
+        raise ValueError(f"unknown colour bar kind {kind!r}; valid: {', '.join(HEAT_KINDS)}")
+    flat = list(np.ravel(axes)) if not hasattr(axes, "figure") else [axes]
+    fig = flat[0].figure
+    if kind == "signed":
+        mappable = matplotlib.cm.ScalarMappable(norm=Normalize(-1, 1), cmap="bwr")
+        text = "attribution, scaled per map: against the class (−) … for it (+)"
+    elif kind == "magnitude":
+        mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap="inferno")
+        text = "attribution magnitude, each map scaled by its 99th percentile"
+    else:
+        mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=heat_colormap(alpha=alpha))
+        text = f"heat, {HEAT_SCALE}"
+    where = orientation or ("horizontal" if kind == "signed" else "vertical")
+    if where not in ("vertical", "horizontal"):
+        raise ValueError(f"orientation must be 'vertical' or 'horizontal', got {orientation!r}")
+    bar = fig.colorbar(
+        mappable, ax=flat, orientation=where, fraction=0.04, pad=0.02, aspect=30 if where == "vertical" else 40
+    )
+    bar.set_label(text if label is None else label)
+    return bar.ax
 
 
 def plot_heatmap_overlay(
@@ -236,16 +357,17 @@ def plot_heatmap_overlay(
     heatmap: np.ndarray,
     *,
     ax: Axes | None = None,
-    alpha: float = 0.4,
+    alpha: float = 0.75,
     title: str | None = None,
     color: str = "black",
 ) -> Axes:
-    """Draw :func:`overlay_heatmap` with an optional title (e.g. true and predicted class)."""
+    """Draw :func:`overlay_heatmap` with an optional title (e.g. true and predicted class);
+    :func:`plot_heat_colorbar` adds its scale."""
     ax = _axes(ax, (4, 4))
     ax.imshow(overlay_heatmap(image, heatmap, alpha=alpha))
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9, color=color)
+        ax.set_title(title, fontsize=9, color=color, loc="center")
     return ax
 
 
@@ -262,11 +384,11 @@ def plot_embedding(
     s: float = 6,
     max_classes: int = 10,
 ) -> Axes:
-    """A 2-D projection colored by class, with a legend inside the axes.
+    """A 2-D projection colored by class, with a legend outside the axes (on the right).
 
     ``misclassified`` (bool mask) draws black crosses; ``highlight`` (indices) circles
-    the most suspicious samples and numbers them; ``trust`` prints the
-    trustworthiness on the plot. Only the ``max_classes`` most frequent classes get a
+    the most suspicious samples and numbers them; ``trust`` adds the trustworthiness to the
+    title. Only the ``max_classes`` most frequent classes get a
     color and a legend entry (the others are light gray, "other"), so a 1,000-class
     model stays readable.
     """
@@ -300,22 +422,18 @@ def plot_embedding(
         ax.scatter(p[h, 0], p[h, 1], s=90, facecolors="none", edgecolors="red", linewidths=1.2, label="most suspicious")
         for rank, j in enumerate(h[:10], start=1):
             ax.annotate(str(rank), p[j], xytext=(4, 4), textcoords="offset points", fontsize=9, color="red")
-    if trust is not None:
-        ax.text(
-            0.01,
-            0.01,
-            f"trustworthiness (k=10): {trust:.3f}",
-            transform=ax.transAxes,
-            fontsize=9,
-            va="bottom",
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"),
-        )
-    ax.margins(0.25, 0.08)  # room on the right for the legend, inside the axes
-    ax.legend(fontsize=9, markerscale=2, loc="upper right", framealpha=0.85)
+    ax.margins(0.04)
+    ax.legend(fontsize=9, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # outside the data
     ax.set_xticks([])
     ax.set_yticks([])
-    if title:
-        ax.set_title(title, loc="left")
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("0.8")
+    head = [title] if title else []
+    if trust is not None:
+        head.append(f"trustworthiness {trust:.3f} (k=10)")
+    if head:
+        ax.set_title(" · ".join(head), loc="left")
     return ax
 
 
@@ -327,11 +445,14 @@ def plot_thumbnails(
     ncols: int = 10,
     colors: Sequence[str] | None = None,
 ) -> Any:
-    """A strip of thumbnails with captions (e.g. "given: ring / predicted: circle").
+    """A strip of thumbnails with captions (e.g. "given: ring / predicted: circle"), each
+    caption wrapped to its thumbnail's width.
 
     Returns the array of Axes.
     """
     import matplotlib.pyplot as plt
+
+    from convviz.style import COLUMN_WIDTH
 
     imgs = np.asarray(images)
     n = len(imgs)
@@ -339,8 +460,12 @@ def plot_thumbnails(
         raise ValueError(f"{n} images but {len(captions)} captions")
     if axes is None:
         rows = -(-n // ncols)
-        _, axes = plt.subplots(rows, ncols, figsize=(1.9 * ncols, 2.3 * rows), squeeze=False)
+        side = COLUMN_WIDTH / ncols
+        lines = max((len(_wrap(c, side)) for c in captions), default=1)
+        _, axes = plt.subplots(rows, ncols, figsize=(COLUMN_WIDTH, (side + 0.18 * lines + 0.1) * rows), squeeze=False)
     flat = np.ravel(axes)
+    fig = flat[0].figure
+    width = fig.get_size_inches()[0] * flat[0].get_position().width
     for i, ax in enumerate(flat):
         ax.set_axis_off()
         if i >= n:
@@ -349,8 +474,17 @@ def plot_thumbnails(
         ax.imshow(
             img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=1
         )
-        ax.set_title(captions[i], fontsize=9, color=(colors[i] if colors else "black"))
+        text = "\n".join(_wrap(captions[i], width))
+        ax.set_title(text, fontsize=9, color=(colors[i] if colors else "black"), loc="center")
     return axes
+
+
+def _wrap(caption: str, width_in: float, *, fontsize: float = 9) -> list[str]:
+    """A caption's lines, each short enough for ``width_in`` inches at ``fontsize``."""
+    import textwrap
+
+    chars = max(6, int(width_in * 72 / (0.58 * fontsize)))
+    return [w for line in caption.splitlines() for w in (textwrap.wrap(line, chars) or [""])]
 
 
 def scale_attribution(attribution_map: np.ndarray, *, percentile: float = 99.0) -> np.ndarray:
@@ -390,36 +524,52 @@ def plot_attribution(
         ax.imshow(np.abs(a), cmap="inferno", vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9, color=color)
+        ax.set_title(title, fontsize=9, color=color, loc="center")
     return ax
+
+
+_LINES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def plot_randomization(
     results: Sequence[RandomizationResult], *, ax: Axes | None = None, metric: str = "spearman"
 ) -> Axes:
     """Similarity to the trained model's maps as layers are randomized, one line per method
-    (mean over the images whose maps are not degenerate), with each method's verdict."""
-    ax = _axes(ax, (8, 4))
-    for r in results:
+    (mean over the images whose maps are not degenerate), with each method's verdict. Each
+    method has its own line style and marker (two methods that agree stay visible); the
+    legend sits outside the data, on the right."""
+    from convviz.style import display_name, figsize
+
+    ax = _axes(ax, figsize(0.5))
+    for k, r in enumerate(results):
         vals = np.asarray(getattr(r, metric), float)
         counts = np.sum(np.isfinite(vals), axis=1)
         mean = np.where(counts > 0, np.nansum(vals, axis=1) / np.maximum(counts, 1), np.nan)
-        ax.plot(range(1, len(mean) + 1), mean, marker="o", label=f"{r.method} ({r.verdict()})")
+        ax.plot(
+            range(1, len(mean) + 1),
+            mean,
+            ls=_LINES[k % len(_LINES)],
+            marker=_MARKERS[k % len(_MARKERS)],
+            markersize=5 + (len(results) - k) % 3,
+            label=f"{display_name(r.method)} ({r.verdict()})",
+        )
     if results:
         names = results[0].layers
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=60, ha="right", fontsize=9)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right")
     if metric == "spearman" and results:
-        ax.axhline(results[0].threshold, color="gray", lw=0.8, ls="--")
+        ax.axhline(results[0].threshold, color="gray", lw=0.8, ls="--", label=f"pass below {results[0].threshold:g}")
     ax.set_xlabel("randomized from the top down to layer")
-    ax.set_ylabel("Spearman rank correlation" if metric == "spearman" else "SSIM")
+    ax.set_ylabel("rank correlation with\nthe trained model's maps" if metric == "spearman" else "SSIM")
     ax.set_ylim(-0.2, 1.05)
-    ax.legend(fontsize=9, loc="upper right")
-    ax.set_title("Model-randomization sanity check (maps should decorrelate)", loc="left", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.set_title("Do the maps change when the weights are destroyed?")
     return ax
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
-    """Save a Matplotlib figure as PNG atomically (temp file + rename)."""
+def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> Path:
+    """Save a Matplotlib figure as PNG atomically (temp file + rename), at ``dpi`` (default:
+    Matplotlib's ``savefig.dpi``, the site style's :data:`convviz.style.DPI`)."""
     import os
     import tempfile
 
@@ -427,7 +577,10 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
     os.close(fd)
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    if dpi is None:
+        fig.savefig(tmp, bbox_inches="tight", format="png")
+    else:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep a web server from reading the site's copy
     os.replace(tmp, path)
     return path

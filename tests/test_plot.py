@@ -29,7 +29,7 @@ def test_mosaic_marks_blank_channels_and_normalizes():
 def test_plots_return_axes():
     ax = plot.plot_activation_grid(np.random.rand(5, 5, 8))
     assert ax.figure is not None
-    assert plot.plot_sparsity({"a": 0.0, "b": 0.5}).get_ylabel() == "blank channels (%)"
+    assert plot.plot_sparsity({"a": 0.0, "b": 0.5}).get_xlabel() == "channels blank (%)"
     ax = plot.plot_embedding(
         np.random.rand(10, 2),
         np.arange(10) % 2,
@@ -38,18 +38,25 @@ def test_plots_return_axes():
         highlight=np.array([3]),
         trust=0.9,
     )
-    assert "trustworthiness" in ax.texts[-1].get_text() or any("trust" in t.get_text() for t in ax.texts)
+    assert ax.get_title(loc="left") == "trustworthiness 0.900 (k=10)"
 
 
-def test_overlay_blends_jet():
+def test_overlay_puts_the_map_over_a_gray_image():
     img = np.zeros((8, 8, 3))
+    img[..., 0] = 1.0  # pure red: drawn gray (its luminance), so that no image colour reads as heat
     heat = np.zeros((4, 4))
     heat[0, 0] = 1.0
     out = plot.overlay_heatmap(img, heat, alpha=1.0)
     assert out.dtype == np.uint8 and out.shape == (8, 8, 3)
-    assert out[0, 0, 0] > 100 and out[7, 7, 2] > 100  # hot red corner, cold blue elsewhere
-    gray = plot.overlay_heatmap(np.full((8, 8), 255, np.uint8), np.zeros((8, 8)), alpha=0.0)
-    assert (gray == 255).all()
+    top = np.array(matplotlib.colormaps["inferno"](1.0)[:3]) * 255
+    np.testing.assert_allclose(out[0, 0], top, atol=1)  # the hottest value: the colormap's top colour
+    gray = round((0.12 + 0.76 * 0.299) * 255)
+    assert (out[7, 7] == gray).all()  # no heat: the image's gray, as it is
+    half = plot.overlay_heatmap(img, np.full((8, 8), 0.5), alpha=0.8)[0, 0]
+    expected = 0.6 * gray + 0.4 * np.array(matplotlib.colormaps["inferno"](0.5)[:3]) * 255
+    np.testing.assert_allclose(half, expected, atol=1)  # opacity: alpha × the map's value
+    white = plot.overlay_heatmap(np.full((8, 8), 255, np.uint8), np.zeros((8, 8)), alpha=0.0, desaturate=False)
+    assert (white == 255).all()
     with pytest.raises(ValueError, match="alpha"):
         plot.overlay_heatmap(img, heat, alpha=2)
 
