@@ -264,3 +264,290 @@ def test_unit_pages_cover_every_layer_of_a_small_model_and_the_listed_layers_of_
         r"valid: wide, narrow",
     ):
         selected_layers(SimpleNamespace(name="m", _units=("nope",)), big, unit_layers(big))
+
+
+# ----------------------------------------------------------------------------- unit pages
+
+
+def test_the_field_box_frames_the_pixels_that_drive_the_unit():
+    from convviz.unit_pages import example_view, field_box
+
+    m = _model(L.Conv2D(1, 3, name="a"), L.Conv2D(1, 3, strides=2, name="b"), shape=(24, 24, 1))
+    f = receptive_field(m, "b")
+    assert (f.size, f.jump, f.offset) == ((5, 5), (2, 2), (2.0, 2.0))
+    assert field_box(f, 3, 1, 24, 24) == (6, 2, 11, 7)  # centred on pixel (2 + 3·2, 2 + 1·2)
+    # 'same' padding: unit (0, 0) is centred on pixel 0, its box is the part inside the image
+    same = _model(L.Conv2D(1, 5, padding="same", name="s"), shape=(24, 24, 1))
+    assert field_box(receptive_field(same, "s"), 0, 0, 24, 24) == (0, 0, 3, 3)
+    # a unit of ones over a bright 3×3 block: its maximum is where its field is the block
+    one = _model(
+        L.Conv2D(1, 3, activation="relu", use_bias=False, kernel_initializer="ones", name="c"), shape=(24, 24, 1)
+    )
+    x = np.zeros((2, 24, 24, 1), "float32")
+    x[0, 10:13, 5:8] = 1.0
+    x[1, 0:3, 20:23] = 0.5
+    ex = dataset_examples(one, "c", x, k=2)
+    field = ex.field
+    assert [field_box(field, *map(int, ex.locations[0, j]), 24, 24) for j in range(2)] == [
+        (10, 5, 13, 8),
+        (0, 20, 3, 23),
+    ]
+    # a field under half of the image: the whole (24-pixel) image, the box in it
+    image = (np.arange(24 * 24).reshape(24, 24, 1) % 251).astype(np.uint8)
+    pixels, box = example_view(image, field, 10, 5)
+    assert box == (10, 5, 13, 8) and pixels.shape == (24, 24, 1)
+    # a field of half the image or more: the crop, as the dataset examples hold it
+    big = ReceptiveField(size=(12, 12), jump=(2, 2), offset=(5.5, 5.5))
+    pixels, box = example_view(image, big, 3, 4)
+    rows, cols = big.window(3, 4, 24, 24)
+    assert box is None and (rows, cols) == (slice(6, 18), slice(8, 20))
+    np.testing.assert_array_equal(pixels, image[rows, cols])
+    # a large image: a window of 64 pixels around a small field, the box shifted into it
+    large = np.zeros((200, 200, 3), np.uint8)
+    pixels, box = example_view(large, ReceptiveField(size=(3, 3), jump=(1, 1), offset=(1.0, 1.0)), 100, 150)
+    assert pixels.shape == (64, 64, 3) and box == (100 - 69, 150 - 119, 103 - 69, 153 - 119)
+
+
+def test_draw_field_frames_the_box_outside_it_and_inside_at_the_edge():
+    from convviz.unit_pages import draw_field
+
+    img = np.full((3, 4), 7, np.uint8)
+    out = draw_field(img, (1, 1, 2, 3), scale=2, line=1)  # the box: rows 2..3, columns 2..5 once enlarged
+    assert out.shape == (6, 8, 3)
+    dark, bright = (0, 0, 0), (255, 214, 0)
+    assert all(tuple(out[0, c]) == dark and tuple(out[5, c]) == dark for c in range(8))
+    assert all(tuple(out[r, 0]) == dark and tuple(out[r, 7]) == dark for r in range(6))
+    assert all(tuple(out[1, c]) == bright and tuple(out[4, c]) == bright for c in range(1, 7))
+    assert all(tuple(out[r, 1]) == bright and tuple(out[r, 6]) == bright for r in range(1, 5))
+    assert (out[2:4, 2:6] == 7).all()  # the field itself is untouched
+    # at the image's edge the frame moves inside the box
+    edge = draw_field(np.full((8, 8, 1), 7, np.uint8), (0, 0, 3, 3))
+    assert [tuple(edge[i, i]) for i in range(6)] == [dark, bright, (7, 7, 7), bright, dark, (7, 7, 7)]
+
+
+def test_preferred_class_counts_the_top_images_and_breaks_ties_by_rank():
+    from convviz.unit_pages import preferred_class
+
+    assert preferred_class(np.array([2, 1, 1, 2, 0])) == (2, 2)  # 2 and 1 tie: 2 has the best image
+    assert preferred_class(np.array([0, 1, 1, -1, 1])) == (1, 3)
+    assert preferred_class(np.array([-1, -1, 3])) == (3, 1)  # unlabelled images never count
+    assert preferred_class(np.array([-1, -1])) == (-1, 0)
+
+
+def _signed_model():
+    """Unit 0 is relu(x), unit 1 relu(-x), of a one-channel image (1×1 kernels)."""
+    m = _model(L.Conv2D(2, 1, activation="relu", name="c"), shape=(6, 6, 1))
+    m.get_layer("c").set_weights([np.array([[[[1.0, -1.0]]]], "float32"), np.zeros(2, "float32")])
+    return m
+
+
+def test_visualization_response_is_each_units_maximum_over_positions_on_its_own_image():
+    from types import SimpleNamespace
+
+    from convviz.unit_pages import visualization_response
+
+    m = _signed_model()
+    raw = np.zeros((2, 8, 8, 1), "float32")  # another size than the model's input, as visualizations are
+    raw[0, 3, 4] = 0.9
+    raw[0, 1, 1] = -5.0  # unit 0 ignores it: relu
+    raw[1, 2, 2] = -0.7
+    raw[1, 5, 5] = 3.0  # in unit 0's channel of image 1, not unit 1's
+    got = visualization_response(m, "c", SimpleNamespace(raw=raw, filters=np.array([0, 1])))
+    np.testing.assert_allclose(got, [0.9, 0.7], rtol=1e-6)
+    got = visualization_response(m, "c", SimpleNamespace(raw=raw[::-1].copy(), filters=np.array([1, 0])))
+    np.testing.assert_allclose(got, [0.7, 0.9], rtol=1e-6)
+
+
+@pytest.fixture()
+def signed_layer():
+    """A unit page's layer on constructed data: unit 0 fires on class 0's (bright) images, unit 1
+    on class 1's (dark); 8 test images, one of them unlabelled."""
+    from types import SimpleNamespace
+
+    from convviz.unit_pages import _Layer
+
+    m = _signed_model()
+    values = np.array([0.9, 0.8, 0.7, -0.6, -0.5, 0.1, -0.2, 0.3], "float32")
+    y = np.array([0, 0, 0, 1, 1, 1, -1, 0])
+    x = np.zeros((8, 6, 6, 1), "float32")
+    x[:, 2, 3, 0] = values
+    ex = dataset_examples(m, "c", x, k=3)
+    raw = np.full((2, 4, 4, 1), 0.5, "float32")
+    patterns = SimpleNamespace(
+        images=np.full((2, 4, 4, 3), 128, np.uint8), raw=raw, unexcited=np.zeros(2, bool), dead=np.zeros(2, bool)
+    )
+    layer = _Layer(
+        name="c",
+        kind="Conv2D",
+        shape=(6, 6, 2),
+        field=ex.field,
+        examples=ex,
+        patterns=patterns,
+        response=np.array([1.5, 0.25], "float32"),  # unit 0: above its best image (0.9), unit 1: below (0.6)
+        image=(6, 6),
+        data_range=(-0.6, 0.9),
+        recipe="robust",
+        steps=64,
+        seconds=0.5,
+    )
+    return layer, y, x
+
+
+def test_a_layer_page_tables_its_units_and_compares_like_with_like(signed_layer):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from convviz import markup
+    from convviz.unit_pages import RESPONSE, _comparison, _layer_page, _units_of
+
+    layer, y, _ = signed_layer
+    units = _units_of(layer, y)
+    assert units.preferred.tolist() == [0, 1] and units.count.tolist() == [3, 2]  # unit 1's top 3: 1, 1, unlabelled
+    np.testing.assert_allclose(units.firing, [5 / 8, 3 / 8])
+    np.testing.assert_allclose(units.best, [0.9, 0.6], rtol=1e-6)
+    assert _comparison(units)[:2] == (1, 2)
+    names = ("<b>bright</b>", "dark")
+    page = _layer_page(SimpleNamespace(name="m"), layer, ["a", "c", "z"], names, y)
+    assert "<b>" not in page  # class names are escaped
+    assert "[← a](../a/index.md) · [All layers](../index.md) · [z →](../z/index.md)" in page
+    assert page.count(f"is {RESPONSE}") == 1  # the measure is said once
+    assert '<tr data-class="&#60;b&#62;bright&#60;/b&#62;" data-dead="0">' in page
+    assert '<td data-value="0.625">62%</td>' in page and '<td data-value="3">3/3</td>' in page
+    assert "Its visualization excites it more than any test image: 1.5 against 0.9." in page
+    assert "Its visualization excites it less than its best test image: 0.25 against 0.6." in page
+    assert "## m · c · unit 1 {#unit-1 .cv-unit}" in page
+    assert '<a href="#unit-0" title="previous unit">← 0</a>' in page and 'href="#unit-1"' in page
+    alt = "test image 0 (<b>bright</b>): response 0.9, its receptive field framed"
+    assert f'alt="{markup.text(alt)}"' in page  # escaped once
+    assert "no real image can reach" not in page  # the visualizations' pixels are in the images' range
+    wild = SimpleNamespace(**{**vars(layer.patterns), "raw": np.linspace(-30, 28, 32).reshape(2, 4, 4, 1)})
+    page = _layer_page(SimpleNamespace(name="m"), replace(layer, patterns=wild), ["c"], names, y)
+    assert "pixels range from -30 to 28, the test images' from -0.6 to 0.9" in page
+    assert "\n[All layers](../index.md)\n{ .cv-layer-nav data-search-exclude }\n" in page and "../a/" not in page
+
+
+def test_unit_images_show_the_whole_image_with_the_field_framed(signed_layer, tmp_path):
+    from PIL import Image
+
+    from convviz.unit_pages import _write_images
+    from convviz.units import to_uint8
+
+    layer, _, x = signed_layer
+    _write_images(tmp_path, layer, dict(enumerate(to_uint8(x))))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"u{u}.png" for u in range(2)] + [f"u{u}_e{j}.png" for u in range(2) for j in range(3)]
+    )
+    best = np.asarray(Image.open(tmp_path / "u0_e0.png"))
+    # a 1×1 field at (2, 3) of a 6-pixel image, enlarged 10 times: the frame around pixels 20..29, 30..39
+    assert best.shape == (60, 60, 3)
+    assert tuple(best[18, 35]) == (0, 0, 0) and tuple(best[19, 35]) == (255, 214, 0)
+    assert tuple(best[25, 28]) == (0, 0, 0) and tuple(best[25, 29]) == (255, 214, 0)
+    assert (best[20:30, 30:40] == best[25, 35]).all() and best[25, 35, 0] == 255  # the brightest pixel
+
+
+@pytest.mark.browser
+def test_the_unit_table_sorts_by_a_column_and_filters_by_class_and_dead_units():
+    import shutil
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from convviz.unit_pages import _overview, _Units
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium): browser checks skipped")
+    playwright = pytest.importorskip("playwright.sync_api")
+    units = _Units(
+        preferred=np.array([1, 0, -1, 1, 0]),
+        count=np.array([5, 9, 0, 3, 4]),
+        firing=np.array([0.5, 0.9, 0.0, 0.2, 0.9]),
+        dead=np.array([False, False, True, False, False]),
+        best=np.array([2.0, 4.0, 0.0, 1.0, 3.0]),
+        response=np.array([3.0, np.nan, np.nan, 0.5, 1.0]),  # unit 1: not excited, unit 2: dead
+    )
+    layer = SimpleNamespace(name="c", examples=SimpleNamespace(indices=np.zeros((5, 9), int), units=np.arange(5)))
+    table = "\n".join(_overview(layer, units, ("ring", "star <b>")))
+    script = (Path(__file__).resolve().parents[1] / "convviz" / "assets" / "units.js").read_text()
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = b.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_content(f"<!doctype html><html><body>{table}</body></html>")
+        page.add_script_tag(content=script)
+        page.locator("table.cv-unit-table[data-ready='1']").wait_for(timeout=5000)
+
+        def order():
+            return page.evaluate("() => window.convvizUnitTables[0].order()")
+
+        def sort(column):
+            page.locator("th button", has_text=column).click()
+
+        assert order() == [0, 1, 2, 3, 4]
+        sort("fires on")  # descending first; ties keep the unit order
+        assert order() == [1, 4, 0, 3, 2]
+        sort("fires on")
+        assert order() == [2, 3, 0, 1, 4]
+        sort("visualization")  # units without a value last, whichever the direction
+        assert order() == [0, 4, 3, 1, 2]
+        assert page.get_attribute("th:last-child", "aria-sort") == "descending"
+        sort("preferred class")  # alphabetical; the dead unit has none
+        assert order() == [1, 4, 0, 3, 2]
+        options = page.eval_on_selector_all(".cv-unit-class option", "os => os.map(o => [o.value, o.textContent])")
+        assert options == [["", "all classes"], ["ring", "ring (2)"], ["star <b>", "star <b> (2)"]]
+        page.select_option(".cv-unit-class", "star <b>")
+        assert order() == [0, 3]
+        page.select_option(".cv-unit-class", "")
+        page.check(".cv-unit-tools input[type=checkbox]")
+        assert order() == [1, 4, 0, 3] and page.inner_text(".cv-unit-count") == "4 of 5 units shown"
+        page.close()
+        b.close()
+    assert not errors, errors
+
+
+def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_path, monkeypatch):
+    """The whole writer on a tiny model (its zoo entry and test split stubbed): pages, images,
+    the index with its links, layers.json; a second call with nothing changed writes nothing."""
+    import json
+    from types import SimpleNamespace
+
+    from convviz import zoo
+    from convviz.unit_pages import ROBUST_STEPS, write_unit_pages
+
+    keras.utils.set_random_seed(0)
+    model = _model(
+        L.Conv2D(3, 3, activation="relu", padding="same", name="c1"),
+        L.MaxPooling2D(2, name="p1"),
+        L.Conv2D(4, 3, activation="relu", padding="same", name="c2"),
+        shape=(16, 16, 1),
+    )
+    rng = np.random.default_rng(0)
+    test = SimpleNamespace(
+        x=rng.uniform(0, 1, (20, 16, 16, 1)).astype("float32"), y=np.arange(20) % 2, class_names=("odd<", "even")
+    )
+    entry = SimpleNamespace(
+        name="tiny",
+        source="trained",
+        dataset="none",
+        options={},
+        recipe=lambda: {},
+        input_shape=(16, 16, 1),
+        _units=None,
+    )
+    monkeypatch.setattr(zoo, "load", lambda e, progress=True: model)
+    monkeypatch.setattr(zoo, "dataset", lambda e, split="test": test)
+    out = tmp_path / "units"
+    seconds = write_unit_pages(entry, out, progress=False)
+    assert list(seconds) == ["c1", "c2"]
+    layers = json.loads((out / "layers.json").read_text())
+    assert [layers[n]["recipe"] for n in ("c1", "c2")] == ["book", "robust"] and layers["c2"]["steps"] == ROBUST_STEPS
+    index = (out / "index.md").read_text()
+    assert "[c1](c1/index.md)" in index and "[c2](c2/index.md)" in index
+    assert "[activations](../activations.md)" in index and "[filter patterns](../filters.md)" in index
+    first, second = (out / "c1" / "index.md").read_text(), (out / "c2" / "index.md").read_text()
+    assert "[All layers](../index.md) · [c2 →](../c2/index.md)" in first
+    assert "[← c1](../c1/index.md) · [All layers](../index.md)\n" in second
+    assert all(f"{{#unit-{u} .cv-unit}}" in second and f'href="#unit-{u}"' in second for u in range(4))
+    assert sorted(p.name for p in (out / "c2").glob("u3*.png")) == ["u3.png", *(f"u3_e{j}.png" for j in range(9))]
+    assert "odd&#60;" in second and "odd<" not in second
+    assert write_unit_pages(entry, out, progress=False) is None

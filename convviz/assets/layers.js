@@ -1,5 +1,7 @@
 /* convviz layer browser: pick a layer and a test image, see every channel of that layer
-   for that image. Reads the browser.json a link of class "convviz-layers" points to. */
+   for that image, each channel numbered and, where its layer has unit pages, linked to its
+   unit. Reads the browser.json a link of class "convviz-layers" points to: per layer its
+   unit page's URL (relative to browser.json; null: none) and the mosaic's geometry. */
 (function () {
   "use strict";
   function el(tag, cls, text) {
@@ -57,8 +59,14 @@
       self.thumbs.appendChild(b);
     });
     this.info = el("p", "convviz-layers-info");
+    this.hint = el("p", "convviz-layers-hint");
     this.mosaic = el("img", "convviz-layers-mosaic");
-    this.root.append(bar, this.thumbs, this.info, this.mosaic);
+    this.cells = el("div", "convviz-layers-cells");
+    var stage = el("div", "convviz-layers-stage");
+    stage.append(this.mosaic, this.cells);
+    this.root.append(bar, this.thumbs, this.info, stage, this.hint);
+    window.addEventListener("resize", function () { self.fit(); });
+    this.mosaic.addEventListener("load", function () { self.fit(); });
     this.root.tabIndex = 0;
     this.root.addEventListener("keydown", function (e) {
       if (e.key === "ArrowRight") { self.show(Math.min(d.layers.length - 1, self.layer + 1), self.image); e.preventDefault(); }
@@ -82,6 +90,43 @@
     this.info.textContent = text;
     this.mosaic.src = this.file("a" + image + "_" + layer + ".png");
     this.mosaic.alt = "Every channel of " + text;
+    if (this.cellsOf !== layer) this.place(layer);
+  };
+
+  // a cell over each channel of the layer's mosaic, placed in percent of the mosaic (it
+  // scales with the image), numbered; a link to the channel's unit where the layer has a unit page
+  Browser.prototype.place = function (layer) {
+    var l = this.d.layers[layer], g = l.grid, cells = this.cells;
+    this.cellsOf = layer;
+    cells.textContent = "";
+    if (!g) return;
+    var H = (g.tile[0] + g.margin) * g.rows - g.margin, W = (g.tile[1] + g.margin) * g.cols - g.margin;
+    var pages = l.units ? new URL(l.units, this.url).href : null;
+    for (var c = 0; c < l.shown; c++) {
+      var r = Math.floor(c / g.cols), q = c % g.cols;
+      var cell = el(pages ? "a" : "span", "convviz-layers-cell");
+      cell.style.left = (100 * q * (g.tile[1] + g.margin) / W) + "%";
+      cell.style.top = (100 * r * (g.tile[0] + g.margin) / H) + "%";
+      cell.style.width = (100 * g.tile[1] / W) + "%";
+      cell.style.height = (100 * g.tile[0] / H) + "%";
+      cell.title = "channel " + c + (pages ? ": open unit " + c + " of " + l.name : "");
+      if (pages) { cell.href = pages + "#unit-" + c; cell.setAttribute("aria-label", cell.title); }
+      cell.appendChild(el("span", "convviz-layers-num", String(c)));
+      cells.appendChild(cell);
+    }
+    this.hint.textContent = pages ? "Each channel is numbered; click one to see its unit: its feature visualization and the test images that excite it most."
+      : "Each channel is numbered. This layer has no unit pages" + (/Pooling/.test(l.kind || "")
+        ? ": a pooling layer's channels are the units of the conv layer before it, subsampled."
+        : " (its model lists the layers that get them under units: in its zoo entry).");
+    this.fit();
+  };
+
+  // numbers only where a channel's tile is large enough to hold one (else on hover)
+  Browser.prototype.fit = function () {
+    var g = this.d && this.d.layers[this.layer].grid;
+    if (!g) return;
+    var tile = this.mosaic.clientWidth / g.cols;
+    this.cells.classList.toggle("convviz-layers-cells--small", tile > 0 && tile < 26);
   };
 
   function start() {
