@@ -1,28 +1,36 @@
 """The site's class page of a zoo model: every class with the input that maximizes its
 score, its most confident test images, the test images confused with it (and with which
-class), and its average Grad-CAM; a confusion matrix whose cells link to the classes.
+class), and its average Grad-CAM; a confusion matrix whose diagonal links to the classes
+and whose other cells link to the confusions: the test images of one (true, predicted)
+pair, each with its Grad-CAM for both classes.
 
 One Markdown page, ``<folder>/index.md`` (URL ``gallery/<model>/classes/``), every class at
-the anchor ``#class-<index>``. Expensive parts use the cache; the folder is skipped when
-its fingerprint is unchanged.
+the anchor ``#class-<index>``, every confusion at ``#confused-<true>-<predicted>``.
+Expensive parts use the cache; the folder is skipped when its fingerprint is unchanged.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convviz import markup
-from convviz.unit_pages import _STAMP, THUMB, _img, up_to_date
+from convviz.unit_pages import _STAMP, up_to_date
 
-__all__ = ["write_class_pages", "shown_classes", "CLASS_STEPS"]
+__all__ = ["write_class_pages", "shown_classes", "confusions", "pair_cams", "CLASS_STEPS"]
 
 CLASS_STEPS = 96
-K = 6
+K = 6  # images per strip, and per confusion
+THUMB = 72  # displayed size of a test image, CSS pixels
+# a wrong prediction's colour: the site's stylesheet (assets/explorer.css) sets it per colour
+# scheme (light #c62828, dark #ff7b72: 5.6:1 and 6.4:1 against Material's backgrounds)
+WRONG = "var(--convviz-wrong, #c62828)"
+MUTED = "var(--md-default-fg-color--light, #757575)"  # 4.6:1 (light) and 4.9:1 (dark)
 
 
 def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -31,10 +39,62 @@ def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([y[y >= 0], predicted])).astype(int)
 
 
-def _figure(src: str, alt: str, caption: str, *, size: int = THUMB, title: str = "") -> str:
+def confusions(y: np.ndarray, predicted: np.ndarray, probs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """The misclassified labelled images by (true, predicted) class, in the order of the pairs;
+    each pair's image indices with the most confident mistake (the predicted class's
+    probability) first, ties in index order. Unlabelled images (``y == -1``) are left out."""
+    y, predicted = np.asarray(y), np.asarray(predicted)
+    wrong = np.flatnonzero((y >= 0) & (predicted != y))
+    wrong = wrong[np.argsort(-np.asarray(probs)[wrong, predicted[wrong]], kind="stable")]
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for i in wrong:
+        pairs.setdefault((int(y[i]), int(predicted[i])), []).append(int(i))
+    return {pair: np.array(pairs[pair], int) for pair in sorted(pairs)}
+
+
+def pair_cams(
+    model: Any, x: np.ndarray, first: np.ndarray, second: np.ndarray, *, layer: str, cache: Any = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM of each image for two classes (``first[i]`` and ``second[i]``), both maps of an
+    image divided by the larger one's peak: one colour scale per image, so that the class with
+    less evidence shows less. Returns two float32 (N, H, W) arrays in [0, 1]."""
+    import convviz
+
+    n = len(x)
+    if n == 0:
+        empty = np.zeros((0, *np.shape(x)[1:3]), np.float32)
+        return empty, empty.copy()
+    maps = convviz.grad_cam(
+        model,
+        np.concatenate([x, x]),
+        layer=layer,
+        class_index=np.concatenate([first, second]).astype(int).tolist(),
+        normalize=False,
+        cache=cache,
+    )
+    peak = maps.reshape(2, n, -1).max(axis=(0, 2))
+    scale = np.where(peak > 0, peak, 1).astype(np.float32)[:, None, None]
+    return maps[:n] / scale, maps[n:] / scale
+
+
+def _img(src: str, alt: str, *, size: int = THUMB, title: str = "") -> str:
+    t = f' title="{markup.text(title)}"' if title else ""
     return (
-        f'<figure style="margin:0;text-align:center">{_img(src, alt, size=size, title=title)}'
-        f'<figcaption style="font-size:0.7em">{markup.text(caption)}</figcaption></figure>'
+        f'<img src="{src}" alt="{markup.text(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
+        'style="image-rendering: pixelated">'
+    )
+
+
+def _figure(
+    src: str, alt: str, caption: str, *, size: int = THUMB, title: str = "", href: str = "", wrong: bool = False
+) -> str:
+    img = _img(src, alt, size=size, title=title)
+    if href:
+        img = f'<a href="{href}">{img}</a>'
+    color = f";color:{WRONG}" if wrong else ""
+    return (  # a long class name wraps under its image instead of widening the strip
+        f'<figure style="margin:0;text-align:center;max-width:{max(size, 96)}px">{img}'
+        f'<figcaption style="font-size:0.7em;overflow-wrap:anywhere{color}">{markup.text(caption)}</figcaption></figure>'
     )
 
 
@@ -42,7 +102,13 @@ def _strip(items: list[str]) -> list[str]:
     return ['<div style="display:flex;flex-wrap:wrap;gap:4px">', *items, "</div>", ""]
 
 
+def _count(n: int) -> str:
+    return f"{n} test image{'' if n == 1 else 's'}"
+
+
 def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray) -> list[str]:
+    """The matrix, scrolling inside its block on a narrow screen: a count on the diagonal links
+    to its class, any other count to its confusion, a zero is muted."""
     head = "".join(
         f'<th><a href="#class-{c}" title="{markup.text(names[c])}">{markup.text(names[c])}</a></th>' for c in shown
     )
@@ -51,14 +117,123 @@ def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray
         cells = []
         for p in shown:
             n = int(conf[t, p])
-            style = "font-weight:bold" if t == p else ("color:#e53935" if n else "color:#999")
-            cells.append(
-                f'<td style="{style}"><a href="#class-{p if t != p else t}">{n}</a></td>'
-                if n
-                else f'<td style="{style}">0</td>'
-            )
+            if t == p:
+                title = f"{_count(n)} of {names[t]} predicted {names[t]}"
+                cells.append(
+                    f'<td style="font-weight:bold"><a href="#class-{t}" title="{markup.text(title)}">{n}</a></td>'
+                )
+            elif n:
+                title = f"{_count(n)} of {names[t]} predicted {names[p]}"
+                cells.append(
+                    f'<td style="font-weight:bold"><a href="#confused-{t}-{p}" title="{markup.text(title)}" '
+                    f'style="color:{WRONG}">{n}</a></td>'
+                )
+            else:
+                cells.append(f'<td style="color:{MUTED}">0</td>')
         rows.append(f'<tr><th><a href="#class-{t}">{markup.text(names[t])}</a></th>{"".join(cells)}</tr>')
-    return ["<table>", f"<tr><th>true ↓ · predicted →</th>{head}</tr>", *rows, "</table>", ""]
+    return [
+        '<div style="overflow-x:auto;max-width:100%">',
+        '<table style="margin:0">',
+        f"<tr><th>true ↓ · predicted →</th>{head}</tr>",
+        *rows,
+        "</table>",
+        "</div>",
+        "",
+    ]
+
+
+def _colour_bar(what: str) -> str:
+    """The Grad-CAM overlays' colour scale, from 0 to ``what`` (over a mid-gray pixel: the
+    colours :func:`convviz.plot.overlay_heatmap` blends in)."""
+    from convviz.plot import heat_colormap
+
+    cmap = heat_colormap()
+    stops = ", ".join("#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in cmap(v / 8)[:3])) for v in range(9))
+    return (
+        '<p style="display:flex;flex-wrap:wrap;align-items:center;gap:.4em;font-size:0.7em;margin:.4em 0">'
+        f'Grad-CAM: 0<span role="img" aria-label="colour scale of the Grad-CAM overlays, from 0 to {markup.text(what)}" '
+        f'style="display:inline-block;width:8em;height:.8em;background:linear-gradient(to right, {stops})"></span>'
+        f"{markup.text(what)}</p>"
+    )
+
+
+def _confusion_sections(
+    model_name: str,
+    model: Any,
+    x: np.ndarray,
+    pictures: np.ndarray,
+    probs: np.ndarray,
+    names: tuple[str, ...],
+    pairs: dict[tuple[int, int], np.ndarray],
+    folder: Path,
+    picture: Callable[[int], str],
+    *,
+    layer: str,
+) -> list[str]:
+    """One section per confusion (``#confused-<true>-<predicted>``): its first :data:`K` test
+    images, each beside its Grad-CAM for the true and for the predicted class."""
+    from convviz.plot import overlay_heatmap, save_image
+
+    shown = {pair: idx[:K] for pair, idx in pairs.items()}
+    order = np.concatenate(list(shown.values()))
+    truth = np.array([t for (t, _), idx in shown.items() for _ in idx], int)
+    said = np.array([p for (_, p), idx in shown.items() for _ in idx], int)
+    maps_true, maps_said = pair_cams(model, x[order], truth, said, layer=layer)
+    cam = {int(j): (a, b) for j, a, b in zip(order, maps_true, maps_said)}
+    total = sum(len(idx) for idx in pairs.values())
+    most = max(len(idx) for idx in pairs.values())
+    top = [f"{names[t]} taken for {names[p]}" for (t, p), idx in pairs.items() if len(idx) == most]
+    stronger = int(sum(b.max() > a.max() for a, b in cam.values()))
+    size = THUMB * 4 // 3
+    lines = [
+        "## Confusions",
+        "",
+        f"The {total} misclassified test images by true and predicted class, the most confident "
+        f"mistake first ({K} at most per pair). Beside each image, its Grad-CAM at "
+        f"{markup.code(layer)} for the true class and for the predicted class, on one scale: both "
+        "maps divided by the larger one's peak, so that the class with less evidence shows less. "
+        + (
+            f"The most frequent confusion is {markup.text(top[0])} ({_count(most)}); "
+            if len(top) == 1
+            else f"The most frequent confusions are {markup.text(', '.join(top))} ({_count(most)} each); "
+        )
+        + f"in {stronger} of the {len(cam)} images shown, the predicted class's map peaks higher than the "
+        "true class's.",
+        "",
+        _colour_bar("the larger map's peak (of the pair)"),
+        "",
+    ]
+    for (t, p), idx in pairs.items():
+        lines += [
+            f"### {markup.text(model_name)} · {markup.text(names[t])} taken for {markup.text(names[p])} "
+            f"{{#confused-{t}-{p}}}",
+            "",
+            f"{_count(len(idx))} labelled "
+            f'<a href="#class-{t}">{markup.text(names[t])}</a> '
+            f'{"are" if len(idx) != 1 else "is"} predicted <a href="#class-{p}">{markup.text(names[p])}</a>'
+            + (f"; showing {len(shown[t, p])} of {len(idx)}, the most confident first." if len(idx) > K else "."),
+            "",
+            '<div style="display:flex;flex-wrap:wrap;gap:8px 16px">',
+        ]
+        for j in shown[t, p]:
+            j = int(j)
+            group = [_figure(picture(j), f"test image {j}", f"test image {j}", size=size)]
+            for c, heat, role in ((t, cam[j][0], "true"), (p, cam[j][1], "predicted")):
+                save_image(folder / f"x{j}_cam{c}.png", overlay_heatmap(pictures[j], heat))
+                empty = " (all zero)" if not heat.max() > 0 else ""
+                group.append(
+                    _figure(
+                        f"x{j}_cam{c}.png",
+                        f"Grad-CAM of test image {j} for {names[c]}, the {role} class{empty}",
+                        f"{role}: {names[c]} {probs[j, c]:.0%}",
+                        size=size,
+                        title=f"Grad-CAM for {names[c]}{empty}; probability {probs[j, c]:.1%}",
+                        wrong=role == "predicted",
+                    )
+                )
+            lines.append(f'<div style="display:flex;gap:4px">{"".join(group)}</div>')
+        lines += ["</div>", ""]
+    return lines
 
 
 def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> float | None:
@@ -120,16 +295,24 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         "the softmax), the test images the model is most confident about, the test images it confuses "
         "with the class, and the class's average Grad-CAM over its test images.",
         "",
+        _colour_bar("the map's peak"),
+        "",
     ]
+    pairs = confusions(y, predicted, probs)
     if accuracy is not None:
         lines += [
             "## Confusion matrix",
             "",
             f"Test accuracy {accuracy:.2%} on {int(labelled.sum())} labelled images. Rows are the true "
-            "classes, columns the predictions; every number links to a class.",
+            "classes, columns the predictions; a number on the diagonal links to its class, any other "
+            "to its confusion: those test images with the Grad-CAM of both classes.",
             "",
             *_confusion_table(conf, names, shown),
         ]
+        if pairs:
+            lines += _confusion_sections(
+                entry.name, model, x, pictures, probs, names, pairs, folder, picture, layer=entry.cam_layer(model)
+            )
     else:
         lines += [
             "The test images have no labels: classes are those the model predicts, and there is no confusion to show.",
@@ -216,6 +399,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                                 f"test image {j}",
                                 f"is {names[y[j]]}",
                                 title=f"test image {j}: labelled {names[y[j]]}, predicted {name} ({probs[j, c]:.0%})",
+                                href=f"#confused-{y[j]}-{c}",
                             )
                             for j in wrong_in
                         ]
@@ -233,6 +417,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                                 f"→ {names[predicted[j]]}",
                                 title=f"test image {j}: "
                                 f"labelled {name}, predicted {names[predicted[j]]} ({probs[j].max():.0%})",
+                                href=f"#confused-{c}-{predicted[j]}",
                             )
                             for j in wrong_out
                         ]

@@ -3,10 +3,13 @@
 Every test image (up to :data:`MAX_POINTS`, a seeded sample beyond) becomes a point at its
 2-D UMAP position (the latent page's projection, from the same cache entry), with its
 true and predicted class, the predicted probability, its outlier score and its Grad-CAM
-for the predicted class. :func:`write_explorer` writes ``data.json`` and two sprite
-sheets (``images.png``: the images; ``cams.png``: their Grad-CAM overlays, same grid),
-which the page's script (``convviz/assets/explorer.js``, bundled: no request leaves the
-page) draws.
+for the predicted class; a misclassified image also gets its Grad-CAM for the true class,
+both maps on one scale (:func:`convviz.class_pages.pair_cams`). :func:`write_explorer`
+writes ``data.json`` and the sprite sheets (``images.png``: the images; ``cams.png``:
+their Grad-CAM overlays, same grid; ``cams_true.png``: the true class's overlays of the
+misclassified images, in the order of ``true_cam``), which the page's script
+(``convviz/assets/explorer.js``, bundled: no request leaves the page) draws. The class
+names link to the model's class page (``class_page``, relative to ``data.json``).
 """
 
 from __future__ import annotations
@@ -25,16 +28,18 @@ MAX_POINTS = 10_000
 DATA_FILE = "data.json"
 _STAMP = ".fingerprint"
 THUMB = 64  # largest side of a thumbnail in the sprite sheets, pixels
+CLASS_PAGE = "../classes/"  # the class page (convviz.class_pages), from the explorer's folder
 
 
 @dataclass(frozen=True)
 class Explorer:
-    """The explorer's data: ``meta`` (JSON-able: points and classes), and the two sprite
-    sheets as uint8 RGB arrays."""
+    """The explorer's data: ``meta`` (JSON-able: points and classes), and the sprite sheets
+    as uint8 RGB arrays (``cams_true`` is None when no point is misclassified)."""
 
     meta: dict[str, Any]
     images: np.ndarray
     cams: np.ndarray
+    cams_true: np.ndarray | None = None
 
 
 def sprite_sheet(images: np.ndarray, *, size: int) -> tuple[np.ndarray, int]:
@@ -73,6 +78,7 @@ def explorer_data(entry: Any, *, max_points: int = MAX_POINTS, progress: bool = 
     Grad-CAM pages' results are reused)."""
     import convviz
     from convviz import latent, zoo
+    from convviz.class_pages import pair_cams
     from convviz.plot import overlay_heatmap
 
     model = zoo.load(entry, progress=progress)
@@ -93,11 +99,21 @@ def explorer_data(entry: Any, *, max_points: int = MAX_POINTS, progress: bool = 
     if n > max_points:
         shown = np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))
     layer = entry.cam_layer(model)
-    cams = convviz.grad_cam(model, test.x[shown], layer=layer, class_index=pred[shown], cache=True)
+    cams = np.array(convviz.grad_cam(model, test.x[shown], layer=layer, class_index=pred[shown], cache=True))
+    # a misclassified point: its maps for the true and the predicted class, on one scale
+    wrong = np.flatnonzero(labelled[shown] & (pred[shown] != test.y[shown]))
+    true_cams, true_maps = None, cams[:0]
+    if len(wrong):
+        idx = shown[wrong]
+        true_maps, cams[wrong] = pair_cams(model, test.x[idx], test.y[idx], pred[idx], layer=layer)
     size = min(THUMB, max(test.x.shape[1:3]))
     images, cols = sprite_sheet(test.x[shown], size=size)
     overlays = np.stack([overlay_heatmap(test.x[i], cam) for i, cam in zip(shown, cams)])
     cam_sheet, _ = sprite_sheet(overlays, size=size)
+    true_cols = 0
+    if len(wrong):
+        true_overlays = np.stack([overlay_heatmap(test.x[i], cam) for i, cam in zip(shown[wrong], true_maps)])
+        true_cams, true_cols = sprite_sheet(true_overlays, size=size)
     top = min(12, max(1, n // 5))
     suspicious = [int(np.flatnonzero(shown == i)[0]) for i in np.argsort(-scores, kind="stable")[:top] if i in shown]
     meta = {
@@ -119,8 +135,13 @@ def explorer_data(entry: Any, *, max_points: int = MAX_POINTS, progress: bool = 
         "cols": cols,
         "images": "images.png",
         "cams": "cams.png",
+        "cams_true": "cams_true.png" if true_cams is not None else None,
+        "true_cam": [int(k) for k in wrong],
+        "true_prob": [round(float(probs[i, test.y[i]]), 4) for i in shown[wrong]],
+        "true_cols": true_cols,
+        "class_page": CLASS_PAGE,
     }
-    return Explorer(meta, images, cam_sheet)
+    return Explorer(meta, images, cam_sheet, true_cams)
 
 
 def _fingerprint(entry: Any) -> str:
@@ -135,8 +156,9 @@ def up_to_date(folder: Path, entry: Any) -> bool:
 
 
 def write_explorer(entry: Any, folder: str | Path, *, progress: bool = True) -> bool:
-    """Write a zoo entry's explorer (``data.json``, ``images.png``, ``cams.png``) into
-    ``folder``; skipped (returns False) when it is up to date for the entry and the code."""
+    """Write a zoo entry's explorer (``data.json``, ``images.png``, ``cams.png`` and, when a
+    point is misclassified, ``cams_true.png``) into ``folder``; skipped (returns False) when
+    it is up to date for the entry and the code."""
     from convviz.pages import _write_if_changed, save_png
 
     folder = Path(folder)
@@ -146,6 +168,10 @@ def write_explorer(entry: Any, folder: str | Path, *, progress: bool = True) -> 
     folder.mkdir(parents=True, exist_ok=True)
     save_png(data.images, folder / "images.png")
     save_png(data.cams, folder / "cams.png")
+    if data.cams_true is not None:
+        save_png(data.cams_true, folder / "cams_true.png")
+    else:
+        (folder / "cams_true.png").unlink(missing_ok=True)
     _write_if_changed(folder / DATA_FILE, json.dumps(data.meta, separators=(",", ":")))
     (folder / _STAMP).write_text(_fingerprint(entry))
     return True

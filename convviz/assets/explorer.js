@@ -1,10 +1,18 @@
 /* convviz embedding explorer: a zoomable scatter of a model's test images in its latent
-   space. Hover a point for its image, classes and outlier score; click it for its Grad-CAM;
-   filter by class. Reads the data.json a link of class "convviz-explorer" points to, and
-   the sprite sheets beside it: no request leaves the site. */
+   space. Hover a point for its image, classes and outlier score; click (or tap) it for its
+   Grad-CAM, and a misclassified one's Grad-CAM for its true class too; filter by class. With
+   a mouse, the wheel zooms and a drag pans; on a touch screen, one finger scrolls the page
+   and two pinch-zoom and pan the plot. Reads the data.json a link of class "convviz-explorer"
+   points to, and the sprite sheets beside it: no request leaves the site. Data reaches the
+   page as text (textContent, attributes), never as markup. */
 (function () {
   "use strict";
   var TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+  var HINT = "Click or tap a point to see its Grad-CAM.";
+  var TOUCH_SLOP = 10; // CSS pixels a finger may move and still tap
+  // touch events handle fingers (below); a browser without them gets its touch pointers as a mouse's
+  var TOUCH_EVENTS = "ontouchstart" in window;
 
   function classColor(k, n) {
     return n <= 10 ? TAB10[k % 10] : "hsl(" + Math.round((360 * k) / n) + ",70%,50%)";
@@ -17,13 +25,23 @@
     return e;
   }
 
+  // Material's colors of the current scheme; --convviz-wrong is set per scheme in explorer.css
   function themeColors() {
     var s = getComputedStyle(document.body);
+    function v(name, fallback) { return (s.getPropertyValue(name) || "").trim() || fallback; }
     return {
-      fg: (s.getPropertyValue("--md-default-fg-color") || "#222").trim() || "#222",
-      bg: (s.getPropertyValue("--md-default-bg-color") || "#fff").trim() || "#fff",
-      wrong: "#e53935",
+      fg: v("--md-default-fg-color", "#222"),
+      bg: v("--md-default-bg-color", "#fff"),
+      wrong: v("--convviz-wrong", "#c62828"),
     };
+  }
+
+  // a link whose text is data (a class name): textContent, never markup
+  function textLink(text, href) {
+    if (!href) return document.createTextNode(text);
+    var a = el("a", "", text);
+    a.href = href;
+    return a;
   }
 
   function Explorer(link) {
@@ -61,6 +79,9 @@
     this.wrong = new Uint8Array(n);
     for (var i = 0; i < n; i++) this.wrong[i] = d.label[i] >= 0 && d.label[i] !== d.pred[i] ? 1 : 0;
     this.suspicious = new Set(d.suspicious);
+    // point -> its cell in cams_true.png (the misclassified points' maps for their true class)
+    this.trueCell = new Map();
+    (d.true_cam || []).forEach(function (point, cell) { self.trueCell.set(point, cell); });
     this.status.remove();
 
     // toolbar: class filter, misclassified only, zoom
@@ -113,20 +134,23 @@
     this.tip.append(this.tipCanvas, this.tipText);
     stage.append(this.canvas, this.tip);
     this.panel = el("div", "convviz-explorer-panel");
-    this.panel.appendChild(el("p", "convviz-explorer-hint", "Click a point to see its Grad-CAM."));
+    this.panel.setAttribute("aria-live", "polite");
+    this.panel.appendChild(el("p", "convviz-explorer-hint", HINT));
     main.append(stage, this.panel);
     var legend = el(
       "p",
       "convviz-explorer-legend",
       n + (d.of > n ? " of " + d.of : "") + " test images, " + d.method + " of the features before the last layer" +
         (d.trustworthiness !== null ? " (trustworthiness " + d.trustworthiness.toFixed(3) + ")" : "") +
-        ". Red ring: misclassified; thick ring: among the most suspicious (outlier score). Scroll or use +/− to zoom, drag to pan."
+        ". Red ring: misclassified; thick ring: among the most suspicious (outlier score). Scroll or use +/− to zoom, " +
+        "drag to pan; on a touch screen, pinch to zoom and drag with two fingers to pan."
     );
     this.root.append(bar, main, legend);
 
     this.sprites = {};
-    var pending = 2;
-    ["images", "cams"].forEach(function (key) {
+    var sheets = d.cams_true ? ["images", "cams", "cams_true"] : ["images", "cams"];
+    var pending = sheets.length;
+    sheets.forEach(function (key) {
       var img = new Image();
       img.onload = function () { if (--pending === 0) self.draw(); };
       img.onerror = function () { self.panel.textContent = "The explorer's images could not load."; };
@@ -183,6 +207,9 @@
     ctx.clearRect(0, 0, this.w, this.h);
     var r = Math.max(1.5, Math.min(6, 60 / Math.sqrt(n))) * Math.sqrt(this.view.k);
     var nc = d.classes.length;
+    // every dot gets a thin edge in the scheme's text color: a pale class color (olive, cyan)
+    // on white, or a dark one (brown, blue) on slate, still stands out from the background
+    var edge = Math.min(1, r / 3);
     for (var pass = 0; pass < 2; pass++) {
       for (var i = 0; i < n; i++) {
         if (!this.visible(i)) continue;
@@ -196,6 +223,10 @@
         ctx.fillStyle = classColor(c, nc);
         ctx.globalAlpha = 0.85;
         ctx.fill();
+        ctx.globalAlpha = 0.6;
+        ctx.lineWidth = edge;
+        ctx.strokeStyle = col.fg;
+        ctx.stroke();
         ctx.globalAlpha = 1;
         if (this.wrong[i]) {
           ctx.lineWidth = 1.5;
@@ -228,8 +259,9 @@
     }
   };
 
-  Explorer.prototype.nearest = function (mx, my) {
-    var best = -1, bestD = 144; // within 12 CSS pixels
+  // the visible point nearest to (mx, my), within `reach` CSS pixels (12: a mouse; a finger gets more)
+  Explorer.prototype.nearest = function (mx, my, reach) {
+    var best = -1, bestD = (reach || 12) * (reach || 12);
     for (var i = 0; i < this.n; i++) {
       if (!this.visible(i)) continue;
       var p = this.screen(i), dx = p[0] - mx, dy = p[1] - my, dd = dx * dx + dy * dy;
@@ -238,14 +270,21 @@
     return best;
   };
 
+  // draw point i's cell of a sprite sheet ("images", "cams" or "cams_true") into a canvas
   Explorer.prototype.thumb = function (canvas, key, i, scale) {
     var d = this.d, s = d.thumb, img = this.sprites[key];
+    var cell = key === "cams_true" ? this.trueCell.get(i) : i, cols = key === "cams_true" ? d.true_cols : d.cols;
     canvas.width = s * scale;
     canvas.height = s * scale;
     var ctx = canvas.getContext("2d");
     ctx.imageSmoothingEnabled = false;
-    var r = Math.floor(i / d.cols), c = i % d.cols;
+    var r = Math.floor(cell / cols), c = cell % cols;
     if (img && img.complete) ctx.drawImage(img, c * s, r * s, s, s, 0, 0, s * scale, s * scale);
+  };
+
+  // the class page's URL for class k (and anchor), or "" when the data names no class page
+  Explorer.prototype.classUrl = function (anchor) {
+    return this.d.class_page ? new URL(this.d.class_page + "#" + anchor, this.url).href : "";
   };
 
   Explorer.prototype.describe = function (i) {
@@ -265,7 +304,7 @@
     if (i < 0) { this.tip.hidden = true; return; }
     var info = this.describe(i), scale = Math.max(1, Math.round(96 / this.d.thumb));
     this.thumb(this.tipCanvas, "images", i, scale);
-    this.tipText.innerHTML = "";
+    this.tipText.textContent = "";
     var wrong = this.wrong[i] === 1;
     info.text.forEach(function (line, k) {
       var row = el("div", k === 1 && wrong ? "convviz-explorer-wrong" : "", line);
@@ -273,33 +312,57 @@
     }, this);
     this.tip.hidden = false;
     var tw = this.tip.offsetWidth, th = this.tip.offsetHeight;
-    this.tip.style.left = Math.min(mx + 14, this.w - tw - 4) + "px";
+    this.tip.style.left = Math.max(4, Math.min(mx + 14, this.w - tw - 4)) + "px";
     this.tip.style.top = Math.max(4, Math.min(my + 14, this.h - th - 4)) + "px";
   };
 
   Explorer.prototype.select = function (i) {
     this.selected = i;
-    this.panel.innerHTML = "";
+    this.panel.textContent = "";
     if (i < 0) {
-      this.panel.appendChild(el("p", "convviz-explorer-hint", "Click a point to see its Grad-CAM."));
+      this.panel.appendChild(el("p", "convviz-explorer-hint", HINT));
       this.draw();
       return;
     }
-    var info = this.describe(i), scale = Math.max(1, Math.round(128 / this.d.thumb));
+    var d = this.d, info = this.describe(i), scale = Math.max(1, Math.round(128 / d.thumb));
+    var both = this.trueCell.has(i) && this.sprites.cams_true;
+    var t = d.label[i], p = d.pred[i];
     var figs = el("div", "convviz-explorer-figs");
-    [["images", "image"], ["cams", "Grad-CAM for " + info.pred]].forEach(function (pair) {
+    var shown = [["images", "image"]];
+    if (both) shown.push(["cams_true", "Grad-CAM for " + info.truth + " (true class, " + Math.round(d.true_prob[this.trueCell.get(i)] * 100) + "%)"]);
+    shown.push(["cams", "Grad-CAM for " + info.pred + (both ? " (predicted, " + Math.round(d.prob[i] * 100) + "%)" : "")]);
+    shown.forEach(function (pair) {
       var fig = el("figure");
-      var cv = el("canvas", "convviz-explorer-" + pair[0]);
+      var cv = el("canvas", "convviz-explorer-" + pair[0].replace("_", "-"));
       cv.setAttribute("role", "img");
       cv.setAttribute("aria-label", pair[1] + " of test image " + i + " (true " + info.truth + ", predicted " + info.pred + ")");
       this.thumb(cv, pair[0], i, scale);
-      fig.append(cv, el("figcaption", "", pair[1]));
+      var cap = el("figcaption", pair[0] === "cams" && both ? "convviz-explorer-wrong" : "", pair[1]);
+      fig.append(cv, cap);
       figs.appendChild(fig);
     }, this);
     this.panel.appendChild(figs);
-    info.text.concat(["Grad-CAM layer: " + this.d.cam_layer]).forEach(function (line) {
-      this.panel.appendChild(el("div", "", line));
+    if (both) {
+      this.panel.appendChild(el("div", "convviz-explorer-hint", "Both maps on one scale: each divided by the larger one's peak."));
+    }
+    var rows = [
+      [document.createTextNode("true: "), t >= 0 ? textLink(info.truth, this.classUrl("class-" + t)) : document.createTextNode(info.truth)],
+      [document.createTextNode("predicted: "), textLink(info.pred, this.classUrl("class-" + p)),
+        document.createTextNode(" (" + Math.round(d.prob[i] * 100) + "%)")],
+    ];
+    rows.forEach(function (parts, k) {
+      var row = el("div", k === 1 && this.wrong[i] ? "convviz-explorer-wrong" : "");
+      row.append.apply(row, parts);
+      this.panel.appendChild(row);
     }, this);
+    this.panel.appendChild(el("div", "", info.text[2]));
+    this.panel.appendChild(el("div", "", "Grad-CAM layer: " + d.cam_layer));
+    var pairUrl = this.wrong[i] ? this.classUrl("confused-" + t + "-" + p) : "";
+    if (pairUrl) {
+      var more = el("div");
+      more.append(textLink("every " + info.truth + " taken for " + info.pred, pairUrl));
+      this.panel.appendChild(more);
+    }
     this.draw();
   };
 
@@ -313,23 +376,27 @@
   };
 
   Explorer.prototype.bind = function () {
-    var self = this, cv = this.canvas, drag = null;
+    var self = this, cv = this.canvas, drag = null, touch = null;
     function pos(e) {
       var r = cv.getBoundingClientRect();
       return [e.clientX - r.left, e.clientY - r.top];
     }
+    // mouse and pen: the wheel zooms, a drag pans, hovering shows the tip, a click selects.
+    // Touch is handled below with touch events (their pointer events of type "touch" are ignored).
     cv.addEventListener("wheel", function (e) {
       e.preventDefault();
       var p = pos(e);
       self.zoomAt(p[0], p[1], e.deltaY < 0 ? 1.2 : 1 / 1.2);
     }, { passive: false });
     cv.addEventListener("pointerdown", function (e) {
+      if (e.pointerType === "touch" && TOUCH_EVENTS) return;
       var p = pos(e);
       drag = { x: p[0], y: p[1], tx: self.view.tx, ty: self.view.ty, moved: false };
     });
     cv.addEventListener("pointermove", function (e) {
+      if (e.pointerType === "touch" && TOUCH_EVENTS) return;
       var p = pos(e);
-      if (drag && (Math.abs(p[0] - drag.x) > 3 || Math.abs(p[1] - drag.y) > 3)) {
+      if (drag && (drag.moved || Math.abs(p[0] - drag.x) > 3 || Math.abs(p[1] - drag.y) > 3)) {
         drag.moved = true;
         self.view.tx = drag.tx + p[0] - drag.x;
         self.view.ty = drag.ty + p[1] - drag.y;
@@ -342,17 +409,75 @@
       self.showTip(i, p[0], p[1]);
     });
     cv.addEventListener("pointerup", function (e) {
+      if (e.pointerType === "touch" && TOUCH_EVENTS) return;
       var p = pos(e);
       if (drag && !drag.moved) self.select(self.nearest(p[0], p[1]));
       drag = null;
     });
-    cv.addEventListener("pointerleave", function () {
+    cv.addEventListener("pointerleave", function (e) {
+      if (e.pointerType === "touch" && TOUCH_EVENTS) return;
       drag = null;
       self.hover = -1;
       self.tip.hidden = true;
       self.draw();
     });
     cv.addEventListener("dblclick", function () { self.view = { k: 1, tx: 0, ty: 0 }; self.draw(); });
+
+    // touch: the canvas's touch-action (pan-x pan-y) leaves one-finger drags to the page,
+    // which scrolls; two fingers are ours (default prevented): pinch zooms, moving pans. A
+    // tap (one finger, no move) selects the nearest point and shows its tip.
+    function pinch(e) {
+      var a = pos(e.touches[0]), b = pos(e.touches[1]);
+      return { mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], dist: Math.max(1, Math.hypot(a[0] - b[0], a[1] - b[1])) };
+    }
+    cv.addEventListener("touchstart", function (e) {
+      self.tip.hidden = true; // a tap's tip stays until the next touch
+      if (e.touches.length === 1 && !touch) {
+        var p = pos(e.touches[0]);
+        touch = { x: p[0], y: p[1], tap: true, pinch: null };
+      } else if (e.touches.length >= 2) {
+        if (!touch) touch = { tap: false, pinch: null };
+        touch.tap = false;
+        touch.pinch = { start: pinch(e), view: { k: self.view.k, tx: self.view.tx, ty: self.view.ty } };
+        if (e.cancelable) e.preventDefault();
+      }
+    }, { passive: false });
+    cv.addEventListener("touchmove", function (e) {
+      if (!touch) return;
+      if (touch.pinch && e.touches.length >= 2) {
+        if (!e.cancelable) return; // the page already scrolls with these fingers: leave it
+        e.preventDefault();
+        var now = pinch(e), s = touch.pinch.start, v0 = touch.pinch.view;
+        var k = Math.max(1, Math.min(50, v0.k * now.dist / s.dist));
+        // the plot point under the fingers' first midpoint follows their midpoint
+        self.view = {
+          k: k,
+          tx: now.mid[0] - ((s.mid[0] - v0.tx) / v0.k) * k,
+          ty: now.mid[1] - ((s.mid[1] - v0.ty) / v0.k) * k,
+        };
+        self.draw();
+      } else if (touch.tap) {
+        var p = pos(e.touches[0]);
+        if (Math.abs(p[0] - touch.x) > TOUCH_SLOP || Math.abs(p[1] - touch.y) > TOUCH_SLOP) touch.tap = false;
+      }
+    }, { passive: false });
+    function end(e) {
+      if (!touch) return;
+      if (e.touches.length > 0) {
+        if (touch.pinch && e.touches.length < 2) touch.pinch = null; // one finger lifted: no pinch
+        return;
+      }
+      if (touch.tap && e.type === "touchend") {
+        var i = self.nearest(touch.x, touch.y, 24);
+        self.hover = i;
+        self.select(i);
+        self.showTip(i, touch.x, touch.y);
+        if (e.cancelable) e.preventDefault(); // no emulated mouse events after the tap
+      }
+      touch = null;
+    }
+    cv.addEventListener("touchend", end, { passive: false });
+    cv.addEventListener("touchcancel", end);
   };
 
   function start() {
