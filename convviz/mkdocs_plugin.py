@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import logging
 import os
 import re
@@ -71,6 +72,7 @@ from convviz import markup
 
 __all__ = [
     "ConvvizPlugin",
+    "ChapterOrder",
     "Layout",
     "generate_pages",
     "refresh_examples",
@@ -165,14 +167,14 @@ def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: 
     lines = [
         "# Model zoo",
         "",
-        f"Every model of `{layout.zoo_label}` gets five pages: intermediate activations, filter patterns, "
-        "Grad-CAM, pixel attributions and latent space, a page per conv layer with every unit, and a page "
-        "with every class; an entry with `compare_to` also gets a page of what changed against the model it "
-        f"names. Adding an entry to the zoo adds its pages ([how]({layout.guide})).",
+        f"Every model of {markup.code_span(layout.zoo_label)} gets its pages, in the chapter's order: intermediate "
+        "activations, filter patterns, Grad-CAM, pixel attributions, latent space; then every layer with its "
+        "units, and every class; an entry with `compare_to` also gets a page of what changed against the model "
+        f"it names. Adding an entry to the zoo adds its pages ([how]({layout.guide})).",
         "",
-        "| model | source | dataset | test accuracy | pages |",
-        "|---|---|---|---|---|",
     ]
+    if entries:
+        lines += ["| model | source | dataset | test accuracy | pages |", "|---|---|---|---|---|"]
     for e in entries:
         acc = _accuracy(e, load)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
@@ -183,14 +185,14 @@ def _zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: 
             + [f"[units]({url}/units/index.md)", f"[classes]({url}/classes/index.md)"]
         )
         lines.append(
-            f"| [{markup.text(e.name)}](#{url}) | {e.source} ({markup.code(detail)}) | {markup.text(e.dataset)} | {acc_text} | {pages} |"
+            f"| [{markup.text(e.name)}](#{url}) | {e.source} ({markup.code(detail)}) | {markup.text(e.dataset)} "
+            f"| {acc_text} | {pages} |"
         )
-    for e, why in skipped:
-        lines.append(
-            f"| {markup.text(e.name)} (skipped) | {e.source} | {markup.text(e.dataset)} | — | not built here: {markup.text(why)} |"
-        )
-    if not entries and not skipped:
-        lines.append("| (the zoo file has no models) | | | | |")
+    if not entries:
+        lines.append("No model of the zoo file can be built here." if skipped else "The zoo file has no models.")
+    if skipped:
+        lines += ["", f'!!! note "Not built here: {len(skipped)} model{"s" if len(skipped) != 1 else ""}"', ""]
+        lines += [f"    - {markup.text(e.name)} ({e.source}): {markup.text(why)}" for e, why in skipped]
     lines.append("")
     return "\n".join(lines)
 
@@ -415,7 +417,7 @@ def _figure(m: re.Match[str], layout: Layout, where: str) -> str:
         )
     images = _gallery_images(md.read_text(encoding="utf-8"))
     if which.startswith('"'):
-        hit = [img for img in images if img[1].startswith(which.strip('"'))]
+        hit = [img for img in images if html.unescape(img[1]).startswith(which.strip('"'))]  # alt: escaped text
     else:
         hit = [img for img in images if img[0] == int(which)]
     if not hit:
@@ -482,6 +484,8 @@ def fill_numbers(markdown: str, layout: Layout, where: str = "page") -> str:
                 value = read_number(folder, key)
         except KeyError as exc:
             raise ValueError(f"{where}: {m.group(0)}: {exc.args[0]}") from None
+        if isinstance(value, str) and fmt is None:  # a recorded sentence: shown as written
+            return markup.text(value)
         return _FORMATS[fmt].format(int(value) if fmt == "int" else value)
 
     def table(m: re.Match[str]) -> str:
@@ -592,6 +596,58 @@ class _OutputBlock(str):
         return f"Out:\n{{: .mkd-glr-script-out }}\n\n{markup.fenced(body, '{.shell .mkd-glr-script-out-disp }')}\n\n"
 
 
+def _folded_code(codestr2md: Any) -> Any:
+    """mkdocs-gallery's code block, folded: a ``<details>`` whose summary says what it holds,
+    so that each block's figures and printed conclusions come right after its text. A
+    traceback (``pytb``) stays open."""
+
+    def folded(codestr: str, lang: str = "python", lineno: Any = None, is_exc: bool = False) -> str:
+        block = codestr2md(codestr, lang=lang, lineno=lineno, is_exc=is_exc)
+        if is_exc or lang != "python":
+            return str(block)
+        lines = len(codestr.strip("\n").splitlines())
+        return (
+            f'<details class="convviz-code" markdown="1">\n<summary>The code ({lines} '
+            f"line{'s' if lines != 1 else ''})</summary>\n\n{block}\n</details>\n"
+        )
+
+    folded._convviz = True  # type: ignore[attr-defined]
+    return folded
+
+
+_DOWNLOAD_NOTE = re.compile(
+    r"\n!!! note\n\n +Click \[here\]\(#download_links\)\n +to download the full example code[^\n]*\n"
+)
+_TIMING = re.compile(r"\*\*Total running time of the script:\*\*[^\n]*\n")
+
+
+def _header_and_footer(wrapper: Any) -> Any:
+    """mkdocs-gallery's page header without its download note, and its footer's running time
+    replaced by the page's compute time (:func:`convviz.site.page_seconds`): a page that read
+    its results from the cache says how long computing them took, and how long it took here."""
+
+    def header_and_footer(script: Any, time_elapsed: float, memory_used: float) -> tuple[str, str]:
+        from convviz.site import page_seconds, remember_page_seconds
+
+        before, after = wrapper(script, time_elapsed, memory_used)
+        text = Path(script.src_py_file).read_text(encoding="utf-8")
+        computed = page_seconds(text)
+        if computed is None:
+            remember_page_seconds(text, time_elapsed)
+            line = f"**Computed** in {time_elapsed:.1f} s by this build (results and figures).\n"
+        else:
+            line = (
+                f"**Computed** in {computed:.1f} s by the run that filled the cache; this build read the "
+                f"results and drew the figures in {time_elapsed:.1f} s.\n"
+            )
+        before = _DOWNLOAD_NOTE.sub("\n", before)
+        after = _TIMING.sub(line, after) if _TIMING.search(after) else line + after
+        return before, after
+
+    header_and_footer._convviz = True  # type: ignore[attr-defined]
+    return header_and_footer
+
+
 def _escaped_titles(titles: Any) -> Any:
     """A figure's titles, which mkdocs-gallery writes into the image's alt text (Markdown, or
     an HTML attribute), as text shown as written."""
@@ -632,6 +688,12 @@ def _prepare_gallery() -> None:
     # printed output goes behind a fence it cannot close, figure titles into the alt text
     # escaped, and a data error in a page is the build's one-line error
     gen_single.CODE_OUTPUT = _OutputBlock()
+    # figures first: a page's code is folded under its text (downloads keep it whole), the
+    # header's download note (the buttons are at the end) goes, the footer says compute time
+    if not getattr(gen_single.codestr2md, "_convviz", False):
+        gen_single.codestr2md = _folded_code(gen_single.codestr2md)
+    if not getattr(gen_single.get_example_md_wrapper, "_convviz", False):
+        gen_single.get_example_md_wrapper = _header_and_footer(gen_single.get_example_md_wrapper)
     if not getattr(scrapers._matplotlib_fig_titles, "_convviz", False):
         scrapers._matplotlib_fig_titles = _escaped_titles(scrapers._matplotlib_fig_titles)
     if not getattr(gen_single.handle_exception, "_convviz", False):
@@ -644,6 +706,79 @@ def _prepare_gallery() -> None:
     gallery_log = logging.getLogger("mkdocs.plugins.mkdocs-gallery")
     if not any(isinstance(f, _SameNamesAcrossModels) for f in gallery_log.filters):
         gallery_log.addFilter(_SameNamesAcrossModels())
+
+
+def _extra_pages(model_dir: Path, docs: Path) -> list[Any]:
+    """Nav entries for a model's unit pages (the layer index, then one page per layer in
+    forward order) and its class page, as far as they exist."""
+    import json
+
+    from convviz.unit_pages import LAYERS_FILE, layer_folder
+
+    def rel(p: Path) -> str:
+        return Path(os.path.relpath(p, docs)).as_posix()
+
+    entries: list[Any] = []
+    units = model_dir / "units"
+    if (units / "index.md").is_file():
+        layers: list[Any] = [{"All layers": rel(units / "index.md")}]
+        try:
+            summary = json.loads((units / LAYERS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = {}
+        for name in summary:
+            page = units / layer_folder(name) / "index.md"
+            if page.is_file():
+                layers.append({markup.text(name): rel(page)})
+        entries.append({"Layers and units": layers})
+    if (model_dir / "classes" / "index.md").is_file():
+        # a section of its own: with Material's navigation.indexes, an index.md directly in the
+        # model's section would become the section's own page
+        entries.append({"Classes": [{"Every class": rel(model_dir / "classes" / "index.md")}]})
+    return entries
+
+
+def _with_extra_pages(nav: Any, out: Path, docs: Path) -> Any:
+    """``nav`` with :func:`_extra_pages` appended to each model's section (a list holding
+    that model's gallery pages, ``<gallery>/<model>/<page>.md``)."""
+    gallery = Path(os.path.relpath(out, docs)).as_posix()
+
+    def model_of(item: Any) -> str | None:
+        path = item if isinstance(item, str) else next(iter(item.values())) if isinstance(item, dict) else None
+        if not isinstance(path, str) or not path.startswith(gallery + "/"):
+            return None
+        parts = path[len(gallery) + 1 :].split("/")
+        return parts[0] if len(parts) == 2 and parts[1].endswith(".md") and parts[1] != "index.md" else None
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, list):
+            models = {m for m in map(model_of, item) if m}
+            done = [walk(x) for x in item]
+            if len(models) == 1:
+                model = models.pop()
+                if not any(isinstance(x, dict) and "Layers and units" in x for x in done):
+                    done += _extra_pages(out / model, docs)
+            return done
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        return item
+
+    return walk(nav)
+
+
+class ChapterOrder:
+    """mkdocs-gallery's sort key for a model's pages: the chapter's order (activations, filter
+    patterns, Grad-CAM, pixel attributions, latent space, then the changes page), any other
+    script after them by name."""
+
+    def __init__(self, *args: Any) -> None:
+        from convviz.site import PAGE_NAMES
+
+        self.order = (*PAGE_NAMES, "changes")
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        stem = Path(filename).stem
+        return (self.order.index(stem) if stem in self.order else len(self.order), str(filename))
 
 
 class _SameNamesAcrossModels(logging.Filter):
@@ -764,6 +899,8 @@ class ConvvizPlugin(BasePlugin[_Options]):
         if errors:
             name, err = errors[0]
             raise PluginError(f"{config.config_file_path}: convviz 'gallery' option {name!r}: {err}")
+        if "within_subsection_order" not in self.config.gallery:
+            plugin.config["within_subsection_order"] = ChapterOrder  # a class: the gallery's own check takes names
         return plugin
 
     def on_config(self, config: Any, **kwargs: Any) -> Any:
@@ -780,6 +917,8 @@ class ConvvizPlugin(BasePlugin[_Options]):
         os.environ["CONVVIZ_ZOO"] = str(layout.zoo)
         os.environ.setdefault("CONVVIZ_CACHE_DIR", str(layout.root / ".convviz-cache"))
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if "md_in_html" not in config.markdown_extensions:  # folded code: <details markdown="1">
+            config.markdown_extensions.append("md_in_html")
         _prepare_gallery()
         from convviz.zoo import ZooError
 
@@ -871,6 +1010,15 @@ class ConvvizPlugin(BasePlugin[_Options]):
             if seconds is not None:
                 self._seconds[(e.name, "classes")] = seconds
                 print(f"convviz: {e.name}: class page written in {seconds:.1f} s")
+        self._extend_nav(config)
+
+    def _extend_nav(self, config: Any) -> None:
+        """Each model's section of the navigation gets its unit, layer and class pages (the
+        gallery lists only the pages of its scripts): a reader reaches every page from the
+        sidebar, in the chapter's order after the gallery pages."""
+        assert self.layout is not None
+        docs = Path(config.docs_dir).resolve()
+        config["nav"] = _with_extra_pages(config["nav"], self.layout.out, docs)
 
     def on_files(self, files: Any, config: Any, **kwargs: Any) -> Any:
         """The gallery's files, and the explorer's script and style from the package."""

@@ -36,6 +36,8 @@ __all__ = [
     "write_pages",
     "remove_stale_pages",
     "render",
+    "page_seconds",
+    "remember_page_seconds",
 ]
 
 PAGE_NAMES = ("activations", "filters", "gradcam", "attributions", "latent")
@@ -209,6 +211,32 @@ def _in_folder(folder: Path) -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+def _page_key(script_text: str) -> str:
+    return "page-seconds-" + hashlib.sha256(script_text.encode()).hexdigest()[:24]
+
+
+def page_seconds(script_text: str) -> float | None:
+    """How long the first run of a page script (its exact text: zoo entry, template and code
+    fingerprint included) took, as recorded in the cache by :func:`remember_page_seconds`;
+    None when no run recorded it. A build that reads a page's results from a cache filled by
+    ``convviz render`` (a worker, a CI job) says this time, not its own reading time."""
+    from convviz.cache import default_cache
+
+    record = default_cache().read_json(_page_key(script_text))
+    return float(record["seconds"]) if isinstance(record, dict) and "seconds" in record else None
+
+
+def remember_page_seconds(script_text: str, seconds: float) -> None:
+    """Record the time of a page script's run in the cache, unless a run of the same text is
+    already recorded (the first run computes; later ones read its results from the cache)."""
+    from convviz.cache import default_cache
+
+    store = default_cache()
+    key = _page_key(script_text)
+    if store.read_json(key) is None:
+        store.put_bytes(key, json.dumps({"seconds": round(float(seconds), 2)}).encode())
+
+
 RENDERABLE = (*WHAT, "units", "classes")
 
 
@@ -287,6 +315,7 @@ def render(
                 runpy.run_path(str(scripts / f"{page}.py"), run_name="__main__")
         finally:
             _RECORDER[0] = None
+        remember_page_seconds((scripts / f"{page}.py").read_text(encoding="utf-8"), time.perf_counter() - start)
         for i, num in enumerate(plt.get_fignums() if figures else [], start=1):
             save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
         plt.close("all")
