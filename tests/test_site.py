@@ -538,6 +538,12 @@ def test_embedding_explorer_hover_click_and_filter(browser, server, built, schem
         " let n = 0; for (let k = 0; k < d.length; k += 4) if (Math.abs(d[k] - d[k+2]) > 40) n++; return n; }"
     )
     assert colorful > 0  # a heatmap, not the gray image
+    if wrong and shown in wrong:  # a misclassified point: both classes' maps, and links to them
+        assert page.locator(".convviz-explorer-panel canvas.convviz-explorer-cams-true").count() == 1
+        t, p = data["label"][shown], data["pred"][shown]
+        hrefs = page.eval_on_selector_all(".convviz-explorer-panel a", "els => els.map(e => e.href)")
+        assert hrefs[-1].endswith(f"/gallery/shapes-cnn/classes/#confused-{t}-{p}"), hrefs
+        assert f'id="confused-{t}-{p}"' in _html(built[0] / "site", "gallery/shapes-cnn/classes")
     total = page.evaluate("() => window.convvizExplorers[0].visibleCount()")
     assert total == data["points"]
     page.locator(".convviz-explorer-classes input[value='0']").uncheck()
@@ -635,3 +641,100 @@ def test_every_figure_has_alt_text(built):
             if alt is None or len(alt.group(1).strip()) < 3:
                 missing.append(f"{html.relative_to(site)}: {tag[:120]}")
     assert not missing, missing[:10]
+
+
+# ----------------------------------------------------------------------------- as a reader sees it
+
+DEVICES = {
+    "desktop": {"viewport": {"width": 1400, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+GALLERY_PAGES = [f"gallery/{m}/{p}/" for m in MODELS for p in PAGES] + ["gallery/digits-cnn/changes/"]
+READER_PAGES = [
+    "",
+    "gallery/",
+    *GALLERY_PAGES,
+    "gallery/shapes-cnn/units/",
+    "gallery/shapes-cnn/units/block3_relu1/",
+    "gallery/shapes-cnn/classes/",
+    "course/activations/",
+    "course/gradcam/",
+    "course/figures/the_chapters_model/",
+]
+
+# WCAG 2 contrast of an element's text on the colour it is drawn on (the first opaque
+# background up its ancestors; the page's own background at the top)
+_CONTRAST = """(sel) => {
+  const rgba = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const bg = (e) => { for (; e; e = e.parentElement) { const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c; }
+    return rgba(getComputedStyle(document.body).backgroundColor); };
+  return Array.from(document.querySelectorAll(sel)).filter(e => e.innerText.trim()).map(e => {
+    const a = lum(rgba(getComputedStyle(e).color)), b = lum(bg(e));
+    return [e.innerText.trim().slice(0, 40), (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}"""
+
+
+def _shots_dir(tmp_path_factory) -> Path:
+    """Where the reader's screenshots go: $CONVVIZ_SCREENSHOTS (to look at them), else a
+    temporary folder. Never the repository."""
+    folder = os.environ.get("CONVVIZ_SCREENSHOTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_pages_as_a_reader_sees_them(browser, server, device, scheme, tmp_path_factory):
+    """On a desktop and a phone, light and dark: each gallery page's first figure is in the
+    first screen, every output block and table reads at a contrast of 4.5:1 or more, nothing
+    runs wider than the screen. A first-screen screenshot of every page kind is kept."""
+    shots = _shots_dir(tmp_path_factory)
+    shots.mkdir(parents=True, exist_ok=True)
+    problems = []
+    context = browser.new_context(color_scheme=scheme, **DEVICES[device])
+    for path in READER_PAGES:
+        page = context.new_page()
+        page.goto(f"{server}/{path}", wait_until="networkidle")
+        page.wait_for_timeout(200)
+        name = (path.strip("/").replace("/", "_") or "home") + f"-{device}-{scheme}.png"
+        page.screenshot(path=str(shots / name))
+        height = page.evaluate("() => window.innerHeight")
+        if path in GALLERY_PAGES:
+            top = page.evaluate(
+                "() => { const f = document.querySelector('article img, article canvas');"
+                " return f ? f.getBoundingClientRect().top + window.scrollY : null; }"
+            )
+            if top is None or top >= height:
+                problems.append(f"{path}: the first figure starts at {top} px, below the first screen ({height} px)")
+        for text, ratio in page.evaluate(_CONTRAST, ".mkd-glr-script-out-disp, article td, article th, article p"):
+            if ratio < 4.5:
+                problems.append(f"{path}: {text!r} at contrast {ratio:.2f}:1")
+        wide = page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
+        if wide > 1:
+            problems.append(f"{path}: the page is {wide} px wider than the screen")
+        page.close()
+    context.close()
+    assert not problems, problems[:20]
+
+
+def test_every_unit_layer_and_class_page_is_in_the_navigation(built):
+    """The sidebar of a model's page links its layer index, every layer page and its class page."""
+    site = built[0] / "site"
+    for model in MODELS:
+        html = _html(site, f"gallery/{model}/activations")
+        nav = html[html.index("md-nav--primary") : html.index('class="md-content"')]
+        here = site / f"gallery/{model}/activations"
+        links = {(here / href).resolve() for href in re.findall(r'<a href="([^"#]+)"', nav)}
+        pages = [p.parent for p in (site / "gallery" / model / "units").rglob("index.html")]
+        pages += [site / "gallery" / model / "classes"]
+        missing = [p.relative_to(site).as_posix() for p in pages if p.resolve() not in links]
+        assert not missing, (model, missing)

@@ -2,108 +2,136 @@
 Intermediate activations · {{MODEL}}
 ========================================
 
-What every convolution and pooling layer of **{{MODEL}}** outputs for one test image,
-channel by channel (chapter section 1), and how the share of blank channels grows
-with depth.
-
-*Model: {{TITLE}}.*
+What the convolution and pooling layers of {{MODEL}} output for one test image, channel
+by channel (chapter section 1). Look at how the channels change with depth: the first
+layers keep the image's shapes, the deeper ones are coarser and more abstract. *Model:
+{{TITLE}}.*
 
 """
 
 # %%
-# The model and one test image
-# ----------------------------
-# `zoo.load` trains the model on first use and then reads it from the cache.
+# One image at three depths
+# -------------------------
+# Every channel of a shallow, a middle and the deepest layer for the test image on the
+# left; a gray tile with a red cross is a channel blank (zero everywhere) for this image.
 import matplotlib.pyplot as plt
+import numpy as np
 
 import convviz
-from convviz import zoo
-from convviz import record
+from convviz import record, zoo
+from convviz.style import figsize
 
 MODEL = "{{MODEL}}"
 # mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
+# mkdocs_gallery_thumbnail_number = 1
+convviz.use_site_style()
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 image = test.x[:1]
 predicted = test.class_names[int(convviz.predict(model, image).argmax())]
 label = (f"class {test.class_names[test.y[0]]}" if test.y[0] >= 0 else "no label") + f", predicted {predicted}"
-print(f"{MODEL}: input {entry.input_shape}, a test image ({label})")
+activations = convviz.extract_activations(model, image)
+names = list(activations)
+MAX_CHANNELS = 64  # shown per layer in this figure; the browser below shows up to 128
+depths = [names[0], names[len(names) // 2], names[-1]]
 
-fig, ax = plt.subplots(figsize=(2.5, 2.5))
+
+def blank(act):
+    return int((act[0] == 0).all(axis=(0, 1)).sum())
+
+
+width, _ = figsize(1)
+tile = width * 3.2 / 4.2 / 16  # inches per channel in the grids on the right
+heights = [tile * -(-min(activations[n].shape[-1], MAX_CHANNELS) // 16) + 0.3 for n in depths]
+fig = plt.figure(figsize=(width, sum(heights) + 0.2))
+grid = fig.add_gridspec(3, 2, width_ratios=[1, 3.2], height_ratios=heights)
+ax = fig.add_subplot(grid[:, 0])
 ax.imshow(image[0].squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
-ax.set_title(label, fontsize=9)
+ax.set_title("the input\n" + label.replace(", ", "\n"), loc="center", fontsize=9)
 ax.set_axis_off()
+for row, name in enumerate(depths):
+    act = activations[name]
+    channels = act.shape[-1]
+    shown = min(channels, MAX_CHANNELS)
+    convviz.plot_activation_grid(
+        act[0, :, :, :shown],
+        ncols=16 if shown >= 16 else shown,
+        ax=fig.add_subplot(grid[row, 1]),
+        title=f"{name}: {blank(act)} of {channels} channels blank"
+        + (f" (first {shown} shown)" if shown < channels else ""),
+    )
+print(
+    f"{MODEL}: input {entry.input_shape}, a test image ({label}). Blank for this image: "
+    + ", ".join(f"{blank(activations[n])} of {activations[n].shape[-1]} channels of {n}" for n in depths)
+    + "."
+)
 
 # %%
-# Browse the layers
-# -----------------
+# Browse every layer
+# ------------------
 # Pick a layer (or step with the arrow keys) and one of a few test images: every channel
-# of that layer for that image, blank ones crossed out.
+# of that layer for that image, blank ones crossed out; click a channel for its unit.
 #
 # [The layer browser's data (JSON)](layers/browser.json){ .convviz-layers }
 
 # %%
-# One forward pass over every layer
-# ---------------------------------
-# `extract_activations` runs the model once and keeps the output of every conv and
-# pooling layer (after its nonlinearity), in forward order.
-activations = convviz.extract_activations(model, image)
-for name, act in activations.items():
-    print(f"{name:<24} {act.shape[1]}×{act.shape[2]}×{act.shape[3]}")
-
-# %%
-# Every channel of every layer
-# ----------------------------
-# Each channel is standardized and scaled like in the chapter. **Blank channels**
-# (zero everywhere) are gray with a red cross. The chapter's observation: early layers
-# keep most of the image, deeper ones are coarser, more abstract and sparser. The next
-# section checks the last part on this model. A deep model (ImageNet's have 40 to 100 such
-# layers, up to 2,048 channels each) gets 16 evenly spaced layers and their first 128
-# channels; the next section measures every layer and every channel.
-MAX_LAYERS, MAX_CHANNELS = 16, 128
-names = list(activations)
-if len(names) > MAX_LAYERS:
-    names = [names[i] for i in sorted({round(j * (len(names) - 1) / (MAX_LAYERS - 1)) for j in range(MAX_LAYERS)})]
-    print(f"{len(activations)} layers: the grids show {len(names)} evenly spaced ones")
-for name in names:
-    act = activations[name]
-    channels = act.shape[-1]
-    shown = min(channels, MAX_CHANNELS)
-    ncols = 16 if shown >= 16 else shown
-    rows = -(-shown // ncols)
-    fig, ax = plt.subplots(figsize=(12, 0.8 * rows + 0.6))
-    blank = int((act[0] == 0).all(axis=(0, 1)).sum())
-    convviz.plot_activation_grid(
-        act[0, :, :, :shown],
-        ncols=ncols,
-        ax=ax,
-        title=f"{name} — {channels} channels"
-        + (f" (first {shown} shown)" if shown < channels else "")
-        + f", {blank} blank",
-    )
-
-# %%
 # Does sparsity grow with depth?
 # ------------------------------
-# The share of channels that stay blank for *all* of 200 test images, per layer: the
-# chapter's observation as a number, and whether it holds here.
-many = convviz.extract_activations(model, test.x[:200])
-sparsity = convviz.layer_sparsity(many)
-for name, value in sparsity.items():
-    print(f"{name:<24} {value:6.1%} blank")
-record("sparsity", sparsity)  # kept in `convviz render`'s manifest
-values = list(sparsity.values())
-half = len(values) // 2
-shallow, deep = sum(values[:half]) / max(half, 1), sum(values[half:]) / max(len(values) - half, 1)
-if deep > shallow:
-    print(
-        f"\nThe deeper half of the layers has more blank channels ({deep:.1%} on average) than the "
-        f"shallower half ({shallow:.1%}): sparsity grows with depth on this model."
+# The chapter's observation is about one image at a time: deeper layers have more channels
+# that stay blank for a given image. Per layer, the share of channels blank for each of the
+# test images below (the box holds the middle half of the images, the line their median),
+# and in red the channels blank for *every* one of them: dead on these images, a different
+# thing.
+SAMPLE = 200
+many = convviz.extract_activations(model, test.x[:SAMPLE])
+shares = convviz.blank_channel_share(many)
+dead = convviz.layer_sparsity(many)
+medians = {name: float(np.median(s)) for name, s in shares.items()}
+record("blank_share_median", medians)
+record("dead_share", dead)
+record("sparsity_images", len(test.x[:SAMPLE]))
+half = len(medians) // 2
+values = list(medians.values())
+shallow, deep = float(np.mean(values[:half])), float(np.mean(values[half:]))
+record("blank_share_shallow", shallow)
+record("blank_share_deep", deep)
+fig, ax = plt.subplots(figsize=figsize(max(0.3, 0.045 * len(shares) + 0.2)))
+convviz.plot_sparsity(
+    shares, dead=dead, ax=ax, title=f"Channels blank per layer, on {len(test.x[:SAMPLE])} test images"
+)
+verdict = "grows with depth" if deep > shallow else "does not grow with depth"
+record("sparsity_verdict", verdict)
+print(
+    f"Median share of channels blank for an image: {shallow:.1%} in the shallower half of the layers, "
+    f"{deep:.1%} in the deeper half: on {MODEL}, sparsity {verdict}."
+)
+print(
+    "Dead on all these images: "
+    + (", ".join(f"{n} {v:.0%}" for n, v in dead.items() if v > 0) or "no channel of any layer")
+    + "."
+)
+
+# %%
+# Every layer, channel by channel
+# -------------------------------
+# One grid per layer in forward order. A deep model (ImageNet's have 40 to 100 such
+# layers, up to 2,048 channels each) gets 16 evenly spaced layers and their first 128
+# channels; the box plot above measures every layer and every channel.
+MAX_LAYERS, MAX_GRID = 16, 128
+shown_layers = names
+if len(names) > MAX_LAYERS:
+    shown_layers = [
+        names[i] for i in sorted({round(j * (len(names) - 1) / (MAX_LAYERS - 1)) for j in range(MAX_LAYERS)})
+    ]
+    print(f"{len(names)} layers: the grids show {len(shown_layers)} evenly spaced ones")
+for name in shown_layers:
+    act = activations[name]
+    channels = act.shape[-1]
+    shown = min(channels, MAX_GRID)
+    convviz.plot_activation_grid(
+        act[0, :, :, :shown],
+        ncols=16 if shown >= 16 else shown,
+        title=f"{name}: {act.shape[1]}×{act.shape[2]}, {blank(act)} of {channels} channels blank"
+        + (f" (first {shown} shown)" if shown < channels else ""),
     )
-else:
-    print(
-        f"\nNot on this model: the deeper half of the layers has {deep:.1%} blank channels on "
-        f"average, the shallower half {shallow:.1%}."
-    )
-convviz.plot_sparsity(sparsity, title="Blank channels per layer (all of 200 test images)")

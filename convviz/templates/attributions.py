@@ -2,25 +2,17 @@
 Pixel attributions · {{MODEL}}
 ==============================
 
-Which **pixels** drove **{{MODEL}}**'s decision, method by method — the plain gradient
-(saliency), gradient × input, SmoothGrad, Integrated Gradients, Guided Backprop and
-Guided Grad-CAM — on the test images of the [Grad-CAM page](gradcam.md), each beside the
-evidence for it: does its map point at the object, do its pixels carry the decision, and
-does it change when the model's weights are destroyed (Adebayo et al. 2018 showed that
-some of these methods barely do)?
-
-*Model: {{TITLE}}.*
+Which pixels drove {{MODEL}}'s decision, six methods side by side on the images of the
+[Grad-CAM page](gradcam.md). Look at whether a method's map follows the object or merely
+redraws the image's edges; the evidence for each method follows. *Model: {{TITLE}}.*
 
 """
 
 # %%
 # Every method on the same images
 # -------------------------------
-# Each map explains the predicted class with the class score before the softmax, as
-# Grad-CAM does. Shown: the magnitude per pixel (the absolute values summed over the
-# color channels), scaled by its 99th percentile so that a few extreme pixels do not
-# darken the rest; Grad-CAM (its last conv layer, upsampled) is the left column for
-# comparison.
+# Each map explains the predicted class; shown: each pixel's magnitude, Grad-CAM beside them.
+# The methods, their options and what each map measures are below the figure.
 import textwrap
 import warnings
 
@@ -28,11 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import convviz
-from convviz import attributions, metrics, zoo
-from convviz import pick_examples, record
+from convviz import attributions, metrics, pick_examples, record, zoo
+from convviz.style import display_name, figsize
 
 MODEL = "{{MODEL}}"
 # mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
+# mkdocs_gallery_thumbnail_number = 1
+convviz.use_site_style()
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
@@ -45,15 +39,6 @@ ok = test.correct(pred)
 pick = pick_examples(ok, labelled)
 show = pick[:5]
 methods = list(convviz.ATTRIBUTION_METHODS)
-LABELS = {
-    "saliency": "saliency",
-    "gradient_x_input": "gradient × input",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "guided_backprop": "Guided Backprop",
-    "guided_gradcam": "Guided Grad-CAM",
-    "gradcam": "Grad-CAM",
-}
 
 
 def explain(method, x):
@@ -76,35 +61,45 @@ def issues(r):
     if c is not None and (c > attributions.COMPLETENESS_TOLERANCE).any():
         out.append(
             f"{int((c > attributions.COMPLETENESS_TOLERANCE).sum())} of {len(c)} images miss "
-            f"completeness by more than 5% (up to {c.max():.0%}): more steps would fix them"
+            f"completeness by more than {attributions.COMPLETENESS_TOLERANCE:.0%} (up to {c.max():.0%}): "
+            "more steps would fix them"
         )
     return out
 
 
 results = {m: explain(m, test.x[pick]) for m in methods}
 cams = convviz.grad_cam(model, test.x[pick], layer=layer, cache=True)
-print(f"{len(methods)} methods on {len(pick)} test images; Grad-CAM at layer {layer}")
-for m in methods:
-    opts = attributions.method_options(m)
-    print(f"  {LABELS[m]:<22}" + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "no options"))
-
 cols = ["image", "gradcam", *methods]
-fig, axes = plt.subplots(len(show), len(cols), figsize=(1.45 * len(cols), 1.7 * len(show)), squeeze=False)
+fig, axes = plt.subplots(len(show), len(cols), figsize=figsize(0.16 * len(show) + 0.16), squeeze=False)
 for r, i in enumerate(show):
     img = test.x[i]
     axes[r, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
     axes[r, 0].set_axis_off()
     truth = names[test.y[i]] if labelled[i] else "?"
     axes[r, 0].set_title(
-        f"{truth} → {names[pred[i]]}", fontsize=8, color="black" if not labelled[i] else "green" if ok[i] else "red"
+        f"{truth}\n→ {names[pred[i]]}",
+        fontsize=9,
+        loc="center",
+        color="black" if not labelled[i] else "green" if ok[i] else "red",
     )
     convviz.plot_heatmap_overlay(img, cams[r], ax=axes[r, 1])
     for c, m in enumerate(methods, start=2):
-        convviz.plot.plot_attribution(convviz.attribution_map(results[m].attributions[r]), ax=axes[r, c])
+        convviz.plot_attribution(convviz.attribution_map(results[m].attributions[r]), ax=axes[r, c])
 for c, name in enumerate(cols):
     if name != "image":
-        axes[0, c].set_title(LABELS[name], fontsize=8)
-fig.tight_layout(pad=0.3)
+        axes[0, c].set_title(textwrap.fill(display_name(name), 11), fontsize=9, loc="center")
+convviz.plot_heat_colorbar(
+    axes[:, 2:], kind="magnitude", orientation="horizontal", label="magnitude, each map scaled by its 99th percentile"
+)
+print(f"{len(methods)} methods on the first {len(show)} of the {len(pick)} images of the Grad-CAM page.")
+print(
+    "Each map: the attribution's absolute values summed over the color channels, scaled by\n"
+    "its 99th percentile so that a few extreme pixels do not darken the rest (the colour bar)."
+)
+print(f"Grad-CAM at layer {layer}; the methods' options:")
+for m in methods:
+    opts = attributions.method_options(m)
+    print(f"  {display_name(m):<22}" + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "no options"))
 
 # %%
 # Signed evidence: for the class, or against it
@@ -114,22 +109,21 @@ fig.tight_layout(pad=0.3)
 # *complete*: its attributions add up to the score of the image minus the score of the
 # black baseline, which tells how well its 50-point path integral converged.
 signed = ["gradient_x_input", "integrated_gradients"]
-fig, axes = plt.subplots(len(signed), len(show), figsize=(1.9 * len(show), 2.0 * len(signed)), squeeze=False)
+fig, axes = plt.subplots(len(signed), len(show), figsize=figsize(0.2 * len(signed) + 0.12), squeeze=False)
 for row, m in zip(axes, signed):
     for ax, r in zip(row, range(len(show))):
-        convviz.plot.plot_attribution(
-            convviz.attribution_map(results[m].attributions[r], reduce="sum"), ax=ax, signed=True
-        )
-    row[0].set_title(LABELS[m], loc="left", fontsize=9)
-fig.tight_layout(pad=0.3)
+        convviz.plot_attribution(convviz.attribution_map(results[m].attributions[r], reduce="sum"), ax=ax, signed=True)
+    row[0].set_title(display_name(m))
+convviz.plot_heat_colorbar(axes, kind="signed")
 err = results["integrated_gradients"].completeness
 print(
     f"Integrated Gradients completeness on these {len(err)} images: the attributions miss\n"
     f"y(image) − y(black) by {np.median(err):.2%} (median), {err.max():.2%} at most;\n"
     + (
-        "every image within the 5% tolerance."
+        f"every image within the {attributions.COMPLETENESS_TOLERANCE:.0%} tolerance."
         if (err <= attributions.COMPLETENESS_TOLERANCE).all()
-        else f"{int((err > attributions.COMPLETENESS_TOLERANCE).sum())} image(s) above the 5% tolerance "
+        else f"{int((err > attributions.COMPLETENESS_TOLERANCE).sum())} image(s) above the "
+        f"{attributions.COMPLETENESS_TOLERANCE:.0%} tolerance "
         "(more steps would fix them)."
     )
 )
@@ -208,7 +202,7 @@ for title, columns in (
     print(f"{title}:\n{'method':<21}" + "".join(f"{HEAD[c]:>12}" for c in columns))
     for name, row in table.items():
         if any(c in row for c in columns):
-            print(f"{LABELS.get(name, name):<21}" + "".join(cell(row, c) for c in columns))
+            print(f"{display_name(name):<21}" + "".join(cell(row, c) for c in columns))
     print()
 print(
     f"{n} test images for the localization, {k} for the curves,\n{len(checked)} for the randomization check "
@@ -228,7 +222,7 @@ faithful = [
 passed = [m for m in methods if checks[m].verdict() == "passes"]
 failed = [m for m in methods if checks[m].verdict() == "fails"]
 say = lambda text: print(textwrap.fill(text, 78, break_on_hyphens=False))  # noqa: E731
-words = lambda ms: ", ".join(LABELS[m] for m in ms) if ms else "none"  # noqa: E731
+words = lambda ms: ", ".join(display_name(m) for m in ms) if ms else "none"  # noqa: E731
 say(f"Beat the random map on both curves: {words(faithful)}.")
 fragile = [m for m in methods if table[m]["deletion AUC"] >= rnd["deletion AUC"]]
 if len(fragile) == len(methods):
@@ -258,7 +252,7 @@ slow = {m: still_similar(checks[m]) for m in methods if still_similar(checks[m])
 if slow:
     say(
         "Still similar to the trained model's maps with the top of the model re-initialized: "
-        + "; ".join(f"{LABELS[m]} down to {where}" for m, where in slow.items())
+        + "; ".join(f"{display_name(m)} down to {where}" for m, where in slow.items())
         + ". These maps follow the image (its edges) more than the upper layers' weights, as Adebayo "
         "et al. found for Guided Backprop."
     )
@@ -270,11 +264,11 @@ if failed:
 if test.masks is not None:
     best = max(methods, key=lambda m: table[m]["pointing game"])
     say(
-        f"Best pixel-level localizer: {LABELS[best]} at {table[best]['pointing game']:.1%} "
+        f"Best pixel-level localizer: {display_name(best)} at {table[best]['pointing game']:.1%} "
         f"(Grad-CAM {table['gradcam']['pointing game']:.1%}, random {rnd['pointing game']:.1%})."
     )
 for m, found in notes.items():
     for sentence in found:
-        say(f"Note ({LABELS[m]}): {sentence}.")
-fig, ax = plt.subplots(figsize=(9, 4))
-convviz.plot.plot_randomization(list(checks.values()), ax=ax)
+        say(f"Note ({display_name(m)}): {sentence}.")
+fig, ax = plt.subplots(figsize=figsize(0.5))
+convviz.plot_randomization(list(checks.values()), ax=ax)

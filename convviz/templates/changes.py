@@ -2,12 +2,9 @@
 Changes · {{MODEL}}
 ===================
 
-What changed between **{{MODEL}}** and the model its zoo entry compares it with
-(`compare_to`): accuracy, the predictions that flipped and why, which layers represent the
-images differently (linear CKA), whether the Grad-CAMs still point at the object, and how the
-latent space moved. `convviz diff` writes the same figures and a pull-request summary.
-
-*Model: {{TITLE}}.*
+What changed between {{MODEL}} and the model its zoo entry compares it with
+(`compare_to`). Look first at the confusion matrix (blue cells: better, red: worse), then at
+the flipped predictions and the layers that changed. *Model: {{TITLE}}.*
 
 """
 
@@ -23,7 +20,7 @@ import convviz
 from convviz import zoo
 from convviz.diff_report import (
     changed_units,
-    confusion_figsize,
+    figure_size,
     plot_cam_agreement,
     plot_cka,
     plot_confusion_change,
@@ -38,6 +35,8 @@ from convviz import record
 
 MODEL = "{{MODEL}}"
 # mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
+# mkdocs_gallery_thumbnail_number = 1
+convviz.use_site_style()
 entry = zoo.entry(MODEL)
 label, reference = reference_entry(entry)
 old = zoo.load(reference)
@@ -57,9 +56,8 @@ if accuracy is not None:
     )
     record("accuracy_old", accuracy[0])
     record("accuracy_new", accuracy[1])
-    fig, ax = plt.subplots(figsize=confusion_figsize(len(names)))
+    fig, ax = plt.subplots(figsize=figure_size("confusion", diff))
     plot_confusion_change(diff, class_names=names, ax=ax)
-    fig.tight_layout()
 else:
     print("no labels: the flips are counted, the accuracy is not")
 
@@ -69,9 +67,8 @@ else:
 # Linear CKA (Kornblith et al., 2019) compares how two layers arrange the same images: 1 when
 # one representation is a rotation and scaling of the other, lower as they differ. It does
 # not need the units to correspond, so it also compares two independently trained versions.
-fig, ax = plt.subplots(figsize=(7, 0.35 * len(diff.cka) + 1.4))
+fig, ax = plt.subplots(figsize=figure_size("cka", diff))
 plot_cka(diff, ax=ax)
-fig.tight_layout()
 worst = diff.most_changed_layer()
 if worst is None:
     print("every compared layer has CKA 1: the two versions represent the images alike")
@@ -83,9 +80,10 @@ else:
 # The predictions that flipped
 # ----------------------------
 # Right → wrong first, then wrong → right, each with both versions' Grad-CAM for the true class.
+SHOWN_FLIPS = 6
 if len(diff.flips):
-    axes = plot_flips(diff, test.x, class_names=names, n=6)
-    axes[0, 0].figure.tight_layout()
+    axes = plot_flips(diff, test.x, class_names=names, n=SHOWN_FLIPS)
+    print(f"showing {min(SHOWN_FLIPS, len(diff.flips))} of the {len(diff.flips)} flips, right → wrong first")
 else:
     print("no prediction flipped")
 
@@ -95,9 +93,8 @@ else:
 # Per image, the correlation of the two versions' Grad-CAMs; with object masks, how often
 # each map's peak falls on the object (the pointing game); and whether each version's maps
 # still depend on its weights (the randomization check).
-fig, ax = plt.subplots(figsize=(6, 3.2))
+fig, ax = plt.subplots(figsize=figure_size("cam agreement", diff))
 plot_cam_agreement(diff, ax=ax)
-fig.tight_layout()
 corr = diff.cam_correlation[np.isfinite(diff.cam_correlation)]
 if len(corr):
     print(f"median correlation of the two Grad-CAMs: {np.median(corr):.3f}")
@@ -122,12 +119,10 @@ if picked is None:
     print("no conv layer changed")
 else:
     layer = picked[0]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = plt.subplots(figsize=figure_size("units", diff))
     plot_unit_change(diff, layer, ax=ax)
-    fig.tight_layout()
     _, old_patterns, new_patterns = unit_patterns(diff, (old, new), test.x, cache=True)
     axes = plot_unit_patterns(old_patterns, new_patterns, diff.unit_change[layer])
-    axes[0, 0].figure.tight_layout()
 
 # %%
 # How the latent space moved
@@ -135,8 +130,7 @@ else:
 # The layer before the last of both versions, aligned by orthogonal Procrustes (rotation,
 # reflection and scale removed) and drawn on the old version's two principal axes; arrows
 # lead from the old to the new place of the images that moved most.
-fig, ax = plt.subplots(figsize=(7, 6))
+fig, ax = plt.subplots(figsize=figure_size("latent shift", diff))
 plot_latent_shift(diff, class_names=names, ax=ax)
-fig.tight_layout()
 print(f"Procrustes disparity: {diff.latent_disparity:.3f} (0: the same arrangement)")
 record("latent_disparity", diff.latent_disparity)

@@ -2,11 +2,10 @@
 Latent space · {{MODEL}}
 ============================
 
-Where **{{MODEL}}** places every test image in the space of its layer before the last
-(chapter section 5), projected to 2-D with UMAP and t-SNE, with a number for how
-faithful each projection is, the misclassified images, and the most suspicious samples.
-
-*Model: {{TITLE}}.*
+Where {{MODEL}} places every test image in the space of its layer before the last
+(chapter section 5), projected to 2-D. Look for classes that form islands of their own and
+for images inside another class's island (often mislabeled or ambiguous). *Model:
+{{TITLE}}.*
 
 """
 
@@ -28,11 +27,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import convviz
-from convviz import zoo
-from convviz import record
+from convviz import record, zoo
+from convviz.latent import too_few
+from convviz.style import figsize
 
 MODEL = "{{MODEL}}"
 # mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
+# mkdocs_gallery_thumbnail_number = 1
+convviz.use_site_style()
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 test = zoo.dataset(entry, "test")
@@ -53,18 +55,18 @@ print(
     )
     + (f", {int((~labelled).sum())} unlabelled" if labelled.any() and not labelled.all() else "")
 )
-skip_outliers = convviz.latent.too_few(n, "outliers")
+skip_outliers = too_few(n, "outliers")
 top = min(12, max(1, n // 5))  # a few suspects among few images, never most of them
 suspicious = np.array([], int) if skip_outliers else convviz.find_outliers(features, colors_by, top=top)
 
-skip_projection = convviz.latent.too_few(n, "projection")
+skip_projection = too_few(n, "projection")
 if skip_projection:
     print(skip_projection)
 else:
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
-    for ax, method in zip(axes, ("umap", "tsne")):
+    for method in ("umap", "tsne"):
+        fig, ax = plt.subplots(figsize=figsize(0.62))
         xy = convviz.project(features, method=method, random_state=0, cache=True)  # kept across builds
-        skip_trust = convviz.latent.too_few(n, "trustworthiness")
+        skip_trust = too_few(n, "trustworthiness")
         trust = None if skip_trust else convviz.trustworthiness(features, xy, n_neighbors=10)
         convviz.plot_embedding(
             xy,
@@ -75,14 +77,13 @@ else:
             highlight=suspicious,
             trust=trust,
             s=float(np.clip(3000 / n, 6, 60)),
-            title=method.upper() + ("" if labelled.all() else " (colored by prediction)"),
+            title=("UMAP" if method == "umap" else "t-SNE") + ("" if labelled.all() else " (colored by prediction)"),
         )
         if trust is None:
             print(f"{method}: {skip_trust}")
         else:
-            print(f"{method}: trustworthiness {trust:.3f}")
+            print(f"{'UMAP' if method == 'umap' else 't-SNE'}: trustworthiness {trust:.3f}")
             record(f"trustworthiness_{method}", trust)
-    fig.tight_layout()
 
 # %%
 # The most suspicious samples
@@ -99,4 +100,4 @@ else:
 
     captions = [f"#{r} {given(i)}\npredicted {names[pred[i]]}" for r, i in enumerate(suspicious, start=1)]
     colors = ["red" if wrong[i] else "black" for i in suspicious]
-    convviz.plot.plot_thumbnails(test.x[suspicious], captions, ncols=6, colors=colors)
+    convviz.plot_thumbnails(test.x[suspicious], captions, ncols=4, colors=colors)
