@@ -1,11 +1,17 @@
-"""Model diffs: `convviz diff` of two shapes-cnn versions trained with different seeds, and
-streamed CKA against the one-shot recipe.
+"""Model diffs: `convviz diff` of two shapes-cnn versions trained with different seeds, a pull
+request's `--changed-since`, the seed band's cost, and streamed CKA against the one-shot recipe.
 
 1. The command on the whole test split (1,200 images), each run in a fresh process: cold
    (``--no-cache``: every forward pass, Grad-CAM, feature and filter pattern computed),
    then with the cache filled by a first run. The two models are trained (and cached)
    before the timing; their training is not part of it.
-2. Linear CKA of one layer between the two versions: the one-shot recipe (every image's
+2. A pull request in a test repository (a copy of convviz and the shapes-cnn entry with its
+   shipped weights) that replaces shapes-cnn's shipped weights: `convviz diff --changed-since
+   HEAD~1` in a fresh process with an empty cache: the change found, the old side loaded by
+   the base commit's own convviz from its shipped weights (no training), the diff written.
+3. The seed band of digits-cnn (2 other seeds): training one seed variant from source, and the
+   band itself (two diffs with the entry) from the shipped variants, in one process.
+4. Linear CKA of one layer between the two versions: the one-shot recipe (every image's
    activations in memory, then :func:`convviz.cka`) against :class:`convviz.diff.CKAStream`
    fed a batch at a time, for growing numbers of images: time, peak traced memory, and the
    difference of the two values.
@@ -105,6 +111,87 @@ def _cka_rows(old, new) -> list[dict]:
     return rows
 
 
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=repo, check=True, capture_output=True
+    )
+
+
+def _pull_request_rows() -> list[float]:
+    """`--changed-since` on a repository whose pull request replaces shapes-cnn's shipped weights."""
+    import json
+    import shutil
+
+    import keras
+    import yaml
+
+    from convviz import shipped
+
+    root = Path(__file__).resolve().parents[1]
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        shutil.copytree(root / "convviz", repo / "convviz", ignore=shutil.ignore_patterns("__pycache__"))
+        doc = yaml.safe_load(zoo.path().read_text())
+        doc["models"] = [e for e in doc["models"] if e["name"] == "shapes-cnn"]
+        (repo / "gallery" / "weights").mkdir(parents=True)
+        (repo / "gallery" / "zoo.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        for suffix in (".keras", ".json"):
+            shutil.copy(root / "gallery" / "weights" / f"shapes-cnn{suffix}", repo / "gallery" / "weights")
+        _git(repo, "init", "-q")
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", "base")
+        weights = repo / "gallery" / "weights" / "shapes-cnn.keras"
+        record = json.loads(weights.with_suffix(".json").read_text())
+        model = keras.saving.load_model(weights, compile=False)
+        last = model.layers[-1]
+        last.set_weights([w * 0.9 for w in last.get_weights()])
+        model.save(Path(tmp) / "other.keras")
+        shipped.write(
+            weights, (Path(tmp) / "other.keras").read_bytes(), {k: v for k, v in record.items() if k != "sha256"}
+        )
+        _git(repo, "commit", "-q", "-am", "other weights")
+        for i in range(REPEATS):
+            env = {**os.environ, "CONVVIZ_CACHE_DIR": str(Path(tmp) / f"cache{i}")}
+            cmd = [sys.executable, "-m", "convviz.cli", "--zoo", "gallery/zoo.yml", "diff", "--changed-since", "HEAD~1"]
+            start = time.perf_counter()
+            done = subprocess.run(
+                [*cmd, "--out", str(Path(tmp) / f"out{i}")], cwd=repo, env=env, capture_output=True, text=True
+            )
+            times.append(time.perf_counter() - start)
+            if done.returncode or "shapes-cnn: changed since HEAD~1: shipped weights" not in done.stdout:
+                raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
+        print(
+            f"--changed-since, one entry, old side from the base's shipped weights: min {min(times):.1f} s", flush=True
+        )
+    return times
+
+
+def _seed_band_rows() -> dict:
+    from convviz.seedband import seed_band, seed_variants
+
+    entry = zoo.entry("digits-cnn")
+    variants = seed_variants(entry)
+    trained = zoo.retrain_check(variants[0], progress=False)
+    start = time.perf_counter()
+    band = seed_band(entry, cache=False, progress=False)
+    seconds = time.perf_counter() - start
+    assert band is not None
+    print(
+        f"seed band of {entry.name}: training one seed variant {trained.seconds:.1f} s; "
+        f"the band ({len(band.seeds)} diffs) {seconds:.1f} s",
+        flush=True,
+    )
+    return {
+        "model": entry.name,
+        "seeds": len(band.seeds),
+        "train_one_s": trained.seconds,
+        "band_s": seconds,
+        "low": band.low(),
+        "cam": band.cam,
+    }
+
+
 def main() -> int:
     base = zoo.entry("shapes-cnn")
     _, seed1 = reference_entry(dataclasses.replace(base, compare_to={"seed": 1}))
@@ -123,15 +210,17 @@ def main() -> int:
     import json
 
     numbers = json.loads(summary)
+    pr = _pull_request_rows()
     rows = [
         {"what": "cold", "seconds": min(cold), "all": cold},
         {"what": "cached", "seconds": min(cached), "all": cached},
+        {"what": "changed_since", "seconds": min(pr), "all": pr},
     ]
-    write_results(rows, _cka_rows(old, new), numbers)
+    write_results(rows, _cka_rows(old, new), numbers, _seed_band_rows())
     return 0
 
 
-def write_results(rows, cka_rows, numbers) -> None:
+def write_results(rows, cka_rows, numbers, band) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _harness import save
 
@@ -157,6 +246,7 @@ def write_results(rows, cka_rows, numbers) -> None:
         rows=rows,
         cka=cka_rows,
         numbers=found,
+        seed_band=band,
     )
 
 

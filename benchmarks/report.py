@@ -219,8 +219,25 @@ def diff_table(res: dict[str, Any]) -> str:
         goal = ""
         if r["what"] == "cold":
             goal = f"≤ {DIFF_GOAL_S} s: " + ("**met**" if r["seconds"] <= DIFF_GOAL_S else "not met")
-        what = "cold (`--no-cache`)" if r["what"] == "cold" else "with the cache filled"
+        if r["what"] == "changed_since":
+            goal = f"≤ {DIFF_GOAL_S} s: " + ("**met**" if r["seconds"] <= DIFF_GOAL_S else "not met")
+        what = {
+            "cold": "cold (`--no-cache`)",
+            "cached": "with the cache filled",
+            "changed_since": "`--changed-since HEAD~1`: a pull request that replaces shapes-cnn's shipped weights "
+            "(the old side loaded by the base commit's own convviz, no training; empty cache)",
+        }[r["what"]]
         lines.append(f"| {what} | {r['seconds']:.1f} | {goal} |")
+    band = res.get("seed_band")
+    if band:
+        lines += [
+            "",
+            f"Seed band of `{band['model']}` ({band['seeds']} other seeds): training one seed variant "
+            f"{band['train_one_s']:.1f} s (done once, then shipped); the band, {band['seeds']} diffs with the "
+            f"entry, {band['band_s']:.1f} s (cached after). Lowest CKA between seeds: "
+            + ", ".join(f"`{k}` {v:.3f}" for k, v in band["low"].items())
+            + ".",
+        ]
     n = res["numbers"]
     acc = n["accuracy"]
     worst = min(n["layers"], key=lambda row: row["cka"] if row["cka"] is not None else 2.0)

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from convviz.zoo import ZooEntry
@@ -85,17 +85,22 @@ def _safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(label).stem if label.endswith((".keras", ".h5")) else label)
 
 
-def _diff(args: argparse.Namespace) -> int:
-    from convviz import zoo
+def _diff(args: argparse.Namespace, reasons: tuple[str, ...] = ()) -> int:
+    from convviz import gate, zoo
     from convviz.diff import diff_models
     from convviz.diff_report import summary_markdown, write_report
     from convviz.revisions import load_version
+    from convviz.seedband import seed_band
 
     if args.changed_since:
         return _diff_changed(args)
     if not args.old or not args.new:
         raise ValueError("give OLD and NEW (zoo entries, model files or ENTRY@REV), or --changed-since REV")
     start = time.perf_counter()
+    try:
+        cli_limits = gate.parse_fail_on(args.fail_on or [])
+    except gate.GateError as exc:
+        raise ValueError(str(exc)) from None
     old = load_version(args.old, zoo_file=args.zoo)
     new = load_version(args.new, zoo_file=args.zoo)
     for v in (old, new):
@@ -120,6 +125,16 @@ def _diff(args: argparse.Namespace) -> int:
         masks=None if d.masks is None else d.masks[:n],
         cache=not args.no_cache,
     )
+    entry = new.entry if new.entry is not None else data_entry
+    band = seed_band(entry, cache=not args.no_cache) if entry is not None and entry.source == "trained" else None
+    limits = {**(entry.gate if entry is not None else {}), **cli_limits}
+    checks = gate.evaluate(result, limits, band=None if band is None else band.low())
+    review: dict[str, Any] = {
+        "sides": (old.describe(), new.describe()),
+        "reasons": reasons,
+        "checks": checks,
+        "band": band,
+    }
     out = Path(args.out) if args.out else Path("convviz-diff") / f"{_safe(old.label)}-vs-{_safe(new.label)}"
     written = write_report(
         result,
@@ -130,36 +145,74 @@ def _diff(args: argparse.Namespace) -> int:
         class_names=d.class_names,
         models=(old.model, new.model),
         cache=not args.no_cache,
+        review=review,
     )
-    summary = summary_markdown(result, old=old.label, new=new.label, class_names=d.class_names)
+    summary = summary_markdown(result, old=old.label, new=new.label, class_names=d.class_names, **review)
     print(summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write(summary + "\n")
     print(f"wrote {len(written)} files to {out} in {time.perf_counter() - start:.1f} s")
-    return 0
+    failed = [c for c in checks if not c.passed]
+    for c in failed:
+        print(f"convviz diff: {new.label}: gate failed: {c.sentence()}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _diff_changed(args: argparse.Namespace) -> int:
-    from convviz.revisions import changed_since
+    import json
+
+    from convviz.determinants import changes_since
 
     if args.old or args.new:
         raise ValueError("--changed-since compares every changed zoo entry: give no OLD and NEW with it")
     rev = args.changed_since
-    changed, new = changed_since(rev, zoo_file=args.zoo)
-    for name in new:
-        print(f"{name}: new since {rev}, nothing to compare it with")
-    if not changed:
-        print(f"no zoo model changed since {rev}")
-        return 0
+    changes = changes_since(rev, zoo_file=args.zoo)
     base = Path(args.out) if args.out else Path("convviz-diff")
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "changes.json").write_text(
+        json.dumps({"since": rev, "entries": [c.to_json() for c in changes]}, indent=1) + "\n", encoding="utf-8"
+    )
+    for c in changes:
+        if c.status == "new":
+            print(f"{c.name}: new since {rev}, nothing to compare it with")
+        elif c.status == "changed":
+            print(f"{c.name}: changed since {rev}: {'; '.join(c.reasons)}")
+    changed = [c for c in changes if c.status == "changed"]
+    unchanged = sum(c.status == "unchanged" for c in changes)
     status = 0
-    for name in changed:
-        sub = argparse.Namespace(**{**vars(args), "old": f"{name}@{rev}", "new": name, "changed_since": None})
-        sub.out = str(base / name)
-        status = max(status, _diff(sub))
+    if not changed:
+        print(f"no zoo model changed since {rev} ({unchanged} unchanged)")
+    for c in changed:
+        sub = argparse.Namespace(**{**vars(args), "old": f"{c.name}@{rev}", "new": c.name, "changed_since": None})
+        sub.out = str(base / c.name)
+        status = max(status, _diff(sub, reasons=c.reasons))
+    _write_comment(base, rev, changes, status)
     return status
+
+
+def _write_comment(base: Path, rev: str, changes: Any, status: int) -> Path:
+    """``comment.md``: the pull request's comment, every entry's status and each changed
+    entry's summary (the workflow posts it, and updates it on every push)."""
+    from convviz import markup
+
+    lines = [f"## convviz: what this pull request changes in the zoo's models (against {markup.code_span(rev)})", ""]
+    lines += ["| model | | why |", "|---|---|---|"]
+    for c in changes:
+        why = markup.text("; ".join(c.reasons)) if c.reasons else ""
+        lines.append(f"| {markup.text(c.name)} | {c.status} | {why} |")
+    if not any(c.status == "changed" for c in changes):
+        lines += ["", "No model changed: nothing to compare."]
+    elif status:
+        lines += ["", "**The gate failed**: see the thresholds below."]
+    for c in changes:
+        summary = base / c.name / "summary.md"
+        if c.status == "changed" and summary.is_file():
+            lines += ["", summary.read_text(encoding="utf-8").strip()]
+    path = base / "comment.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _site(args: argparse.Namespace) -> int:
@@ -392,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--out", metavar="DIR", help="output folder (default: convviz-diff/OLD-vs-NEW)")
     di.add_argument("--limit", type=int, metavar="N", help="compare on the first N test images only")
     di.add_argument("--no-cache", action="store_true", help="recompute instead of reading the cache")
+    di.add_argument(
+        "--fail-on",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a gate threshold (repeat for several; the zoo entry's gate: sets them too): accuracy_drop=POINTS, "
+        "broken=N (right → wrong flips), recall_drop=POINTS (any class), min_cka=X, below_band=N (layers below "
+        "the seed band); exit status 1 when one is broken",
+    )
     di.set_defaults(func=_diff)
 
     st = sub.add_parser("site", help="build or serve the site (MkDocs, from the project folder)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +49,16 @@ __all__ = [
 
 
 def plot_cka(
-    diff: ModelDiff, *, ax: Axes | None = None, title: str | None = "Layer similarity, old vs new (linear CKA)"
+    diff: ModelDiff,
+    *,
+    ax: Axes | None = None,
+    title: str | None = "Layer similarity, old vs new (linear CKA)",
+    band: Mapping[str, float] | None = None,
 ) -> Axes:
     """One bar per matched layer in forward order: 1 = the layer represents the images as
-    before; lower = it changed. The most changed layer is drawn in red."""
+    before; lower = it changed. The most changed layer is drawn in red. ``band`` (each
+    layer's lowest CKA between seeds of the recipe, :class:`convviz.seedband.SeedBand`)
+    draws a black mark per layer: a bar that ends left of it changed more than a reseed."""
     keys = list(diff.cka)
     values = np.array([diff.cka[k] for k in keys], np.float64)
     ax = _axes(ax, (7, 0.35 * len(keys) + 1.2))
@@ -70,6 +76,19 @@ def plot_cka(
             fontsize=9,
             color="white" if math.isfinite(v) and v > 0.15 else "black",
         )
+    if band:
+        marks = [(i, band[k]) for i, k in enumerate(keys) if k in band]
+        ax.scatter(
+            [m[1] for m in marks],
+            [m[0] for m in marks],
+            marker="|",
+            s=260,
+            linewidths=2.2,
+            color="black",
+            zorder=3,
+            label="lowest CKA between seeds",
+        )
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.14 - 0.3 / max(len(keys), 1)), frameon=False)
     ax.set_yticks(y, keys, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -303,7 +322,11 @@ def plot_flips(
             (row[2], diff.cam_new, diff.predicted_new, diff.probabilities_new, "new"),
         ):
             ax.imshow(overlay_heatmap(img, maps[i]))
-            ax.set_title(f"{who}: {names[pred[i]]} ({probs[i, pred[i]]:.0%})", fontsize=9, loc="left")
+            ax.set_title(
+                f"{who}: Grad-CAM for {names[c]}\n{who} predicts {names[pred[i]]} ({probs[i, pred[i]]:.0%})",
+                fontsize=9,
+                loc="left",
+            )
         for ax in row:
             ax.set_axis_off()
     return axes
@@ -316,6 +339,16 @@ def _pct(v: float) -> str:
     return f"{v * 100:.2f}%"
 
 
+def _short(side: dict[str, Any]) -> str:
+    commit = side.get("commit") or "working tree"
+    parts = [markup.code_span(commit[:12] + ("+" if commit.endswith("+") else ""))]
+    if side.get("recipe_digest"):
+        parts.append(f"recipe {markup.code_span(side['recipe_digest'][:12])}")
+    if side.get("weights_sha256"):
+        parts.append(f"weights {markup.code_span(side['weights_sha256'][:12])}")
+    return ", ".join(parts)
+
+
 def summary_markdown(
     diff: ModelDiff,
     *,
@@ -323,9 +356,34 @@ def summary_markdown(
     new: str = "new",
     class_names: Sequence[str] | None = None,
     figures: str | None = None,
+    sides: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    reasons: Sequence[str] = (),
+    checks: Sequence[Any] = (),
+    band: Any = None,
 ) -> str:
-    """A short markdown summary for a pull-request comment or a job summary."""
+    """A short markdown summary for a pull-request comment or a job summary: ``reasons`` why
+    the model counts as changed, the two ``sides`` (commit, recipe digest, weights), the
+    numbers, each layer against the seed ``band`` and the gate's ``checks``."""
     lines = [f"### convviz diff: {markup.code_span(old)} → {markup.code_span(new)}", ""]
+    if reasons:
+        lines += [f"**Why it counts as changed**: {markup.text('; '.join(reasons))}.", ""]
+    if sides is not None:
+        lines += [f"**Compared**: old {_short(sides[0])}; new {_short(sides[1])}.", ""]
+    if checks:
+        failed = [c for c in checks if not c.passed]
+        lines += [
+            f"**Gate**: {'FAILED, ' + str(len(failed)) + ' of ' if failed else 'passed, all '}{len(checks)} thresholds"
+            + (" failed." if failed else "."),
+            "",
+            "| threshold | this diff | limit | |",
+            "|---|---:|---:|---|",
+        ]
+        for c in checks:
+            value = "not measured" if c.value is None else f"{c.value:.3f}" if c.key == "min_cka" else f"{c.value:g}"
+            lines.append(
+                f"| {c.key.replace('_', ' ')} | {value} | {c.limit:g} | {'passed' if c.passed else '**failed**'} |"
+            )
+        lines.append("")
     flips = diff.flips
     if diff.unchanged():
         lines += [
@@ -365,6 +423,19 @@ def summary_markdown(
                 + ", ".join(f"{markup.text(n)} ({v * 100:+.1f})" for n, v in moved[:6])
                 + "."
             )
+    if band is not None:
+        low = band.low()
+        below = [(k, v, low[k]) for k, v in diff.cka.items() if k in low and math.isfinite(v) and v < low[k]]
+        lines.append(
+            f"**Against seed noise** ({len(band.seeds)} other seed{'s' if len(band.seeds) != 1 else ''} of the recipe): "
+            + (
+                f"{len(below)} of {len(low)} layers changed more than a reseed changes them: "
+                + ", ".join(f"{markup.code_span(k)} ({v:.3f} < {b:.3f})" for k, v, b in below[:6])
+                + "."
+                if below
+                else f"every one of the {len(low)} layers stays within what a reseed changes."
+            )
+        )
     worst = diff.most_changed_layer()
     if worst is not None:
         changed = [k for k, v in diff.cka.items() if math.isfinite(v) and v < 0.99]
@@ -400,16 +471,19 @@ def write_report(
     flips: int = 6,
     models: tuple[keras.Model, keras.Model] | None = None,
     cache: Any = None,
+    review: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Save the figures (PNG, in the site's figure style), ``diff.json`` and ``summary.md``
     into ``out``; returns them by name.
 
     With ``models`` (old, new), also the filter patterns of the most changed conv layer's
-    most changed units in both versions (``unit_patterns.png``)."""
+    most changed units in both versions (``unit_patterns.png``). ``review``: what a
+    pull request's review adds (``sides``, ``reasons``, ``checks``, ``band``: see
+    :func:`summary_markdown`), into the summary and ``diff.json``."""
     from convviz.style import site_style
 
     with site_style():
-        return _write_report(diff, out, images, old, new, class_names, flips, models, cache)
+        return _write_report(diff, out, images, old, new, class_names, flips, models, cache, dict(review or {}))
 
 
 def _write_report(
@@ -422,6 +496,7 @@ def _write_report(
     flips: int,
     models: tuple[keras.Model, keras.Model] | None,
     cache: Any,
+    review: dict[str, Any],
 ) -> dict[str, Path]:
     import matplotlib.pyplot as plt
 
@@ -463,9 +538,20 @@ def _write_report(
         written["flips"] = save_figure(fig, folder / "flips.png")
         plt.close(fig)
     numbers = {"old": old, "new": new, **diff.numbers()}
+    if review.get("sides"):
+        numbers["sides"] = {"old": review["sides"][0], "new": review["sides"][1]}
+    if review.get("reasons"):
+        numbers["changed_because"] = list(review["reasons"])
+    if review.get("checks"):
+        numbers["gate"] = [
+            {"threshold": c.key, "limit": c.limit, "value": c.value, "passed": c.passed} for c in review["checks"]
+        ]
+    if review.get("band") is not None:
+        numbers["seed_band"] = review["band"].to_json()
     written["diff.json"] = write_text(folder / "diff.json", json.dumps(numbers, indent=1) + "\n")
     figures = ", ".join(f"{p.name}" for n, p in written.items() if p.suffix == ".png")
     written["summary.md"] = write_text(
-        folder / "summary.md", summary_markdown(diff, old=old, new=new, class_names=class_names, figures=figures)
+        folder / "summary.md",
+        summary_markdown(diff, old=old, new=new, class_names=class_names, figures=figures, **review),
     )
     return written

@@ -87,6 +87,7 @@ __all__ = [
 
 log = logging.getLogger("convviz")
 ENV_VAR = "CONVVIZ_ZOO"
+MAX_SEED_BAND = 5  # other seeds a seed band may train
 SOURCES = ("trained", "keras.applications", "file")
 
 _COMMON: dict[str, type | tuple[type, ...]] = {
@@ -101,6 +102,7 @@ _COMMON: dict[str, type | tuple[type, ...]] = {
     "input_shape": list,
     "units": (str, list),
     "compare_to": (str, dict),
+    "gate": dict,
 }
 # recipe keys a ``compare_to`` mapping may change (a variant of a trained entry)
 _VARIANT_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -119,6 +121,7 @@ _BY_SOURCE: dict[str, dict[str, type | tuple[type, ...]]] = {
         "seed": int,
         "min_accuracy": (float, int),
         "augment": str,
+        "seed_band": int,
     },
     "keras.applications": {"application": str, "weights": (str, type(None))},
     "file": {"path": str, "trust_code": bool, "preprocess": str},
@@ -170,6 +173,7 @@ class ZooEntry:
     _last_conv_layer: str | None = None
     _units: str | tuple[str, ...] | None = None
     compare_to: str | dict[str, Any] | None = field(default=None, compare=False)
+    gate: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -465,6 +469,18 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
             raise ZooError(f"{source}:{_line(raw[key][1])}: {key!r} must be a list of strings")
     if "compare_to" in values:
         _check_compare_to(values["compare_to"], src, f"{source}:{_line(raw['compare_to'][1])}")
+    if "gate" in values:
+        from convviz.gate import GateError, thresholds
+
+        try:
+            values["gate"] = thresholds(values["gate"])
+        except GateError as exc:
+            raise ZooError(f"{source}:{_line(raw['gate'][1])}: gate: {exc}") from None
+    if "seed_band" in values and not 1 <= values["seed_band"] <= MAX_SEED_BAND:
+        raise ZooError(
+            f"{source}:{_line(raw['seed_band'][1])}: seed_band is the number of other seeds to train "
+            f"(1 to {MAX_SEED_BAND}), got {values['seed_band']}"
+        )
     options = {k: v for k, v in values.items() if k in _BY_SOURCE[src]}
     return ZooEntry(
         name=name,
@@ -480,6 +496,7 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         _last_conv_layer=values.get("last_conv_layer"),
         _units=tuple(values["units"]) if isinstance(values.get("units"), list) else values.get("units"),
         compare_to=values.get("compare_to"),
+        gate=values.get("gate") or {},
     )
 
 
@@ -757,6 +774,9 @@ def ship(name: str | ZooEntry, *, cache: Cache | None = None) -> Path:
     target = shipped_path(e)
     if meta.get("shipped") is not None and target.is_file():
         return target  # already these weights
+    found, _ = shipped.read(target, recipe_digest(e))
+    if found is not None and _same_weights(_model_from_bytes(found.payload), _model_from_bytes(payload)):
+        return target  # the same weights, trained again: the shipped file stays byte for byte
     payload = _model_to_bytes(_model_from_bytes(payload))  # without the optimizer's state: a third
     shipped.write(
         target,
@@ -771,6 +791,13 @@ def ship(name: str | ZooEntry, *, cache: Cache | None = None) -> Path:
         },
     )
     return target
+
+
+def _same_weights(a: keras.Model, b: keras.Model) -> bool:
+    import numpy as np
+
+    wa, wb = a.get_weights(), b.get_weights()
+    return len(wa) == len(wb) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(wa, wb))
 
 
 @dataclass(frozen=True)

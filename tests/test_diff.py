@@ -251,18 +251,19 @@ def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_pat
     assert status == 0
     numbers = json.loads((out / "diff.json").read_text())
     assert numbers["images"] == 40 and numbers["old"] == "m@HEAD~1"
+    assert numbers["sides"]["old"]["weights_sha256"] != numbers["sides"]["new"]["weights_sha256"]
     assert (tmp_path / "cache" / "revisions" / "m@HEAD_1-m.keras").is_file()  # beside the cache, not in /tmp
     assert numbers["layers"][0]["cka"] < 1.0  # conv1 changed
     assert cli.main(["--zoo", str(zoo_file), "diff", "m@nope", "m"]) == 2
 
     # what the pull-request workflow runs: every entry changed since the base, into OUT/ENTRY
-    from convviz.revisions import changed_since
+    from convviz.determinants import Change, changes_since
 
     zoo_file.write_text(
         zoo_file.read_text() + "  - name: added\n    source: file\n    path: models/m.keras\n    dataset: digits\n"
     )
-    assert changed_since("HEAD~1", zoo_file=zoo_file) == (["m"], ["added"])
-    assert changed_since("HEAD", zoo_file=zoo_file) == ([], ["added"])
+    assert changes_since("HEAD~1", zoo_file=zoo_file) == [Change("m", "changed", ("model file",)), Change("added", "new")]
+    assert changes_since("HEAD", zoo_file=zoo_file) == [Change("m", "unchanged"), Change("added", "new")]
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "job-summary.md"))
     status = cli.main(
         ["--zoo", str(zoo_file), "diff", "--changed-since", "HEAD~1", "--out", str(tmp_path / "pr"), "--limit", "40"]

@@ -30,7 +30,9 @@ from convviz.diff_report import (
     plot_unit_patterns,
     unit_patterns,
 )
-from convviz.revisions import reference_entry
+from convviz.gate import evaluate
+from convviz.revisions import reference_version
+from convviz.seedband import seed_band
 from convviz import record
 
 MODEL = "{{MODEL}}"
@@ -38,14 +40,15 @@ MODEL = "{{MODEL}}"
 # mkdocs_gallery_thumbnail_number = 1
 convviz.use_site_style()
 entry = zoo.entry(MODEL)
-label, reference = reference_entry(entry)
-old = zoo.load(reference)
+reference = reference_version(entry)
+label, old = reference.label, reference.model
 new = zoo.load(entry)
 test = zoo.dataset(entry, "test")
 labels = test.y if test.labelled.any() else None
 diff = convviz.diff_models(old, new, test.x, labels, masks=test.masks, cache=True)
 names = test.class_names
-print(f"old: {label}\nnew: {MODEL}\n{diff.n:,} test images, {len(diff.flips):,} predictions flipped")
+print(f"old: {label}" + (f" ({reference.note})" if reference.note else ""))
+print(f"new: {MODEL}\n{diff.n:,} test images, {len(diff.flips):,} predictions flipped")
 record("reference", label)
 record("flips", int(len(diff.flips)))
 accuracy = diff.accuracy()
@@ -67,14 +70,33 @@ else:
 # Linear CKA (Kornblith et al., 2019) compares how two layers arrange the same images: 1 when
 # one representation is a rotation and scaling of the other, lower as they differ. It does
 # not need the units to correspond, so it also compares two independently trained versions.
+# A trained entry with `seed_band: N` is compared with N other seeds of its own recipe: a
+# black mark per layer is the lowest CKA two seeds reach; a bar that ends left of it changed
+# more than retraining with another seed changes it.
+band = seed_band(entry, cache=True)
+low = None if band is None else band.low()
 fig, ax = plt.subplots(figsize=figure_size("cka", diff))
-plot_cka(diff, ax=ax)
+plot_cka(diff, ax=ax, band=low)
 worst = diff.most_changed_layer()
 if worst is None:
     print("every compared layer has CKA 1: the two versions represent the images alike")
 else:
     print(f"lowest CKA: {diff.cka[worst]:.3f} at {worst}")
     record("min_cka", diff.cka[worst])
+if low is not None:
+    below = [k for k, v in diff.cka.items() if k in low and v < low[k]]
+    print(
+        f"seed band ({len(band.seeds)} other seeds): "
+        + (
+            f"{len(below)} of {len(low)} layers changed more than a reseed changes them: {', '.join(below)}"
+            if below
+            else f"all {len(low)} layers stay within what a reseed changes"
+        )
+    )
+    record("below_seed_band", below)
+if entry.gate:
+    for check in evaluate(diff, entry.gate, band=low):
+        print("gate: " + check.sentence())
 
 # %%
 # The predictions that flipped
