@@ -593,7 +593,7 @@ class _OutputBlock(str):
 
     def format(self, *args: Any, **kwargs: Any) -> str:
         body = str(args[0]).rstrip("\n") if args else ""
-        return f"Out:\n{{: .mkd-glr-script-out }}\n\n{markup.fenced(body, '{.shell .mkd-glr-script-out-disp }')}\n\n"
+        return f"Out:\n{{: .mkd-glr-script-out }}\n\n{markup.fenced(body, '{.text .mkd-glr-script-out-disp }')}\n\n"
 
 
 def _folded_code(codestr2md: Any) -> Any:

@@ -386,8 +386,9 @@ def plot_embedding(
 ) -> Axes:
     """A 2-D projection colored by class, with a legend outside the axes (on the right).
 
-    ``misclassified`` (bool mask) draws black crosses; ``highlight`` (indices) circles
-    the most suspicious samples and numbers them; ``trust`` adds the trustworthiness to the
+    ``misclassified`` (bool mask) draws red crosses (red marks wrong predictions on the whole
+    site, so no class is red); ``highlight`` (indices) circles the most suspicious samples in
+    black and numbers them; ``trust`` adds the trustworthiness to the
     title. Only the ``max_classes`` most frequent classes get a
     color and a legend entry (the others are light gray, "other"), so a 1,000-class
     model stays readable.
@@ -407,21 +408,36 @@ def plot_embedding(
     if rest.any():
         others = len(classes) - len(shown)
         ax.scatter(p[rest, 0], p[rest, 1], s=s, color="0.8", linewidths=0, label=f"other ({others} classes)")
-    cmap = matplotlib.colormaps["tab10" if len(shown) <= 10 else "tab20"]
+    from convviz.style import CLASS_COLORS, WRONG
+
+    cmap = matplotlib.colormaps["tab20"]
     for i, c in enumerate(sorted(shown)):
         sel = y == c
         name = class_names[c] if class_names is not None else str(c)
-        ax.scatter(p[sel, 0], p[sel, 1], s=s, color=cmap(i % cmap.N), label=name, alpha=0.8, linewidths=0)
+        color = CLASS_COLORS[i] if len(shown) <= len(CLASS_COLORS) else cmap(i % cmap.N)
+        ax.scatter(p[sel, 0], p[sel, 1], s=s, color=color, label=name, alpha=0.8, linewidths=0)
     if misclassified is not None and np.any(misclassified):
         m = np.asarray(misclassified, bool)
         ax.scatter(
-            p[m, 0], p[m, 1], s=28, marker="x", color="black", linewidths=1.0, label=f"misclassified ({int(m.sum())})"
+            p[m, 0], p[m, 1], s=28, marker="x", color=WRONG, linewidths=1.2, label=f"misclassified ({int(m.sum())})"
         )
     if highlight is not None and len(highlight):
         h = np.asarray(highlight)
-        ax.scatter(p[h, 0], p[h, 1], s=90, facecolors="none", edgecolors="red", linewidths=1.2, label="most suspicious")
-        for rank, j in enumerate(h[:10], start=1):
-            ax.annotate(str(rank), p[j], xytext=(4, 4), textcoords="offset points", fontsize=9, color="red")
+        ax.scatter(
+            p[h, 0], p[h, 1], s=110, facecolors="none", edgecolors="black", linewidths=1.8, label="most suspicious"
+        )
+        for rank, j in enumerate(h[:10], start=1):  # numbers fanned out around their points
+            angle = 2.4 * rank
+            ax.annotate(
+                str(rank),
+                p[j],
+                xytext=(9 * np.cos(angle), 9 * np.sin(angle)),
+                textcoords="offset points",
+                fontsize=9,
+                ha="center",
+                va="center",
+                color="black",
+            )
     ax.margins(0.04)
     ax.legend(fontsize=9, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # outside the data
     ax.set_xticks([])

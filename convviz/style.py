@@ -28,6 +28,8 @@ __all__ = [
     "MIN_FONT_PT",
     "HEATMAP_CMAP",
     "HEAT_SCALE",
+    "WRONG",
+    "CLASS_COLORS",
     "SITE_STYLE",
     "METHOD_NAMES",
     "display_name",
@@ -43,6 +45,11 @@ COLUMN_WIDTH = COLUMN_PX / DPI  # inches: a figure this wide is shown at its nat
 MIN_FONT_PT = 9.0  # the smallest text a figure may show, at its displayed size
 HEATMAP_CMAP = "inferno"  # perceptual; dark to yellow, apart from any image's own colours
 HEAT_SCALE = "each map scaled to [0, 1] by its own maximum"
+WRONG = "#c62828"  # a wrong prediction, everywhere on the site
+# matplotlib's tab10 with its red replaced: red marks wrong predictions, never a class
+CLASS_COLORS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#393b79", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 
 SITE_STYLE: Mapping[str, Any] = {
     "figure.dpi": DPI,

@@ -493,7 +493,8 @@ def _recipe_text(layer: _Layer) -> str:
         return f"the chapter's recipe: {layer.steps} steps of normalized gradient ascent on the pixels"
     return (
         "the robust recipe: a decorrelated Fourier image under random jitter, scale and rotation, "
-        f"{layer.steps} Adam steps"
+        f"{layer.steps} Adam steps (fewer than the filter patterns page's 256, so that every unit of a "
+        "layer fits the site's build time)"
     )
 
 
@@ -623,8 +624,9 @@ def _unit_status(u: int, units: _Units, unexcited: bool, k: int, class_names: tu
     best, vis = units.best[u], units.response[u]
     if unexcited:
         return (
-            f"{text}. No start image (gray, noise, its best test image) made the ascent excite it: the "
-            f"visualization is left gray (best test image {best:.3g})."
+            f"{text}. The ascent ended with the unit silent from every start it tried (gray, noise, its "
+            f"best test image resized to the ascent's size), although that image at full size excites it "
+            f"to {best:.3g}: the visualization is left gray."
         )
     if not np.isfinite(vis):  # dead on the images the ascent was tested on, a subset of the test split
         return f"{text}. It fires on none of the test images the visualization was tested on: left gray."

@@ -7,7 +7,8 @@
    page as text (textContent, attributes), never as markup. */
 (function () {
   "use strict";
-  var TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  // matplotlib's tab10 with its red replaced (convviz.style.CLASS_COLORS): red marks wrong predictions
+  var TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#393b79", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
   var HINT = "Click or tap a point to see its Grad-CAM.";
   var TOUCH_SLOP = 10; // CSS pixels a finger may move and still tap

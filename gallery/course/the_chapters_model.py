@@ -6,15 +6,15 @@ The chapter's model: Xception on ImageNet
     {{ number course.the_chapters_model.note }}
 
 The chapter's own setup, computed at build time: Grad-CAM at Xception's last convolution
-block on a photo, with the class it explains named, then the filter patterns of
-`block3_sepconv1` at 200×200 pixels.
+block on an image, with the class it explains named, then the filter patterns of
+`block3_sepconv1` (at 200×200 pixels with the chapter's model, as in the book).
 """
 
 # %%
 # Grad-CAM at the last convolution block
 # --------------------------------------
-# On the photos (ImageNet) the cat; on the shapes, a ring. The title names the class the
-# map explains, the model's top prediction, with its probability.
+# With the chapter's model, the cat photo; offline, a ring from the shapes. The title names the
+# class the map explains, the model's top prediction, with its probability.
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -35,14 +35,14 @@ if chapter and zoo.usable(chapter[0])[0]:
     entry = chapter[0]  # zoo.entry("xception-imagenet") in the default zoo
     size, n_filters = 200, 64  # the chapter's figure: 64 patterns at 200 px
     record("note_kind", "success")
-    record("note_title", f"This page shows the chapter's model: {entry.name}")
+    record("note_title", f"the chapter's model, {entry.name}")
     record("note", "Xception with its ImageNet weights, on real photos, as in the chapter.")
 else:
     entry = zoo.entry("shapes-xception")
     size, n_filters = 64, 64
     why = zoo.usable(chapter[0])[1] if chapter else "the zoo has no Xception entry with ImageNet weights"
     record("note_kind", "warning")
-    record("note_title", "This build could not use the chapter's model: the figures show shapes-xception")
+    record("note_title", "this build could not use the chapter's model: the figures show shapes-xception")
     record(
         "note",
         f"{why}. Shown instead: shapes-xception, the small Xception convviz trains on generated shapes, "
