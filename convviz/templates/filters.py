@@ -35,6 +35,7 @@ data = zoo.dataset(entry, "test").x[:512]  # tells dead filters from unexcited o
 size = max(64, entry.input_shape[0])  # small models: optimize a 64-pixel image
 crop = size // 16
 SHOWN = 16  # filters per layer on this page; the unit pages show every one
+print(f"{MODEL}: shallow, middle, deep: {', '.join(layers)} (images of {size}×{size} pixels)", flush=True)
 results = {}
 for layer in layers:
     results[layer] = convviz.visualize_filters(

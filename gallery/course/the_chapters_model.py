@@ -2,12 +2,11 @@
 The chapter's model: Xception on ImageNet
 =========================================
 
-!!! {{ number course.the_chapters_model.note_kind }} "{{ number course.the_chapters_model.note_title }}"
-    {{ number course.the_chapters_model.note }}
-
 The chapter's own setup, computed at build time: Grad-CAM at Xception's last convolution
-block on an image, with the class it explains named, then the filter patterns of
-`block3_sepconv1` (at 200×200 pixels with the chapter's model, as in the book).
+block, then the filter patterns of `block3_sepconv1`.
+
+!!! {{ number course.the_chapters_model.note_kind }} "Which model: {{ number course.the_chapters_model.note_title }}"
+    {{ number course.the_chapters_model.note }}
 """
 
 # %%
