@@ -29,7 +29,7 @@ $(BIN)/python:
 # otherwise the build's parallel workers, or the suite's renders, each compile them at once.
 # A stamp of its own after either install (umap-learn is a core dependency), so `make test`
 # and `make check` run it beside the lint (each keeps one core busy).
-COMPILE_UMAP = $(BIN)/python -c "import convviz.latent as l; print(f'convviz: umap-learn compiled for this environment in {l.compile_umap():.0f} s')"
+COMPILE_UMAP = $(BIN)/python -c "import convviz.represent.latent as l; print(f'convviz: umap-learn compiled for this environment in {l.compile_umap():.0f} s')"
 
 # One stamp per set of extras: reinstall when pyproject.toml changes. pip would compile the
 # packages' bytecode one file after another (41 s of the 82 s install here): `.byte-compiled`

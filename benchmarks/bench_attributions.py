@@ -3,7 +3,7 @@ the method needs, as one batched compiled call) and the common tutorial recipe (
 ``GradientTape`` per path point or noisy sample), each method in its own fresh process
 (order alternated over repeats).
 
-The model is shapes-xception's architecture (``convviz.models.mini_xception``, 64×64×3,
+The model is shapes-xception's architecture (``convviz.zoo.architectures.mini_xception``, 64×64×3,
 6 classes, seeded random weights: no training needed), 16 images; Integrated Gradients
 with 50 points from a black baseline, SmoothGrad with 25 samples. Every method explains
 each image's predicted class with the score before the softmax.
@@ -62,7 +62,7 @@ def child(a) -> None:
     import tensorflow as tf
 
     from _harness import child_report
-    from convviz import models
+    from convviz.zoo import architectures as models
 
     keras.utils.set_random_seed(0)  # the same weights in every process
     model = models.mini_xception((64, 64, 3), 6)
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         child(a)
         return 0
     config = {
-        "model": "convviz.models.mini_xception((64, 64, 3), 6), seeded random weights",
+        "model": "convviz.zoo.architectures.mini_xception((64, 64, 3), 6), seeded random weights",
         "images": a.images,
         "size": 64,
         "ig_steps": STEPS,

@@ -105,7 +105,7 @@ def child(a) -> None:
         def run():
             return cam(score, x, penultimate_layer=LAYER)
     else:
-        from convviz import _backend
+        from convviz.core import backend as _backend
 
         fwd = _backend.jit(lambda t: model(t))
 

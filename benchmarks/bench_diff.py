@@ -12,7 +12,7 @@ request's `--changed-since`, the seed band's cost, and streamed CKA against the 
 3. The seed band of digits-cnn (2 other seeds): training one seed variant from source, and the
    band itself (two diffs with the entry) from the shipped variants, in one process.
 4. Linear CKA of one layer between the two versions: the one-shot recipe (every image's
-   activations in memory, then :func:`convviz.cka`) against :class:`convviz.diff.CKAStream`
+   activations in memory, then :func:`convviz.cka`) against :class:`convviz.represent.similarity.CKAStream`
    fed a batch at a time, for growing numbers of images: time, peak traced memory, and the
    difference of the two values.
 
@@ -33,9 +33,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-from convviz import datasets, zoo  # noqa: E402
-from convviz.diff import CKAStream, cka, pooled_features  # noqa: E402
-from convviz.revisions import reference_entry  # noqa: E402
+from convviz import zoo  # noqa: E402
+from convviz.represent.similarity import CKAStream, cka, pooled_features
+from convviz.review.revisions import reference_entry  # noqa: E402
+from convviz.zoo import shapes as shapes_module
 
 REPEATS = 3
 LAYER = "block2_relu1"
@@ -63,7 +64,7 @@ def _run(zoo_file: Path, out: Path, *extra: str) -> float:
 def _cka_rows(old, new) -> list[dict]:
     import convviz
 
-    more = datasets.generate_shapes(4800, seed=11).x
+    more = shapes_module.generate_shapes(4800, seed=11).x
     for model in (old, new):  # warm-up: tracing is not part of either recipe
         convviz.extract_activations(model, more[:200], layers=[LAYER])
     rows = []
@@ -125,7 +126,7 @@ def _pull_request_rows() -> list[float]:
     import keras
     import yaml
 
-    from convviz import shipped
+    from convviz.zoo import shipped
 
     root = Path(__file__).resolve().parents[1]
     times = []
@@ -168,7 +169,7 @@ def _pull_request_rows() -> list[float]:
 
 
 def _seed_band_rows() -> dict:
-    from convviz.seedband import seed_band, seed_variants
+    from convviz.review.seedband import seed_band, seed_variants
 
     entry = zoo.entry("digits-cnn")
     variants = seed_variants(entry)

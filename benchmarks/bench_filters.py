@@ -65,7 +65,7 @@ def child(a) -> None:
     import numpy as np
 
     from _harness import child_report
-    from convviz.filters import book_objective_reference, visualize_filters
+    from convviz.optvis.filters import book_objective_reference, visualize_filters
 
     keras.utils.set_random_seed(0)  # the same weights in every process: objectives and classes compare
     model = keras.applications.Xception(weights=None, include_top=False)  # the chapter's: any input size

@@ -18,7 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import convviz  # noqa: E402
-from convviz import datasets, zoo  # noqa: E402
+from convviz import zoo  # noqa: E402
+from convviz.zoo import datasets
 
 
 def timed(fn):

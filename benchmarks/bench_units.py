@@ -19,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import convviz  # noqa: E402
 from convviz import zoo  # noqa: E402
-from convviz.unit_pages import unit_layers  # noqa: E402
+from convviz.site.unit_data import unit_layers
+from convviz.zoo import shapes as shapes_module
 
 REPEATS = 5
 
@@ -42,7 +43,7 @@ def main() -> int:
         m = zoo.load(e)
         x = zoo.dataset(e, "test").x
         for layer in unit_layers(m):
-            units = int(convviz.layers.resolve_layer(m, layer).output_shape[-1])
+            units = int(convviz.graph.layers.resolve_layer(m, layer).output_shape[-1])
             fwd = best(lambda: convviz.extract_activations(m, x, layers=[layer]))
             ex = best(lambda: convviz.dataset_examples(m, layer, x, k=9))
             print(f"{name:<18}{layer:<22}{units:>6}{len(x):>8}{fwd:>11.3f}{ex:>12.3f}{ex / fwd:>7.2f}", flush=True)
@@ -60,14 +61,13 @@ def main() -> int:
     growth = []
     e = zoo.entry("shapes-cnn")
     m = zoo.load(e)
-    from convviz import datasets
 
-    more = datasets.generate_shapes(2400, seed=7).x
+    more = shapes_module.generate_shapes(2400, seed=7).x
     for n in (300, 600, 1200, 2400):
         sec = best(lambda: convviz.dataset_examples(m, "block3_relu2", more[:n], k=9))
         print(f"dataset examples, shapes-cnn block3_relu2, {n} images: {sec:.3f} s", flush=True)
         growth.append({"what": "dataset examples (shapes-cnn block3_relu2)", "n": n, "per": "images", "seconds": sec})
-    from convviz.unit_pages import ROBUST_SIZE, ROBUST_STEPS
+    from convviz.site.unit_data import ROBUST_SIZE, ROBUST_STEPS
 
     e = zoo.entry("shapes-xception")
     m = zoo.load(e)

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from convviz.activations import activation_layers, extract_activations, layer_sparsity
+from convviz.graph.choice import activation_layers
+from convviz.represent.activations import extract_activations, layer_sparsity
 from conftest import nested_model, small_functional, small_sequential, to_np
 
 
@@ -32,7 +33,7 @@ def test_sequential_and_nested(rng):
 
 
 def test_activation_layers_follow_nonlinearities():
-    from convviz import models
+    from convviz.zoo import architectures as models
 
     xc = models.build("mini_xception", (64, 64, 3), 6)
     names = activation_layers(xc)
@@ -81,3 +82,14 @@ def test_bad_images(images, match):
 def test_unknown_layer_message():
     with pytest.raises(ValueError, match="Did you mean 'c1'"):
         extract_activations(small_functional(), np.zeros((1, 16, 16, 3), np.float32), layers=["c11"])
+
+
+def test_dead_means_never_above_zero_on_any_image_for_the_statistics_and_the_unit_pages():
+    from convviz.represent.activations import layer_sparsity, never_fires
+
+    a = np.zeros((3, 2, 2, 3), np.float32)
+    a[..., 1] = -1.0  # a linear layer's channel that is never positive: it never fires
+    a[0, 0, 0, 2] = 0.5  # fires once
+    assert never_fires(a).tolist() == [True, True, False]
+    assert layer_sparsity({"l": a}) == {"l": 2 / 3}
+    assert never_fires(a.max(axis=(1, 2))).tolist() == [True, True, False]  # the unit pages' per-image peaks

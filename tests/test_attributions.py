@@ -9,7 +9,8 @@ from conftest import nested_model, small_functional, small_sequential, to_np
 from keras import layers as L
 
 import convviz
-from convviz import attributions, metrics
+from convviz.attr import gradients as attributions
+from convviz.attr import attribute as attribute_module
 
 
 def _linear(shape=(4, 4, 2), classes=3, *, bias=True, seed=0):
@@ -59,7 +60,7 @@ def test_integrated_gradients_of_a_relu_network_matches_the_analytic_answer(rule
     # Along α·x the gradient is (1, 1) once α(a + b) > 1, so IG_i = x_i (1 − 1/(a + b)).
     model = _relu_unit()
     x = np.array([[[[0.9, 0.7]]], [[[2.0, 1.0]]], [[[0.3, 3.0]]]], np.float32)
-    r = attributions.attribute_with_predictions(
+    r = attribute_module.attribute_with_predictions(
         model, x, method="integrated_gradients", class_index=0, steps=200, rule=rule
     )
     s = x.reshape(3, 2).sum(1)
@@ -73,7 +74,7 @@ def test_integrated_gradients_warns_when_steps_are_too_few():
     model = _relu_unit()
     x = np.array([[[[0.9, 0.7]]]], np.float32)
     with pytest.warns(RuntimeWarning, match="completeness.*too few"):
-        r = attributions.attribute_with_predictions(
+        r = attribute_module.attribute_with_predictions(
             model, x, method="integrated_gradients", class_index=0, steps=2, rule="trapezoid"
         )
     assert r.completeness[0] > 0.05
@@ -102,8 +103,8 @@ def test_smoothgrad_without_noise_is_saliency_and_is_batch_independent(rng):
 def test_integrated_gradients_is_batch_independent_and_complete(rng):
     model = small_functional(softmax=True)
     x = rng.random((4, 16, 16, 3), dtype=np.float32)
-    a = attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, batch_size=10)
-    b = attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, batch_size=200)
+    a = attribute_module.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, batch_size=10)
+    b = attribute_module.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, batch_size=200)
     np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-4, atol=1e-6)
     assert (a.completeness < attributions.COMPLETENESS_TOLERANCE).all()
 
@@ -247,7 +248,7 @@ def test_baselines_black_uniform_blur_and_arrays(rng):
     arr = convviz.attribute(model, x, baseline=np.full((4, 4, 2), 1.0, np.float32), steps=4, class_index=0)
     np.testing.assert_allclose(arr, ones, atol=1e-6)
     for b in ("uniform", "blur"):
-        r = attributions.attribute_with_predictions(model, x, baseline=b, steps=4, class_index=0)
+        r = attribute_module.attribute_with_predictions(model, x, baseline=b, steps=4, class_index=0)
         assert (r.completeness < 1e-3).all()  # linear: exact for any baseline
     u1 = convviz.attribute(model, x, baseline="uniform", steps=4, seed=1)
     u2 = convviz.attribute(model, x, baseline="uniform", steps=4, seed=2)
@@ -255,21 +256,21 @@ def test_baselines_black_uniform_blur_and_arrays(rng):
 
 
 def test_cached_attributions_are_reused(rng, tmp_path):
-    from convviz.cache import Cache
+    from convviz.store.cache import Cache
 
     model = small_functional()
     x = rng.random((2, 16, 16, 3), dtype=np.float32)
     store = Cache(tmp_path / "c")
-    a = attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, cache=store)
+    a = convviz.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, cache=store)
     assert len(store.keys()) == 1
-    b = attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, cache=store)
+    b = convviz.attribute_with_predictions(model, x, method="integrated_gradients", steps=32, cache=store)
     np.testing.assert_array_equal(a.attributions, b.attributions)
     np.testing.assert_array_equal(a.completeness, b.completeness)
-    attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=33, cache=store)
+    convviz.attribute_with_predictions(model, x, method="integrated_gradients", steps=33, cache=store)
     assert len(store.keys()) == 2
     with pytest.warns(RuntimeWarning, match="completeness"):  # read from the cache: still reported
         for _ in range(2):
-            attributions.attribute_with_predictions(model, x, method="integrated_gradients", steps=1, cache=store)
+            convviz.attribute_with_predictions(model, x, method="integrated_gradients", steps=1, cache=store)
 
 
 def _edges(c):
@@ -308,13 +309,13 @@ def test_randomization_check_flags_an_edge_detector_and_passes_gradcam():
     attributions.register_attribution_method("edges", _edges)
     try:
         model, x = _trained_shapes_model()
-        edges = metrics.randomization_check(model, x, method="edges")
+        edges = convviz.randomization_check(model, x, method="edges")
         assert edges.verdict() == "fails" and edges.final_spearman() > 0.99
-        cam = metrics.randomization_check(model, x, method="gradcam", layer="c2")
+        cam = convviz.randomization_check(model, x, method="gradcam", layer="c2")
         assert cam.verdict() == "passes"
-        sal = metrics.randomization_check(model, x, method="saliency")
+        sal = convviz.randomization_check(model, x, method="saliency")
         assert sal.spearman.shape == (3, 16)
     finally:
         attributions.ATTRIBUTION_METHODS.pop("edges")
     with pytest.raises(ValueError, match="unknown method 'edges'; valid: CAM methods"):
-        metrics.randomization_check(model, x, method="edges")
+        convviz.randomization_check(model, x, method="edges")

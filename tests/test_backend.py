@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from convviz import _backend
+from convviz.core import backend as _backend
 from conftest import to_np
 
 ops = keras.ops
@@ -139,10 +139,12 @@ def test_cached_predictions_are_read_again_until_the_weights_change(monkeypatch)
     x = np.random.default_rng(0).random((5, 16, 16, 3)).astype(np.float32)
     first = convviz.predict(model, x, cache=True)
     np.testing.assert_array_equal(first, convviz.predict(model, x))
-    real = _backend.predict
-    monkeypatch.setattr(_backend, "predict", lambda *a, **k: pytest.fail("computed again"))
+    from convviz.core import checks
+
+    real = checks.run_batches
+    monkeypatch.setattr(checks, "run_batches", lambda *a, **k: pytest.fail("computed again"))
     np.testing.assert_array_equal(convviz.predict(model, x, cache=True), first)  # read, not computed
-    monkeypatch.setattr(_backend, "predict", real)
+    monkeypatch.setattr(checks, "run_batches", real)
     model.get_layer("dense").set_weights([w * 2 for w in model.get_layer("dense").get_weights()])
     assert not np.allclose(convviz.predict(model, x, cache=True), first)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import default_backend_only
-from convviz.cache import Cache, CorruptEntry, make_key
+from convviz.store.cache import Cache, CorruptEntry, make_key
 
 
 def test_roundtrip_and_keys(tmp_path):
@@ -25,19 +25,26 @@ def test_roundtrip_and_keys(tmp_path):
 
 
 def test_key_depends_on_every_part(monkeypatch):
-    a = make_key("model", code=("cam",), recipe={"epochs": 3, "seed": 0})
-    assert a == make_key("model", code=("cam",), recipe={"seed": 0, "epochs": 3})
-    assert a != make_key("model", code=("cam",), recipe={"epochs": 3, "seed": 1})
-    assert a != make_key("cam", code=("cam",), recipe={"epochs": 3, "seed": 0})
-    assert a != make_key("model", code=("latent",), recipe={"epochs": 3, "seed": 0})
-    assert a != make_key("model", code="src:abc", recipe={"epochs": 3, "seed": 0})
-    import convviz._code as code
+    a = make_key("model", code="src:a", recipe={"epochs": 3, "seed": 0})
+    assert a == make_key("model", code="src:a", recipe={"seed": 0, "epochs": 3})
+    assert a != make_key("model", code="src:a", recipe={"epochs": 3, "seed": 1})
+    assert a != make_key("cam", code="src:a", recipe={"epochs": 3, "seed": 0})
+    assert a != make_key("model", code="src:b", recipe={"epochs": 3, "seed": 0})
+    import convviz.store.digests as code
 
     env = dict(code.environment())
     monkeypatch.setattr(code, "environment", lambda: {**env, "keras": "0.0.1"})
-    assert a != make_key("model", code=("cam",), recipe={"epochs": 3, "seed": 0})
+    assert a != make_key("model", code="src:a", recipe={"epochs": 3, "seed": 0})
     with pytest.raises(ValueError, match="src:"):
         make_key("model", code="cam")
+
+
+def test_a_key_part_that_is_not_a_json_value_is_an_error_not_its_str():
+    """str() of an array elides its middle: two different arrays would share a key."""
+    with pytest.raises(TypeError, match="cannot key a 'cam' result: .*ndarray"):
+        make_key("cam", code="src:a", images=np.zeros(3))
+    with pytest.raises(TypeError, match="cannot key a 'cam' result"):
+        make_key("cam", code="src:a", limit=float("nan"))
 
 
 @pytest.mark.slow  # four processes import Keras
@@ -60,7 +67,7 @@ def test_the_backend_in_a_key_is_the_one_keras_picks_without_importing_it(
     if json_backend is not None:
         (tmp_path / "keras.json").write_text(json.dumps({"backend": json_backend}))
     code = (
-        "import sys; from convviz._code import keras_backend; before = keras_backend(); "
+        "import sys; from convviz.core.kerasconfig import keras_backend; before = keras_backend(); "
         "assert 'keras' not in sys.modules; import keras; print(before, keras.backend.backend(), keras_backend())"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -101,21 +108,15 @@ def test_failed_write_leaves_no_entry_and_no_temp(tmp_path, monkeypatch):
 def test_write_killed_midway_leaves_nothing_a_reader_accepts(tmp_path):
     """A writer process is SIGKILLed in the middle of writing a large payload."""
     script = textwrap.dedent(f"""
-        import os, sys
-        from convviz.cache import Cache
-        real_write = os.fdopen
-        class Slow:
-            def __init__(self, fh): self.fh = fh
-            def __enter__(self): return self
-            def __exit__(self, *a): return self.fh.__exit__(*a)
-            def write(self, b):
-                for i in range(0, len(b), 4096):
-                    self.fh.write(b[i:i+4096]); self.fh.flush()
+        import pathlib, time
+        from convviz.store.cache import Cache
+        def slow_write_bytes(self, data):  # the one atomic write writes its temporary file so
+            with open(self, "wb") as fh:
+                for i in range(0, len(data), 4096):
+                    fh.write(data[i:i+4096]); fh.flush()
                     if i == 8192: print("writing", flush=True)
-                    import time; time.sleep(0.001)
-            def flush(self): self.fh.flush()
-            def fileno(self): return self.fh.fileno()
-        os.fdopen = lambda fd, mode: Slow(real_write(fd, mode))
+                    time.sleep(0.001)
+        pathlib.Path.write_bytes = slow_write_bytes
         Cache({str(tmp_path)!r}).put_bytes("big", b"x" * 4_000_000)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from convviz import _backend
-from convviz.cam import CAM_METHODS, cam_with_predictions, grad_cam
+from convviz.core import backend as _backend
+from convviz.attr.cam import CAM_METHODS, cam_with_predictions, grad_cam
+from convviz.core.errors import BlankMapWarning
 from conftest import nested_model, small_functional, small_sequential, to_np
 
 ops = keras.ops
@@ -97,15 +98,46 @@ def test_layercam_and_gradcampp_by_hand():
     assert pp[0, 1, 2] == pytest.approx(1.0) and pp[0, 2, 1] == 0.0
 
 
+def test_gradcampp_adds_no_constant_to_its_denominator():
+    """With small gradients (a Dense layer of weights ~1e-3: ∂y/∂A = W/16 ~ 6e-5), a constant
+    such as pytorch-grad-cam's 1e-6 would dominate 2g² and shrink α: the map must be eq. 19's."""
+    model = hand_model()
+    W = np.array([[2.0, -1.0], [-1.0, 3.0]], np.float32) * 1e-3
+    model.get_layer("dense").set_weights([W, np.zeros(2, np.float32)])
+    x = np.random.default_rng(5).random((1, 4, 4, 2)).astype(np.float32)
+    got = grad_cam(model, x, class_index=0, method="gradcam++", upsample=False, normalize=False)
+    a = x[0].astype(np.float64)
+    g = np.broadcast_to(W[:, 0].astype(np.float64) / 16, a.shape)  # the logit's gradient, every position
+    alpha = g**2 / (2 * g**2 + a.sum(axis=(0, 1)) * g**3)
+    weights = (np.maximum(g, 0) * alpha).sum(axis=(0, 1))
+    expected = np.maximum(a @ weights, 0)
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+
+
+def positive(model):
+    """``model`` with every weight made positive (|w| + 0.01, dense weights varied by class):
+    every unit fires and every class has evidence everywhere, so no Grad-CAM is all zero
+    (on any backend; comparing all-zero maps would check nothing)."""
+    for layer in model.layers:
+        for sub in getattr(layer, "layers", [layer]):
+            if sub.get_weights():
+                sub.set_weights([np.abs(w) + 0.01 for w in sub.get_weights()])
+    dense = model.get_layer("predictions")
+    w, b = dense.get_weights()
+    dense.set_weights([w * np.linspace(1, 2, w.shape[1])[None] * (1 + np.arange(w.shape[0]))[:, None], b])
+    return model
+
+
 def test_batch_equals_one_by_one_and_per_image_classes(rng):
-    model = nested_model()
+    model = positive(nested_model())
     x = rng.random((4, 16, 16, 3), dtype=np.float32) * 255
-    batch = grad_cam(model, x, class_index=[0, 1, 2, 1])
-    for i, c in enumerate([0, 1, 2, 1]):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BlankMapWarning)  # real maps, not zeros
+        batch = grad_cam(model, x, class_index=[0, 1, 2, 1])
+        for i, c in enumerate([0, 1, 2, 1]):
             one = grad_cam(model, x[i], class_index=c)
-        np.testing.assert_allclose(batch[i], one[0], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(batch[i], one[0], rtol=1e-4, atol=1e-5)
+    assert (batch.max(axis=(1, 2)) == 1).all() and (batch.min(axis=(1, 2)) < 1).all()  # not flat either
 
 
 def test_all_zero_map_warns_and_stays_zero():
@@ -116,11 +148,15 @@ def test_all_zero_map_warns_and_stays_zero():
 
 
 def test_reloaded_model(tmp_path, rng):
-    model = nested_model()
+    model = positive(nested_model())
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
     x = rng.random((2, 16, 16, 3), dtype=np.float32) * 255
-    np.testing.assert_allclose(grad_cam(again, x), grad_cam(model, x), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BlankMapWarning)
+        maps = grad_cam(model, x)
+        np.testing.assert_allclose(grad_cam(again, x), maps, atol=1e-5)
+    assert (maps.max(axis=(1, 2)) == 1).all()
 
 
 @pytest.mark.parametrize(
@@ -222,7 +258,7 @@ def test_softmax_and_sigmoid_heads_give_the_logits_gradient(kind, rng, recwarn):
 
 
 def test_a_squashing_it_cannot_remove_is_warned_once(rng):
-    from convviz.layers import output_squashing
+    from convviz.graph.heads import output_squashing
 
     model = _head_variant("lambda")
     assert output_squashing(model) == "unknown"
@@ -234,3 +270,20 @@ def test_a_squashing_it_cannot_remove_is_warned_once(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         grad_cam(model, x, layer="c", method="layercam")  # once per model and layer
+
+
+def test_non_finite_values_of_a_method_are_said_not_silently_zeroed(monkeypatch):
+    from convviz.attr import cam
+    from convviz.core.errors import NonFiniteWarning
+
+    def broken(ctx):
+        out = ctx.activations.sum(axis=-1)
+        out[0, 0, 0] = np.nan
+        out[0, 1, 1] = np.inf
+        return out
+
+    monkeypatch.setitem(cam.CAM_METHODS, "broken", broken)
+    x = np.random.default_rng(0).random((2, 4, 4, 2)).astype(np.float32)
+    with pytest.warns(NonFiniteWarning, match=r"broken: 2 NaN or infinite value\(s\) in the maps of image\(s\) \[0\]"):
+        maps = grad_cam(hand_model(), x, method="broken", upsample=False, normalize=False)
+    assert np.isfinite(maps).all() and maps[0, 0, 0] == 0 and maps[0, 1, 1] == 0

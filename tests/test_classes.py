@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import convviz
-from convviz.class_pages import shown_classes
+from convviz.site.class_data import shown_classes
 
 L = keras.layers
 
@@ -37,7 +37,7 @@ def test_each_class_image_raises_its_own_score(color_model):
 
 
 def test_class_visualizations_are_cached(color_model, tmp_path):
-    from convviz.cache import Cache
+    from convviz.store.cache import Cache
 
     store = Cache(tmp_path)
     a = convviz.visualize_classes(color_model, 2, steps=8, cache=store)
@@ -106,7 +106,7 @@ def expected_pair(x: np.ndarray, i: int, t: int, p: int) -> tuple[np.ndarray, np
 
 
 def test_confusions_group_the_wrong_labelled_images_most_confident_first():
-    from convviz.class_pages import confusions
+    from convviz.site.class_data import confusions
 
     y = np.array([0, 1, 1, 2, -1, 1])
     pred = np.array([0, 0, 0, 0, 0, 0])
@@ -119,7 +119,7 @@ def test_confusions_group_the_wrong_labelled_images_most_confident_first():
 
 
 def test_pair_cams_are_each_class_grad_cam_on_one_scale(channel_model):
-    from convviz.class_pages import pair_cams
+    from convviz.site.class_data import pair_cams
 
     x = channel_images()
     first, second = pair_cams(channel_model, x[:3], np.array([1, 2, 0]), np.array([0, 0, 0]), layer="feat")
@@ -142,17 +142,18 @@ def test_class_page_links_each_confusion_to_its_images_and_both_maps(channel_mod
     from PIL import Image
 
     import convviz.site
-    from convviz import class_pages, zoo
-    from convviz.datasets import Dataset
-    from convviz.plot import overlay_heatmap
-    from convviz.units import to_uint8
+    from convviz import zoo
+    from convviz.site import class_pages
+    from convviz.zoo.splits import Dataset
+    from convviz.figures.heatmaps import overlay_heatmap
+    from convviz.represent.examples import to_uint8
 
     x = channel_images()
     names = ("red", HOSTILE, "blue")
     test = Dataset("hand", "test", x, np.array(LABEL), names)
     monkeypatch.setattr(zoo, "load", lambda entry, progress=True: channel_model)
     monkeypatch.setattr(zoo, "dataset", lambda entry, split="test": test)
-    monkeypatch.setattr(convviz.site, "_fingerprint", lambda entry, text, extra="": "stamp")
+    monkeypatch.setattr(class_pages, "fingerprint", lambda entry, text, extra="": "stamp")
     monkeypatch.setattr(class_pages, "CLASS_STEPS", 4)
     entry = SimpleNamespace(name="hand", cam_layer=lambda model: "feat")
     folder = tmp_path / "classes"

@@ -57,3 +57,27 @@ def test_zoo_fetch_without_imagenet_entries_says_so(capsys, tmp_path):
     zoo_file.write_text("models:\n  - {name: t, source: trained, architecture: plain_cnn, dataset: digits}\n")
     assert main(["--zoo", str(zoo_file), "zoo", "fetch"]) == 0
     assert "no keras.applications entry with ImageNet weights" in capsys.readouterr().out
+
+
+def test_an_empty_zoo_is_listed_as_empty(capsys, tmp_path):
+    empty = tmp_path / "zoo.yml"
+    empty.write_text("models: []\n")
+    assert main(["--zoo", str(empty), "zoo", "list"]) == 0
+    assert "lists no models" in capsys.readouterr().out
+    assert main(["--zoo", str(empty), "zoo", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_only_convviz_input_errors_become_one_line_others_keep_their_traceback(capsys, monkeypatch):
+    """A ValueError that convviz did not raise about its input (a bug: ``max()`` of nothing)
+    is not dressed up as the user's mistake."""
+    from convviz.cli import commands
+    from convviz.core.errors import InputError
+    from convviz.zoo import ZooError
+
+    assert issubclass(ZooError, InputError) and issubclass(InputError, ValueError)
+    monkeypatch.setattr(commands, "doctor", lambda args: max([]))
+    monkeypatch.setattr("convviz.cli.doctor", commands.doctor)
+    with pytest.raises(ValueError, match="empty"):
+        main(["doctor"])
+    assert "convviz: error" not in capsys.readouterr().err

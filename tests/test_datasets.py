@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from convviz import datasets
+from convviz.zoo import datasets
+from convviz.zoo import folders as folders_module
+from convviz.zoo import shapes as shapes_module
 
 
 def test_digits_shapes_and_split():
@@ -15,16 +17,16 @@ def test_digits_shapes_and_split():
 
 
 def test_shapes_deterministic_and_prefix_stable():
-    a = datasets.generate_shapes(12, seed=3)
-    b = datasets.generate_shapes(12, seed=3)
+    a = shapes_module.generate_shapes(12, seed=3)
+    b = shapes_module.generate_shapes(12, seed=3)
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.masks, b.masks)
-    c = datasets.generate_shapes(12, seed=4)
+    c = shapes_module.generate_shapes(12, seed=4)
     assert not np.array_equal(a.x, c.x)
 
 
 def test_shapes_have_objects_masks_and_balanced_classes():
-    d = datasets.generate_shapes(60, seed=0)
+    d = shapes_module.generate_shapes(60, seed=0)
     assert d.x.shape == (60, 64, 64, 3) and d.masks.shape == (60, 64, 64)
     assert np.bincount(d.y, minlength=6).tolist() == [10] * 6
     frac = d.masks.mean(axis=(1, 2))
@@ -37,7 +39,7 @@ def test_shapes_have_objects_masks_and_balanced_classes():
 def test_ring_has_a_hole_and_circle_does_not():
     """At a ring's center the pixels are background, unlike a circle's; both masks cover the
     whole region (the hole is the ring's evidence, so it counts as the object's region)."""
-    d = datasets.generate_shapes(60, seed=0)
+    d = shapes_module.generate_shapes(60, seed=0)
     for img, mask, label in zip(d.x, d.masks, d.y):
         ys, xs = np.nonzero(mask)
         cy, cx = int(round(ys.mean())), int(round(xs.mean()))
@@ -52,8 +54,8 @@ def test_ring_has_a_hole_and_circle_does_not():
 @pytest.mark.slow
 def test_shapes_splits_are_fixed_and_disjoint_seeds():
     test = datasets.load("shapes", "test")
-    assert len(test) == datasets.SHAPES_COUNTS["test"]
-    again = datasets.generate_shapes(5, seed=1)
+    assert len(test) == shapes_module.SHAPES_COUNTS["test"]
+    again = shapes_module.generate_shapes(5, seed=1)
     np.testing.assert_array_equal(test.x[:5], again.x)
 
 
@@ -81,7 +83,7 @@ def test_imagenet_class_index_is_keras_own_file():
 
     from keras.src.applications import imagenet_utils
 
-    from convviz import models
+    from convviz.zoo import architectures as models
 
     digest = hashlib.md5(models._CLASS_INDEX.read_bytes()).hexdigest()
     assert f'file_hash="{digest}"' in inspect.getsource(imagenet_utils)
@@ -101,29 +103,29 @@ def test_folder_unlabelled_corrupt_and_mixed(tmp_path, caplog):
     Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(flat / "d.bmp")
     (flat / "broken.png").write_bytes(b"not an image")
     with caplog.at_level("WARNING", logger="convviz"):
-        d = datasets.load_folder(flat, size=(12, 12), class_names=("x", "y"))
-        datasets.load_folder(flat, size=(12, 12))  # loaded again: no second warning
+        d = folders_module.load_folder(flat, size=(12, 12), class_names=("x", "y"))
+        folders_module.load_folder(flat, size=(12, 12))  # loaded again: no second warning
     assert len(caplog.records) == 1 and "skipped 1 unreadable image" in caplog.text
     assert "broken.png" in caplog.text
     assert d.x.shape == (4, 12, 12, 3) and (d.y == -1).all() and not d.has_labels
     assert d.image_names == ("a", "b", "c", "d") and d.accuracy(np.zeros(4, int)) is None
     (flat / "sub").mkdir()
     with pytest.raises(ValueError, match="mixes class sub-folders"):
-        datasets.load_folder(flat, size=(12, 12))
+        folders_module.load_folder(flat, size=(12, 12))
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="no readable images found"):
-        datasets.load_folder(empty, size=(12, 12))
+        folders_module.load_folder(empty, size=(12, 12))
 
 
 def test_convert_channels():
     rgb = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
-    gray = datasets.convert_channels(rgb, 1)
+    gray = folders_module.convert_channels(rgb, 1)
     np.testing.assert_allclose(gray[..., 0], rgb @ np.array([0.299, 0.587, 0.114]), rtol=1e-6)
-    np.testing.assert_array_equal(datasets.convert_channels(gray, 3), np.repeat(gray, 3, -1))
+    np.testing.assert_array_equal(folders_module.convert_channels(gray, 3), np.repeat(gray, 3, -1))
     with pytest.raises(ValueError, match="between 1 .gray., 3 .RGB. and 4"):
-        datasets.convert_channels(rgb[..., :2], 3)
+        folders_module.convert_channels(rgb[..., :2], 3)
 
 
 @pytest.mark.parametrize(
@@ -137,9 +139,9 @@ def test_bad_names(name, split, match):
 
 def test_generate_shapes_bad_arguments():
     with pytest.raises(ValueError, match="at least 1"):
-        datasets.generate_shapes(0)
+        shapes_module.generate_shapes(0)
     with pytest.raises(ValueError, match="at least 32"):
-        datasets.generate_shapes(4, size=16)
+        shapes_module.generate_shapes(4, size=16)
 
 
 def test_load_image_modes(tmp_path):
@@ -149,12 +151,24 @@ def test_load_image_modes(tmp_path):
     rgba.save(tmp_path / "a.png")
     gray = Image.new("L", (10, 8), 128)
     gray.save(tmp_path / "g.png")
-    a = datasets.load_image(tmp_path / "a.png")
+    a = folders_module.load_image(tmp_path / "a.png")
     assert a.shape == (8, 10, 3) and np.allclose(a, 1.0)
-    g = datasets.load_image(tmp_path / "g.png", size=(4, 4))
+    g = folders_module.load_image(tmp_path / "g.png", size=(4, 4))
     assert g.shape == (4, 4, 3) and np.allclose(g, 128 / 255, atol=1e-2)
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="not a valid image"):
-        datasets.load_image(tmp_path / "bad.png")
+        folders_module.load_image(tmp_path / "bad.png")
     with pytest.raises(FileNotFoundError, match="not found"):
-        datasets.load_image(tmp_path / "missing.png")
+        folders_module.load_image(tmp_path / "missing.png")
+
+
+def test_resizing_a_split_resizes_its_masks_instead_of_dropping_them():
+    from convviz.core.image import resize_images
+    from convviz.zoo.shapes import generate_shapes
+
+    d = generate_shapes(12, seed=3, split="test")
+    small = d.with_images(resize_images(d.x, (32, 32)))
+    assert small.masks is not None and small.masks.shape == (12, 32, 32)
+    # each object keeps its place and about its share of the image
+    np.testing.assert_allclose(small.masks.mean(axis=(1, 2)), d.masks.mean(axis=(1, 2)), atol=0.03)
+    assert d.with_images(d.x).masks is d.masks  # same size: the same masks

@@ -1,4 +1,4 @@
-"""convviz.diff: linear CKA against the paper's formula, streamed CKA, and model diffs on
+"""convviz.compare.diff: linear CKA against the paper's formula, streamed CKA, and model diffs on
 hand-built models with a known change; ENTRY@REV from a git repository built here."""
 
 from __future__ import annotations
@@ -10,12 +10,17 @@ import subprocess
 
 import keras
 import numpy as np
+
+import convviz
 import pytest
 
-from convviz import cli, diff
-from convviz.diff import CKAStream, cka, diff_models, pooled_features, procrustes
-from convviz.diff_report import summary_markdown, write_report
-from convviz.revisions import load_version
+from convviz import cli
+from convviz.compare import diff as diff_algorithm
+from convviz.compare.matching import match_layers
+from convviz.represent.similarity import CKAStream, cka, pooled_features, procrustes
+from convviz.compare.diff import diff_models
+from convviz.review.report import summary_markdown, write_report
+from convviz.review.revisions import load_version
 
 RNG = np.random.default_rng(0)
 
@@ -169,7 +174,7 @@ def test_layers_renamed_in_the_new_version_pair_by_position():
         ),
     )
     renamed.set_weights(m.get_weights())
-    pairs = diff.match_layers(m, renamed)
+    pairs = match_layers(m, renamed)
     assert ("conv1", "c1") in pairs and ("pool1", "pool1") in pairs and ("conv3", "c3") in pairs
     d = diff_models(m, renamed, X, Y)
     assert d.cka["conv2 → c2"] == pytest.approx(1.0, abs=1e-9)
@@ -257,12 +262,15 @@ def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_pat
     assert cli.main(["--zoo", str(zoo_file), "diff", "m@nope", "m"]) == 2
 
     # what the pull-request workflow runs: every entry changed since the base, into OUT/ENTRY
-    from convviz.determinants import Change, changes_since
+    from convviz.review.determinants import Change, changes_since
 
     zoo_file.write_text(
         zoo_file.read_text() + "  - name: added\n    source: file\n    path: models/m.keras\n    dataset: digits\n"
     )
-    assert changes_since("HEAD~1", zoo_file=zoo_file) == [Change("m", "changed", ("model file",)), Change("added", "new")]
+    assert changes_since("HEAD~1", zoo_file=zoo_file) == [
+        Change("m", "changed", ("model file",)),
+        Change("added", "new"),
+    ]
     assert changes_since("HEAD", zoo_file=zoo_file) == [Change("m", "unchanged"), Change("added", "new")]
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "job-summary.md"))
     status = cli.main(
@@ -274,7 +282,7 @@ def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_pat
 
 
 def test_unit_patterns_of_the_most_changed_conv_layer(tmp_path):
-    from convviz.diff_report import changed_units
+    from convviz.figures.diff import changed_units
 
     m = _model(0)
     new = _copy(m, reinit="conv3")
@@ -302,7 +310,7 @@ def test_units_silent_in_both_versions_did_not_change_and_silent_in_one_did():
 
 def test_compare_to_names_a_variant_another_entry_or_a_revision(tmp_path):
     from convviz import zoo
-    from convviz.revisions import reference_entry
+    from convviz.review.revisions import reference_entry
 
     (tmp_path / "zoo.yml").write_text(
         "models:\n"
@@ -321,14 +329,14 @@ def test_compare_to_names_a_variant_another_entry_or_a_revision(tmp_path):
 
 
 def test_a_cached_diff_reads_back_the_same_numbers(tmp_path, monkeypatch):
-    from convviz.cache import Cache
+    from convviz.store.cache import Cache
 
     store = Cache(tmp_path)
     m = _model(0)
     new = _copy(m, reinit="conv3")
-    first = diff_models(m, new, X, Y, masks=X[..., 0] > 0.5, cache=store)
-    monkeypatch.setattr(diff, "_compute", lambda *a, **k: pytest.fail("recomputed a cached diff"))
-    again = diff_models(m, new, X, Y, masks=X[..., 0] > 0.5, cache=store)
+    first = convviz.diff_models(m, new, X, Y, masks=X[..., 0] > 0.5, cache=store)
+    monkeypatch.setattr(diff_algorithm, "_compute", lambda *a, **k: pytest.fail("recomputed a cached diff"))
+    again = convviz.diff_models(m, new, X, Y, masks=X[..., 0] > 0.5, cache=store)
     assert again.numbers() == first.numbers()
     np.testing.assert_array_equal(again.cam_new, first.cam_new)
     assert again.unit_change.keys() == first.unit_change.keys() and again.sanity_new == first.sanity_new

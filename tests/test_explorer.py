@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from test_classes import LABEL, PRED, build_channel_model, channel_images, expected_pair
 
-from convviz.explorer import sprite_sheet
+from convviz.site import explorer as explorer_module
+from convviz.site.explorer import sprite_sheet
 
 
 def test_sprite_sheet_places_each_image_in_its_cell():
@@ -35,22 +36,21 @@ def test_sprite_sheet_keeps_rgb_and_refuses_bad_input():
 def hand_entry(monkeypatch):
     from types import SimpleNamespace
 
-    import convviz.site
     from convviz import zoo
-    from convviz.datasets import Dataset
+    from convviz.zoo.splits import Dataset
 
     model = build_channel_model()
     x = channel_images()
     test = Dataset("hand", "test", x, np.array(LABEL), ("red", "green", "blue"))
     monkeypatch.setattr(zoo, "load", lambda entry, progress=True: model)
     monkeypatch.setattr(zoo, "dataset", lambda entry, split="test": test)
-    monkeypatch.setattr(convviz.site, "_fingerprint", lambda entry, text, extra="": "stamp")
+    monkeypatch.setattr(explorer_module, "fingerprint", lambda entry, text, extra="": "stamp")
     return SimpleNamespace(name="hand", cam_layer=lambda m: "feat"), x
 
 
 def test_a_misclassified_point_gets_its_true_class_map_on_the_pairs_scale(hand_entry):
-    from convviz.explorer import explorer_data
-    from convviz.plot import overlay_heatmap
+    from convviz.site.explorer import explorer_data
+    from convviz.figures.heatmaps import overlay_heatmap
 
     entry, x = hand_entry
     data = explorer_data(entry, progress=False)
@@ -59,6 +59,9 @@ def test_a_misclassified_point_gets_its_true_class_map_on_the_pairs_scale(hand_e
     wrong = [i for i in range(len(PRED)) if LABEL[i] >= 0 and LABEL[i] != PRED[i]]
     assert meta["true_cam"] == wrong == [1, 2, 4, 6, 7]
     assert meta["cams_true"] == "cams_true.png" and meta["class_page"] == "../classes/"
+    # 9 points are too few to rank outliers: no scores, and no point called suspicious
+    assert meta["score"] is None and meta["suspicious"] == []
+    assert meta["outliers_skipped"].startswith("Skipped the outlier ranking") and "has 9" in meta["outliers_skipped"]
     size = meta["thumb"]
     assert size == 8 and meta["true_cols"] == 3 and data.cams_true.shape == (2 * 8, 3 * 8, 3)
 
@@ -81,7 +84,7 @@ def test_write_explorer_writes_the_true_class_sheet_and_skips_when_up_to_date(ha
 
     from PIL import Image
 
-    from convviz.explorer import write_explorer
+    from convviz.site.explorer import write_explorer
 
     entry, _ = hand_entry
     folder = tmp_path / "explorer"
@@ -124,7 +127,7 @@ def explorer_site(tmp_path_factory):
     import threading
     from pathlib import Path
 
-    from convviz.pages import save_png
+    from convviz.site.record import save_png
 
     material = pytest.importorskip("material")
     root = tmp_path_factory.mktemp("site")
@@ -134,7 +137,7 @@ def explorer_site(tmp_path_factory):
     for css in sheets.glob("*.min.css"):
         shutil.copy(css, assets / ("main.css" if css.name.startswith("main") else "palette.css"))
     for name in ("explorer.js", "explorer.css"):
-        shutil.copy(Path(__file__).parents[1] / "convviz" / "assets" / name, assets / name)
+        shutil.copy(Path(__file__).parents[1] / "convviz" / "site" / "assets" / name, assets / name)
     data = root / "gallery" / "m" / "explorer"
     data.mkdir(parents=True)
     save_png(_solid_sheet([(10 * i, 0, 0) for i in range(6)]), data / "images.png")

@@ -13,8 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from convviz import plot  # noqa: E402
-from convviz.style import COLUMN_WIDTH, figure_problems, site_style  # noqa: E402
+from convviz.figures.style import COLUMN_WIDTH, figure_problems, site_style  # noqa: E402
+from convviz.figures import activations as activations_module
+from convviz.figures import embedding as embedding_module
+from convviz.figures import evidence as evidence_module
+from convviz.figures import heatmaps as heatmaps_module
+from convviz.figures import patterns as patterns_module
 
 RNG = np.random.default_rng(0)
 LAYERS = [f"block{b}_sepconv{k}_act" for b in range(1, 7) for k in (1, 2)]  # 12 long names
@@ -29,7 +33,7 @@ def _style():
 
 
 def _randomization():
-    from convviz.metrics import RandomizationResult
+    from convviz.evaluate.sanity import RandomizationResult
 
     results = []
     for m, end in (("gradcam", 0.0), ("gradcam++", 0.4), ("layercam", 0.41), ("guided_backprop", 0.9)):
@@ -41,10 +45,10 @@ def _randomization():
 def _heatmap_grid():
     fig, axes = plt.subplots(2, 4, figsize=(COLUMN_WIDTH, 3.9))
     for ax, k in zip(axes.flat, range(8)):
-        plot.plot_heatmap_overlay(
+        heatmaps_module.plot_heatmap_overlay(
             RNG.random((64, 64, 3)), RNG.random((8, 8)), ax=ax, title=f"{CLASSES[k]} → {CLASSES[-k]} 97%"
         )
-    plot.plot_heat_colorbar(axes)
+    heatmaps_module.plot_heat_colorbar(axes)
     return fig
 
 
@@ -52,9 +56,9 @@ def _attribution_grid():
     fig, axes = plt.subplots(3, 5, figsize=(COLUMN_WIDTH, 4.4))
     for r, row in enumerate(axes):
         for ax in row:
-            plot.plot_attribution(RNG.normal(size=(32, 32)), ax=ax, signed=r == 2)
+            heatmaps_module.plot_attribution(RNG.normal(size=(32, 32)), ax=ax, signed=r == 2)
         row[0].set_title("Integrated Gradients", loc="left")
-    plot.plot_heat_colorbar(axes[2], kind="signed")
+    heatmaps_module.plot_heat_colorbar(axes[2], kind="signed")
     return fig
 
 
@@ -69,17 +73,17 @@ def _one(draw):
 
 KINDS = {
     "activation grid": _one(
-        lambda ax: plot.plot_activation_grid(
+        lambda ax: activations_module.plot_activation_grid(
             RNG.random((16, 16, 64)), ax=ax, title=f"{LAYERS[3]} — 64 channels, 5 blank"
         )
     ),
     "sparsity (per image)": _one(
-        lambda ax: plot.plot_sparsity(
+        lambda ax: activations_module.plot_sparsity(
             {n: RNG.random(200) for n in LAYERS}, dead={n: 0.05 * i for i, n in enumerate(LAYERS)}, ax=ax
         )
     ),
     "filter grid": _one(
-        lambda ax: plot.plot_filter_grid(
+        lambda ax: patterns_module.plot_filter_grid(
             type(
                 "P",
                 (),
@@ -97,7 +101,7 @@ KINDS = {
     "heatmap grid with colour bar": _heatmap_grid,
     "attribution grid": _attribution_grid,
     "embedding": _one(
-        lambda ax: plot.plot_embedding(
+        lambda ax: embedding_module.plot_embedding(
             RNG.normal(size=(400, 2)),
             RNG.integers(0, 10, 400),
             class_names=CLASSES,
@@ -109,7 +113,7 @@ KINDS = {
         )
     ),
     "thumbnails": lambda: (
-        plot.plot_thumbnails(
+        embedding_module.plot_thumbnails(
             RNG.random((12, 32, 32, 3)),
             [f"#{i} given {CLASSES[i % 10]}\npredicted {CLASSES[-(i % 10)]}" for i in range(12)],
             ncols=6,
@@ -117,7 +121,7 @@ KINDS = {
         .flat[0]
         .figure
     ),
-    "randomization check": _one(lambda ax: plot.plot_randomization(_randomization(), ax=ax)),
+    "randomization check": _one(lambda ax: evidence_module.plot_randomization(_randomization(), ax=ax)),
 }
 
 
@@ -129,8 +133,8 @@ def test_every_figure_kind_is_legible(kind):
 
 def test_diff_figures_are_legible(tmp_path):
     keras = pytest.importorskip("keras")
-    from convviz import diff_report
-    from convviz.diff import diff_models
+    from convviz.figures import diff as diff_report
+    from convviz.compare.diff import diff_models
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((16, 16, 3))

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from convviz import _backend
-from convviz.filters import DEFAULT_LEARNING_RATES, book_objective_reference, deprocess_image, visualize_filters
+from convviz.core import backend as _backend
+from convviz.optvis.filters import DEFAULT_LEARNING_RATES, book_objective_reference, deprocess_image, visualize_filters
 from conftest import nested_model, small_functional, to_np
 
 ops = keras.ops
@@ -95,7 +95,7 @@ def test_learning_rate_default_is_the_recipes_own():
 def test_fourier_image_is_lucids_fft_image(size):
     """Same spectrum scale, same normalization (irfft2 divides by h·w) and the same initial
     pixel spread as lucid's fft_image, computed with NumPy."""
-    from convviz._params import fourier_image, fourier_init, spectrum_scale
+    from convviz.optvis.param import fourier_image, fourier_init, spectrum_scale
 
     h, w = size
     rng = np.random.default_rng(0)
@@ -116,7 +116,7 @@ def test_fourier_image_is_lucids_fft_image(size):
 
 def chapter_loop(model, layer, filters, *, steps, size, lr=10.0, seed=0):
     """The chapter's loop, one filter at a time (reference)."""
-    from convviz.layers import layer_output
+    from convviz.graph.split import layer_output
 
     body = layer_output(model, layer)
     starts = np.random.default_rng(seed).uniform(0.4, 0.6, (len(filters), size, size, 3)).astype(np.float32)
@@ -185,7 +185,7 @@ def test_robust_recipe_moves_a_unit_the_gray_start_leaves_off(kind):
     """The redirected ReLU at the objective's unit: the same values as the layer, a gradient
     where the plain ReLU gives none, and the robust recipe's own start ends up firing the
     unit (before: no gradient for all its steps, then a restart from noise)."""
-    from convviz._objectives import channel_maps
+    from convviz.optvis.objectives import channel_maps
 
     model = blue_unit_models()[kind]
     gray = np.full((2, 16, 16, 3), 0.5, np.float32)

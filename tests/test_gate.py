@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from convviz import gate, zoo
+from convviz import zoo
+from convviz.compare import gate
 
 
 def _diff(old_pred, new_pred, labels, cka):
@@ -95,8 +96,8 @@ def test_gate_and_seed_band_in_the_zoo_file():
 
 
 def test_seed_variants_are_the_recipe_with_other_seeds():
-    from convviz.revisions import trained_variants
-    from convviz.seedband import seed_variants
+    from convviz.review.revisions import trained_variants
+    from convviz.review.seedband import seed_variants
 
     e = zoo.parse(BASE + "    seed: 3\n    seed_band: 2\n    gate: {broken: 1}\n")[0]
     variants = seed_variants(e)

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convviz import datasets, zoo
-from convviz.validation import check_images
+from convviz import zoo
+from convviz.core.checks import check_images
+from convviz.zoo import folders as folders_module
 from conftest import small_functional
 
 
@@ -27,8 +28,8 @@ def test_huge_image_is_downscaled_with_a_warning(tmp_path):
 
     Image.new("RGB", (5000, 20), (10, 20, 30)).save(tmp_path / "wide.png")
     with pytest.warns(RuntimeWarning, match="downscaled"):
-        img = datasets.load_image(tmp_path / "wide.png")
-    assert max(img.shape[:2]) <= datasets.MAX_SIDE
+        img = folders_module.load_image(tmp_path / "wide.png")
+    assert max(img.shape[:2]) <= folders_module.MAX_SIDE
 
 
 def test_tiny_image_is_refused(tmp_path):
@@ -36,13 +37,13 @@ def test_tiny_image_is_refused(tmp_path):
 
     Image.new("RGB", (4, 40)).save(tmp_path / "tiny.png")
     with pytest.raises(ValueError, match="too small"):
-        datasets.load_image(tmp_path / "tiny.png")
+        folders_module.load_image(tmp_path / "tiny.png")
 
 
 def test_empty_folder_dataset(tmp_path):
     (tmp_path / "data" / "cats").mkdir(parents=True)
     with pytest.raises(ValueError, match="no readable images found"):
-        datasets.load_folder(tmp_path / "data", size=(16, 16))
+        folders_module.load_folder(tmp_path / "data", size=(16, 16))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -62,7 +63,7 @@ def test_load_image_property(tmp_path, mode, w, h, seed, channels, size):
     img = base.convert(mode)
     path = tmp_path / f"x_{mode.replace(';', '')}.png"
     img.save(path)
-    out = datasets.load_image(path, size=size, channels=channels)
+    out = folders_module.load_image(path, size=size, channels=channels)
     assert out.dtype == np.float32 and out.ndim == 3 and out.shape[-1] == channels
     assert out.shape[:2] == ((h, w) if size is None else size)
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import default_backend_only
-from convviz.cache import Cache
+from convviz.store.cache import Cache
 
 pytestmark = [
     pytest.mark.slow,

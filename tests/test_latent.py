@@ -2,9 +2,11 @@
 
 import keras
 import numpy as np
+
+import convviz
 import pytest
 
-from convviz import latent
+from convviz.represent import latent
 from conftest import default_backend_only, nested_model, small_functional, small_sequential, to_np
 
 
@@ -78,24 +80,24 @@ def test_extract_embeddings_sequential_and_nested(rng):
 
 
 def test_projection_cache_reuses_result(tmp_path, monkeypatch):
-    from convviz.cache import Cache
+    from convviz.store.cache import Cache
 
     x, _ = clusters(n_per=10)
     store = Cache(tmp_path / "c")
-    a = latent.project(x, method="pca", cache=store)
+    a = convviz.project(x, method="pca", cache=store)
     assert len(store.keys()) == 1
     calls = []
     monkeypatch.setattr("sklearn.decomposition.PCA.fit_transform", lambda *a, **k: calls.append(1))
-    b = latent.project(x, method="pca", cache=store)
+    b = convviz.project(x, method="pca", cache=store)
     np.testing.assert_array_equal(a, b)
     assert calls == []  # read from the cache, not recomputed
     monkeypatch.undo()
-    latent.project(x * 2, method="pca", cache=store)
+    convviz.project(x * 2, method="pca", cache=store)
     assert len(store.keys()) == 2  # other features, other entry
 
 
 def test_too_few_says_why_and_how_many():
-    from convviz.latent import MIN_SAMPLES, too_few
+    from convviz.represent.latent import MIN_SAMPLES, too_few
 
     assert too_few(MIN_SAMPLES["trustworthiness"], "trustworthiness") is None
     msg = too_few(15, "trustworthiness")
@@ -122,7 +124,7 @@ from pathlib import Path
 import numpy as np
 rng = np.random.default_rng(0)
 x = np.concatenate([c + rng.normal(0, 1, (30, 8)) for c in rng.normal(0, 10, (3, 8))]).astype(np.float32)
-from convviz import latent
+from convviz.represent import latent
 entries = lambda: sorted(p.name for p in Path(os.environ["NUMBA_CACHE_DIR"]).rglob("*.nb[ic]"))
 warmed = None
 if sys.argv[1] == "compile":

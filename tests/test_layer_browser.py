@@ -13,12 +13,12 @@ import keras
 import numpy as np
 import pytest
 
-from convviz.layer_browser import mosaic_grid, unit_links
-from convviz.markup import path_part
-from convviz.plot import _CROSS, activation_mosaic
+from convviz.site.layer_browser import mosaic_grid, unit_links
+from convviz.core.markup import path_part
+from convviz.figures.activations import _CROSS, activation_mosaic
 
 L = keras.layers
-ASSETS = Path(__file__).resolve().parents[1] / "convviz" / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "convviz" / "site" / "assets"
 
 
 def test_the_grid_is_the_mosaics_geometry():
@@ -42,10 +42,10 @@ def test_each_layer_links_to_its_unit_page_or_to_none():
     x = L.Conv2D(2, 3, activation="relu", name="b<x>")(x)
     model = keras.Model(inp, x)
     names = ["a", "p", "b<x>"]
-    every = unit_links(SimpleNamespace(name="m", _units=None), model, names)
+    every = unit_links(SimpleNamespace(name="m", units_option=None), model, names)
     assert every == {"a": "../units/a/", "p": None, "b<x>": f"../units/{path_part('b<x>')}/"}
     assert path_part("b<x>") != "b<x>"  # a URL segment, never the raw name
-    listed = unit_links(SimpleNamespace(name="m", _units=("b<x>",)), model, names)
+    listed = unit_links(SimpleNamespace(name="m", units_option=("b<x>",)), model, names)
     assert listed["a"] is None and listed["b<x>"] == every["b<x>"]
 
 

@@ -4,12 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from convviz import layers
+from convviz.graph import layers
+from convviz.graph import split as split_module
 from conftest import nested_model, residual_model, small_functional, small_sequential, to_np
 
 
 def _check_split(model, layer, x, *, atol=1e-5):
-    split = layers.split_model(model, layer)
+    split = split_module.split_model(model, layer)
     a = split.body(keras.ops.convert_to_tensor(x))
     np.testing.assert_allclose(to_np(split.head(a)), to_np(model(x)), atol=atol)
     return split, to_np(a)
@@ -58,7 +59,7 @@ def test_reloaded_model_split(rng, tmp_path):
 def test_logits_head_drops_softmax_without_mutating(rng):
     model = small_functional()
     x = rng.random((2, 16, 16, 3), dtype=np.float32)
-    split = layers.split_model(model, "c2", logits=True)
+    split = split_module.split_model(model, "c2", logits=True)
     logits = to_np(split.head(split.body(x)))
     dense = model.get_layer("dense")
     gap = to_np(keras.Model(model.inputs, model.get_layer("gap").output)(x))
@@ -71,11 +72,11 @@ def test_logits_head_drops_softmax_without_mutating(rng):
 def test_skip_connection_bypass_is_refused_with_suggestions():
     model = residual_model()
     with pytest.raises(layers.SplitError) as err:
-        layers.split_model(model, "b")
+        split_module.split_model(model, "b")
     msg = str(err.value)
     assert "'b'" in msg and "skip connection" in msg
     assert "add" in msg and "d" in msg
-    layers.split_model(model, "add")  # after the merge it works
+    split_module.split_model(model, "add")  # after the merge it works
 
 
 def test_conv_layers_in_forward_order_and_last_conv():
@@ -130,8 +131,8 @@ def test_model_without_spatial_layers_has_no_last_conv():
 def test_forward_taps_many_layers_in_one_pass(rng):
     model = nested_model()
     x = rng.random((2, 16, 16, 3), dtype=np.float32)
-    out, taps = layers.forward(model, x, ["b_conv1", "b_conv2", "head_conv"], need_output=True)
+    out, taps = split_module.forward(model, x, ["b_conv1", "b_conv2", "head_conv"], need_output=True)
     np.testing.assert_allclose(to_np(out), to_np(model(x)), atol=1e-6)
     for name in taps:
-        split = layers.split_model(model, name)
+        split = split_module.split_model(model, name)
         np.testing.assert_allclose(to_np(taps[name]), to_np(split.body(x)), atol=1e-6)

@@ -2,9 +2,9 @@
 
 import keras
 import numpy as np
-import pytest
 
-from convviz import metrics
+import convviz
+import pytest
 
 
 def square_mask(n=2, size=10):
@@ -18,34 +18,34 @@ def test_pointing_game_known_answers():
     maps = np.zeros((2, 10, 10))
     maps[0, 3, 3] = 1.0  # inside
     maps[1, 8, 8] = 1.0  # outside
-    assert metrics.pointing_game(maps, masks).tolist() == [True, False]
+    assert convviz.pointing_game(maps, masks).tolist() == [True, False]
     maps[1, 8, 8], maps[1, 6, 4] = 0, 1.0  # 2 px below the mask's edge at (4, 4)
-    assert metrics.pointing_game(maps, masks, tolerance=2)[1]
-    assert not metrics.pointing_game(maps, masks, tolerance=1)[1]
-    assert metrics.pointing_game(np.zeros((2, 10, 10)), masks).tolist() == [False, False]
+    assert convviz.pointing_game(maps, masks, tolerance=2)[1]
+    assert not convviz.pointing_game(maps, masks, tolerance=1)[1]
+    assert convviz.pointing_game(np.zeros((2, 10, 10)), masks).tolist() == [False, False]
 
 
 def test_energy_pointing_game_known_answers():
     masks = square_mask(1)
     maps = np.zeros((1, 10, 10))
     maps[0, 3, 3], maps[0, 8, 8] = 3.0, 1.0
-    assert metrics.energy_pointing_game(maps, masks)[0] == pytest.approx(0.75)
-    assert metrics.energy_pointing_game(np.zeros((1, 10, 10)), masks)[0] == 0.0
-    assert metrics.energy_pointing_game(masks.astype(float), masks)[0] == pytest.approx(1.0)
+    assert convviz.energy_pointing_game(maps, masks)[0] == pytest.approx(0.75)
+    assert convviz.energy_pointing_game(np.zeros((1, 10, 10)), masks)[0] == 0.0
+    assert convviz.energy_pointing_game(masks.astype(float), masks)[0] == pytest.approx(1.0)
 
 
 def test_baselines():
-    g = metrics.center_baseline((9, 9), 2)
+    g = convviz.center_baseline((9, 9), 2)
     assert g.shape == (2, 9, 9) and np.unravel_index(g[0].argmax(), (9, 9)) == (4, 4)
-    r = metrics.random_baseline((5, 5), 3, seed=1)
-    assert r.shape == (3, 5, 5) and np.array_equal(r, metrics.random_baseline((5, 5), 3, seed=1))
+    r = convviz.random_baseline((5, 5), 3, seed=1)
+    assert r.shape == (3, 5, 5) and np.array_equal(r, convviz.random_baseline((5, 5), 3, seed=1))
 
 
 def test_shape_mismatch_and_nan():
     with pytest.raises(ValueError, match="same shape"):
-        metrics.pointing_game(np.zeros((2, 5, 5)), np.zeros((2, 4, 4)))
+        convviz.pointing_game(np.zeros((2, 5, 5)), np.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match="NaN"):
-        metrics.energy_pointing_game(np.full((1, 4, 4), np.nan), np.zeros((1, 4, 4)))
+        convviz.energy_pointing_game(np.full((1, 4, 4), np.nan), np.zeros((1, 4, 4)))
 
 
 class BrightnessModel:
@@ -63,23 +63,23 @@ def test_deletion_and_insertion_reward_the_right_map():
     good[0, :4, :4] = 1.0
     bad = 1.0 - good
     model = BrightnessModel()
-    d_good = metrics.deletion_curve(model, x, good, class_index=0, steps=4)
-    d_bad = metrics.deletion_curve(model, x, bad, class_index=0, steps=4)
+    d_good = convviz.deletion_curve(model, x, good, class_index=0, steps=4)
+    d_bad = convviz.deletion_curve(model, x, bad, class_index=0, steps=4)
     np.testing.assert_allclose(d_good[0], [1.0, 0.0, 0.0, 0.0, 0.0])
-    assert metrics.auc(d_good)[0] < metrics.auc(d_bad)[0]
-    i_good = metrics.insertion_curve(model, x, good, class_index=0, steps=4)
-    assert metrics.auc(i_good)[0] > metrics.auc(metrics.insertion_curve(model, x, bad, class_index=0, steps=4))[0]
-    assert metrics.auc(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)
+    assert convviz.auc(d_good)[0] < convviz.auc(d_bad)[0]
+    i_good = convviz.insertion_curve(model, x, good, class_index=0, steps=4)
+    assert convviz.auc(i_good)[0] > convviz.auc(convviz.insertion_curve(model, x, bad, class_index=0, steps=4))[0]
+    assert convviz.auc(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)
 
 
 def test_spearman_and_ssim():
     a = np.arange(16, dtype=float).reshape(4, 4)
-    assert metrics.spearman(a, a * 2 + 1) == pytest.approx(1.0)
-    assert metrics.spearman(a, -a) == pytest.approx(-1.0)
-    assert metrics.spearman(a, np.ones((4, 4))) == 0.0
+    assert convviz.spearman(a, a * 2 + 1) == pytest.approx(1.0)
+    assert convviz.spearman(a, -a) == pytest.approx(-1.0)
+    assert convviz.spearman(a, np.ones((4, 4))) == 0.0
     img = np.random.default_rng(0).random((16, 16))
-    assert metrics.ssim(img, img) == pytest.approx(1.0)
-    assert metrics.ssim(img, np.random.default_rng(1).random((16, 16))) < 0.3
+    assert convviz.ssim(img, img) == pytest.approx(1.0)
+    assert convviz.ssim(img, np.random.default_rng(1).random((16, 16))) < 0.3
 
 
 def test_randomization_check_decorrelates_and_keeps_model(rng):
@@ -88,7 +88,7 @@ def test_randomization_check_decorrelates_and_keeps_model(rng):
     model = small_functional()
     before = [w.copy() for w in model.get_weights()]
     x = rng.random((4, 16, 16, 3), dtype=np.float32)
-    res = metrics.randomization_check(model, x, method="gradcam")
+    res = convviz.randomization_check(model, x, method="gradcam")
     assert res.layers == ("dense", "c2", "c1")
     assert res.spearman.shape == (3, 4) and res.ssim.shape == (3, 4)
     assert res.spearman[-1].mean() < 0.9
@@ -101,11 +101,11 @@ def test_pointing_game_constant_map_scores_chance_not_one():
     masks[0, 2:7, 2:7] = True  # 25% of the image
     masks[1, :, :1] = True  # 10%
     constant = np.ones((2, 10, 10))
-    np.testing.assert_allclose(metrics.pointing_game(constant, masks), [0.25, 0.10])
+    np.testing.assert_allclose(convviz.pointing_game(constant, masks), [0.25, 0.10])
     # a tie of two points, one inside: an expected hit of one half
     tie = np.zeros((1, 10, 10))
     tie[0, 3, 3] = tie[0, 9, 9] = 1.0
-    assert metrics.pointing_game(tie, masks[:1])[0] == pytest.approx(0.5)
+    assert convviz.pointing_game(tie, masks[:1])[0] == pytest.approx(0.5)
 
 
 def _constant_cam(c):
@@ -114,13 +114,13 @@ def _constant_cam(c):
 
 def test_randomization_check_reports_degenerate_maps_never_as_a_pass(rng):
     from conftest import small_functional
-    from convviz import cam
+    from convviz.attr import cam
 
     cam.register_cam_method("constant-test", _constant_cam)
     try:
         model = small_functional()
         x = rng.random((3, 16, 16, 3), dtype=np.float32)
-        res = metrics.randomization_check(model, x, method="constant-test", layer="c2")
+        res = convviz.randomization_check(model, x, method="constant-test", layer="c2")
     finally:
         del cam.CAM_METHODS["constant-test"]
     assert res.degenerate.all() and np.isnan(res.spearman).all()
@@ -139,11 +139,11 @@ def test_randomization_check_leaves_global_random_state_alone(rng):
     expected = (random.random(), np.random.random())
     random.seed(123)
     np.random.seed(123)
-    a = metrics.randomization_check(model, x, layer="c2", seed=3)
+    a = convviz.randomization_check(model, x, layer="c2", seed=3)
     assert (random.random(), np.random.random()) == expected
-    b = metrics.randomization_check(model, x, layer="c2", seed=3)
+    b = convviz.randomization_check(model, x, layer="c2", seed=3)
     np.testing.assert_array_equal(a.spearman, b.spearman)  # reproducible from its own seed
-    c = metrics.randomization_check(model, x, layer="c2", seed=4)
+    c = convviz.randomization_check(model, x, layer="c2", seed=4)
     assert not np.allclose(a.spearman, c.spearman)
 
 
@@ -155,7 +155,7 @@ def test_randomization_check_emits_no_warning(rng, recwarn):
     model = small_functional()
     with warnings.catch_warnings(record=True) as caught:  # DeprecationWarnings too (pytest hides them)
         warnings.simplefilter("always")
-        metrics.randomization_check(model, rng.random((2, 16, 16, 3), dtype=np.float32), layer="c2")
+        convviz.randomization_check(model, rng.random((2, 16, 16, 3), dtype=np.float32), layer="c2")
     assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
@@ -164,15 +164,15 @@ def test_insertion_starts_from_a_blurred_image_by_default():
     x = np.zeros((1, 32, 32, 1), np.float32)
     x[0, 10:20, 10:20] = 1.0
     model = BrightnessModel()
-    curve = metrics.insertion_curve(model, x, np.ones((1, 32, 32)), class_index=0, steps=2)
-    start = metrics.blurred(x)
+    curve = convviz.insertion_curve(model, x, np.ones((1, 32, 32)), class_index=0, steps=2)
+    start = convviz.blurred(x)
     assert curve[0, 0] == pytest.approx(model.predict(start)[0, 0])  # nothing inserted yet
     assert curve[0, -1] == pytest.approx(model.predict(x)[0, 0])  # everything inserted
     assert 0 < start[0, 10, 10, 0] < 1 and start.sum() == pytest.approx(x.sum(), rel=1e-3)
-    zero = metrics.insertion_curve(model, x, np.ones((1, 32, 32)), class_index=0, steps=2, baseline=0.0)
+    zero = convviz.insertion_curve(model, x, np.ones((1, 32, 32)), class_index=0, steps=2, baseline=0.0)
     assert zero[0, 0] == 0.0
     with pytest.raises(ValueError, match="'blur'"):
-        metrics.insertion_curve(model, x, np.ones((1, 32, 32)), baseline="noise")
+        convviz.insertion_curve(model, x, np.ones((1, 32, 32)), baseline="noise")
 
 
 def test_randomization_checkpoints_compare_fewer_depths_with_the_same_end(rng):
@@ -180,44 +180,44 @@ def test_randomization_checkpoints_compare_fewer_depths_with_the_same_end(rng):
 
     model = small_functional()
     x = rng.random((4, 16, 16, 3), dtype=np.float32)
-    full = metrics.randomization_check(model, x, method="gradcam")
-    some = metrics.randomization_check(model, x, method="gradcam", checkpoints=2)
+    full = convviz.randomization_check(model, x, method="gradcam")
+    some = convviz.randomization_check(model, x, method="gradcam", checkpoints=2)
     assert some.layers == ("dense", "c1") and some.spearman.shape == (2, 4)
     np.testing.assert_allclose(some.spearman, full.spearman[[0, 2]])
     with pytest.raises(ValueError, match="checkpoints must be at least 1"):
-        metrics.randomization_check(model, x, checkpoints=0)
+        convviz.randomization_check(model, x, checkpoints=0)
 
 
 def test_cached_curves_equal_computed_ones_and_key_on_maps_and_options(tmp_path, monkeypatch):
     from conftest import small_functional
-    from convviz import _backend
-    from convviz.cache import Cache
+    from convviz.core import checks
+    from convviz.store.cache import Cache
 
     model = small_functional()
     x = np.random.default_rng(1).random((3, 16, 16, 3)).astype(np.float32)
     hm = np.random.default_rng(2).random((3, 16, 16))
     store = Cache(tmp_path)
-    fresh = metrics.deletion_curve(model, x, hm, class_index=1, steps=4)
-    cached = metrics.deletion_curve(model, x, hm, class_index=1, steps=4, cache=store)
+    fresh = convviz.deletion_curve(model, x, hm, class_index=1, steps=4)
+    cached = convviz.deletion_curve(model, x, hm, class_index=1, steps=4, cache=store)
     np.testing.assert_allclose(cached, fresh, rtol=1e-6)
     calls = []
-    real = _backend.predict
-    monkeypatch.setattr(_backend, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
-    np.testing.assert_array_equal(metrics.deletion_curve(model, x, hm, class_index=1, steps=4, cache=store), cached)
+    real = checks.run_batches
+    monkeypatch.setattr(checks, "run_batches", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_array_equal(convviz.deletion_curve(model, x, hm, class_index=1, steps=4, cache=store), cached)
     assert calls == []  # read back: no forward pass
-    metrics.deletion_curve(model, x, hm[::-1], class_index=1, steps=4, cache=store)  # other maps
-    metrics.insertion_curve(model, x, hm, class_index=1, steps=4, cache=store)  # the other curve
-    metrics.deletion_curve(model, x, hm, class_index=1, steps=4, baseline=0.5, cache=store)  # another baseline
+    convviz.deletion_curve(model, x, hm[::-1], class_index=1, steps=4, cache=store)  # other maps
+    convviz.insertion_curve(model, x, hm, class_index=1, steps=4, cache=store)  # the other curve
+    convviz.deletion_curve(model, x, hm, class_index=1, steps=4, baseline=0.5, cache=store)  # another baseline
     assert len(calls) == 3 * 5
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 4
     with pytest.raises(ValueError, match="baseline must be a number"):
-        metrics.deletion_curve(model, x, hm, steps=4, baseline="noise", cache=store)
+        convviz.deletion_curve(model, x, hm, steps=4, baseline="noise", cache=store)
 
 
 def test_reinitialized_weights_use_each_kernels_own_initializer():
     """Depthwise and separable convolutions name their initializers after the kernel's role:
     each weight is drawn by its own (constants here: known answers), not replaced by noise."""
-    from convviz.metrics import reinitialized_weights
+    from convviz.graph.reinit import reinitialized_weights
 
     depthwise = keras.layers.DepthwiseConv2D(3, depthwise_initializer="ones", bias_initializer="zeros")
     separable = keras.layers.SeparableConv2D(
@@ -243,8 +243,8 @@ def test_randomization_checks_in_a_row_equal_checks_on_a_fresh_model(rng):
 
     model = small_functional()
     x = rng.random((3, 16, 16, 3), dtype=np.float32)
-    metrics.randomization_check(model, x, method="gradcam", layer="c2")
-    again = metrics.randomization_check(model, x, method="saliency")
+    convviz.randomization_check(model, x, method="gradcam", layer="c2")
+    again = convviz.randomization_check(model, x, method="saliency")
 
     def fresh_copy(m):
         twin = keras.models.clone_model(m)
@@ -252,10 +252,10 @@ def test_randomization_checks_in_a_row_equal_checks_on_a_fresh_model(rng):
         return twin
 
     np.testing.assert_array_equal(
-        again.spearman, metrics.randomization_check(fresh_copy(model), x, method="saliency").spearman
+        again.spearman, convviz.randomization_check(fresh_copy(model), x, method="saliency").spearman
     )
     model.set_weights([np.array(w) * 0.5 for w in model.weights])  # the model changed in place
-    changed = metrics.randomization_check(model, x, method="gradcam", layer="c2")
-    reference = metrics.randomization_check(fresh_copy(model), x, method="gradcam", layer="c2")
+    changed = convviz.randomization_check(model, x, method="gradcam", layer="c2")
+    reference = convviz.randomization_check(fresh_copy(model), x, method="gradcam", layer="c2")
     np.testing.assert_array_equal(changed.spearman, reference.spearman)
     np.testing.assert_array_equal(changed.ssim, reference.ssim)

@@ -8,7 +8,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from convviz import plot  # noqa: E402
+from convviz.figures import activations as activations_module
+from convviz.figures import embedding as embedding_module
+from convviz.figures import heatmaps as heatmaps_module
+from convviz.figures import output as output_module
+from convviz.figures import patterns as patterns_module
 
 
 def teardown_function():
@@ -19,18 +23,18 @@ def test_mosaic_marks_blank_channels_and_normalizes():
     a = np.zeros((4, 4, 3))
     a[..., 0] = np.arange(16).reshape(4, 4)
     a[..., 2] = 5.0  # constant, not blank
-    m = plot.activation_mosaic(a, ncols=3, margin=1)
+    m = activations_module.activation_mosaic(a, ncols=3, margin=1)
     assert m.shape == (4, 14, 3)
     blank = m[:, 5:9]
-    assert np.allclose(blank[0, 1], plot._BLANK) and np.allclose(blank[0, 0], plot._CROSS)
-    assert not np.allclose(m[:, 10:14], plot._BLANK)
+    assert np.allclose(blank[0, 1], activations_module._BLANK) and np.allclose(blank[0, 0], activations_module._CROSS)
+    assert not np.allclose(m[:, 10:14], activations_module._BLANK)
 
 
 def test_plots_return_axes():
-    ax = plot.plot_activation_grid(np.random.rand(5, 5, 8))
+    ax = activations_module.plot_activation_grid(np.random.rand(5, 5, 8))
     assert ax.figure is not None
-    assert plot.plot_sparsity({"a": 0.0, "b": 0.5}).get_xlabel() == "channels blank (%)"
-    ax = plot.plot_embedding(
+    assert activations_module.plot_sparsity({"a": 0.0, "b": 0.5}).get_xlabel() == "channels blank (%)"
+    ax = embedding_module.plot_embedding(
         np.random.rand(10, 2),
         np.arange(10) % 2,
         class_names=["x", "y"],
@@ -46,32 +50,34 @@ def test_overlay_puts_the_map_over_a_gray_image():
     img[..., 0] = 1.0  # pure red: drawn gray (its luminance), so that no image colour reads as heat
     heat = np.zeros((4, 4))
     heat[0, 0] = 1.0
-    out = plot.overlay_heatmap(img, heat, alpha=1.0)
+    out = heatmaps_module.overlay_heatmap(img, heat, alpha=1.0)
     assert out.dtype == np.uint8 and out.shape == (8, 8, 3)
     top = np.array(matplotlib.colormaps["inferno"](1.0)[:3]) * 255
     np.testing.assert_allclose(out[0, 0], top, atol=1)  # the hottest value: the colormap's top colour
     gray = round((0.12 + 0.76 * 0.299) * 255)
     assert (out[7, 7] == gray).all()  # no heat: the image's gray, as it is
-    half = plot.overlay_heatmap(img, np.full((8, 8), 0.5), alpha=0.8)[0, 0]
+    half = heatmaps_module.overlay_heatmap(img, np.full((8, 8), 0.5), alpha=0.8)[0, 0]
     expected = 0.6 * gray + 0.4 * np.array(matplotlib.colormaps["inferno"](0.5)[:3]) * 255
     np.testing.assert_allclose(half, expected, atol=1)  # opacity: alpha × the map's value
-    white = plot.overlay_heatmap(np.full((8, 8), 255, np.uint8), np.zeros((8, 8)), alpha=0.0, desaturate=False)
+    white = heatmaps_module.overlay_heatmap(
+        np.full((8, 8), 255, np.uint8), np.zeros((8, 8)), alpha=0.0, desaturate=False
+    )
     assert (white == 255).all()
     with pytest.raises(ValueError, match="alpha"):
-        plot.overlay_heatmap(img, heat, alpha=2)
+        heatmaps_module.overlay_heatmap(img, heat, alpha=2)
 
 
 def test_filter_grid_frames_dead_filters():
     imgs = np.full((4, 6, 6, 3), 128, np.uint8)
-    g = plot.filter_grid(imgs, margin=2, dead=np.array([False, True, False, False]))
+    g = patterns_module.filter_grid(imgs, margin=2, dead=np.array([False, True, False, False]))
     assert g.shape == (14, 14, 3)
     assert tuple(g[0, 8]) == (220, 30, 30) and tuple(g[0, 0]) == (128, 128, 128)
 
 
 def test_save_image_and_figure(tmp_path):
-    p = plot.save_image(tmp_path / "a" / "x.png", np.zeros((3, 3, 1), np.float32))
+    p = output_module.save_image(tmp_path / "a" / "x.png", np.zeros((3, 3, 1), np.float32))
     from PIL import Image
 
     assert Image.open(p).size == (3, 3)
     fig = plt.figure()
-    assert plot.save_figure(fig, tmp_path / "f.png").stat().st_size > 0
+    assert output_module.save_figure(fig, tmp_path / "f.png").stat().st_size > 0

@@ -5,6 +5,9 @@ import re
 from pathlib import Path
 
 import pytest
+from convviz.site import gallery as site_gallery
+from convviz.site import generate as site_generate
+from convviz.site import macros as site_macros
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
@@ -13,7 +16,7 @@ ZOO = "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n
 @pytest.fixture
 def plugin(tmp_path):
     pytest.importorskip("mkdocs_gallery")
-    from convviz import mkdocs_plugin
+    from convviz.site import plugin as mkdocs_plugin
 
     (tmp_path / "zoo_pages").mkdir()
     return mkdocs_plugin
@@ -21,7 +24,7 @@ def plugin(tmp_path):
 
 @pytest.fixture
 def layout(tmp_path):
-    from convviz.mkdocs_plugin import Layout
+    from convviz.site.generate import Layout
 
     return Layout(pages=tmp_path / "zoo_pages", out=tmp_path / "out")
 
@@ -34,7 +37,7 @@ def test_failed_example_md5_is_forgotten(plugin, tmp_path):
     (out / "bad.md").write_text("```\nTraceback (most recent call last):\n  boom\n```")
     (out / "bad.py.md5").write_text("2")
     (out / "gone.py.md5").write_text("3")  # failed before its page was written
-    gone = plugin.forget_failed((tmp_path / "out",))
+    gone = site_generate.forget_failed((tmp_path / "out",))
     assert sorted(p.name for p in gone) == ["bad.py.md5", "gone.py.md5"]
     assert sorted(p.name for p in out.glob("*.md5")) == ["ok.py.md5"]
 
@@ -55,36 +58,36 @@ def test_pages_written_only_when_changed_and_removed_with_the_model(plugin, layo
         "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
     )
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
-    monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
+    monkeypatch.setattr("convviz.zoo.records.test_accuracy", lambda e, **k: 0.5)
     every = ["activations", "filters", "gradcam", "attributions", "latent"]
-    first = plugin.generate_pages(layout)
+    first = site_generate.generate_pages(layout)
     assert first == {"m1": every}
     page = tmp_path / "zoo_pages" / "m1" / "gradcam.py"
     assert 'MODEL = "m1"' in page.read_text()
-    assert plugin.generate_pages(layout) == {"m1": every}  # unchanged, but the gallery has not run them yet
+    assert site_generate.generate_pages(layout) == {"m1": every}  # unchanged, but the gallery has not run them yet
     _gallery_ran(layout)
-    assert plugin.generate_pages(layout) == {}  # nothing changed: nothing written
+    assert site_generate.generate_pages(layout) == {}  # nothing changed: nothing written
     (layout.out / "m1" / "filters.py.md5").unlink()  # its output is gone: the gallery runs it again
     (layout.out / "m1" / "latent.py.md5").write_text("an older script's md5")
-    assert plugin.generate_pages(layout) == {"m1": ["filters", "latent"]}
+    assert site_generate.generate_pages(layout) == {"m1": ["filters", "latent"]}
     _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
-    assert plugin.generate_pages(layout) == {"m1": every}
+    assert site_generate.generate_pages(layout) == {"m1": every}
     _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text() + "    compare_to: {seed: 1}\n")
-    assert plugin.generate_pages(layout) == {"m1": ["changes"]}  # the other pages do not depend on it
+    assert site_generate.generate_pages(layout) == {"m1": ["changes"]}  # the other pages do not depend on it
     assert 'MODEL = "m1"' in (tmp_path / "zoo_pages" / "m1" / "changes.py").read_text()
     _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text().replace("{seed: 1}", "{seed: 2}"))
-    assert plugin.generate_pages(layout) == {"m1": ["changes"]}  # another reference: the page reruns
+    assert site_generate.generate_pages(layout) == {"m1": ["changes"]}  # another reference: the page reruns
     _gallery_ran(layout)
     zoo_file.write_text(zoo_file.read_text().replace("    compare_to: {seed: 2}\n", ""))
-    assert plugin.generate_pages(layout) == {"m1": ["changes"]}
+    assert site_generate.generate_pages(layout) == {"m1": ["changes"]}
     assert not (tmp_path / "zoo_pages" / "m1" / "changes.py").exists()
     zoo_file.write_text(
         "models:\n  - name: m2\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
     )
-    plugin.generate_pages(layout)
+    site_generate.generate_pages(layout)
     assert not (tmp_path / "zoo_pages" / "m1").exists()
     assert (tmp_path / "zoo_pages" / "m2" / "latent.py").is_file()
 
@@ -99,19 +102,19 @@ def test_numbers_in_prose_come_from_the_pages(plugin, layout, tmp_path, monkeypa
         "Grad-CAM scores {{ number m1.gradcam.pointing_game.gradcam | pct }} here, "
         "{{ number m2.gradcam.x }} there; `{{ number m1.as.code }}` stays code."
     )
-    out = plugin.fill_numbers(text, layout)
+    out = site_macros.fill_numbers(text, layout)
     assert out == "Grad-CAM scores 92.5% here, (not built here) there; `{{ number m1.as.code }}` stays code."
     with pytest.raises(ValueError, match=r"page.md: .*no 'energy'.*valid here: pointing_game"):
-        plugin.fill_numbers("{{ number m1.gradcam.energy }}", layout, "page.md")
+        site_macros.fill_numbers("{{ number m1.gradcam.energy }}", layout, "page.md")
     with pytest.raises(ValueError, match=r"page.md: .*'benchmarks' option"):
-        plugin.fill_numbers("{{ table bench-units }}", layout, "page.md")
+        site_macros.fill_numbers("{{ table bench-units }}", layout, "page.md")
 
 
 def test_record_writes_the_pages_numbers_only_while_recording(tmp_path, monkeypatch):
     import runpy
 
     from convviz import record
-    from convviz.pages import read_number, recording
+    from convviz.site.record import read_number, recording
 
     monkeypatch.chdir(tmp_path)
     script = tmp_path / "gradcam.py"
@@ -130,7 +133,7 @@ def test_downloads_lose_the_fingerprint_comment(plugin, tmp_path):
     out.mkdir(parents=True)
     (out / "gradcam.py").write_text('MODEL = "m1"\n# mkdocs_gallery_convviz_fingerprint = "0123abcd"\nx = 1\n')
     (out / "plain.py").write_text("x = 1\n")
-    assert plugin.clean_downloads((tmp_path / "out",)) == [out / "gradcam.py"]
+    assert site_generate.clean_downloads((tmp_path / "out",)) == [out / "gradcam.py"]
     assert (out / "gradcam.py").read_text() == 'MODEL = "m1"\nx = 1\n'
 
 
@@ -143,13 +146,13 @@ def test_example_scripts_rerun_when_their_model_changes(plugin, tmp_path, monkey
         "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
     )
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
-    assert plugin.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
+    assert site_generate.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
     md5 = tmp_path / "figures" / "fig.py.md5"
     md5.write_text("x")  # what mkdocs-gallery writes after running it
-    assert plugin.refresh_examples(course, tmp_path / "figures") == {}
+    assert site_generate.refresh_examples(course, tmp_path / "figures") == {}
     assert md5.is_file()
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
-    assert plugin.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
+    assert site_generate.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
     assert not md5.exists()  # forgotten: the gallery re-runs the script
 
 
@@ -228,7 +231,7 @@ def test_plugin_generates_the_pages_and_uses_overrides(plugin, tmp_path, monkeyp
     """A team's site: zoo beside mkdocs.yml, an override of one template, no nav entry for
     the zoo (the plugin adds it) and mkdocs-gallery configured by the plugin."""
     _clean_env(monkeypatch)
-    monkeypatch.setattr("convviz.zoo.test_accuracy", lambda e, **k: 0.5)
+    monkeypatch.setattr("convviz.zoo.records.test_accuracy", lambda e, **k: 0.5)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "gradcam.py").write_text('"""Our Grad-CAM page."""\nMODEL = "{{MODEL}}"\n')
     mk = _site(tmp_path, "\n      templates: mine\n")
@@ -256,7 +259,7 @@ def test_project_is_found_from_any_folder(tmp_path, monkeypatch):
     """`convviz render` and the zoo commands find the zoo and template overrides the plugin
     uses, from the project folder or below it."""
     from convviz import zoo
-    from convviz.paths import find
+    from convviz.store.project import find
 
     _clean_env(monkeypatch)
     (tmp_path / "models").mkdir()
@@ -286,7 +289,7 @@ def test_init_writes_the_starter_and_never_overwrites(tmp_path):
 
     from convviz import zoo
     from convviz.cli import main
-    from convviz.init import init
+    from convviz.site.init import init
 
     done = {w.path: w.action for w in init(tmp_path, ci=True)}
     assert done == {
@@ -330,7 +333,7 @@ def test_init_says_how_to_add_the_plugin_to_an_existing_site(tmp_path, capsys):
 
 
 def test_figures_in_prose_come_from_the_gallery_pages(plugin, tmp_path):
-    from convviz.mkdocs_plugin import Layout
+    from convviz.site.generate import Layout
 
     docs = tmp_path / "docs"
     layout = Layout(pages=tmp_path / "zoo_pages", out=docs / "gallery", docs=docs)
@@ -342,45 +345,45 @@ def test_figures_in_prose_come_from_the_gallery_pages(plugin, tmp_path):
         '<img alt="conv1 — 32 channels, 3 blank" src="../images/mkd_glr_latent_002.png" class="x" />\n'
     )
     text = "{{ figure m1.latent 1 | Trust {{ number m1.latent.trust | f3 }}. }}"
-    out = plugin.fill_numbers(text, layout, "course/latent.md")
+    out = site_macros.fill_numbers(text, layout, "course/latent.md")
     assert out == (
         '<figure markdown="span">\n  ![UMAP, TSNE](../gallery/m1/images/mkd_glr_latent_001.png)\n'
         '  <figcaption markdown="span">Trust 0.988. [m1 · latent](../gallery/m1/latent.md)</figcaption>\n</figure>'
     )
-    by_alt = plugin.fill_numbers('{{ figure m1.latent "conv1" }}', layout, "index.md")
+    by_alt = site_macros.fill_numbers('{{ figure m1.latent "conv1" }}', layout, "index.md")
     assert "![conv1 — 32 channels, 3 blank](gallery/m1/images/mkd_glr_latent_002.png)" in by_alt
     assert (
         '<figcaption markdown="span">conv1 — 32 channels, 3 blank [m1 · latent](gallery/m1/latent.md)' in by_alt
     )  # its title
-    assert "m2 is not built here" in plugin.fill_numbers("{{ figure m2.latent 1 }}", layout, "index.md")
+    assert "m2 is not built here" in site_macros.fill_numbers("{{ figure m2.latent 1 }}", layout, "index.md")
     with pytest.raises(ValueError, match=r'index.md: .*no such figure .*\(its figures: 1 "UMAP, TSNE"; 2 "conv1'):
-        plugin.fill_numbers('{{ figure m1.latent "conv9" }}', layout, "index.md")
+        site_macros.fill_numbers('{{ figure m1.latent "conv9" }}', layout, "index.md")
     with pytest.raises(ValueError, match=r"index.md: .*no page 'gradcam' of m1 \(its pages: latent\)"):
-        plugin.fill_numbers("{{ figure m1.gradcam 1 }}", layout, "index.md")
+        site_macros.fill_numbers("{{ figure m1.gradcam 1 }}", layout, "index.md")
 
 
 def test_figure_captions_may_hold_code_and_code_shows_directives_as_written(plugin, tmp_path):
-    from convviz.mkdocs_plugin import Layout
+    from convviz.site.generate import Layout
 
     docs = tmp_path / "docs"
     layout = Layout(pages=tmp_path / "zoo_pages", out=docs / "gallery", docs=docs)
     (layout.out / "m1").mkdir(parents=True)
     (layout.out / "m1" / "latent.md").write_text("![UMAP](./images/mkd_glr_latent_001.png)\n")
-    out = plugin.fill_numbers("{{ figure m1.latent 1 | `m1` in 2-D }}", layout, "index.md")
+    out = site_macros.fill_numbers("{{ figure m1.latent 1 | `m1` in 2-D }}", layout, "index.md")
     assert '<figcaption markdown="span">`m1` in 2-D [m1 · latent](gallery/m1/latent.md)' in out
     code = "Write `{{ figure m1.latent 1 }}`, or:\n```\n{{ figure m1.latent 1 }}\n```\n"
-    assert plugin.fill_numbers(code, layout, "index.md") == code
+    assert site_macros.fill_numbers(code, layout, "index.md") == code
 
 
 def test_colab_button_points_at_the_published_notebook(plugin):
     md = "[Download Jupyter notebook: latent.ipynb](./latent.ipynb){ .md-button .center}\n"
-    out = plugin.colab_buttons(md, "team/models@gh-pages", "gallery/m1/latent.md")
+    out = site_gallery.colab_buttons(md, "team/models@gh-pages", "gallery/m1/latent.md")
     assert out == md.rstrip("\n") + (
         "\n\n[Open in Colab: latent.ipynb](https://colab.research.google.com/github/team/models/blob/gh-pages/"
         "gallery/m1/latent.ipynb){ .md-button .center }\n"
     )
     with pytest.raises(ValueError, match=r"colab must be OWNER/REPO@BRANCH, got 'team/models'"):
-        plugin.colab_buttons(md, "team/models", "gallery/m1/latent.md")
+        site_gallery.colab_buttons(md, "team/models", "gallery/m1/latent.md")
 
 
 def _static_file(tmp_path, name, data, mode):
@@ -401,14 +404,14 @@ def test_static_files_are_linked_not_copied_unless_they_cannot_be(plugin, tmp_pa
     f, src, dest = _static_file(tmp_path, "a.png", b"png-a", 0o644)
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"old")  # a file from the last build is replaced
-    plugin.link_instead_of_copy(f)
+    site_gallery.link_instead_of_copy(f)
     f.copy_file()
     assert dest.read_bytes() == b"png-a" and os.stat(dest).st_ino == os.stat(src).st_ino
     f.copy_file(dirty=True)  # unmodified: left alone
     assert os.stat(dest).st_ino == os.stat(src).st_ino
     # a file only its owner may read is copied (the copy gets the umask's permissions)
     g, src, dest = _static_file(tmp_path, "b.png", b"png-b", 0o600)
-    plugin.link_instead_of_copy(g)
+    site_gallery.link_instead_of_copy(g)
     g.copy_file()
     assert dest.read_bytes() == b"png-b" and os.stat(dest).st_ino != os.stat(src).st_ino
     # no hard links here (another file system): copied
@@ -418,7 +421,7 @@ def test_static_files_are_linked_not_copied_unless_they_cannot_be(plugin, tmp_pa
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_link)
-    plugin.link_instead_of_copy(h)
+    site_gallery.link_instead_of_copy(h)
     h.copy_file()
     assert dest.read_bytes() == b"png-c" and os.stat(dest).st_ino != os.stat(src).st_ino
 
@@ -428,7 +431,7 @@ def test_saved_images_are_readable_by_all(tmp_path):
     import numpy as np
     from matplotlib.figure import Figure
 
-    from convviz.plot import save_figure, save_image
+    from convviz.figures.output import save_figure, save_image
 
     a = save_image(tmp_path / "a.png", np.zeros((4, 4, 3)))
     b = save_figure(Figure(), tmp_path / "b.png")
@@ -440,9 +443,7 @@ def test_the_gallerys_deprecated_import_leaves_no_warning_in_the_build_log(plugi
     import subprocess
     import sys
 
-    code = (
-        "from convviz.mkdocs_plugin import _quiet_gallery_import; _quiet_gallery_import(); import mkdocs_gallery.plugin"
-    )
+    code = "from convviz.site.gallery import quiet_gallery_import; quiet_gallery_import(); import mkdocs_gallery.plugin"
     out = subprocess.run(
         [sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True, text=True
     )
@@ -471,17 +472,19 @@ def test_the_build_trains_first_what_is_neither_cached_nor_shipped_and_says_each
     second = ZOO.replace("models:\n", "").replace("m1", "m2") + "    seed: 1\n"  # another recipe
     zoo_file.write_text(ZOO + "    min_accuracy: 0.999\n" + second)
     monkeypatch.setenv("CONVVIZ_ZOO", str(zoo_file))
+    from convviz.site.summary import print_accuracies, train_first
+
     p = plugin.ConvvizPlugin()
     p._changed = {"m2": ["activations"]}  # only m2's pages run in this build
     assert zoo.needs_training(zoo.entry("m1")) and zoo.needs_training(zoo.entry("m2"))
-    p._train_first()
+    train_first(p._changed)
     assert zoo.needs_training(zoo.entry("m1")) and not zoo.needs_training(zoo.entry("m2"))
     assert "convviz: m2: neither cached nor shipped for its recipe: training it" in capsys.readouterr().out
     p._changed = {"m1": ["activations"]}
-    p._train_first()
+    train_first(p._changed)
     capsys.readouterr()
     with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.convviz"):
-        p._print_accuracies()
+        print_accuracies()
     out = capsys.readouterr().out
     acc = {e: zoo.test_accuracy(zoo.entry(e)) for e in ("m1", "m2")}
     assert f"convviz: m1: test accuracy {acc['m1']:.4f} (BELOW min_accuracy 1.00), trained in " in out

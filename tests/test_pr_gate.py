@@ -94,10 +94,10 @@ def _base_model(repo: Path):
 
 
 def test_an_architecture_edit_is_seen_and_its_old_side_is_the_shipped_model(repo):
-    from convviz.revisions import weights_sha256
+    from convviz.review.revisions import weights_sha256
 
     _branch(repo, "arch")
-    models = repo / "convviz" / "models.py"
+    models = repo / "convviz" / "zoo" / "architectures.py"
     text = models.read_text()
     edited = text.replace(
         'L.Conv2D(32, 3, activation="relu", name="conv1")', 'L.Conv2D(32, 3, activation="elu", name="conv1")'
@@ -156,7 +156,7 @@ def test_an_architecture_edit_is_seen_and_its_old_side_is_the_shipped_model(repo
 def test_replacing_only_the_shipped_weights_is_seen(repo):
     import keras
 
-    from convviz import shipped
+    from convviz.zoo import shipped
 
     _branch(repo, "weights")
     path = repo / "gallery" / "weights" / "digits-cnn.keras"
@@ -167,7 +167,7 @@ def test_replacing_only_the_shipped_weights_is_seen(repo):
     model.save(tmp)
     shipped.write(path, tmp.read_bytes(), {k: v for k, v in record.items() if k != "sha256"})
     _git(repo, "commit", "-q", "-am", "digits-cnn: other weights, same recipe")
-    from convviz.determinants import Change, changes_since
+    from convviz.review.determinants import Change, changes_since
 
     assert changes_since("HEAD~1", zoo_file=repo / "gallery" / "zoo.yml") == [
         Change("digits-cnn", "changed", ("shipped weights",))
@@ -185,7 +185,7 @@ def test_a_documentation_change_changes_no_model_and_a_new_entry_is_listed(repo)
         zoo.read_text() + ZOO.split("models:\n")[1].replace("digits-cnn", "digits-wide").replace("seed: 0", "seed: 3")
     )
     _git(repo, "commit", "-q", "-am", "a new entry")
-    from convviz.determinants import Change, changes_since
+    from convviz.review.determinants import Change, changes_since
 
     assert changes_since("HEAD~1", zoo_file=zoo) == [Change("digits-cnn", "unchanged"), Change("digits-wide", "new")]
 
@@ -195,7 +195,7 @@ def test_a_recipe_edit_says_which_keys_changed(repo):
     zoo = repo / "gallery" / "zoo.yml"
     zoo.write_text(zoo.read_text().replace("epochs: 1", "epochs: 2"))
     _git(repo, "commit", "-q", "-am", "two epochs")
-    from convviz.determinants import changes_since
+    from convviz.review.determinants import changes_since
 
     (change,) = changes_since("HEAD~1", zoo_file=zoo)
     assert change.status == "changed" and change.reasons[0] == "recipe: epochs 1 → 2"

@@ -8,7 +8,7 @@ import pytest
 
 import _zoo_kinds
 from conftest import default_backend_only
-from convviz import prerender
+from convviz.site import prerender
 
 
 def test_jobs_come_from_the_option_then_the_environment_then_the_cores(monkeypatch):
@@ -79,8 +79,8 @@ def test_workers_fill_the_cache_and_a_failing_one_is_reported(tmp_path, monkeypa
     )  # the worker's own error
     # each worker wrote its model's extra pages where the site wants them; the build finds them up to date
     from convviz import zoo
-    from convviz.class_pages import write_class_pages
-    from convviz.unit_pages import write_unit_pages
+    from convviz.site.class_pages import write_class_pages
+    from convviz.site.unit_pages import write_unit_pages
 
     for o in outcomes[1:]:
         assert set(o.written) == {"units", "layers", "classes"} and all(s >= 0 for s in o.written.values())

@@ -3,11 +3,13 @@ cache merging; the render CLI's errors."""
 
 import keras
 import numpy as np
+
+import convviz
 import pytest
 
-from convviz import cache as cache_mod
-from convviz import filters, grad_cam, site, zoo
-from convviz.cache import Cache
+from convviz.store import cache as cache_mod
+from convviz import grad_cam, site, zoo
+from convviz.store.cache import Cache
 
 
 def _save(path, seed):
@@ -32,7 +34,7 @@ def _results(store, zoo_file):
     x = np.random.default_rng(0).random((3, 12, 12, 3)).astype(np.float32)
     for name in ("a", "b"):
         model = zoo.load(zoo.entry(name, zoo_file))
-        filters.visualize_filters(model, "conv", 2, steps=2, crop=1, cache=store)
+        convviz.visualize_filters(model, "conv", 2, steps=2, crop=1, cache=store)
         grad_cam(model, x, layer="conv", cache=store)
 
 
@@ -45,14 +47,14 @@ def test_changing_one_weights_file_invalidates_only_its_entries(tmp_path):
     _results(store, zoo_file)
     first = set(store.keys())
     assert len(first) == 4
-    fp_b = site._fingerprint(zoo.entry("b", zoo_file), "t")
-    fp_a = site._fingerprint(zoo.entry("a", zoo_file), "t")
+    fp_b = site.fingerprint(zoo.entry("b", zoo_file), "t")
+    fp_a = site.fingerprint(zoo.entry("a", zoo_file), "t")
     _save(tmp_path / "a.keras", 3)  # new weights for model a only
     _results(store, zoo_file)
     added = set(store.keys()) - first
     assert len(added) == 2  # a's filters and CAM; b's two results were reused
-    assert site._fingerprint(zoo.entry("b", zoo_file), "t") == fp_b  # b's pages do not re-run
-    assert site._fingerprint(zoo.entry("a", zoo_file), "t") != fp_a  # a's pages do
+    assert site.fingerprint(zoo.entry("b", zoo_file), "t") == fp_b  # b's pages do not re-run
+    assert site.fingerprint(zoo.entry("a", zoo_file), "t") != fp_a  # a's pages do
 
 
 def test_cached_results_equal_computed(tmp_path):
@@ -63,8 +65,8 @@ def test_cached_results_equal_computed(tmp_path):
     direct = grad_cam(model, x)
     np.testing.assert_allclose(grad_cam(model, x, cache=store), direct, atol=1e-6)
     np.testing.assert_allclose(grad_cam(model, x, cache=store), direct, atol=1e-6)  # from the cache
-    p = filters.visualize_filters(model, "conv", 2, steps=2, crop=1, cache=store)
-    q = filters.visualize_filters(model, "conv", 2, steps=2, crop=1, cache=store)
+    p = convviz.visualize_filters(model, "conv", 2, steps=2, crop=1, cache=store)
+    q = convviz.visualize_filters(model, "conv", 2, steps=2, crop=1, cache=store)
     np.testing.assert_array_equal(p.raw, q.raw)
     assert p.seconds == q.seconds and p.dead.dtype == bool
 

@@ -9,8 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from convviz import cli, shipped, zoo
-from convviz.cache import Cache
+from convviz import cli, zoo
+from convviz.zoo import shipped
+from convviz.store.cache import Cache
 from conftest import default_backend_only
 
 _TF_ONLY = default_backend_only(
@@ -123,14 +124,14 @@ def test_check_without_shipped_weights_is_a_clear_error(tmp_path):
 def _shipped_models():
     """(entry name, whether it is the entry's compare_to variant) for every model the
     repository ships: the trained entries of gallery/zoo.yml and their variants."""
-    from convviz.revisions import trained_variants
+    from convviz.review.revisions import trained_variants
 
     trained = [e for e in zoo.read(zoo.path()) if e.source == "trained"]
     return [(e.name, False) for e in trained] + [(e.name, True) for e in trained if trained_variants([e])]
 
 
 def _model(name, variant, zoo_file):
-    from convviz.revisions import reference_entry
+    from convviz.review.revisions import reference_entry
 
     e = zoo.entry(name, zoo_file)
     return reference_entry(e)[1] if variant else e

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import convviz
-from convviz.units import ReceptiveField, dataset_examples, receptive_field, to_uint8
+from convviz.graph.fields import ReceptiveField, receptive_field
+from convviz.represent.examples import dataset_examples, to_uint8
 
 L = keras.layers
 
@@ -130,26 +131,24 @@ def test_top_k_equal_brute_force_and_streaming_equals_one_batch(small):
     np.testing.assert_allclose(whole.maxima, ex.maxima, rtol=1e-5)
 
 
-def test_several_layers_in_one_pass_equal_each_layer_alone_and_share_its_cache(small, tmp_path, monkeypatch):
-    from convviz import units
-    from convviz.cache import Cache
+def test_several_layers_in_one_pass_equal_each_layer_alone_and_are_kept_as_one_result(small, tmp_path, monkeypatch):
+    from convviz.represent import examples as units
+    from convviz.store.cache import Cache
 
     m, x = small
     store = Cache(tmp_path)
     alone = {layer: dataset_examples(m, layer, x, k=4, batch_size=5) for layer in ("c1", "p1", "c2")}
     monkeypatch.setattr(units, "LAYERS_PASS_BYTES", 1)  # the memory bound: one image per batch
-    together = units.dataset_examples_of_layers(m, ["c1", "p1", "c2"], x, k=4, batch_size=5, cache=store)
+    together = convviz.dataset_examples_of_layers(m, ["c1", "p1", "c2"], x, k=4, batch_size=5, cache=store)
     assert list(together) == ["c1", "p1", "c2"]
     for layer, ex in together.items():
         for field in ("indices", "locations", "crops", "units"):
             np.testing.assert_array_equal(getattr(ex, field), getattr(alone[layer], field))
         np.testing.assert_allclose(ex.maxima, alone[layer].maxima, rtol=1e-5, atol=1e-6)  # other batch sizes
         assert ex.field == alone[layer].field and ex.layer == alone[layer].layer
-        cached = dataset_examples(m, layer, x, k=4, cache=store)  # the entry each layer alone would use
-        np.testing.assert_array_equal(cached.maxima, ex.maxima)
-    assert len(store.keys()) == 3
+    assert len(store.keys()) == 1  # the pass's result, kept whole
     monkeypatch.setattr(units, "_layers_stats", lambda *a, **k: pytest.fail("computed again"))
-    units.dataset_examples_of_layers(m, ["c1", "p1", "c2"], x, k=4, cache=store)
+    convviz.dataset_examples_of_layers(m, ["c1", "p1", "c2"], x, k=4, batch_size=5, cache=store)
     with pytest.raises(ValueError, match="k = 40 is larger"):
         units.dataset_examples_of_layers(m, ["c1"], x, k=40)
 
@@ -174,7 +173,7 @@ def test_the_crop_holds_every_pixel_that_moves_the_units_maximum(small):
     ex = dataset_examples(m, "c2", x, k=2, display=lambda imgs: np.round(imgs * 255).astype(np.uint8))
     f = ex.field
     assert f.size == (8, 8) and f.jump == (2, 2) and f.offset == (3.5, 3.5)
-    from convviz.layers import layer_output
+    from convviz.graph.split import layer_output
 
     out = layer_output(m, "c2")
     alive = [int(u) for u in np.argsort(-ex.values[:, 0])[:2] if ex.values[u, 0] > 0]
@@ -239,7 +238,7 @@ def test_to_uint8_reads_the_value_range():
 def test_unit_pages_cover_every_layer_of_a_small_model_and_the_listed_layers_of_a_large_one():
     from types import SimpleNamespace
 
-    from convviz.unit_pages import MAX_DEFAULT_UNITS, selected_layers, unit_layers
+    from convviz.site.unit_data import MAX_DEFAULT_UNITS, selected_layers, unit_layers
 
     small = _model(
         L.Conv2D(4, 3, activation="relu", name="a"),
@@ -248,7 +247,7 @@ def test_unit_pages_cover_every_layer_of_a_small_model_and_the_listed_layers_of_
     )
     names = unit_layers(small)
     assert names == ["a", "b"]  # pooling units are their conv units, subsampled: no page
-    entry = SimpleNamespace(name="m", _units=None)
+    entry = SimpleNamespace(name="m", units_option=None)
     assert selected_layers(entry, small, names) == ["a", "b"]
     big = _model(
         L.Conv2D(MAX_DEFAULT_UNITS, 1, activation="relu", name="wide"),
@@ -256,21 +255,21 @@ def test_unit_pages_cover_every_layer_of_a_small_model_and_the_listed_layers_of_
         shape=(4, 4, 1),
     )
     assert selected_layers(entry, big, unit_layers(big)) == []
-    assert selected_layers(SimpleNamespace(name="m", _units=("narrow",)), big, unit_layers(big)) == ["narrow"]
-    assert selected_layers(SimpleNamespace(name="m", _units="all"), big, unit_layers(big)) == ["wide", "narrow"]
+    assert selected_layers(SimpleNamespace(name="m", units_option=("narrow",)), big, unit_layers(big)) == ["narrow"]
+    assert selected_layers(SimpleNamespace(name="m", units_option="all"), big, unit_layers(big)) == ["wide", "narrow"]
     with pytest.raises(
         ValueError,
         match=r"units lists \['nope'\], which are not conv layers of the model; "
         r"valid: wide, narrow",
     ):
-        selected_layers(SimpleNamespace(name="m", _units=("nope",)), big, unit_layers(big))
+        selected_layers(SimpleNamespace(name="m", units_option=("nope",)), big, unit_layers(big))
 
 
 # ----------------------------------------------------------------------------- unit pages
 
 
 def test_the_field_box_frames_the_pixels_that_drive_the_unit():
-    from convviz.unit_pages import example_view, field_box
+    from convviz.site.unit_images import example_view, field_box
 
     m = _model(L.Conv2D(1, 3, name="a"), L.Conv2D(1, 3, strides=2, name="b"), shape=(24, 24, 1))
     f = receptive_field(m, "b")
@@ -309,7 +308,7 @@ def test_the_field_box_frames_the_pixels_that_drive_the_unit():
 
 
 def test_draw_field_frames_the_box_outside_it_and_inside_at_the_edge():
-    from convviz.unit_pages import draw_field
+    from convviz.site.unit_images import draw_field
 
     img = np.full((3, 4), 7, np.uint8)
     out = draw_field(img, (1, 1, 2, 3), scale=2, line=1)  # the box: rows 2..3, columns 2..5 once enlarged
@@ -326,7 +325,7 @@ def test_draw_field_frames_the_box_outside_it_and_inside_at_the_edge():
 
 
 def test_preferred_class_counts_the_top_images_and_breaks_ties_by_rank():
-    from convviz.unit_pages import preferred_class
+    from convviz.site.unit_data import preferred_class
 
     assert preferred_class(np.array([2, 1, 1, 2, 0])) == (2, 2)  # 2 and 1 tie: 2 has the best image
     assert preferred_class(np.array([0, 1, 1, -1, 1])) == (1, 3)
@@ -344,7 +343,7 @@ def _signed_model():
 def test_visualization_response_is_each_units_maximum_over_positions_on_its_own_image():
     from types import SimpleNamespace
 
-    from convviz.unit_pages import visualization_response
+    from convviz.site.unit_data import visualization_response
 
     m = _signed_model()
     raw = np.zeros((2, 8, 8, 1), "float32")  # another size than the model's input, as visualizations are
@@ -364,7 +363,7 @@ def signed_layer():
     on class 1's (dark); 8 test images, one of them unlabelled."""
     from types import SimpleNamespace
 
-    from convviz.unit_pages import _Layer
+    from convviz.site.unit_data import UnitLayer
 
     m = _signed_model()
     values = np.array([0.9, 0.8, 0.7, -0.6, -0.5, 0.1, -0.2, 0.3], "float32")
@@ -376,7 +375,7 @@ def signed_layer():
     patterns = SimpleNamespace(
         images=np.full((2, 4, 4, 3), 128, np.uint8), raw=raw, unexcited=np.zeros(2, bool), dead=np.zeros(2, bool)
     )
-    layer = _Layer(
+    layer = UnitLayer(
         name="c",
         kind="Conv2D",
         shape=(6, 6, 2),
@@ -397,17 +396,18 @@ def test_a_layer_page_tables_its_units_and_compares_like_with_like(signed_layer)
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from convviz import markup
-    from convviz.unit_pages import RESPONSE, _comparison, _layer_page, _units_of
+    from convviz.core import markup
+    from convviz.site.unit_data import RESPONSE, unit_comparison, unit_stats
+    from convviz.site.unit_pages import layer_page
 
     layer, y, _ = signed_layer
-    units = _units_of(layer, y)
+    units = unit_stats(layer, y)
     assert units.preferred.tolist() == [0, 1] and units.count.tolist() == [3, 2]  # unit 1's top 3: 1, 1, unlabelled
     np.testing.assert_allclose(units.firing, [5 / 8, 3 / 8])
     np.testing.assert_allclose(units.best, [0.9, 0.6], rtol=1e-6)
-    assert _comparison(units)[:2] == (1, 2)
+    assert unit_comparison(units)[:2] == (1, 2)
     names = ("<b>bright</b>", "dark")
-    page = _layer_page(SimpleNamespace(name="m"), layer, ["a", "c", "z"], names, y)
+    page = layer_page(SimpleNamespace(name="m"), layer, ["a", "c", "z"], names, y)
     assert "<b>" not in page  # class names are escaped
     assert "[← a](../a/index.md) · [All layers](../index.md) · [z →](../z/index.md)" in page
     assert page.count(f"is {RESPONSE}") == 1  # the measure is said once
@@ -421,7 +421,7 @@ def test_a_layer_page_tables_its_units_and_compares_like_with_like(signed_layer)
     assert f'alt="{markup.text(alt)}"' in page  # escaped once
     assert "no real image can reach" not in page  # the visualizations' pixels are in the images' range
     wild = SimpleNamespace(**{**vars(layer.patterns), "raw": np.linspace(-30, 28, 32).reshape(2, 4, 4, 1)})
-    page = _layer_page(SimpleNamespace(name="m"), replace(layer, patterns=wild), ["c"], names, y)
+    page = layer_page(SimpleNamespace(name="m"), replace(layer, patterns=wild), ["c"], names, y)
     assert "pixels range from -30 to 28, the test images' from -0.6 to 0.9" in page
     assert "\n[All layers](../index.md)\n{ .cv-layer-nav data-search-exclude }\n" in page and "../a/" not in page
 
@@ -429,11 +429,11 @@ def test_a_layer_page_tables_its_units_and_compares_like_with_like(signed_layer)
 def test_unit_images_show_the_whole_image_with_the_field_framed(signed_layer, tmp_path):
     from PIL import Image
 
-    from convviz.unit_pages import _write_images
-    from convviz.units import to_uint8
+    from convviz.site.unit_images import write_unit_images
+    from convviz.represent.examples import to_uint8
 
     layer, _, x = signed_layer
-    _write_images(tmp_path, layer, dict(enumerate(to_uint8(x))))
+    write_unit_images(tmp_path, layer, dict(enumerate(to_uint8(x))))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"u{u}.png" for u in range(2)] + [f"u{u}_e{j}.png" for u in range(2) for j in range(3)]
     )
@@ -451,13 +451,14 @@ def test_the_unit_table_sorts_by_a_column_and_filters_by_class_and_dead_units():
     from pathlib import Path
     from types import SimpleNamespace
 
-    from convviz.unit_pages import _overview, _Units
+    from convviz.site.unit_pages import overview
+    from convviz.site.unit_data import UnitStats
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install chromium): browser checks skipped")
     playwright = pytest.importorskip("playwright.sync_api")
-    units = _Units(
+    units = UnitStats(
         preferred=np.array([1, 0, -1, 1, 0]),
         count=np.array([5, 9, 0, 3, 4]),
         firing=np.array([0.5, 0.9, 0.0, 0.2, 0.9]),
@@ -466,8 +467,8 @@ def test_the_unit_table_sorts_by_a_column_and_filters_by_class_and_dead_units():
         response=np.array([3.0, np.nan, np.nan, 0.5, 1.0]),  # unit 1: not excited, unit 2: dead
     )
     layer = SimpleNamespace(name="c", examples=SimpleNamespace(indices=np.zeros((5, 9), int), units=np.arange(5)))
-    table = "\n".join(_overview(layer, units, ("ring", "star <b>")))
-    script = (Path(__file__).resolve().parents[1] / "convviz" / "assets" / "units.js").read_text()
+    table = "\n".join(overview(layer, units, ("ring", "star <b>")))
+    script = (Path(__file__).resolve().parents[1] / "convviz" / "site" / "assets" / "units.js").read_text()
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
         page = b.new_page()
@@ -512,7 +513,8 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     from types import SimpleNamespace
 
     from convviz import zoo
-    from convviz.unit_pages import ROBUST_STEPS, write_unit_pages
+    from convviz.site.unit_data import ROBUST_STEPS
+    from convviz.site.unit_pages import write_unit_pages
 
     keras.utils.set_random_seed(0)
     model = _model(
@@ -532,7 +534,7 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
         options={},
         recipe=lambda: {},
         input_shape=(16, 16, 1),
-        _units=None,
+        units_option=None,
     )
     monkeypatch.setattr(zoo, "load", lambda e, progress=True: model)
     monkeypatch.setattr(zoo, "dataset", lambda e, split="test": test)

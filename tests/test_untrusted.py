@@ -1,7 +1,7 @@
 """A zoo file is data: every text a team writes (and every layer name a model file holds)
 reaches the pages quoted and escaped, never as code or markup.
 
-The fast tests check the mechanism (:mod:`convviz.markup`) on strings built to break out of
+The fast tests check the mechanism (:mod:`convviz.core.markup`) on strings built to break out of
 every context a page puts them in; the slow ones build a site with the plugin, as a team
 does, from a zoo entry whose every free-text field, folder, image and layer name carries
 Python that would run if spliced, Markdown and HTML that would render, and quotes of each
@@ -25,8 +25,8 @@ from pathlib import Path
 import markdown
 import pytest
 
-from convviz import markup
-from convviz.markup import TemplateError, fill_template
+from convviz.core import markup
+from convviz.core.markup import TemplateError, fill_template
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -276,16 +276,17 @@ def test_template_pages_of_a_hostile_entry_are_data(tmp_path):
 
 
 def test_model_index_escapes_every_field(tmp_path, monkeypatch):
-    from convviz import mkdocs_plugin, zoo
+    from convviz import zoo
+    from convviz.site import generate as site_generate
 
     e = zoo.parse(_hostile_zoo(tmp_path, dataset=HOSTILE[4]), source="zoo.yml", zoo_file=tmp_path / "zoo.yml")[0]
     monkeypatch.setattr(type(e), "input_shape", property(lambda self: (8, 8, 3)))
-    page = _md().convert(mkdocs_plugin._model_readme(e, load=False))
+    page = _md().convert(site_generate.model_readme(e, load=False))
     parsed = _parse(page)
     assert {t for t, _ in parsed.tags} <= {"h2", "p", "strong", "a", "code"}, page
     assert _norm(f"{e.title}. {e.description}") in _norm("".join(parsed.text))
-    layout = mkdocs_plugin.Layout(pages=tmp_path / "p", out=tmp_path / "o")
-    index = _md().convert(mkdocs_plugin._zoo_index([e], [(e, HOSTILE[3])], layout, load=False))
+    layout = site_generate.Layout(pages=tmp_path / "p", out=tmp_path / "o")
+    index = _md().convert(site_generate.zoo_index([e], [(e, HOSTILE[3])], layout, load=False))
     parsed = _parse(index)
     allowed = {"h1", "p", "a", "table", "thead", "tbody", "tr", "th", "td", "code", "div", "ul", "li"}
     assert {t for t, _ in parsed.tags} <= allowed, index
@@ -343,7 +344,7 @@ def _hostile_images(folder: Path, per_class: int = 8) -> None:
 
 
 def _project(root: Path, *, class_names: list[str] | None = None) -> Path:
-    from convviz.init import init
+    from convviz.site.init import init
 
     init(root)
     _hostile_model(root / "model.h5")

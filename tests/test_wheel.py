@@ -85,13 +85,13 @@ def test_wheel_holds_templates_starter_class_names_and_plugin(wheel):
         names = set(z.namelist())
         entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     for page in ("activations", "filters", "gradcam", "attributions", "latent", "changes"):
-        assert f"convviz/templates/{page}.py" in names
+        assert f"convviz/site/templates/{page}.py" in names
     for starter in ("zoo.yml", "mkdocs.yml", "index.md", "workflow.yml", "gitignore.txt"):
-        assert f"convviz/starter/{starter}" in names
+        assert f"convviz/site/starter/{starter}" in names
     assert "convviz/py.typed" in names
-    assert {"convviz/assets/explorer.js", "convviz/assets/explorer.css"} <= names
-    assert any(n.startswith("convviz/data/") and "imagenet" in n and n.endswith(".json") for n in names)
-    assert "[mkdocs.plugins]\nconvviz = convviz.mkdocs_plugin:ConvvizPlugin" in entry_points
+    assert {"convviz/site/assets/explorer.js", "convviz/site/assets/explorer.css"} <= names
+    assert any(n.startswith("convviz/zoo/data/") and "imagenet" in n and n.endswith(".json") for n in names)
+    assert "[mkdocs.plugins]\nconvviz = convviz.site.plugin:ConvvizPlugin" in entry_points
     assert not any(n.startswith(("tests/", "gallery/", "docs/")) for n in names)
 
 

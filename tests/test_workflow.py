@@ -18,7 +18,7 @@ def load(path=WORKFLOW):
     return doc
 
 
-STARTER = Path(__file__).resolve().parents[1] / "convviz" / "starter" / "workflow.yml"
+STARTER = Path(__file__).resolve().parents[1] / "convviz" / "site" / "starter" / "workflow.yml"
 
 
 @pytest.mark.parametrize("name", ["site.yml", "test.yml", "zoo-check.yml", "diff.yml", str(STARTER)])
@@ -88,7 +88,7 @@ def test_shipped_weights_are_retrained_when_they_or_their_recipe_change():
     doc = load(WORKFLOW.parent / "zoo-check.yml")
     for event in ("pull_request", "push"):
         paths = doc["on"][event]["paths"]
-        for p in ("gallery/weights/**", "gallery/zoo.yml", "convviz/models.py", "convviz/datasets.py"):
+        for p in ("gallery/weights/**", "gallery/zoo.yml", "convviz/zoo/architectures.py", "convviz/zoo/datasets.py"):
             assert p in paths, (event, p)
     runs = [s.get("run", "") for job in doc["jobs"].values() for s in job["steps"]]
     assert "convviz zoo train --check" in runs

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import default_backend_only
 from convviz import zoo
-from convviz.zoo import ZooError
+from convviz.zoo.errors import ZooError
 
 GOOD = """\
 models:
@@ -37,7 +37,7 @@ def test_names_and_entry(tmp_path):
     e = zoo.entry("tiny", p)
     assert e.dataset == "digits" and e.input_shape == (32, 32, 1)
     assert e.class_names == tuple("0123456789")
-    assert e.cam_layer(e._architecture) == "conv3"
+    assert e.cam_layer(e.structure) == "conv3"
     img = zoo.entry("img", p)
     assert img.dataset == "photos" and img.input_shape == (224, 224, 3)
     assert img.options["weights"] == "imagenet"
@@ -156,19 +156,19 @@ def test_imagenet_entry_without_weights_is_skipped_clearly(tmp_path, monkeypatch
 
 @pytest.mark.slow
 def test_application_builds_with_preprocessing_inside():
-    from convviz import models
+    from convviz.zoo import architectures as models
 
     m = models.build_application("MobileNetV2", weights=None, input_size=96)
     assert m.input_shape == (None, 96, 96, 3) and m.output_shape == (None, 1000)
     assert m.layers[1].name == "preprocess"
-    from convviz.layers import conv_layers, last_conv_layer
+    from convviz.graph.layers import conv_layers, last_conv_layer
 
     assert last_conv_layer(m) == "out_relu"
     assert "block_16_project" in conv_layers(m)
 
 
 def test_caffe_preprocessing_matches_keras_reference():
-    from convviz import models
+    from convviz.zoo import architectures as models
 
     m = models.build_application("VGG16", weights=None, input_size=32)
     pre = keras.Model(m.inputs, m.get_layer("preprocess").output)
@@ -278,12 +278,12 @@ def test_default_zoo_is_valid():
 @pytest.mark.slow  # generates the shapes test split (seconds)
 @pytest.mark.parametrize("dataset", ["shapes", "digits"])
 def test_shape_and_classes_of_a_trained_entry_match_its_data_without_generating_it(monkeypatch, dataset):
-    from convviz import datasets
+    from convviz.zoo import datasets, shapes
 
     text = f"models:\n  - name: s\n    source: trained\n    architecture: vgg_cnn\n    dataset: {dataset}\n"
     e = zoo.parse(text)[0]
     with monkeypatch.context() as m:
-        m.setattr(datasets, "generate_shapes", lambda *a, **k: pytest.fail("generated the shapes"))
+        m.setattr(shapes, "generate_shapes", lambda *a, **k: pytest.fail("generated the shapes"))
         m.setattr(datasets, "_digits", lambda *a, **k: pytest.fail("loaded the digits"))
         datasets._load_cached.cache_clear()
         shape, names = e.input_shape, e.class_names
@@ -293,8 +293,9 @@ def test_shape_and_classes_of_a_trained_entry_match_its_data_without_generating_
 
 
 def test_the_catalog_names_what_models_builds():
-    """The zoo checks names against convviz._catalog (no Keras import); models builds them."""
-    from convviz import _catalog, models
+    """The zoo checks names against convviz.zoo.catalog (no Keras import); models builds them."""
+    from convviz.zoo import catalog as _catalog
+    from convviz.zoo import architectures as models
 
     assert _catalog.ARCHITECTURE_NAMES == tuple(models.ARCHITECTURES)
     assert all(f.__name__ == name for name, f in models.ARCHITECTURES.items())  # training_code reads them by name
@@ -302,17 +303,24 @@ def test_the_catalog_names_what_models_builds():
 
 
 @pytest.mark.parametrize("architecture", ["plain_cnn", "vgg_cnn", "mini_xception"])
-def test_training_code_is_the_digest_of_the_functions_source(architecture):
-    """Read from the files (no import of Keras), the same text inspect.getsource gives."""
-    import inspect
+def test_training_code_is_the_digest_of_the_code_training_reaches(architecture):
+    """The architecture's own function, the loop, the dataset generators: nothing of another
+    architecture, the cache, the site, the command line or the catalog of applications."""
+    from convviz.store.reach import reached, reached_digest
 
-    from convviz import _backend, models
-    from convviz._code import code_digest, source_digest
-
-    objs = (models.ARCHITECTURES[architecture], models.build, models.train, models._Batches)
-    objs += (_backend.seed_everything, zoo.dataset, zoo._train_bytes)
-    expected = "src:" + source_digest(*(inspect.getsource(o) for o in objs), code_digest("datasets"))
-    assert zoo.training_code(architecture) == expected
+    roots = (("zoo.architectures", architecture), ("zoo.training", "train_entry"))
+    exclude = (("zoo.architectures", "ARCHITECTURES"), ("zoo.entry", "ZooEntry"))
+    got = reached(*roots, exclude=exclude)
+    assert zoo.training_code(architecture) == reached_digest(*roots, exclude=exclude)
+    names = {f"{m}.{n}" for m, n in got}
+    assert {f"zoo.architectures.{architecture}", "zoo.architectures.train", "core.backend.seed_everything"} <= names
+    assert {"zoo.shapes.generate_shapes", "zoo.folders.load_folder", "zoo.entries.dataset"} <= names
+    others = {"plain_cnn", "vgg_cnn", "mini_xception"} - {architecture}
+    assert not {f"zoo.architectures.{a}" for a in others} & names
+    modules = {m for m, _ in got}
+    assert not {m for m in modules if m.split(".")[0] in ("store", "site", "cli", "review", "figures")}
+    assert "zoo.catalog.APPLICATIONS" not in names
+    assert len({zoo.training_code(a) for a in ("plain_cnn", "vgg_cnn", "mini_xception")}) == 3
     with pytest.raises(ValueError, match="unknown architecture 'nope'; valid: plain_cnn, vgg_cnn, mini_xception"):
         zoo.training_code("nope")
 
@@ -329,24 +337,25 @@ def test_reading_the_zoo_and_fingerprinting_pages_does_not_import_keras(tmp_path
 import sys
 from pathlib import Path
 import convviz
-from convviz import _code, site, zoo
+from convviz import site, zoo
+from convviz.store import digests as _code
 for e in zoo.read():
     zoo.usable(e)
     e.class_names, e.input_shape
     if e.source == "trained":
-        zoo._model_key(e)
+        zoo.training.model_key(e)
     site.write_pages(e, Path({str(tmp_path)!r}) / e.name)
 _code.environment()
-from convviz import mkdocs_plugin  # the build's configuration: every page script and index
+from convviz.site import generate  # the build's configuration: every page script and index
 (Path({str(tmp_path)!r}) / "pages").mkdir()
-mkdocs_plugin.generate_pages(mkdocs_plugin.Layout(pages=Path({str(tmp_path)!r}) / "pages", out=Path({str(tmp_path)!r}) / "out"))
+generate.generate_pages(generate.Layout(pages=Path({str(tmp_path)!r}) / "pages", out=Path({str(tmp_path)!r}) / "out"))
 assert "grad_cam" in dir(convviz)
 assert "keras" not in sys.modules, "keras was imported"
 print(convviz.grad_cam.__module__, "keras" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["convviz.cam", "True"]  # the name resolves on first use
+    assert out.stdout.split() == ["convviz.attr.cam", "True"]  # the name resolves on first use
 
 
 def test_the_lazy_namespace_lists_each_public_name_once_where_it_is_defined():
@@ -380,7 +389,7 @@ def test_a_model_is_stored_without_a_warning():
     import warnings
 
     from conftest import small_functional
-    from convviz.zoo import _model_from_bytes, _model_to_bytes
+    from convviz.zoo.training import model_from_bytes as _model_from_bytes, model_to_bytes as _model_to_bytes
 
     model = small_functional()
     with warnings.catch_warnings(record=True) as caught:

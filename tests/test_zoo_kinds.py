@@ -127,7 +127,7 @@ def test_imagenet_twins_load_predict_and_explain(use_zoo, application, size):
 def test_a_1000_class_model_file_on_the_photos(use_zoo):
     """A model file with 1,000 outputs and torch preprocessing: the photos at its size,
     ImageNet's class names, top-5 by name, a Grad-CAM and the class page's shown classes."""
-    from convviz.class_pages import shown_classes
+    from convviz.site.class_data import shown_classes
 
     e = zoo.entry("imagenet-1000")
     assert e.input_shape == (48, 48, 3) and len(e.class_names) == 1000 and e.preprocess == "torch"
@@ -172,7 +172,7 @@ def test_h5_with_preprocess_tf_equals_rescaling_inside(tmp_path):
     ],
 )
 def test_preprocessing_layers_map_unit_pixels_to_the_models_space(mode, expect):
-    from convviz import models
+    from convviz.zoo import architectures as models
 
     layer = models.preprocessing_layer(mode)
     x = np.random.default_rng(1).random((2, 5, 5, 3)).astype(np.float32)
@@ -307,8 +307,8 @@ def _render_only(what, name, out):
 def test_twins_are_the_same_model_at_every_load(application):
     """A `weights: null` twin is drawn from fixed seeds (nested blocks included): every page and
     every process explains the same network, and its cached results are found again."""
-    from convviz import models
-    from convviz.cache import model_digest
+    from convviz.zoo import architectures as models
+    from convviz.store.cache import model_digest
 
     a = models.build_application(application, weights=None, input_size=32)
     keras.Sequential([keras.Input((3, 2)), keras.layers.GlobalAveragePooling1D()])  # Keras' name counters move on
@@ -317,3 +317,25 @@ def test_twins_are_the_same_model_at_every_load(application):
     assert [layer.name for layer in a.layers[-1].layers] == [layer.name for layer in b.layers[-1].layers]
     x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_array_equal(convviz.predict(a, x), convviz.predict(b, x))
+
+
+def test_a_model_with_rescaling_inside_takes_uint8_as_the_guide_says(tmp_path):
+    """The chapter's models rescale inside (``Rescaling(1/255)`` first): they were trained on
+    [0, 255] pixels, so their entry says ``preprocess: uint8``, and the guide says so."""
+    import re
+    from pathlib import Path
+
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inp)))
+    raw = keras.Model(inp, out)
+    raw.save(tmp_path / "m.keras")
+    (tmp_path / "zoo.yml").write_text(
+        "models:\n  - {name: m, source: file, path: m.keras, dataset: shapes, preprocess: uint8}\n"
+    )
+    model = zoo.load(zoo.entry("m", tmp_path / "zoo.yml"))
+    x = np.random.default_rng(2).random((3, 8, 8, 3)).astype(np.float32)  # convviz's [0, 1] images
+    expected = keras.ops.convert_to_numpy(raw(x * 255))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, rtol=1e-5, atol=1e-6)
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "add-your-model.md").read_text(encoding="utf-8")
+    row = next(line for line in guide.splitlines() if "Rescaling(1/255)" in line and line.startswith("|"))
+    assert re.match(r"\| `uint8` \|", row), row

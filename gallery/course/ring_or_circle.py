@@ -22,7 +22,7 @@ import numpy as np
 
 import convviz
 from convviz import record, zoo
-from convviz.style import figsize
+from convviz.figures.style import figsize
 
 # mkdocs_gallery_thumbnail_number = 1
 convviz.use_site_style()
@@ -34,10 +34,11 @@ ring, circle = names.index("ring"), names.index("circle")
 images = np.concatenate([test.x[test.y == ring][:3], test.x[test.y == circle][:3]])
 masks = np.concatenate([test.masks[test.y == ring][:3], test.masks[test.y == circle][:3]])
 probs = convviz.predict(model, images)
+layer = entry.cam_layer(model)  # the Grad-CAM page's layer: its cached maps are these
 with warnings.catch_warnings():  # an all-zero map is said in words below
-    warnings.simplefilter("ignore")
-    as_ring = convviz.grad_cam(model, images, class_index=ring)
-    as_circle = convviz.grad_cam(model, images, class_index=circle)
+    warnings.simplefilter("ignore", convviz.BlankMapWarning)
+    as_ring = convviz.grad_cam(model, images, layer=layer, class_index=ring)
+    as_circle = convviz.grad_cam(model, images, layer=layer, class_index=circle)
 fig, axes = plt.subplots(2, len(images), figsize=figsize(0.4))
 for j, img in enumerate(images):
     convviz.plot_heatmap_overlay(img, as_ring[j], ax=axes[0, j], title=f"ring? {probs[j, ring]:.0%}")
@@ -84,13 +85,12 @@ print(
 # ring's *pixels* only, every maximum in the hole is a miss; scored against the ring's
 # *region* (the hole included, as the dataset's masks are), it is a hit. Same maps, two
 # definitions of the object, on the first test images.
-from convviz import metrics
 
 n = 240
 x, y, regions = test.x[:n], test.y[:n], test.masks[:n]
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    maps = convviz.grad_cam(model, x, cache=True)
+with warnings.catch_warnings():  # all-zero maps are counted below
+    warnings.simplefilter("ignore", convviz.BlankMapWarning)
+    maps = convviz.grad_cam(model, x, layer=layer, cache=True)
 blank = int((~maps.any(axis=(1, 2))).sum())
 if blank:
     print(f"{blank} of the {n} maps are all zero (no evidence for the predicted class); an all-zero map scores a miss.")
@@ -101,10 +101,10 @@ for i in np.flatnonzero(y == ring):  # remove each ring's hole: radius 0.55 r ab
     pixels[i] &= (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 > (0.55 * r) ** 2
 rings = y == ring
 scores = {
-    "rings_pixels": metrics.pointing_game(maps[rings], pixels[rings]).mean(),
-    "rings_region": metrics.pointing_game(maps[rings], regions[rings]).mean(),
-    "all_pixels": metrics.pointing_game(maps, pixels).mean(),
-    "all_region": metrics.pointing_game(maps, regions).mean(),
+    "rings_pixels": convviz.pointing_game(maps[rings], pixels[rings]).mean(),
+    "rings_region": convviz.pointing_game(maps[rings], regions[rings]).mean(),
+    "all_pixels": convviz.pointing_game(maps, pixels).mean(),
+    "all_region": convviz.pointing_game(maps, regions).mean(),
 }
 for name, value in scores.items():
     record(name, value)

@@ -19,7 +19,7 @@ import numpy as np
 
 import convviz
 from convviz import record, zoo
-from convviz.style import figsize
+from convviz.figures.style import figsize
 
 # mkdocs_gallery_thumbnail_number = 1
 convviz.use_site_style()

@@ -1,0 +1,1 @@
+"""Attributions: CAMs (a registry of small weight functions) and gradient attributions."""

@@ -1,0 +1,1 @@
+"""Two versions of a model compared: the diff and the gate."""

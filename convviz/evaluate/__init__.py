@@ -1,0 +1,1 @@
+"""Evaluation of explanations: localization, faithfulness, sanity checks."""

@@ -1,0 +1,231 @@
+"""The model-randomization sanity check (Adebayo et al., 2018): a map that does not change when the model's weights are re-drawn, top layer first, explains the image, not the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+
+from convviz.graph.reinit import reinitialized_weights
+from convviz.core.errors import InputError
+from convviz.core.errors import BlankMapWarning
+
+__all__ = ["ssim", "spearman", "RandomizationResult", "randomization_check", "PASS_THRESHOLD"]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps (ties get average ranks); 0 when one is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    if ra.std() == 0 or rb.std() == 0:
+        return 0.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0, sigma: float = 1.5) -> float:
+    """Structural similarity of two 2-D maps (Gaussian window, Wang et al. 2004 constants)."""
+    from scipy.ndimage import gaussian_filter
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise InputError(f"ssim needs two 2-D maps of the same shape, got {a.shape} and {b.shape}")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = gaussian_filter(a, sigma), gaussian_filter(b, sigma)
+    saa = gaussian_filter(a * a, sigma) - mu_a**2
+    sbb = gaussian_filter(b * b, sigma) - mu_b**2
+    sab = gaussian_filter(a * b, sigma) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * sab + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2)
+    return float(np.mean(num / den))
+
+
+PASS_THRESHOLD = 0.5
+
+
+"""A method passes the randomization check when the mean rank correlation of its maps with
+the trained model's falls below this once every weighted layer is re-initialized: closer
+to "unrelated" (0) than to "identical" (1). Adebayo et al. (2018) found Grad-CAM near 0 and
+Guided Backprop well above 0.5 at that point; the threshold separates those two outcomes."""
+
+
+@dataclass(frozen=True)
+class RandomizationResult:
+    """Cascading model randomization: similarity of maps to the original at each step.
+
+    Attributes
+    ----------
+    layers
+        Step k re-initializes every weighted layer from the top of the model down to
+        ``layers[k]`` (inclusive); without ``checkpoints`` there is one step per layer.
+    spearman, ssim
+        (steps, N) per step and image: similarity to the trained model's map; NaN where
+        either map is degenerate.
+    degenerate
+        (steps, N) bool: the trained model's map or the randomized one is constant (all
+        zero, or flat): there is nothing to compare, which is reported, never a pass.
+    method
+        The CAM method tested.
+    """
+
+    method: str
+    layers: tuple[str, ...]
+    spearman: np.ndarray
+    ssim: np.ndarray
+    degenerate: np.ndarray
+    threshold: ClassVar[float] = PASS_THRESHOLD
+
+    def final_spearman(self) -> float:
+        """Mean rank correlation over the non-degenerate maps once every layer is
+        randomized (NaN when all of them are degenerate)."""
+        last = self.spearman[-1][~self.degenerate[-1]]
+        return float(last.mean()) if len(last) else float("nan")
+
+    def degenerate_share(self) -> float:
+        """The share of images whose map is degenerate once every layer is randomized."""
+        return float(self.degenerate[-1].mean())
+
+    def verdict(self, *, threshold: float | None = None) -> str:
+        """``"passes"`` (maps decorrelate), ``"fails"`` (they stay similar) or
+        ``"degenerate"`` (half or more of the final maps are constant: no verdict)."""
+        if self.degenerate_share() >= 0.5:
+            return "degenerate"
+        limit = self.threshold if threshold is None else threshold
+        return "passes" if self.final_spearman() < limit else "fails"
+
+    def passes(self, *, threshold: float | None = None) -> bool:
+        """True only for the verdict ``"passes"``: degenerate maps never pass."""
+        return self.verdict(threshold=threshold) == "passes"
+
+
+_WORK_ATTR = "_convviz_work_copy"
+
+
+def _work_copy(model: keras.Model) -> keras.Model:
+    """A clone of ``model`` holding ``model``'s current weights, for a check to re-initialize.
+
+    The clone is kept on the model itself (as its compiled functions are, see
+    :func:`convviz.core.backend.cached_jit`): a page checks several methods, and each check after
+    the first reuses the clone and the functions compiled for it instead of cloning and tracing
+    the network again (seconds each for a deep one). Its weights are set from ``model`` at every
+    call, so a check never starts from another check's re-initialized layers."""
+    import random
+
+    from convviz.core.backend import to_numpy
+
+    work = model.__dict__.get(_WORK_ATTR)
+    if work is None:
+        py_state = random.getstate()  # cloning draws default seeds from Python's generator
+        try:
+            work = keras.models.clone_model(model)
+        finally:
+            random.setstate(py_state)
+        object.__setattr__(model, _WORK_ATTR, work)  # not a tracked Keras attribute
+    work.set_weights([to_numpy(w) for w in model.weights])  # get_weights() warns (NumPy 2 copy keyword)
+    return work
+
+
+def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+    from convviz.graph.layers import get_layer, layer_infos
+
+    out = []
+    for info in layer_infos(model):
+        if info.is_model:
+            continue
+        layer = get_layer(model, info.name)
+        if layer.weights:
+            out.append((info.name, layer))
+    return out[::-1]  # top (output) first
+
+
+def _flat(m: np.ndarray) -> bool:
+    return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
+
+
+def _explanations(
+    model: keras.Model, images: np.ndarray, method: str, layer: str | None, class_index: Any, options: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(maps (N, H, W), classes explained, CAM layer) of a CAM or an attribution method,
+    unnormalized (no warning for flat maps: they are detected by the caller)."""
+    import warnings
+
+    from convviz.attr.cam import CAM_METHODS, cam_with_predictions
+    from convviz.attr.gradients import ATTRIBUTION_METHODS
+    from convviz.attr.attribute import attribute_with_predictions, attribution_map
+
+    if method in CAM_METHODS:
+        r = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method, normalize=False)
+        return r.maps, r.classes, r.layer
+    if method in ATTRIBUTION_METHODS:
+        extra = {} if layer is None else {"layer": layer}
+        with warnings.catch_warnings():  # an all-zero map of a randomized model is reported as degenerate
+            warnings.simplefilter("ignore", BlankMapWarning)
+            a = attribute_with_predictions(
+                model, images, method=method, class_index=class_index, **{**extra, **options}
+            )
+        return attribution_map(a.attributions), a.classes, layer
+    raise InputError(
+        f"unknown method {method!r}; valid: CAM methods {', '.join(CAM_METHODS)}; "
+        f"attribution methods {', '.join(ATTRIBUTION_METHODS)}"
+    )
+
+
+def randomization_check(
+    model: keras.Model,
+    images: np.ndarray,
+    *,
+    method: str = "gradcam",
+    layer: str | None = None,
+    class_index: int | Sequence[int] | np.ndarray | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+    checkpoints: int | None = None,
+) -> RandomizationResult:
+    """Re-initialize the model's weighted layers from the top down, one more each step, and
+    compare each step's maps with the trained model's (Adebayo et al., 2018).
+
+    The user's model is not modified (the check works on a copy) and no global random
+    generator is reseeded: new weights come from each layer's initializers with seeds
+    derived from ``seed``. Maps explain the trained model's class for each image at every
+    step. A map that is constant (e.g. all zero) has no ranking to compare: it is marked
+    ``degenerate`` and never counts toward a pass. ``method``: a CAM method (maps at
+    ``layer``) or an attribution method (:func:`convviz.attr.attribute.attribution_map` of its
+    attributions, with ``options`` such as ``steps``). ``checkpoints``: compare the maps
+    only at that many evenly spaced depths of the cascade (the last one always: every
+    layer re-initialized), for methods that cost many passes per map.
+    ``convviz.randomization_check(..., cache=True)`` reuses a result computed with the same
+    weights and arguments.
+    """
+    from convviz.graph.layers import get_layer
+
+    opts = dict(options or {})
+    ref_maps, ref_classes, ref_layer = _explanations(model, images, method, layer, class_index, opts)
+    ref_flat = np.array([_flat(m) for m in ref_maps])
+    work = _work_copy(model)
+    steps = _weighted_layers(work)
+    if max_steps is not None:
+        steps = steps[:max_steps]
+    if checkpoints is not None and checkpoints < 1:
+        raise InputError(f"checkpoints must be at least 1 (or None: every layer), got {checkpoints}")
+    n = len(steps)
+    shown = (
+        set(range(n))
+        if checkpoints is None
+        else {int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
+    )
+    names, sp, ss, deg = [], [], [], []
+    for k, (name, lay) in enumerate(steps):
+        lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
+        if k not in shown:
+            continue
+        names.append(name)
+        maps = _explanations(work, images, method, ref_layer, ref_classes, opts)[0]
+        flat = ref_flat | np.array([_flat(m) for m in maps])
+        deg.append(flat)
+        sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
+        ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
+    return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float), np.array(deg, bool))

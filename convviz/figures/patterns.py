@@ -1,0 +1,86 @@
+"""Figures of filter patterns: a grid of the images that maximize each filter, dead and unexcited filters framed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convviz.figures.output import given_or_new_axes
+from convviz.core.errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from convviz.optvis.filters import FilterPatterns
+
+
+__all__ = ["filter_grid", "plot_filter_grid"]
+
+
+_DEAD_RGB = np.array([220, 30, 30], np.uint8)  # dead on data: red frame
+
+
+_UNEXCITED_RGB = np.array([240, 150, 0], np.uint8)  # alive, but no start made it fire: orange
+
+
+def _frame(grid: np.ndarray, y: int, x: int, h: int, w: int, color: np.ndarray) -> None:
+    t = max(1, min(h, w) // 16)
+    grid[y : y + t, x : x + w] = color
+    grid[y + h - t : y + h, x : x + w] = color
+    grid[y : y + h, x : x + t] = color
+    grid[y : y + h, x + w - t : x + w] = color
+
+
+def filter_grid(
+    images: np.ndarray,
+    *,
+    ncols: int | None = None,
+    margin: int = 5,
+    dead: np.ndarray | None = None,
+    unexcited: np.ndarray | None = None,
+) -> np.ndarray:
+    """The chapter's grid of filter patterns as one uint8 image; filters dead on data get a
+    red frame, filters that nothing excited an orange one."""
+    imgs = np.asarray(images)
+    if imgs.ndim != 4:
+        raise InputError(f"images must be (K, H, W, C), got {imgs.shape}")
+    k, h, w, c = imgs.shape
+    cols = ncols or int(np.ceil(np.sqrt(k)))
+    rows = -(-k // cols)
+    grid = np.full(((h + margin) * rows - margin, (w + margin) * cols - margin, 3), 255, np.uint8)
+    for i in range(k):
+        r, q = divmod(i, cols)
+        y, x = r * (h + margin), q * (w + margin)
+        tile = imgs[i] if c == 3 else np.repeat(imgs[i][..., :1], 3, axis=-1)
+        grid[y : y + h, x : x + w] = tile
+        if dead is not None and dead[i]:
+            _frame(grid, y, x, h, w, _DEAD_RGB)
+        elif unexcited is not None and unexcited[i]:
+            _frame(grid, y, x, h, w, _UNEXCITED_RGB)
+    return grid
+
+
+def plot_filter_grid(
+    patterns: FilterPatterns,
+    *,
+    ncols: int | None = None,
+    margin: int = 5,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Grid of a :class:`~convviz.optvis.filters.FilterPatterns`: filters dead on data framed in
+    red, filters no start excited framed in orange."""
+    grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead, unexcited=patterns.unexcited)
+    ax = given_or_new_axes(ax, (8, 8))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title is None:
+        title = f"{patterns.layer} — {patterns.recipe} recipe"
+    notes = []
+    if int(np.sum(patterns.dead)):
+        notes.append(f"{int(np.sum(patterns.dead))} dead on data (red)")
+    if int(np.sum(patterns.unexcited)):
+        notes.append(f"{int(np.sum(patterns.unexcited))} not excited (orange)")
+    ax.set_title(title + (f"\n{', '.join(notes)}" if notes else ""), loc="left", fontsize=10)
+    return ax

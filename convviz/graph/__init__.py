@@ -1,0 +1,1 @@
+"""The model graph: layer lookup, the split/forward interpreter, output heads, re-initialization."""

@@ -1,0 +1,1 @@
+"""Feature visualization, as lucid's optvis: parameterizations, objectives, transforms, the render loop."""

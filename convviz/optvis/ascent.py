@@ -1,0 +1,194 @@
+"""The ascent loops of filter patterns: normalized-gradient ascent in pixel space (the
+chapter's, with optional momentum) and Adam on a Fourier parameterization (robust), all
+filters of a batch at once, one compiled step per batch shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+
+from convviz.core import backend as _backend
+from convviz.optvis.objectives import objective
+from convviz.optvis.param import color_matrix, fourier_image, fourier_init, spectrum_scale
+from convviz.optvis.transforms import apply_transforms, random_transforms
+from convviz.graph.layers import layer_infos, resolve_layer
+from convviz.core.batches import chunks, pad_to
+from convviz.core.errors import InputError
+
+__all__ = ["batches", "batch_size_for", "pixel_ascent", "fourier_ascent", "final_objective", "progress_bar"]
+
+ops = keras.ops
+Maps = Callable[[Any, Any], Any]
+
+
+def batches(idx: np.ndarray, bs: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, real count, chunk padded to ``bs``) over ``idx``: one trace for all batches."""
+    for s, n, (chunk,) in chunks([idx], batch_size=bs, pad=True):
+        yield s, n, chunk
+
+
+def _per_image_bytes(model: keras.Model, layer: str, size: tuple[int, int]) -> int:
+    target = resolve_layer(model, layer).name
+    in_shape = model.inputs[0].shape
+    area0 = (in_shape[1] or size[0]) * (in_shape[2] or size[1])
+    scale = size[0] * size[1] / area0
+    total = 0
+    for info in layer_infos(model):
+        if info.is_spatial and not info.is_model:
+            h, w, c = info.output_shape[1:]
+            total += int((h or size[0]) * (w or size[1]) * (c or 1) * scale)
+        if info.name == target:
+            break
+    # float32 activations kept for the backward pass (measured: peak RSS ≈ 1× their sum) + images
+    return 4 * total + 4 * 8 * size[0] * size[1] * 3
+
+
+def batch_size_for(
+    model: keras.Model, layer: str, size: tuple[int, int], k: int, batch_size: int | None, memory_budget_gb: float
+) -> int:
+    """``batch_size`` when given, else as many images as fit the memory budget, with the
+    batches evenly filled."""
+    if batch_size is not None:
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        return min(batch_size, k)
+    if not memory_budget_gb > 0:
+        raise InputError(f"memory_budget_gb must be positive, got {memory_budget_gb!r}")
+    per = _per_image_bytes(model, layer, size)
+    most = int(max(1, min(k, (memory_budget_gb * 2**30) // max(per, 1))))
+    return -(-k // -(-k // most))
+
+
+def progress_bar(total: int, desc: str, progress: bool) -> Any:
+    from convviz.core.progress import bar
+
+    return bar(total=total, desc=desc, unit="step", disable=not progress)
+
+
+def _ascent_step(maps: Maps, momentum: float) -> Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]:
+    """Compiled step: ``step(img, vel, fidx, lr)`` -> new image, velocity, objective at
+    ``img`` and gradient norm; ``lr=0`` evaluates without moving (no new trace)."""
+
+    def step(img: Any, vel: Any, fidx: Any, lr: Any) -> tuple[Any, Any, Any, Any]:
+        value, grad = _backend.value_and_grad(lambda t: objective(maps(t, fidx)), img)
+        sq = ops.sum(grad * grad, axis=(1, 2, 3), keepdims=True)
+        unit = grad / ops.sqrt(ops.maximum(sq, 1e-12))  # whole-image L2 norm, per image
+        vel = momentum * vel + unit
+        return img + lr * vel, vel, value, ops.reshape(ops.sqrt(sq), (-1,))
+
+    return _backend.jit(step)
+
+
+def pixel_ascent(
+    maps: Maps,
+    idx: np.ndarray,
+    starts: np.ndarray,
+    bs: int,
+    steps: int,
+    lr: float,
+    *,
+    momentum: float = 0.0,
+    bar: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalized-gradient ascent from ``starts`` (K, h, w, C), one image per filter.
+
+    Returns
+    -------
+    images, losses, stuck
+        The optimized images; the objective at them; whether each filter's objective
+        stayed <= 0 or its gradient was zero throughout (nothing excited it).
+    """
+    step = _ascent_step(maps, momentum)
+    raw = np.empty_like(starts)
+    losses = np.empty(len(idx), np.float32)
+    stuck = np.zeros(len(idx), bool)
+    lr_t, zero = ops.convert_to_tensor(np.float32(lr)), ops.convert_to_tensor(np.float32(0.0))
+    for s, n, chunk in batches(idx, bs):
+        img = ops.convert_to_tensor(pad_to(starts[s : s + n], bs))
+        vel = ops.zeros_like(img)
+        fidx = ops.convert_to_tensor(chunk.astype("int32"))
+        best = np.full(bs, -np.inf)
+        moved = np.zeros(bs, bool)
+        for _ in range(steps):
+            img, vel, value, gnorm = step(img, vel, fidx, lr_t)
+            best = np.maximum(best, _backend.to_numpy(value))
+            moved |= _backend.to_numpy(gnorm) > 0
+            if bar is not None:
+                bar.update(1)
+        _, _, last, _ = step(img, vel, fidx, zero)
+        raw[s : s + n] = _backend.to_numpy(img)[:n]
+        losses[s : s + n] = _backend.to_numpy(last)[:n]
+        stuck[s : s + n] = ((best <= 0) | ~moved)[:n]
+    return raw, losses, stuck
+
+
+def fourier_ascent(
+    maps: Maps,
+    idx: np.ndarray,
+    bs: int,
+    size: tuple[int, int],
+    channels: int,
+    steps: int,
+    lr: float,
+    rng: np.random.Generator,
+    *,
+    bar: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adam on lucid's Fourier parameterization with random transforms at every step.
+
+    Returns
+    -------
+    images, stuck
+        Images in (0, 1); whether each filter's objective stayed <= 0 or its gradient was
+        zero throughout.
+    """
+    scale = ops.convert_to_tensor(spectrum_scale(*size))
+    cm = color_matrix(channels)
+    color = None if cm is None else ops.convert_to_tensor(cm)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def loss(params: Any, fidx: Any, transforms: Any) -> Any:
+        img = apply_transforms(fourier_image(params, scale, color, size), transforms)
+        return ops.mean(maps(img, fidx), axis=(1, 2))
+
+    def step(params: Any, m: Any, v: Any, t: Any, fidx: Any, transforms: Any) -> Any:
+        value, grad = _backend.value_and_grad(lambda p: loss(p, fidx, transforms), params)
+        m = b1 * m + (1 - b1) * grad
+        v = b2 * v + (1 - b2) * grad * grad
+        update = (m / (1 - b1**t)) / (ops.sqrt(v / (1 - b2**t)) + eps)
+        return params + lr * update, m, v, value, ops.sum(ops.abs(grad), axis=(1, 2, 3, 4))
+
+    jstep = _backend.jit(step)
+    to_img = _backend.jit(lambda p: fourier_image(p, scale, color, size))
+    raw = np.empty((len(idx), *size, channels), np.float32)
+    stuck = np.zeros(len(idx), bool)
+    for s, n, chunk in batches(idx, bs):
+        params = ops.convert_to_tensor(fourier_init(rng, bs, channels, size))
+        m, v = ops.zeros_like(params), ops.zeros_like(params)
+        fidx = ops.convert_to_tensor(chunk.astype("int32"))
+        best = np.full(bs, -np.inf)
+        moved = np.zeros(bs, bool)
+        for t in range(1, steps + 1):
+            tr = ops.convert_to_tensor(random_transforms(rng, bs, size))
+            params, m, v, value, gsum = jstep(params, m, v, ops.convert_to_tensor(np.float32(t)), fidx, tr)
+            best = np.maximum(best, _backend.to_numpy(value))
+            moved |= _backend.to_numpy(gsum) > 0
+            if bar is not None:
+                bar.update(1)
+        raw[s : s + n] = _backend.to_numpy(to_img(params))[:n]
+        stuck[s : s + n] = ((best <= 0) | ~moved)[:n]
+    return raw, stuck
+
+
+def final_objective(maps: Maps, raw: np.ndarray, idx: np.ndarray, bs: int) -> np.ndarray:
+    """The objective of each filter on its image (no transforms)."""
+    fn = _backend.jit(lambda x, f: objective(maps(x, f)))
+    out = np.empty(len(idx), np.float32)
+    with _backend.no_grad():
+        for s, n, chunk in batches(idx, bs):
+            val = fn(ops.convert_to_tensor(pad_to(raw[s : s + n], bs)), ops.convert_to_tensor(chunk.astype("int32")))
+            out[s : s + n] = _backend.to_numpy(val)[:n]
+    return out

@@ -1,0 +1,1 @@
+"""What a model represents: activations, dataset examples and receptive fields, latent spaces, similarity."""

@@ -1,0 +1,59 @@
+"""What a model's class pages show, computed: the classes that get a page, the confusions between them on the test split, and the Grad-CAMs of a confused pair (the true and the predicted class's, on one scale)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["shown_classes", "confusions", "pair_cams", "CLASS_STEPS", "K"]
+
+
+CLASS_STEPS = 96
+
+
+K = 6  # images per strip, and per confusion
+
+
+def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """The classes a page shows: those that occur in the test split as a label or as a
+    prediction (a 1,000-class model on 15 photos gets the few classes that matter)."""
+    return np.unique(np.concatenate([y[y >= 0], predicted])).astype(int)
+
+
+def confusions(y: np.ndarray, predicted: np.ndarray, probs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """The misclassified labelled images by (true, predicted) class, in the order of the pairs;
+    each pair's image indices with the most confident mistake (the predicted class's
+    probability) first, ties in index order. Unlabelled images (``y == -1``) are left out."""
+    y, predicted = np.asarray(y), np.asarray(predicted)
+    wrong = np.flatnonzero((y >= 0) & (predicted != y))
+    wrong = wrong[np.argsort(-np.asarray(probs)[wrong, predicted[wrong]], kind="stable")]
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for i in wrong:
+        pairs.setdefault((int(y[i]), int(predicted[i])), []).append(int(i))
+    return {pair: np.array(pairs[pair], int) for pair in sorted(pairs)}
+
+
+def pair_cams(
+    model: Any, x: np.ndarray, first: np.ndarray, second: np.ndarray, *, layer: str, cache: Any = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM of each image for two classes (``first[i]`` and ``second[i]``), both maps of an
+    image divided by the larger one's peak: one colour scale per image, so that the class with
+    less evidence shows less. Returns two float32 (N, H, W) arrays in [0, 1]."""
+    import convviz
+
+    n = len(x)
+    if n == 0:
+        empty = np.zeros((0, *np.shape(x)[1:3]), np.float32)
+        return empty, empty.copy()
+    maps = convviz.grad_cam(
+        model,
+        np.concatenate([x, x]),
+        layer=layer,
+        class_index=np.concatenate([first, second]).astype(int).tolist(),
+        normalize=False,
+        cache=cache,
+    )
+    peak = maps.reshape(2, n, -1).max(axis=(0, 2))
+    scale = np.where(peak > 0, peak, 1).astype(np.float32)[:, None, None]
+    return maps[:n] / scale, maps[n:] / scale

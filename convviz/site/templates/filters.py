@@ -1,0 +1,141 @@
+"""
+Filter patterns · {{MODEL}}
+===============================
+
+The input each filter of {{MODEL}} responds to most, found by gradient ascent in input
+space (chapter sections 2–3). Look at how the patterns grow from colours and edges in the
+first layer to textures and parts deeper down. *Model: {{TITLE}}.* Every unit of every
+layer: [layers and units](units/index.md).
+
+"""
+
+# %%
+# What filters respond to, at three depths
+# ----------------------------------------
+# The chapter's recipe (normalized gradient ascent from a gray image, the book's step count)
+# on a shallow, a middle and the deepest conv layer. Red frame: the filter never fires on the test images; orange: no
+# start image could excite it.
+import matplotlib.pyplot as plt
+import numpy as np
+
+import convviz
+from convviz import record, zoo
+from convviz.graph.layers import resolve_layer
+from convviz.figures.style import figsize
+
+MODEL = "{{MODEL}}"
+# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"
+# mkdocs_gallery_thumbnail_number = 1
+convviz.use_site_style()
+entry = zoo.entry(MODEL)
+model = zoo.load(entry)
+layers = convviz.representative_layers(model)
+data = zoo.dataset(entry, "test").x[:512]  # tells dead filters from unexcited ones
+size = max(64, entry.input_shape[0])  # small models: optimize a 64-pixel image
+crop = size // 16
+SHOWN = 16  # filters per layer on this page; the unit pages show every one
+print(f"{MODEL}: shallow, middle, deep: {', '.join(layers)} (images of {size}×{size} pixels)", flush=True)
+results = {}
+for layer in layers:
+    results[layer] = convviz.visualize_filters(
+        model,
+        layer,
+        min(SHOWN, resolve_layer(model, layer).output_shape[-1]),
+        image_size=size,
+        crop=crop,
+        data=data,
+        cache=True,
+    )
+fig, axes = plt.subplots(1, len(layers), figsize=figsize(0.45))
+for ax, (layer, patterns) in zip(np.ravel(axes), results.items()):
+    channels = resolve_layer(model, layer).output_shape[-1]
+    convviz.plot_filter_grid(
+        patterns,
+        ax=ax,
+        margin=2,
+        title=f"{layer}\n{len(patterns)} of {channels} filters" if len(patterns) < channels else layer,
+    )
+for layer, patterns in results.items():
+    print(
+        f"{layer}: {len(patterns)} filters, {int(patterns.dead.sum())} dead on data, "
+        f"{int(patterns.unexcited.sum())} not excited; mean objective over these {len(patterns)}: "
+        f"{patterns.losses.mean():.3f}"
+    )
+
+# %%
+# The deepest layer's strongest patterns
+# --------------------------------------
+# The four filters of the deepest layer that reach the highest objective with the robust
+# recipe (below): what this model's deepest units look for.
+deep = layers[-1]
+robust = convviz.visualize_filters(
+    model, deep, results[deep].filters, image_size=size, crop=crop, recipe="robust", steps=256, data=data, cache=True
+)
+order = [i for i in np.argsort(-robust.losses) if not (robust.dead[i] or robust.unexcited[i])][:4]
+if order:
+    fig, axes = plt.subplots(1, len(order), figsize=figsize(0.3, width=min(1.0, 0.26 * len(order))))
+    for ax, i in zip(np.ravel(axes), order):
+        ax.imshow(robust.images[i].squeeze(), cmap="gray" if robust.images.shape[-1] == 1 else None)
+        ax.set_title(f"filter {robust.filters[i]}", loc="center")
+        ax.set_axis_off()
+    fig.suptitle(f"{deep}: the 4 strongest of {len(robust)} (robust recipe)", x=0.0, ha="left")
+else:
+    print(f"No filter of {deep} could be excited: nothing to show.")
+
+# %%
+# Book and robust recipes, side by side on the deep layer
+# --------------------------------------------------------
+# The robust recipe optimizes a Fourier spectrum with decorrelated color through a
+# sigmoid, with random jitter, scale and rotation at every step (Adam, for many more
+# steps: the grid's title says how many), as lucid does: the transforms are meant to keep high-frequency noise that only fools the
+# network out of the picture. Compare the two grids.
+fig, axes = plt.subplots(1, 2, figsize=figsize(0.55))
+convviz.plot_filter_grid(results[deep], ax=axes[0], margin=2, title=f"{deep}: {results[deep].describe()}")
+convviz.plot_filter_grid(robust, ax=axes[1], margin=2, title=f"{deep}: {robust.describe()}")
+both = ~(results[deep].dead | results[deep].unexcited | robust.dead | robust.unexcited)
+if both.any():
+    print(
+        f"mean objective over the {int(both.sum())} filters both recipes excited: book "
+        f"{results[deep].losses[both].mean():.3f} in {results[deep].seconds:.1f} s, robust "
+        f"{robust.losses[both].mean():.3f} in {robust.seconds:.1f} s (each on its final image, without transforms)"
+    )
+
+# %%
+# The fast recipe beside the book's
+# ---------------------------------
+# A third of the steps with momentum on the same normalized gradient. The line below the
+# grids says what share of the book's objective it reaches, in what share of the time.
+middle = layers[len(layers) // 2]
+fast = convviz.visualize_filters(
+    model, middle, results[middle].filters, image_size=size, crop=crop, recipe="fast", data=data, cache=True
+)
+fig, axes = plt.subplots(1, 2, figsize=figsize(0.55))
+convviz.plot_filter_grid(results[middle], ax=axes[0], margin=2, title=f"{middle}: {results[middle].describe()}")
+convviz.plot_filter_grid(fast, ax=axes[1], margin=2, title=f"{middle}: {fast.describe()}")
+book, quick = results[middle].losses, fast.losses
+both = ~(results[middle].dead | results[middle].unexcited | fast.dead | fast.unexcited)
+ratio = quick[both].mean() / book[both].mean() if both.any() and book[both].mean() > 0 else float("nan")
+print(
+    f"mean objective over the {int(both.sum())} filters both recipes excited: book {book[both].mean():.3f} "
+    f"in {results[middle].seconds:.1f} s; fast {quick[both].mean():.3f} in {fast.seconds:.1f} s "
+    f"({ratio:.0%} of the book's objective, {fast.seconds / max(results[middle].seconds, 1e-9):.0%} of its time)"
+)
+record("fast_vs_book_objective", ratio)
+
+# %%
+# Dead, or only not excited?
+# --------------------------
+# A filter whose objective stays at zero from the gray start has not been excited, which
+# does not mean it is dead. It is **dead on data** when it is zero on every one of the
+# test images above; otherwise it was restarted from noise, then from its best test
+# image, until it fired.
+for layer, patterns in results.items():
+    origin = {o: int((patterns.origin == o).sum()) for o in ("gray", "noise", "data")}
+    print(
+        f"{layer}: {origin['gray']} from the gray start, {origin['noise']} restarted from noise, "
+        f"{origin['data']} from a test image; dead on data: "
+        f"{patterns.filters[patterns.dead].tolist() or 'none'}; not excited: "
+        f"{patterns.filters[patterns.unexcited].tolist() or 'none'}"
+    )
+record("dead_on_data", {layer: p.filters[p.dead] for layer, p in results.items()})
+record("not_excited", {layer: p.filters[p.unexcited] for layer, p in results.items()})

@@ -1,0 +1,98 @@
+"""A model's layer index of unit pages (each layer's output shape, receptive field, dead units and how its visualizations compare with its best test images) and ``layers.json``, the summary the layer browser and the class pages link with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from convviz.core import markup
+from convviz.site.unit_data import (
+    MAX_DEFAULT_UNITS,
+    RESPONSE,
+    layer_folder,
+    unit_comparison,
+    unit_stats,
+)
+
+if TYPE_CHECKING:
+    from convviz.site.unit_data import UnitLayer
+
+
+__all__ = ["index_page", "layers_summary"]
+
+
+def _index_row(layer: UnitLayer, labels: np.ndarray) -> str:
+    rf = layer.field
+    if layer.patterns is None:
+        link, recipe, compared = markup.code(layer.name), "—", "—"
+    else:
+        above, of, _ = unit_comparison(unit_stats(layer, labels))
+        link = f"[{markup.text(layer.name)}]({layer_folder(layer.name)}/index.md)"
+        recipe, compared = f"{layer.recipe} ({layer.steps})", f"{above} of {of}"
+    return (
+        f"| {link} | {'×'.join(map(str, layer.shape))} | {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) "
+        f"| {len(layer.examples.units)} | {int(layer.examples.dead.sum())} | {recipe} | {compared} "
+        f"| {layer.seconds:.1f} |"
+    )
+
+
+def index_page(entry: Any, layers: list[UnitLayer], labels: np.ndarray) -> str:
+    lines = [
+        f"# {markup.text(entry.name)}: layers and units",
+        "",
+        f"Every conv layer of **{markup.text(entry.name)}** with its output shape, the receptive field of its units "
+        "(size and the distance between neighbouring units, in input pixels) and the number of units "
+        "that never fire on the test images (*dead*). Each layer's page shows every unit, visualized by "
+        "the *recipe* (its steps in brackets). *Visualization ≥ best* counts the units whose visualization "
+        f"excites them at least as much as their best test image ({RESPONSE}, on each); *s* is the time "
+        "this build spent on the layer. The same layers on one image at a time: the "
+        "[activations](../activations.md) (with the layer browser, where each channel links to its unit) "
+        "and the [filter patterns](../filters.md).",
+        "",
+        "| layer | output | receptive field (jump) | units | dead | recipe | visualization ≥ best | s |",
+        "|---|---|---|---|---|---|---|---|",
+        *(_index_row(layer, labels) for layer in layers),
+    ]
+    skipped = [la.name for la in layers if la.patterns is None]
+    if skipped:
+        units = sum(len(la.examples.units) for la in layers)
+        lines += [
+            "",
+            f"{len(skipped)} of {len(layers)} layers have no unit pages here: this model has {units} "
+            f"units in its conv layers, more than the {MAX_DEFAULT_UNITS} built by default. List the layers "
+            "to show under `units:` in its zoo entry (or `units: all`); each unit costs one feature "
+            "visualization.",
+        ]
+    total = sum(layer.seconds for layer in layers)
+    lines += [
+        "",
+        f"This build computed (or read from the cache) all {sum(len(la.examples.units) for la in layers)} "
+        f"units of the {len(layers)} layers in {total:.1f} s: the dataset examples, a pass over the test "
+        "split per layer, and one feature visualization per unit, every unit of a layer optimized "
+        "together.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def layers_summary(layers: list[UnitLayer], labels: np.ndarray) -> dict[str, Any]:
+    """``layers.json``: per layer, what the index shows."""
+    out = {}
+    for layer in layers:
+        above, of, median = unit_comparison(unit_stats(layer, labels)) if layer.patterns is not None else (0, 0, np.nan)
+        out[layer.name] = {
+            "kind": layer.kind,
+            "shape": list(layer.shape),
+            "receptive_field": list(layer.field.size),
+            "jump": list(layer.field.jump),
+            "units": len(layer.examples.units),
+            "dead": int(layer.examples.dead.sum()),
+            "page": layer.patterns is not None,
+            "recipe": layer.recipe,
+            "steps": layer.steps,
+            "visualization_above_best": [above, of],
+            "median_ratio": round(median, 3) if np.isfinite(median) else None,
+            "seconds": round(layer.seconds, 2),
+        }
+    return out

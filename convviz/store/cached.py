@@ -1,0 +1,48 @@
+"""The algorithms a page or a reader's script calls with ``cache=True``: each one wrapped by
+the memo step (:func:`convviz.store.memo.memoized`). ``convviz.grad_cam`` is this module's
+``grad_cam``; the algorithm itself, :func:`convviz.attr.cam.grad_cam`, knows nothing of a cache.
+"""
+
+from __future__ import annotations
+
+from convviz.attr import attribute as attribution, cam
+from convviz.compare import diff
+from convviz.core import checks
+from convviz.evaluate import faithfulness, sanity
+from convviz.optvis import classes, filters
+from convviz.represent import examples, latent
+from convviz.store.memo import memoized
+
+__all__ = [
+    "predict",
+    "grad_cam",
+    "cam_with_predictions",
+    "attribute",
+    "attribute_with_predictions",
+    "deletion_curve",
+    "insertion_curve",
+    "randomization_check",
+    "visualize_filters",
+    "visualize_classes",
+    "extract_embeddings",
+    "project",
+    "dataset_examples",
+    "dataset_examples_of_layers",
+    "diff_models",
+]
+
+predict = memoized(checks.predict, kind="predictions")
+grad_cam = memoized(cam.grad_cam, kind="gradcam")
+cam_with_predictions = memoized(cam.cam_with_predictions, kind="cam")
+attribute = memoized(attribution.attribute, kind="attribute")
+attribute_with_predictions = memoized(attribution.attribute_with_predictions, kind="attributions")
+deletion_curve = memoized(faithfulness.deletion_curve, kind="deletion")
+insertion_curve = memoized(faithfulness.insertion_curve, kind="insertion")
+randomization_check = memoized(sanity.randomization_check, kind="randomization")
+visualize_filters = memoized(filters.visualize_filters, kind="filters")
+visualize_classes = memoized(classes.visualize_classes, kind="class_patterns")
+extract_embeddings = memoized(latent.extract_embeddings, kind="embeddings")
+project = memoized(latent.project, kind="projection", extra=lambda a: {"libs": latent.projection_libs(a["method"])})
+dataset_examples = memoized(examples.dataset_examples, kind="dataset_examples")
+dataset_examples_of_layers = memoized(examples.dataset_examples_of_layers, kind="dataset_examples_of_layers")
+diff_models = memoized(diff.diff_models, kind="diff")
