@@ -157,6 +157,23 @@ def test_diff_figures_are_legible(tmp_path):
     axes = diff_report.plot_flips(d, images, class_names=CLASSES, n=3)
     assert figure_problems(axes.flat[0].figure) == []
 
+    # with a seed band: red are the layers below their band mark, whatever the lowest CKA is
+    layers = list(d.cka)
+    band = {k: (d.cka[k] + 0.01 if k == layers[-1] else 0.0) for k in layers}
+    fig = plt.figure(figsize=diff_report.figure_size("cka", d))
+    ax = diff_report.plot_cka(d, ax=fig.add_subplot(), band=band)
+    red = [
+        tuple(p.get_facecolor()[:3]) == (0.8392156862745098, 0.15294117647058825, 0.1568627450980392)
+        for p in ax.patches
+    ]
+    assert red == [k == layers[-1] for k in layers]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "changed more than a reseed",
+        "within the seeds' range",
+        "lowest CKA between seeds",
+    ]
+    assert figure_problems(fig) == []
+
 
 def test_the_check_finds_each_problem():
     fig, ax = plt.subplots(figsize=(12, 4))  # shown at 680 px: 9-pt labels come out at ~5 pt

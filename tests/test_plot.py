@@ -30,6 +30,19 @@ def test_mosaic_marks_blank_channels_and_normalizes():
     assert not np.allclose(m[:, 10:14], activations_module._BLANK)
 
 
+def test_sparsity_marks_only_layers_with_dead_channels():
+    """A dead marker only where a layer has dead channels; none at 0% for the others, and the
+    legend says when no layer has any."""
+    per_image = {"a": np.array([0.0, 0.1]), "b": np.array([0.2, 0.3])}
+    ax = activations_module.plot_sparsity(per_image, dead={"a": 0.0, "b": 0.25})
+    (markers,) = ax.collections
+    assert markers.get_offsets().tolist() == [[25.0, 1.0]]
+    ax = activations_module.plot_sparsity(per_image, dead={"a": 0.0, "b": 0.0})
+    assert len(ax.collections[0].get_offsets()) == 0
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "dead: blank for every image (none in any layer)" in labels
+
+
 def test_plots_return_axes():
     ax = activations_module.plot_activation_grid(np.random.rand(5, 5, 8))
     assert ax.figure is not None

@@ -542,3 +542,17 @@ def test_render_of_a_hostile_entry_runs_nothing_on_this_backend(tmp_path, monkey
     assert sorted(p.name for p in units.iterdir() if p.is_dir()) == sorted(
         markup.path_part(n) for n in (LAYERS[0], LAYERS[2])
     )
+
+
+def test_printed_tables_keep_their_columns_and_sentences_wrap():
+    """A page's printed output, cut at its blank lines: a table (columns two spaces apart on
+    two or more lines) is a block of its own that keeps its columns, a sentence wraps."""
+    from convviz.site.printed import OutputBlock, tabular
+
+    table = "layer         CKA\nconv1       1.000\nconv2       0.996"
+    sentence = "accuracy 97.22% → 98.61% (+1.39 points):  1 right → wrong"
+    assert tabular(table) and not tabular(sentence) and not tabular("one  two")
+    page = _md().convert(OutputBlock().format(f"{sentence}\n\n{table}\n"))
+    assert page.count("<pre") == 2
+    first, second = page.index("accuracy"), page.index("conv1")
+    assert "convviz-table" not in page[:first] and "convviz-table" in page[first:second], page

@@ -89,7 +89,8 @@ def plot_sparsity(
     (:func:`convviz.blank_channel_share`, the chapter's sparsity): drawn as a box over the
     images (the box holds the middle half of them, the line their median, the whiskers 5% to
     95%). A plain number per layer is drawn as a bar. ``dead`` (:func:`convviz.layer_sparsity`:
-    channels blank on every image) adds a red diamond per layer.
+    channels blank on every image) adds a red diamond for each layer that has any; the legend
+    says so when no layer has one.
     """
     from convviz.figures.style import figsize
 
@@ -115,14 +116,16 @@ def plot_sparsity(
             label="blank for an image (middle half of the images, median, 5–95%)",
         )
     if dead is not None:
+        share = np.array([100 * float(dead.get(n, np.nan)) for n in names])
+        some = np.nan_to_num(share) > 0  # a layer without dead channels gets no marker at 0
         ax.scatter(
-            [100 * float(dead.get(n, np.nan)) for n in names],
-            y,
+            share[some],
+            y[some],
             marker="D",
             s=22,
             color="#d62728",
             zorder=3,
-            label="dead: blank for every image",
+            label="dead: blank for every image" + ("" if some.any() else " (none in any layer)"),
         )
     ax.set_yticks(y, names)
     ax.invert_yaxis()  # the first layer on top

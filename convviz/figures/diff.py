@@ -46,16 +46,27 @@ def plot_cka(
     band: Mapping[str, float] | None = None,
 ) -> Axes:
     """One bar per matched layer in forward order: 1 = the layer represents the images as
-    before; lower = it changed. The most changed layer is drawn in red. ``band`` (each
-    layer's lowest CKA between seeds of the recipe, :class:`convviz.review.seedband.SeedBand`)
-    draws a black mark per layer: a bar that ends left of it changed more than a reseed."""
+    before; lower = it changed. ``band`` (each layer's lowest CKA between seeds of the recipe,
+    :class:`convviz.review.seedband.SeedBand`) draws a black mark per layer, and the bars that
+    end left of their mark (changed more than a reseed) are red; without a band the most
+    changed layer is red. The legend says which."""
     keys = list(diff.cka)
     values = np.array([diff.cka[k] for k in keys], np.float64)
     ax = given_or_new_axes(ax, (7, 0.35 * len(keys) + 1.2))
-    worst = diff.most_changed_layer()
-    colors = ["#d62728" if k == worst else "#1f77b4" for k in keys]
+    if band:  # red: changed more than retraining with another seed does
+        red = {k for k, v in zip(keys, values) if k in band and math.isfinite(v) and v < band[k]}
+        red_label, blue_label = "changed more than a reseed", "within the seeds' range"
+    else:  # red: the most changed layer
+        worst = diff.most_changed_layer()  # None: every layer has CKA 1
+        red = set() if worst is None else {worst}
+        red_label, blue_label = "most changed layer", "other layers"
+    colors = ["#d62728" if k in red else "#1f77b4" for k in keys]
     y = np.arange(len(keys))
     ax.barh(y, np.nan_to_num(values, nan=0.0), color=colors)
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [Patch(color="#d62728", label=red_label)] if red & set(keys) else []
+    handles.append(Patch(color="#1f77b4", label=blue_label))
     for i, v in enumerate(values):
         ax.text(
             min(v, 0.98) if math.isfinite(v) else 0.01,
@@ -68,17 +79,25 @@ def plot_cka(
         )
     if band:
         marks = [(i, band[k]) for i, k in enumerate(keys) if k in band]
-        ax.scatter(
-            [m[1] for m in marks],
-            [m[0] for m in marks],
-            marker="|",
-            s=260,
-            linewidths=2.2,
-            color="black",
-            zorder=3,
-            label="lowest CKA between seeds",
+        handles.append(
+            ax.scatter(
+                [m[1] for m in marks],
+                [m[0] for m in marks],
+                marker="|",
+                s=260,
+                linewidths=2.2,
+                color="black",
+                zorder=3,
+                label="lowest CKA between seeds",
+            )
         )
-        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.14 - 0.3 / max(len(keys), 1)), frameon=False)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0, -0.14 - 0.3 / max(len(keys), 1)),
+        frameon=False,
+        fontsize=9,
+    )
     ax.set_yticks(y, keys, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -94,7 +113,7 @@ def figure_size(kind: str, diff: ModelDiff) -> tuple[float, float]:
     from convviz.figures.style import COLUMN_WIDTH
 
     sizes = {
-        "cka": (0.85 * COLUMN_WIDTH, 0.3 * len(diff.cka) + 1.3),
+        "cka": (0.85 * COLUMN_WIDTH, 0.3 * len(diff.cka) + 2.1),  # the legend: up to three rows under the axes
         "confusion": confusion_figsize(diff.num_classes),
         "cam agreement": (0.85 * COLUMN_WIDTH, 3.0),
         "latent shift": (COLUMN_WIDTH, 0.72 * COLUMN_WIDTH),
@@ -167,7 +186,8 @@ def plot_latent_shift(
 ) -> Axes:
     """Both versions' penultimate features after Procrustes alignment, on the old version's
     two principal axes: new places colored by class, old places as gray rings, an arrow from
-    old to new for the ``top`` images that moved most."""
+    old to new for the ``top`` images that moved most, labelled with their rank (``#1`` moved
+    most; a rank, not a class)."""
     from convviz.figures.embedding import plot_embedding
 
     y = diff.explained_classes()
@@ -186,7 +206,10 @@ def plot_latent_shift(
     for rank, i in enumerate(moved, start=1):
         (x0, y0), (x1, y1) = diff.latent_old[i], diff.latent_new[i]
         ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="black", lw=0.8))
-        ax.annotate(str(rank), (x1, y1), xytext=(3, 3), textcoords="offset points", fontsize=9)
+        ax.annotate(f"#{rank}", (x1, y1), xytext=(3, 3), textcoords="offset points", fontsize=9)
+    if len(moved):
+        ax.plot([], [], color="black", lw=0.8, label=f"#1–#{len(moved)}: moved most, old → new")
+        ax.legend(fontsize=9, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_title(title or f"Latent space, aligned (Procrustes disparity {diff.latent_disparity:.3f})")
     return ax
 
@@ -197,7 +220,13 @@ def plot_unit_change(diff: ModelDiff, layer: str, *, ax: Axes | None = None, tit
         raise InputError(f"no per-unit change for {layer!r}; layers with one: {', '.join(diff.unit_change) or 'none'}")
     v = np.sort(diff.unit_change[layer])[::-1]
     ax = given_or_new_axes(ax, (6, 3))
-    ax.bar(np.arange(len(v)), v, width=1.0, color="#1f77b4")
+    # a unit constant (dead) in one version only has no correlation: its change is set to 1
+    one_sided = v == 1.0
+    x = np.arange(len(v))
+    ax.bar(x[~one_sided], v[~one_sided], width=1.0, color="#1f77b4", label="alive in both: 1 − correlation")
+    if one_sided.any():
+        ax.bar(x[one_sided], v[one_sided], width=1.0, color="0.6", label="dead in one version only (set to 1)")
+        ax.legend(loc="upper right", frameon=False, fontsize=9)
     ax.set_xlabel(f"units of {layer}, most changed first")
     ax.set_ylabel("1 − response correlation")
     ax.set_ylim(0, max(1.0, float(v.max()) if len(v) else 1.0))

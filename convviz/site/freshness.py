@@ -21,7 +21,16 @@ from convviz.core.files import atomic_write
 from convviz.store.reach import package_exports
 from convviz.store.digests import code_digest, environment, imports_in, module_closure, module_path
 
-__all__ = ["STAMP", "fingerprint", "module_text", "page_modules", "up_to_date", "write_stamp"]
+__all__ = [
+    "PAGE_MARKUP",
+    "STAMP",
+    "fingerprint",
+    "gallery_fingerprint",
+    "module_text",
+    "page_modules",
+    "up_to_date",
+    "write_stamp",
+]
 
 STAMP = ".fingerprint"  # the stamp file of a folder of generated pages
 
@@ -50,6 +59,16 @@ def page_modules(code_text: str) -> tuple[str, ...]:
             for alias in node.names:  # from convviz import record
                 resolve(alias.name)
     return module_closure(mods)
+
+
+PAGE_MARKUP = "site.printed"  # how mkdocs-gallery's pages show printed output and code
+
+
+def gallery_fingerprint(entry: Any | None, code_text: str, extra: str | Sequence[str] = ()) -> str:
+    """:func:`fingerprint` of a page that mkdocs-gallery writes: also the code that turns the
+    script's output and code into the page's Markdown (:data:`PAGE_MARKUP`)."""
+    more = [extra] if isinstance(extra, str) else list(extra)
+    return fingerprint(entry, code_text, [*more, code_digest(PAGE_MARKUP)])
 
 
 def fingerprint(entry: Any | None, code_text: str, extra: str | Sequence[str] = ()) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 
 from convviz.core import markup
+from convviz.site.printed import OutputBlock, folded_code
 from convviz.site.nav import SameNamesAcrossModels
 from convviz.core.errors import InputError
 
@@ -94,38 +95,6 @@ def _reset_matplotlib(gallery_conf: Any, fname: Any) -> None:
     use_site_style()
 
 
-class _OutputBlock(str):
-    """mkdocs-gallery's template of a page's printed output, with a fence longer than any run
-    of backticks in the output (its own fence is three: a printed class name could end it and
-    the rest would be read as Markdown)."""
-
-    def __new__(cls) -> _OutputBlock:
-        return super().__new__(cls, "Out:\n{: .mkd-glr-script-out }\n\n{0}\n\n")
-
-    def format(self, *args: Any, **kwargs: Any) -> str:
-        body = str(args[0]).rstrip("\n") if args else ""
-        return f"Out:\n{{: .mkd-glr-script-out }}\n\n{markup.fenced(body, '{.text .mkd-glr-script-out-disp }')}\n\n"
-
-
-def _folded_code(codestr2md: Any) -> Any:
-    """mkdocs-gallery's code block, folded: a ``<details>`` whose summary says what it holds,
-    so that each block's figures and printed conclusions come right after its text. A
-    traceback (``pytb``) stays open."""
-
-    def folded(codestr: str, lang: str = "python", lineno: Any = None, is_exc: bool = False) -> str:
-        block = codestr2md(codestr, lang=lang, lineno=lineno, is_exc=is_exc)
-        if is_exc or lang != "python":
-            return str(block)
-        lines = len(codestr.strip("\n").splitlines())
-        return (
-            f'<details class="convviz-code" markdown="1">\n<summary>The code ({lines} '
-            f"line{'s' if lines != 1 else ''})</summary>\n\n{block}\n</details>\n"
-        )
-
-    folded._convviz = True  # type: ignore[attr-defined]
-    return folded
-
-
 _DOWNLOAD_NOTE = re.compile(
     r"\n!!! note\n\n +Click \[here\]\(#download_links\)\n +to download the full example code[^\n]*\n"
 )
@@ -200,11 +169,11 @@ def prepare_gallery() -> None:
     # what a page prints and the titles of its figures are data (class, layer, image names):
     # printed output goes behind a fence it cannot close, figure titles into the alt text
     # escaped, and a data error in a page is the build's one-line error
-    gen_single.CODE_OUTPUT = _OutputBlock()
+    gen_single.CODE_OUTPUT = OutputBlock()
     # figures first: a page's code is folded under its text (downloads keep it whole), the
     # header's download note (the buttons are at the end) goes, the footer says compute time
     if not getattr(gen_single.codestr2md, "_convviz", False):
-        gen_single.codestr2md = _folded_code(gen_single.codestr2md)
+        gen_single.codestr2md = folded_code(gen_single.codestr2md)
     if not getattr(gen_single.get_example_md_wrapper, "_convviz", False):
         gen_single.get_example_md_wrapper = _header_and_footer(gen_single.get_example_md_wrapper)
     if not getattr(scrapers._matplotlib_fig_titles, "_convviz", False):

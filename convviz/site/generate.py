@@ -214,7 +214,7 @@ def refresh_examples(src: Path, out: Path) -> dict[str, list[str]]:
     the script's MD5 when it changes, so the figure is recomputed. Returns
     {folder name: [scripts to re-run]}."""
     from convviz import zoo
-    from convviz.site.freshness import fingerprint, up_to_date, write_stamp
+    from convviz.site.freshness import gallery_fingerprint, up_to_date, write_stamp
 
     rerun: dict[str, list[str]] = {}
     known = {e.name: e for e in zoo.read()}
@@ -226,7 +226,7 @@ def refresh_examples(src: Path, out: Path) -> dict[str, list[str]]:
             repr(known[n].recipe()) if n in known else f"{n}: not in the zoo" for n in sorted(set(_ENTRY.findall(text)))
         ]
         recipes += [f"{e.name}: {zoo.usable(e)[0]}" for e in known.values() if e.source == "keras.applications"]
-        digest = fingerprint(None, text, recipes)
+        digest = gallery_fingerprint(None, text, recipes)
         stamp = f"{script.stem}.fingerprint"
         if up_to_date(out, digest, stamp=stamp):
             continue

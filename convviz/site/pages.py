@@ -9,7 +9,7 @@ from typing import Any
 
 from convviz.core.files import write_if_changed
 from convviz.core.markup import fill_template
-from convviz.site.freshness import fingerprint
+from convviz.site.freshness import gallery_fingerprint
 from convviz.core.errors import InputError
 
 __all__ = [
@@ -103,7 +103,7 @@ def write_pages(
             from convviz.review.revisions import reference_fingerprint
 
             extra = reference_fingerprint(entry)  # the reference model, not only this entry
-        digest = fingerprint(entry, template, extra)
+        digest = gallery_fingerprint(entry, template, extra)
         if "{{FINGERPRINT}}" not in template:  # an override template without the placeholder
             template = template.rstrip("\n") + '\n# mkdocs_gallery_convviz_fingerprint = "{{FINGERPRINT}}"\n'
         values = {

@@ -100,11 +100,18 @@ fig, ax = plt.subplots(figsize=figsize(max(0.3, 0.045 * len(shares) + 0.2)))
 convviz.plot_sparsity(
     shares, dead=dead, ax=ax, title=f"Channels blank per layer, on {len(test.x[:SAMPLE])} test images"
 )
-verdict = "grows with depth" if deep > shallow else "does not grow with depth"
+SAME = 0.005  # half a point of the channels: a smaller difference is no change
+if deep - shallow >= SAME:
+    verdict = "grows with depth"
+elif shallow - deep >= SAME:
+    verdict = "falls with depth"
+else:
+    verdict = "hardly changes with depth"
 record("sparsity_verdict", verdict)
 print(
     f"Average share of channels blank for an image: {shallow:.1%} in the shallower half of the layers, "
-    f"{deep:.1%} in the deeper half: on {MODEL}, sparsity {verdict}. Most blank, on average: "
+    f"{deep:.1%} in the deeper half: on {MODEL}, sparsity {verdict} (a difference under "
+    f"{SAME:.1%} of the channels counts as no change). Most blank, on average: "
     f"{max(means, key=means.get)} ({max(means.values()):.1%} of its channels for an image)."
 )
 print(

@@ -72,7 +72,8 @@ else:
 # not need the units to correspond, so it also compares two independently trained versions.
 # A trained entry with `seed_band: N` is compared with N other seeds of its own recipe: a
 # black mark per layer is the lowest CKA two seeds reach; a bar that ends left of it changed
-# more than retraining with another seed changes it.
+# more than retraining with another seed changes it, and is drawn red. Without a seed band,
+# red marks the most changed layer.
 band = seed_band(entry, cache=True)
 low = None if band is None else band.low()
 fig, ax = plt.subplots(figsize=figure_size("cka", diff))
@@ -134,7 +135,8 @@ if diff.sanity_old is not None and diff.sanity_new is not None:
 # The units that changed most
 # ---------------------------
 # In the most changed conv layer, each unit's response over the test images before and after
-# (1 − correlation). Units keep their identity only when the versions share an
+# (1 − correlation); a unit dead (constant) in one version only has no correlation and is
+# drawn gray at 1. Units keep their identity only when the versions share an
 # initialization (fine-tuning); between independent trainings, compare layers by CKA instead.
 picked = changed_units(diff)
 if picked is None:
@@ -151,7 +153,8 @@ else:
 # --------------------------
 # The layer before the last of both versions, aligned by orthogonal Procrustes (rotation,
 # reflection and scale removed) and drawn on the old version's two principal axes; arrows
-# lead from the old to the new place of the images that moved most.
+# lead from the old to the new place of the images that moved most, labelled by rank
+# (#1 moved most; the colours are the classes).
 fig, ax = plt.subplots(figsize=figure_size("latent shift", diff))
 plot_latent_shift(diff, class_names=names, ax=ax)
 print(f"Procrustes disparity: {diff.latent_disparity:.3f} (0: the same arrangement)")
