@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands")
+NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands", "large")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -42,6 +42,7 @@ def measured(res: dict[str, Any]) -> str:
         "commands": f"one quiet run at commit {res['config'].get('commit', '?')}",
         "latent": "cold = the first call in a fresh process, warm = the same call again",
         "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats",
+        "large": "one cold `convviz render` per model in a fresh process (empty cache), one quiet run",
         "diff": f"each command run in a fresh process, min of {res.get('repeats')} repeats; CKA in one process",
     }.get(
         res["benchmark"],
@@ -63,7 +64,7 @@ _FILTER_NAMES = {
 def summary(name: str) -> dict[str, Any]:
     """Derived numbers for prose: ``{{ number bench-NAME.method.key }}``."""
     res = load(name)
-    rows = _rows(res) if name != "units" else {}
+    rows = _rows(res) if name not in ("units", "large") else {}
     out: dict[str, Any] = {"date": res["date"], "config": res["config"]}
     if name == "filters":
         ref = rows["chapter"]
@@ -78,6 +79,9 @@ def summary(name: str) -> dict[str, Any]:
                 "rss_mb": r["peak_rss_mb"],
                 "rss_over_setup_mb": r["peak_rss_mb"] - base,
             }
+    elif name == "large":
+        for r in res["rows"]:
+            out[r["model"]] = {"seconds": r["seconds"], "limit": r["limit"], "pages": r["pages"]}
     elif name == "units":
         out["worst_ratio"] = max(r["ratio"] for r in res["rows"])
         out["median_ratio"] = sorted(r["ratio"] for r in res["rows"])[len(res["rows"]) // 2]
@@ -291,6 +295,37 @@ def commands_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_PAGE_ORDER = ("activations", "layers", "filters", "gradcam", "attributions", "latent", "explorer", "units", "classes")
+
+
+def large_table(res: dict[str, Any]) -> str:
+    lines = [
+        "| model | input | every page | limit | "
+        + " | ".join(p for p in _PAGE_ORDER)
+        + " | filters kept (objective vs unbudgeted) |",
+        "|---|---|---|---|" + "---|" * len(_PAGE_ORDER) + "---|",
+    ]
+    for r in res["rows"]:
+        limit = r.get("limit")
+        verdict = (
+            "" if limit is None else f"≤ {_duration(limit)}: " + ("**met**" if r["seconds"] <= limit else "not met")
+        )
+        pages = " | ".join(_duration(r["pages"][p]) if p in r["pages"] else "–" for p in _PAGE_ORDER)
+        kept = [q for q in r.get("quality", []) if q.get("unbudgeted")]
+        quality = (
+            ", ".join(f"{q['layer']} {q['budgeted'] / q['unbudgeted']:.0%}" for q in kept) if kept else "not measured"
+        )
+        lines.append(f"| {r['model']} | {r['size']} px | {_duration(r['seconds'])} | {verdict} | {pages} | {quality} |")
+    budgets = [r for r in res["rows"] if r.get("budget")]
+    if budgets:
+        lines += ["", "The knobs each model's pages ran under (`budget` in the render's manifest):", ""]
+        keys = list(budgets[0]["budget"])
+        lines += ["| knob | " + " | ".join(r["model"] for r in budgets) + " |", "|---|" + "---|" * len(budgets)]
+        for k in keys:
+            lines.append(f"| `{k}` | " + " | ".join(str(r["budget"].get(k, "")) for r in budgets) + " |")
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     res = load(name)
     body = {
@@ -301,6 +336,7 @@ def table(name: str) -> str:
         "units": units_table,
         "diff": diff_table,
         "commands": commands_table,
+        "large": large_table,
     }[name](res)
     return body + "\n\n" + measured(res)
 

@@ -154,8 +154,9 @@ def test_class_page_links_each_confusion_to_its_images_and_both_maps(channel_mod
     monkeypatch.setattr(zoo, "load", lambda entry, progress=True: channel_model)
     monkeypatch.setattr(zoo, "dataset", lambda entry, split="test": test)
     monkeypatch.setattr(class_pages, "fingerprint", lambda entry, text, extra="": "stamp")
-    monkeypatch.setattr(class_pages, "CLASS_STEPS", 4)
-    entry = SimpleNamespace(name="hand", cam_layer=lambda model: "feat")
+    entry = SimpleNamespace(
+        name="hand", cam_layer=lambda model: "feat", input_shape=x.shape[1:], budget={"class_steps": 4}
+    )
     folder = tmp_path / "classes"
     assert class_pages.write_class_pages(entry, folder, progress=False) is not None
     page = (folder / "index.md").read_text()

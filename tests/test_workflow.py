@@ -157,3 +157,15 @@ def test_pull_requests_get_one_updated_comment_and_the_gate(path):
     gate = steps[-1]
     assert gate["if"] == "steps.diff.outputs.status != '0'" and "exit" in gate["run"]
     assert steps.index(comment) < steps.index(gate)
+
+
+@pytest.mark.parametrize("path", [WORKFLOW, STARTER])
+def test_render_jobs_have_a_timeout_the_large_model_benchmark_justifies(path):
+    """Each render job stops at a limit: twice the slowest measured render of an ImageNet-sized
+    model (benchmarks/results/large.json) or more, and under an hour."""
+    import json
+
+    results = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "large.json").read_text())
+    slowest = max(r["seconds"] for r in results["rows"])
+    minutes = load(path)["jobs"]["render"]["timeout-minutes"]
+    assert 2 * slowest / 60 <= minutes <= 60, (minutes, slowest)

@@ -131,6 +131,21 @@ def test_unknown_name_lists_valid(tmp_path):
             "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    units: 3\n",
             r"'units' must be a string or a list, got 3",
         ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+            "    budget: {filters: 8, ig_step: 4}\n",
+            r":6: unknown budget knob 'ig_step'; valid: passes, filters, filter_size",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+            "    budget: {filters: 0}\n",
+            r":6: budget filters must be an integer ≥ 1, got 0",
+        ),
+        (
+            "models:\n  - name: a\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n"
+            "    budget: 8\n",
+            r":6: 'budget' must be dict, got 8",
+        ),
     ],
 )
 def test_validation_errors_name_key_and_line(tmp_path, text, match):

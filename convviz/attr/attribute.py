@@ -23,6 +23,7 @@ from convviz.attr.gradients import (
 from convviz.core import backend as _backend
 from convviz.core.batches import run_batches
 from convviz.core.checks import check_images
+from convviz.graph.cost import fitting_batch
 from convviz.graph.split import class_scores
 from convviz.core.errors import InputError
 from convviz.core.errors import BlankMapWarning, IncompleteAttributionWarning, NonFiniteWarning
@@ -90,7 +91,7 @@ def attribute_with_predictions(
     rule: str = "gausslegendre",
     layer: str | None = None,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> Attribution:
     """Like :func:`attribute`, also returning the classes explained, the predictions and
     (Integrated Gradients) the completeness error of each image
@@ -98,6 +99,8 @@ def attribute_with_predictions(
     o = Options(steps=steps, samples=samples, noise=noise, baseline=baseline, rule=rule, layer=layer, seed=seed)
     _check_options(method, o)
     x = check_images(model, images, exact_size=True)
+    if batch_size is None:  # 64 rows, fewer where their activations would not fit in memory
+        batch_size = fitting_batch(model, 64, cap=64)
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     result = _attribute(model, x, method, class_index, o, batch_size)
@@ -187,7 +190,8 @@ def attribute(
           of each image's value range;
         * ``layer=None`` — Guided Grad-CAM's layer (default: the last conv layer);
         * ``seed=0`` — SmoothGrad's noise and the uniform baseline;
-        * ``batch_size=64`` — rows (images × points) per compiled call.
+        * ``batch_size=None`` — rows (images × points) per compiled call: 64, fewer for a
+          model whose activations would not fit :data:`convviz.graph.cost.MEMORY_BUDGET_GB`.
 
     Returns
     -------

@@ -23,6 +23,7 @@ import numpy as np
 from convviz.core import backend as _backend
 from convviz.core.batches import run_batches
 from convviz.core.image import upsample_maps
+from convviz.graph.cost import fitting_batch
 from convviz.graph.layers import last_conv_layer, require_spatial
 from convviz.graph.split import split_model
 from convviz.graph.heads import stripped_activation
@@ -211,7 +212,7 @@ def cam_with_predictions(
     method: str = "gradcam",
     upsample: bool = True,
     normalize: bool = True,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     scorecam_channels: int | None = 32,
 ) -> CamResult:
     """Like :func:`grad_cam`, also returning the classes explained and the predictions.
@@ -233,6 +234,8 @@ def cam_with_predictions(
         )
     num_classes = int(out_shape[-1])
     classes_in = class_indices(class_index, len(x), num_classes)
+    if batch_size is None:  # 32 images, fewer where their activations would not fit in memory
+        batch_size = fitting_batch(model, 32, cap=32)
     jstep = _backend.cached_jit(model, ("grad_cam", name), lambda: _cam_step(model, name))
     A, G, Z = run_batches(
         jstep, [x, classes_in], batch_size=batch_size, no_grad=False, post=lambda v: v.astype(np.float32)

@@ -14,7 +14,7 @@ from convviz.core import backend as _backend
 from convviz.optvis.objectives import objective
 from convviz.optvis.param import color_matrix, fourier_image, fourier_init, spectrum_scale
 from convviz.optvis.transforms import apply_transforms, random_transforms
-from convviz.graph.layers import layer_infos, resolve_layer
+from convviz.graph.cost import fitting_batch
 from convviz.core.batches import chunks, pad_to
 from convviz.core.errors import InputError
 
@@ -30,22 +30,6 @@ def batches(idx: np.ndarray, bs: int) -> Iterator[tuple[int, int, np.ndarray]]:
         yield s, n, chunk
 
 
-def _per_image_bytes(model: keras.Model, layer: str, size: tuple[int, int]) -> int:
-    target = resolve_layer(model, layer).name
-    in_shape = model.inputs[0].shape
-    area0 = (in_shape[1] or size[0]) * (in_shape[2] or size[1])
-    scale = size[0] * size[1] / area0
-    total = 0
-    for info in layer_infos(model):
-        if info.is_spatial and not info.is_model:
-            h, w, c = info.output_shape[1:]
-            total += int((h or size[0]) * (w or size[1]) * (c or 1) * scale)
-        if info.name == target:
-            break
-    # float32 activations kept for the backward pass (measured: peak RSS ≈ 1× their sum) + images
-    return 4 * total + 4 * 8 * size[0] * size[1] * 3
-
-
 def batch_size_for(
     model: keras.Model, layer: str, size: tuple[int, int], k: int, batch_size: int | None, memory_budget_gb: float
 ) -> int:
@@ -55,11 +39,7 @@ def batch_size_for(
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         return min(batch_size, k)
-    if not memory_budget_gb > 0:
-        raise InputError(f"memory_budget_gb must be positive, got {memory_budget_gb!r}")
-    per = _per_image_bytes(model, layer, size)
-    most = int(max(1, min(k, (memory_budget_gb * 2**30) // max(per, 1))))
-    return -(-k // -(-k // most))
+    return fitting_batch(model, k, cap=k, memory_budget_gb=memory_budget_gb, up_to=layer, size=size)
 
 
 def progress_bar(total: int, desc: str, progress: bool) -> Any:

@@ -18,6 +18,7 @@ from convviz.optvis.filters import (
     optimization_size,
 )
 from convviz.core.errors import InputError
+from convviz.graph.cost import fitting_batch
 
 __all__ = ["visualize_classes"]
 
@@ -30,7 +31,7 @@ def visualize_classes(
     image_size: int | Sequence[int] | None = None,
     crop: int | None = None,
     seed: int = 0,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> FilterPatterns:
     """The input that maximizes each class's score, by the robust recipe (cached as
@@ -85,6 +86,8 @@ def visualize_classes(
         return ops.reshape(ops.sum(s * ops.one_hot(fidx, total, dtype=s.dtype), axis=1), (-1, 1, 1))
 
     in_channels = int(model.inputs[0].shape[-1] or 3)
+    if batch_size is None:  # 16 images, fewer where their activations would not fit in memory
+        batch_size = fitting_batch(model, 16, cap=16, size=(int(size[0]), int(size[1])))
     bs = max(1, min(int(batch_size), len(idx)))
     rng = np.random.default_rng(seed)
     start = time.perf_counter()

@@ -6,10 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["shown_classes", "confusions", "pair_cams", "CLASS_STEPS", "K"]
-
-
-CLASS_STEPS = 96
+__all__ = ["shown_classes", "confusions", "pair_cams", "K"]
 
 
 K = 6  # images per strip, and per confusion

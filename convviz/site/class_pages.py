@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from convviz.core import markup
-from convviz.site.class_data import CLASS_STEPS, K, confusions, pair_cams, shown_classes
+from convviz.site.class_data import K, confusions, pair_cams, shown_classes
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
 from convviz.core.errors import BlankMapWarning
 
@@ -222,7 +222,11 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     names = names if len(names) == probs.shape[1] else tuple(str(i) for i in range(probs.shape[1]))
     predicted = probs.argmax(axis=1)
     shown = shown_classes(y, predicted)
-    patterns = convviz.visualize_classes(model, shown.tolist(), steps=CLASS_STEPS, progress=progress, cache=True)
+    budget = zoo.page_budget(entry, model, images=len(x))
+    steps = budget.class_steps  # 96 unless the model is costly (convviz.zoo.budget)
+    patterns = convviz.visualize_classes(
+        model, shown.tolist(), steps=steps, image_size=budget.class_size or None, progress=progress, cache=True
+    )
     labelled = y >= 0
     explain = np.where(labelled, y, predicted)
     import warnings
@@ -252,9 +256,11 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         f"# {markup.text(entry.name)}: every class",
         "",
         f"For each class of **{markup.text(entry.name)}** that occurs in its {len(x)} test images: the input that "
-        f"maximizes the class score (the robust recipe, {CLASS_STEPS} Adam steps on the score before "
+        f"maximizes the class score (the robust recipe, {steps} Adam steps on the score before "
         "the softmax), the test images the model is most confident about, the test images it confuses "
         "with the class, and the class's average Grad-CAM over its test images.",
+        "",
+        markup.text(budget.describe("classes")),
         "",
         _colour_bar("the map's peak"),
         "",

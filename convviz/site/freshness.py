@@ -78,6 +78,9 @@ def fingerprint(entry: Any | None, code_text: str, extra: str | Sequence[str] = 
     parts = []
     if entry is not None:
         parts += [entry.name, entry.source, entry.dataset, repr(sorted(entry.options.items())), repr(entry.recipe())]
+        budget = getattr(entry, "budget", None)  # what its pages compute (a stand-in entry has none)
+        if budget:
+            parts.append(repr(sorted(budget.items())))
     parts += [code_text, code_digest(*page_modules(code_text)), repr(sorted(environment().items()))]
     parts += [extra] if isinstance(extra, str) else list(extra)
     return hashlib.sha256("\n".join(p for p in parts if p).encode()).hexdigest()[:16]

@@ -115,8 +115,8 @@ def write_layer_browser(entry: Any, folder: str | Path, *, progress: bool = True
     pick = _pick_images(np.where(test.labelled, test.y, -1), N_IMAGES)
     images = test.x[pick]
     pred = convviz.predict(model, images).argmax(1)
-    acts = convviz.extract_activations(model, images)
-    names = browser_layers(list(acts))
+    names = browser_layers(convviz.activation_layers(model))
+    acts = convviz.extract_activations(model, images, layers=names)  # only the layers shown
     links = unit_links(entry, model, names)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):

@@ -220,7 +220,9 @@ def compute_layers(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> 
     pages = selected_layers(entry, model, names)
     data_range = (float(x.min()), float(x.max()))
     t0 = time.perf_counter()
-    every = convviz.dataset_examples_of_layers(model, names, x, k=min(K, len(x)), cache=True)  # one pass for all
+    # one pass for all; no crops: the unit images frame the field on the image themselves, and the
+    # crops of a deep layer of an ImageNet model (2048 units × 9 whole images) would not fit in memory
+    every = convviz.dataset_examples_of_layers(model, names, x, k=min(K, len(x)), crop=False, cache=True)
     shared = (time.perf_counter() - t0) / max(len(names), 1)  # each layer's share of it
     out = []
     for i, name in enumerate(names):

@@ -9,6 +9,7 @@ from convviz.attr import attribute as attribution, cam
 from convviz.compare import diff
 from convviz.core import checks
 from convviz.evaluate import faithfulness, sanity
+from convviz.graph import cost
 from convviz.optvis import classes, filters
 from convviz.represent import examples, latent
 from convviz.store.memo import memoized
@@ -29,6 +30,7 @@ __all__ = [
     "dataset_examples",
     "dataset_examples_of_layers",
     "diff_models",
+    "pass_seconds",
 ]
 
 predict = memoized(checks.predict, kind="predictions")
@@ -46,3 +48,4 @@ project = memoized(latent.project, kind="projection", extra=lambda a: {"libs": l
 dataset_examples = memoized(examples.dataset_examples, kind="dataset_examples")
 dataset_examples_of_layers = memoized(examples.dataset_examples_of_layers, kind="dataset_examples_of_layers")
 diff_models = memoized(diff.diff_models, kind="diff")
+pass_seconds = memoized(cost.pass_seconds, kind="pass_seconds")  # a build measures a model once

@@ -46,6 +46,7 @@ then ``zoo.load(name)``.
 
 from __future__ import annotations
 
+from convviz.zoo.budget import PageBudget, page_budget
 from convviz.zoo.entries import ENV_VAR, dataset, entry, names, path, read, usable
 from convviz.zoo.entry import ZooEntry
 from convviz.zoo.errors import ZooError
@@ -86,4 +87,6 @@ __all__ = [
     "needs_training",
     "Retrained",
     "valid_revision",
+    "page_budget",
+    "PageBudget",
 ]

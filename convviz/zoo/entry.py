@@ -57,6 +57,7 @@ class ZooEntry:
     units_option: str | tuple[str, ...] | None = None
     compare_to: str | dict[str, Any] | None = field(default=None, compare=False)
     gate: dict[str, float] = field(default_factory=dict, compare=False)
+    budget: dict[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ _COMMON: dict[str, type | tuple[type, ...]] = {
     "units": (str, list),
     "compare_to": (str, dict),
     "gate": dict,
+    "budget": dict,
 }
 
 
@@ -248,6 +249,13 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
             values["gate"] = thresholds(values["gate"])
         except GateError as exc:
             raise ZooError(f"{source}:{_line(raw['gate'][1])}: gate: {exc}") from None
+    if "budget" in values:
+        from convviz.zoo.budget import check_budget
+
+        try:
+            values["budget"] = check_budget(values["budget"])
+        except ValueError as exc:
+            raise ZooError(f"{source}:{_line(raw['budget'][1])}: {exc}") from None
     if "seed_band" in values and not 1 <= values["seed_band"] <= MAX_SEED_BAND:
         raise ZooError(
             f"{source}:{_line(raw['seed_band'][1])}: seed_band is the number of other seeds to train "
@@ -269,6 +277,7 @@ def _parse_entry(node: yaml.Node, source: str, zoo_file: Path | None) -> ZooEntr
         units_option=tuple(values["units"]) if isinstance(values.get("units"), list) else values.get("units"),
         compare_to=values.get("compare_to"),
         gate=values.get("gate") or {},
+        budget=values.get("budget") or {},
     )
 
 

@@ -39,8 +39,12 @@ probs = convviz.predict(model, test.x, cache=True)
 pred = probs.argmax(1)
 labelled = test.labelled
 ok = test.correct(pred)
-pick = pick_examples(ok, labelled)
+budget = zoo.page_budget(entry, model, images=len(test.x))
+record("budget", budget.knobs())
+print(budget.describe("attributions"))
+pick = pick_examples(ok, labelled, n=budget.examples)
 show = pick[:5]
+PATH = {"steps": budget.ig_steps, "samples": budget.sg_samples}  # Integrated Gradients' and SmoothGrad's
 methods = list(convviz.ATTRIBUTION_METHODS)
 
 
@@ -50,7 +54,7 @@ def explain(method, x):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", convviz.BlankMapWarning)
         warnings.simplefilter("ignore", convviz.IncompleteAttributionWarning)
-        return convviz.attribute_with_predictions(model, x, method=method, layer=layer, cache=True)
+        return convviz.attribute_with_predictions(model, x, method=method, layer=layer, **PATH, cache=True)
 
 
 def issues(r):
@@ -102,7 +106,7 @@ print(
 )
 print(f"Grad-CAM at layer {layer}; the methods' options:")
 for m in methods:
-    opts = method_options(m)
+    opts = method_options(m, {**PATH, "layer": layer})
     print(f"  {display_name(m):<22}" + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "no options"))
 
 # %%
@@ -149,7 +153,7 @@ record("ig_completeness_median", float(np.median(err)))
 #   are compared at a few depths of the cascade, the last with every layer re-initialized).
 #
 # Grad-CAM and a random map are the reference rows.
-n = min(96, len(test.x))
+n = min(budget.evidence_images, len(test.x))
 x = test.x[:n]
 maps = {"gradcam": convviz.grad_cam(model, x, layer=layer, cache=True)}
 notes = {}
@@ -158,7 +162,7 @@ for m in methods:
     maps[m] = convviz.attribution_map(r.attributions)
     notes[m] = issues(r)
 maps["random baseline"] = convviz.random_baseline(x.shape[1:3], n)
-k = min(32 if max(x.shape[1:3]) <= 128 else 8, n)
+k = min(budget.attr_curve_images, n)  # 32 images (8 over 128 pixels), fewer for a costly model
 table = {}
 for name, hm in maps.items():
     row = {}
@@ -166,16 +170,28 @@ for name, hm in maps.items():
         row["pointing game"] = float(convviz.pointing_game(hm, test.masks[:n]).mean())
         row["energy"] = float(convviz.energy_pointing_game(hm, test.masks[:n]).mean())
     row["deletion AUC"] = float(
-        convviz.auc(convviz.deletion_curve(model, x[:k], hm[:k], class_index=pred[:k], cache=True)).mean()
+        convviz.auc(
+            convviz.deletion_curve(model, x[:k], hm[:k], class_index=pred[:k], steps=budget.curve_steps, cache=True)
+        ).mean()
     )
     row["insertion AUC"] = float(
-        convviz.auc(convviz.insertion_curve(model, x[:k], hm[:k], class_index=pred[:k], cache=True)).mean()
+        convviz.auc(
+            convviz.insertion_curve(model, x[:k], hm[:k], class_index=pred[:k], steps=budget.curve_steps, cache=True)
+        ).mean()
     )
     table[name] = row
-big = max(x.shape[1:3]) > 128  # large inputs: fewer images and depths keep the check's cost in bounds
-checked, depths = (pick[:4], 3) if big else (pick, 4)
+# 8 images at 4 depths (4 at 3 over 128 pixels), fewer for a costly model
+checked, depths = pick[: budget.sanity_images], budget.sanity_depths
 checks = {
-    m: convviz.randomization_check(model, test.x[checked], method=m, layer=layer, checkpoints=depths, cache=True)
+    m: convviz.randomization_check(
+        model,
+        test.x[checked],
+        method=m,
+        layer=layer,
+        checkpoints=depths,
+        options=None if m == "gradcam" or PATH == {"steps": 50, "samples": 25} else PATH,
+        cache=True,
+    )
     for m in ["gradcam", *methods]
 }
 for m, c in checks.items():

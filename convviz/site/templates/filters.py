@@ -31,9 +31,12 @@ entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 layers = convviz.representative_layers(model)
 data = zoo.dataset(entry, "test").x[:512]  # tells dead filters from unexcited ones
-size = max(64, entry.input_shape[0])  # small models: optimize a 64-pixel image
+budget = zoo.page_budget(entry, model, images=len(zoo.dataset(entry, "test").x))
+record("budget", budget.knobs())
+size = budget.filter_size  # the input's size (small models: 64 pixels), less for a costly model
 crop = size // 16
-SHOWN = 16  # filters per layer on this page; the unit pages show every one
+SHOWN = budget.filters  # filters per layer on this page (16); the unit pages show every one
+print(budget.describe("filters"))
 print(f"{MODEL}: shallow, middle, deep: {', '.join(layers)} (images of {size}×{size} pixels)", flush=True)
 results = {}
 for layer in layers:
@@ -69,7 +72,15 @@ for layer, patterns in results.items():
 # recipe (below): what this model's deepest units look for.
 deep = layers[-1]
 robust = convviz.visualize_filters(
-    model, deep, results[deep].filters, image_size=size, crop=crop, recipe="robust", steps=256, data=data, cache=True
+    model,
+    deep,
+    results[deep].filters[: budget.robust_filters],
+    image_size=size,
+    crop=crop,
+    recipe="robust",
+    steps=budget.robust_steps,
+    data=data,
+    cache=True,
 )
 order = [i for i in np.argsort(-robust.losses) if not (robust.dead[i] or robust.unexcited[i])][:4]
 if order:
@@ -92,11 +103,12 @@ else:
 fig, axes = plt.subplots(1, 2, figsize=figsize(0.55))
 convviz.plot_filter_grid(results[deep], ax=axes[0], margin=2, title=f"{deep}: {results[deep].describe()}")
 convviz.plot_filter_grid(robust, ax=axes[1], margin=2, title=f"{deep}: {robust.describe()}")
-both = ~(results[deep].dead | results[deep].unexcited | robust.dead | robust.unexcited)
+k = len(robust)  # the robust recipe's filters: the first k of the book's (all of them unless budgeted)
+both = ~(results[deep].dead[:k] | results[deep].unexcited[:k] | robust.dead | robust.unexcited)
 if both.any():
     print(
         f"mean objective over the {int(both.sum())} filters both recipes excited: book "
-        f"{results[deep].losses[both].mean():.3f} in {results[deep].seconds:.1f} s, robust "
+        f"{results[deep].losses[:k][both].mean():.3f} in {results[deep].seconds:.1f} s, robust "
         f"{robust.losses[both].mean():.3f} in {robust.seconds:.1f} s (each on its final image, without transforms)"
     )
 

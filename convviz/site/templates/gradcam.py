@@ -35,7 +35,10 @@ pred = probs.argmax(1)
 labelled = test.labelled
 ok = test.correct(pred)
 wrong = np.flatnonzero(labelled & ~ok)
-pick = pick_examples(ok, labelled)
+budget = zoo.page_budget(entry, model, images=len(test.x))
+record("budget", budget.knobs())
+print(budget.describe("gradcam"))
+pick = pick_examples(ok, labelled, n=budget.examples)
 result = convviz.cam_with_predictions(model, test.x[pick], layer=layer, cache=True)
 
 
@@ -57,13 +60,16 @@ for ax, i, heat in zip(axes.flat, pick, result.maps):
     convviz.plot_heatmap_overlay(test.x[i], heat, ax=ax, color=color(i), title=title(i))
 convviz.plot_heat_colorbar(axes, label="Grad-CAM, each map scaled\nto [0, 1] by its maximum")
 shown_wrong = int((labelled[pick] & ~ok[pick]).sum())
+shown_right = int((labelled[pick] & ok[pick]).sum())
+shown_unlabelled = len(pick) - shown_wrong - shown_right
 accuracy = test.accuracy(pred)
 if accuracy is None:
     print(f"Grad-CAM at layer {layer}; {len(test)} unlabelled images: no accuracy, the titles show predictions.")
 else:
     print(
         f"Grad-CAM at layer {layer}. Accuracy {accuracy:.2%} on the {int(labelled.sum())} labelled test images "
-        f"({len(wrong)} wrong); showing {len(pick)} of them: {len(pick) - shown_wrong} right, {shown_wrong} wrong."
+        f"({len(wrong)} wrong); showing {len(pick)} test images: {shown_right} right, {shown_wrong} wrong"
+        + (f", {shown_unlabelled} unlabelled." if shown_unlabelled else ".")
     )
 if len(names) > 10:  # many classes: the top-5 predictions say more than one name
     print("\nTop-5 predictions:")
@@ -82,7 +88,9 @@ methods = list(convviz.CAM_METHODS)
 show = pick[:5]
 fig, axes = plt.subplots(len(methods), len(show), figsize=figsize(0.19 * len(methods) + 0.05), squeeze=False)
 for row, method in zip(axes, methods):
-    maps = convviz.grad_cam(model, test.x[show], layer=layer, method=method, cache=True)
+    maps = convviz.grad_cam(
+        model, test.x[show], layer=layer, method=method, scorecam_channels=budget.scorecam_channels, cache=True
+    )
     for ax, i, heat in zip(row, show, maps):
         convviz.plot_heatmap_overlay(test.x[i], heat, ax=ax)
     row[0].set_title(display_name(method))
@@ -97,9 +105,12 @@ print(f"{len(methods)} methods on the first {len(show)} of the {len(pick)} image
 # of them inside: a flat map scores the chance rate, not 100%). The energy-based pointing
 # game measures the share of the map's mass inside the mask. Two baselines: a centered
 # Gaussian (objects are often central) and random maps.
-n = min(240, len(test.x))
+n = min(budget.cam_images, len(test.x))
 x = test.x[:n]
-all_maps = {m: convviz.grad_cam(model, x, layer=layer, method=m, cache=True) for m in methods}
+all_maps = {
+    m: convviz.grad_cam(model, x, layer=layer, method=m, scorecam_channels=budget.scorecam_channels, cache=True)
+    for m in methods
+}
 baselines = {
     "center baseline": convviz.center_baseline(x.shape[1:3], n),
     "random baseline": convviz.random_baseline(x.shape[1:3], n),
@@ -151,14 +162,14 @@ else:
 # curve). Insertion: add them, in the same order, to a blurred copy of the image; the
 # probability should rise fast (a **high** area). A random map is the baseline each method
 # must beat on both.
-k = min(48 if max(x.shape[1:3]) <= 128 else 8, n)
+k = min(budget.cam_curve_images, n)  # 48 images (8 over 128 pixels), fewer for a costly model
 curves = {}
 for name, maps in {
     **{m: all_maps[m][:k] for m in methods},
     "random baseline": baselines["random baseline"][:k],
 }.items():
-    d = convviz.deletion_curve(model, x[:k], maps, class_index=pred[:k], cache=True)
-    i = convviz.insertion_curve(model, x[:k], maps, class_index=pred[:k], cache=True)
+    d = convviz.deletion_curve(model, x[:k], maps, class_index=pred[:k], steps=budget.curve_steps, cache=True)
+    i = convviz.insertion_curve(model, x[:k], maps, class_index=pred[:k], steps=budget.curve_steps, cache=True)
     curves[name] = (d.mean(0), i.mean(0), convviz.auc(d).mean(), convviz.auc(i).mean())
 record("deletion_auc", {name: c[2] for name, c in curves.items()})
 record("insertion_auc", {name: c[3] for name, c in curves.items()})
@@ -202,7 +213,9 @@ if all(curves[m][2] >= rnd[2] for m in methods):
 # step has nothing to rank: it is counted as *degenerate*, never as a pass. The pixel
 # attributions page runs the same check on Guided Backprop and the other pixel methods.
 checks = [
-    convviz.randomization_check(model, test.x[pick], method=m, layer=layer, cache=True)
+    convviz.randomization_check(
+        model, test.x[pick], method=m, layer=layer, checkpoints=budget.cam_checkpoints or None, cache=True
+    )
     for m in ("gradcam", "gradcam++", "layercam")
 ]
 record("sanity_check", {r.method: r.verdict() for r in checks})

@@ -1,0 +1,160 @@
+"""Budgets by model size (issue 43): what a model's pages compute, from the measured cost
+of one image's forward and backward pass."""
+
+import re
+
+import numpy as np
+import pytest
+
+from convviz.core.errors import InputError
+from convviz.zoo.budget import KNOBS, SHARES, PageBudget, check_budget, choose_budget, full_recipe
+
+PAGES = tuple(SHARES)
+
+
+def test_a_cheap_model_keeps_every_default_of_todays_pages():
+    """The embedded zoo's models cost a few milliseconds a pass: nothing is reduced, and the
+    knobs are the constants the pages used before budgets (so their figures do not change)."""
+    small = choose_budget(0.004, input_size=64, layers=12, images=1200, classes=6)
+    assert small.reduced == ()
+    assert small.knobs() == {
+        "filters": 16,
+        "filter_size": 64,
+        "robust_filters": 16,
+        "robust_steps": 256,
+        "examples": 8,
+        "scorecam_channels": 32,
+        "cam_images": 240,
+        "cam_curve_images": 48,
+        "cam_checkpoints": 0,
+        "curve_steps": 16,
+        "evidence_images": 96,
+        "attr_curve_images": 32,
+        "ig_steps": 50,
+        "sg_samples": 25,
+        "sanity_images": 8,
+        "sanity_depths": 4,
+        "class_steps": 96,
+        "class_size": 0,
+    }
+    # over 128 pixels, today's pages already used fewer curve images and a shorter check
+    big = full_recipe(224)
+    assert (big.filter_size, big.cam_curve_images, big.attr_curve_images, big.sanity_images, big.sanity_depths) == (
+        224,
+        8,
+        8,
+        4,
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    "seconds, size, layers", [(0.08, 224, 104), (0.24, 224, 140), (0.44, 299, 154), (1.5, 331, 400)]
+)
+def test_a_costly_model_fits_each_page_in_its_share(seconds, size, layers):
+    b = choose_budget(seconds, input_size=size, layers=layers, images=15)
+    assert b.passes == int(240 / seconds)
+    for page in PAGES:
+        estimate = b.estimate(page, input_size=size, layers=layers, images=15)
+        # within its share, unless every reduction of the page was taken (the floor: one pass
+        # allowed); a model that costly needs a budget: of its own
+        floor = choose_budget(seconds, input_size=size, layers=layers, images=15, overrides={"passes": 1})
+        assert estimate <= SHARES[page] * b.passes or estimate == floor.estimate(
+            page, input_size=size, layers=layers, images=15
+        ), (page, estimate)
+    full = full_recipe(size)
+    assert all(getattr(b, k) <= getattr(full, k) or getattr(full, k) == 0 for k in KNOBS)
+    assert b.class_size <= size
+    assert [k for k, _ in b.reduced] and all(getattr(b, k) != was for k, was in b.reduced)
+
+
+def test_budgets_shrink_as_the_cost_grows_and_are_a_pure_function_of_it():
+    costs = [0.01, 0.05, 0.1, 0.2, 0.4, 0.8]
+    budgets = [choose_budget(s, input_size=224, layers=100, images=15) for s in costs]
+    for a, b in zip(budgets, budgets[1:]):
+        assert all(getattr(b, k) <= getattr(a, k) for k in KNOBS if k not in ("cam_checkpoints", "class_size"))
+        assert (b.class_size or 224) <= (a.class_size or 224)  # 0: the input's size
+    assert choose_budget(0.2, input_size=224, layers=100, images=15) == budgets[3]
+
+
+def test_what_the_entry_sets_is_never_reduced():
+    b = choose_budget(0.44, input_size=299, layers=154, images=15, overrides={"filters": 16, "ig_steps": 64})
+    assert (b.filters, b.ig_steps) == (16, 64)
+    assert "filters" not in dict(b.reduced) and "ig_steps" not in dict(b.reduced)
+    roomy = choose_budget(0.44, input_size=299, layers=154, images=15, overrides={"passes": 10**6})
+    assert roomy.reduced == () and roomy.passes == 10**6
+
+
+def test_the_page_says_what_it_reduced_and_from_what():
+    b = choose_budget(0.44, input_size=299, layers=154, images=15)
+    text = b.describe("filters")
+    assert "440 ms" in text and f"{b.passes:,} passes" in text
+    assert f"filters per layer on the filters page: {b.filters} (of 16)" in text
+    assert f"side of the image the filter ascent optimizes: {b.filter_size} (of 299)" in text
+    assert "(of 15)" in b.describe("attributions")  # an image count is never more than the split's
+    small = choose_budget(0.004, input_size=64, layers=12, images=1200, classes=6)
+    assert small.describe("gradcam").startswith("Budget: the full recipe.")
+
+
+def test_check_budget_names_the_problem_and_the_valid_knobs():
+    assert check_budget({"filters": 8, "cam_checkpoints": 0}) == {"filters": 8, "cam_checkpoints": 0}
+    with pytest.raises(ValueError, match="unknown budget knob 'filter'; valid: passes, filters"):
+        check_budget({"filter": 8})
+    with pytest.raises(ValueError, match="budget ig_steps must be an integer ≥ 1, got True"):
+        check_budget({"ig_steps": True})
+    with pytest.raises(ValueError, match="must be a mapping"):
+        check_budget([1])
+
+
+def test_pass_seconds_measures_a_model_and_refuses_a_free_input_size():
+    keras = pytest.importorskip("keras")
+    from convviz.graph.cost import pass_seconds
+
+    inp = keras.Input((16, 16, 3))
+    model = keras.Model(
+        inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp)))
+    )
+    seconds = pass_seconds(model, batch=2, repeats=1)
+    assert 0 < seconds < 1
+    anything = keras.Input((None, None, 3))
+    free = keras.Model(anything, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(anything)))
+    with pytest.raises(InputError, match="free dimension"):
+        pass_seconds(free)
+    with pytest.raises(InputError, match="positive integers"):
+        pass_seconds(model, batch=0)
+
+
+def test_a_budget_is_a_frozen_value():
+    b = PageBudget(0.1, 100)
+    with pytest.raises(AttributeError):
+        b.filters = 3  # type: ignore[misc]
+    assert np.isclose(b.seconds_per_pass, 0.1)
+
+
+def test_add_your_model_lists_every_knob_with_its_meaning():
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "add-your-model.md").read_text(encoding="utf-8")
+    page = page.split("## A large model")[1].split("\n## ")[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", page, flags=re.M))
+    assert rows == {k: v for k, v in KNOBS.items()}
+
+
+def test_a_batch_holds_no_more_activations_than_the_memory_budget():
+    """64 rows for a small model; for a model whose activations take 268 MB an image, the rows
+    that fit 1 GB (3), evenly filled; the filter ascent's older rule is the same function."""
+    keras = pytest.importorskip("keras")
+    from convviz.graph.cost import backward_bytes, fitting_batch
+
+    small_in = keras.Input((16, 16, 3))
+    small = keras.Model(small_in, keras.layers.Conv2D(4, 3, padding="same")(small_in))
+    assert backward_bytes(small) == 4 * (16 * 16 * 4) + 4 * 8 * 16 * 16 * 3
+    assert fitting_batch(small, 64, cap=64) == 64
+    big_in = keras.Input((512, 512, 3))
+    big = keras.Model(big_in, keras.layers.Conv2D(256, 3, padding="same")(big_in))
+    per = backward_bytes(big)
+    assert per == 4 * 512 * 512 * 256 + 4 * 8 * 512 * 512 * 3
+    assert fitting_batch(big, 64, cap=64) == 2**30 // per == 3
+    assert fitting_batch(big, 10, cap=64, memory_budget_gb=2.0) == 5  # 7 fit: two even batches of 5
+    with pytest.raises(InputError, match="memory_budget_gb must be positive"):
+        fitting_batch(big, 4, cap=4, memory_budget_gb=0)
