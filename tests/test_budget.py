@@ -35,7 +35,7 @@ def test_a_cheap_model_keeps_every_default_of_todays_pages():
         "sanity_images": 8,
         "sanity_depths": 4,
         "class_steps": 96,
-        "class_size": 0,
+        "class_patterns": 0,
     }
     # over 128 pixels, today's pages already used fewer curve images and a shorter check
     big = full_recipe(224)
@@ -64,7 +64,6 @@ def test_a_costly_model_fits_each_page_in_its_share(seconds, size, layers):
         ), (page, estimate)
     full = full_recipe(size)
     assert all(getattr(b, k) <= getattr(full, k) or getattr(full, k) == 0 for k in KNOBS)
-    assert b.class_size <= size
     assert [k for k, _ in b.reduced] and all(getattr(b, k) != was for k, was in b.reduced)
 
 
@@ -72,8 +71,8 @@ def test_budgets_shrink_as_the_cost_grows_and_are_a_pure_function_of_it():
     costs = [0.01, 0.05, 0.1, 0.2, 0.4, 0.8]
     budgets = [choose_budget(s, input_size=224, layers=100, images=15) for s in costs]
     for a, b in zip(budgets, budgets[1:]):
-        assert all(getattr(b, k) <= getattr(a, k) for k in KNOBS if k not in ("cam_checkpoints", "class_size"))
-        assert (b.class_size or 224) <= (a.class_size or 224)  # 0: the input's size
+        assert all(getattr(b, k) <= getattr(a, k) for k in KNOBS if k not in ("cam_checkpoints", "class_patterns"))
+        assert (b.class_patterns or 1000) <= (a.class_patterns or 1000)  # 0: every class shown
     assert choose_budget(0.2, input_size=224, layers=100, images=15) == budgets[3]
 
 
@@ -158,3 +157,14 @@ def test_a_batch_holds_no_more_activations_than_the_memory_budget():
     assert fitting_batch(big, 10, cap=64, memory_budget_gb=2.0) == 5  # 7 fit: two even batches of 5
     with pytest.raises(InputError, match="memory_budget_gb must be positive"):
         fitting_batch(big, 4, cap=4, memory_budget_gb=0)
+
+
+def test_a_budgeted_class_page_visualizes_the_most_frequent_classes():
+    from convviz.site.class_data import visualized_classes
+
+    shown = np.array([1, 3, 5, 7])
+    y = np.array([1, 1, 3, 5, 5, 5, 7, -1])
+    predicted = np.array([1, 3, 3, 5, 7, 7, 7, 3])
+    assert visualized_classes(shown, y, predicted, 0).tolist() == [1, 3, 5, 7]
+    assert visualized_classes(shown, y, predicted, 2).tolist() == [3, 5]  # 3, 5 and 7 have 4 images: the lower first
+    assert visualized_classes(shown, y, predicted, 9).tolist() == [1, 3, 5, 7]

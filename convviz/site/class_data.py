@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["shown_classes", "confusions", "pair_cams", "K"]
+__all__ = ["shown_classes", "visualized_classes", "confusions", "pair_cams", "K"]
 
 
 K = 6  # images per strip, and per confusion
@@ -16,6 +16,19 @@ def shown_classes(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """The classes a page shows: those that occur in the test split as a label or as a
     prediction (a 1,000-class model on 15 photos gets the few classes that matter)."""
     return np.unique(np.concatenate([y[y >= 0], predicted])).astype(int)
+
+
+def visualized_classes(shown: np.ndarray, y: np.ndarray, predicted: np.ndarray, most: int) -> np.ndarray:
+    """The shown classes a page visualizes: all of them (``most`` 0, or at least as many), else
+    the ``most`` with the most test images labelled or predicted as them (ties: the lower
+    class), in class order."""
+    shown = np.asarray(shown, int)
+    if not most or most >= len(shown):
+        return shown
+    y, predicted = np.asarray(y), np.asarray(predicted)
+    count = np.array([int((y == c).sum() + (predicted == c).sum()) for c in shown])
+    keep = np.argsort(-count, kind="stable")[:most]
+    return np.sort(shown[keep])
 
 
 def confusions(y: np.ndarray, predicted: np.ndarray, probs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from convviz.core import markup
-from convviz.site.class_data import K, confusions, pair_cams, shown_classes
+from convviz.site.class_data import K, confusions, pair_cams, shown_classes, visualized_classes
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
 from convviz.core.errors import BlankMapWarning
 
@@ -224,9 +224,9 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     shown = shown_classes(y, predicted)
     budget = zoo.page_budget(entry, model, images=len(x))
     steps = budget.class_steps  # 96 unless the model is costly (convviz.zoo.budget)
-    patterns = convviz.visualize_classes(
-        model, shown.tolist(), steps=steps, image_size=budget.class_size or None, progress=progress, cache=True
-    )
+    drawn = visualized_classes(shown, y, predicted, budget.class_patterns)
+    patterns = convviz.visualize_classes(model, drawn.tolist(), steps=steps, progress=progress, cache=True)
+    pattern_of = {int(c): i for i, c in enumerate(drawn)}
     labelled = y >= 0
     explain = np.where(labelled, y, predicted)
     import warnings
@@ -239,7 +239,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     if folder.is_dir():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    for i, c in enumerate(shown):
+    for c, i in pattern_of.items():
         save_image(folder / f"c{c}.png", patterns.images[i])
     saved: set[int] = set()
 
@@ -300,11 +300,16 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         lines += [markup.text("; ".join(facts) + "."), ""]
         mine = (explain == c) & ~blank
         mean_cam = cams[mine].mean(axis=0) if mine.any() else None
-        top = [
-            _figure(
-                f"c{c}.png", f"input that maximizes {name}", f"score {float(patterns.losses[i]):.3g}", size=2 * THUMB
-            )
-        ]
+        top = []
+        if int(c) in pattern_of:
+            score = float(patterns.losses[pattern_of[int(c)]])
+            top.append(_figure(f"c{c}.png", f"input that maximizes {name}", f"score {score:.3g}", size=2 * THUMB))
+        else:
+            lines += [
+                f"Not visualized: this model's budget visualizes the {len(drawn)} classes with the most test "
+                "images (labelled or predicted).",
+                "",
+            ]
         if mean_cam is not None:
             base = pictures[explain == c].mean(axis=0).astype(np.uint8)
             peak = float(mean_cam.max())

@@ -50,7 +50,7 @@ KNOBS: dict[str, str] = {
     "sanity_images": "images of the attribution page's randomization check",
     "sanity_depths": "depths of the attribution page's randomization check",
     "class_steps": "Adam steps of each class's visualization on the class page",
-    "class_size": "side of the image a class visualization optimizes",
+    "class_patterns": "classes the class page visualizes, most frequent first (0: every class it shows)",
 }
 
 
@@ -79,7 +79,7 @@ class PageBudget:
     sanity_images: int = 8
     sanity_depths: int = 4
     class_steps: int = 96
-    class_size: int = 0  # 0: the model's input size
+    class_patterns: int = 0  # 0: every class the page shows
     classes: int = 0  # the classes the class page may show (0: not known)
     reduced: tuple[tuple[str, int], ...] = field(default=())  # (knob, its full-recipe value)
 
@@ -110,8 +110,7 @@ class PageBudget:
             return (self.examples + n) * per_image + curves + sanity
         if page == "classes":  # a class for each label and prediction of the test split, at most
             shown = min(2 * images, self.classes or 2 * images)
-            area = (self.class_size / max(input_size, 1)) ** 2 if self.class_size else 1.0
-            return shown * self.class_steps * area
+            return min(shown, self.class_patterns or shown) * self.class_steps
         raise ValueError(f"unknown page {page!r}; valid: {', '.join(SHARES)}")
 
     def describe(self, page: str) -> str:
@@ -129,8 +128,8 @@ class PageBudget:
         def full(k: str, was: int) -> str:
             if k == "cam_checkpoints" and not was:
                 return "every layer"
-            if k == "class_size" and not was:
-                return "the input's size"
+            if k == "class_patterns" and not was:
+                return "every class shown"
             return str(min(was, self.images) if k in _IMAGE_COUNTS and self.images else was)
 
         changes = "; ".join(f"{KNOBS[k].split(' (')[0]}: {getattr(self, k)} (of {full(k, was)})" for k, was in mine)
@@ -151,7 +150,7 @@ _PAGES_OF: dict[str, tuple[str, ...]] = {
         for k in ("evidence_images", "attr_curve_images", "ig_steps", "sg_samples", "sanity_images", "sanity_depths")
     },
     "class_steps": ("classes",),
-    "class_size": ("classes",),
+    "class_patterns": ("classes",),
 }
 
 _IMAGE_COUNTS = {"examples", "cam_images", "cam_curve_images", "evidence_images", "attr_curve_images", "sanity_images"}
@@ -205,11 +204,13 @@ _STEPS: dict[str, tuple[tuple[str, int], ...]] = {
     ),
     "classes": (
         ("class_steps", 64),
-        ("class_size", 160),
-        ("class_size", 128),
+        ("class_patterns", 16),
         ("class_steps", 48),
-        ("class_size", 96),
+        ("class_patterns", 8),
         ("class_steps", 32),
+        ("class_patterns", 4),
+        ("class_steps", 24),
+        ("class_patterns", 2),
     ),
 }
 
@@ -256,10 +257,10 @@ def choose_budget(
         for knob, value in _STEPS[page]:
             if budget.estimate(page, input_size=input_size, layers=layers, images=images) <= share * passes:
                 break
-            current = getattr(budget, knob) or (input_size if knob == "class_size" else 0)
+            current = getattr(budget, knob) or (classes or 2 * images if knob == "class_patterns" else 0)
             if knob in fixed or (current and current <= value):
                 continue
-            if knob in ("filter_size", "class_size") and value >= input_size:
+            if knob == "filter_size" and value >= input_size:
                 continue
             if knob in _IMAGE_COUNTS and value >= images:  # would not show fewer images
                 continue
