@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convviz.core.errors import InputError
-from convviz.zoo.budget import KNOBS, SHARES, PageBudget, check_budget, choose_budget, full_recipe
+from convviz.zoo.budget import KNOBS, SHARES, TARGET_SECONDS, PageBudget, check_budget, choose_budget, full_recipe
 
 PAGES = tuple(SHARES)
 
@@ -53,7 +53,7 @@ def test_a_cheap_model_keeps_every_default_of_todays_pages():
 )
 def test_a_costly_model_fits_each_page_in_its_share(seconds, size, layers):
     b = choose_budget(seconds, input_size=size, layers=layers, images=15)
-    assert b.passes == int(240 / seconds)
+    assert b.passes == int(TARGET_SECONDS / seconds)
     for page in PAGES:
         estimate = b.estimate(page, input_size=size, layers=layers, images=15)
         # within its share, unless every reduction of the page was taken (the floor: one pass
@@ -65,6 +65,13 @@ def test_a_costly_model_fits_each_page_in_its_share(seconds, size, layers):
     full = full_recipe(size)
     assert all(getattr(b, k) <= getattr(full, k) or getattr(full, k) == 0 for k in KNOBS)
     assert [k for k, _ in b.reduced] and all(getattr(b, k) != was for k, was in b.reduced)
+
+
+def test_a_model_just_over_the_small_threshold_is_budgeted():
+    from convviz.zoo.budget import SMALL_SECONDS
+
+    assert choose_budget(SMALL_SECONDS, input_size=64, layers=12, images=1200, classes=6).reduced == ()
+    assert choose_budget(0.1, input_size=64, layers=12, images=1200, classes=6).reduced != ()
 
 
 def test_budgets_shrink_as_the_cost_grows_and_are_a_pure_function_of_it():

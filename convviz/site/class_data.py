@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["shown_classes", "visualized_classes", "confusions", "pair_cams", "K"]
+__all__ = ["class_facts", "shown_classes", "visualized_classes", "confusions", "pair_cams", "K"]
 
 
 K = 6  # images per strip, and per confusion
@@ -29,6 +29,22 @@ def visualized_classes(shown: np.ndarray, y: np.ndarray, predicted: np.ndarray, 
     count = np.array([int((y == c).sum() + (predicted == c).sum()) for c in shown])
     keep = np.argsort(-count, kind="stable")[:most]
     return np.sort(shown[keep])
+
+
+def class_facts(c: int, name: str, y: np.ndarray, predicted: np.ndarray) -> str:
+    """The sentence under a class's heading: test images labelled and predicted ``c``, its
+    recall and precision (labels ``-1``: unlabelled; without labels, the predictions only)."""
+    y, predicted = np.asarray(y), np.asarray(predicted)
+    labelled = y >= 0
+    of_class, said = labelled & (y == c), predicted == c
+    facts = [f"{int(said.sum())} test images predicted {name}"]
+    if labelled.any():
+        facts.insert(0, f"{int(of_class.sum())} test images labelled {name}")
+        if of_class.any():
+            facts.append(f"recall {float((predicted[of_class] == c).mean()):.0%}")
+        if said[labelled].any():
+            facts.append(f"precision {float((y[said & labelled] == c).mean()):.0%}")
+    return "; ".join(facts) + "."
 
 
 def confusions(y: np.ndarray, predicted: np.ndarray, probs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from convviz.core import markup
-from convviz.site.class_data import K, confusions, pair_cams, shown_classes, visualized_classes
+from convviz.site.class_data import K, class_facts, confusions, pair_cams, shown_classes, visualized_classes
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
 from convviz.core.errors import BlankMapWarning
 
@@ -288,16 +288,7 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     for i, c in enumerate(shown):
         name = names[c]
         lines += [f"## {markup.text(entry.name)} · class {c} · {markup.text(name)} {{#class-{c}}}", ""]
-        of_class = labelled & (y == c)
-        said = predicted == c
-        facts = [f"{int(said.sum())} test images predicted {name}"]
-        if labelled.any():
-            facts.insert(0, f"{int(of_class.sum())} test images labelled {name}")
-            if of_class.any():
-                facts.append(f"recall {float((predicted[of_class] == c).mean()):.0%}")
-            if said[labelled].any():
-                facts.append(f"precision {float((y[said & labelled] == c).mean()):.0%}")
-        lines += [markup.text("; ".join(facts) + "."), ""]
+        lines += [markup.text(class_facts(int(c), name, y, predicted)), ""]
         mine = (explain == c) & ~blank
         mean_cam = cams[mine].mean(axis=0) if mine.any() else None
         top = []

@@ -21,13 +21,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["KNOBS", "PageBudget", "TARGET_SECONDS", "check_budget", "choose_budget", "full_recipe", "page_budget"]
+__all__ = ["KNOBS", "PageBudget", "SMALL_SECONDS", "TARGET_SECONDS", "check_budget", "choose_budget", "full_recipe", "page_budget"]
 
-# Seconds of passes the gradient pages (filters, Grad-CAM, attributions) may spend together
-# on this machine; model loading, activations, latent space and figures come on top. Chosen
-# so that Xception at 299 pixels (0.3-0.45 s per pass on 2 cores) renders every page in
-# under 10 minutes and ResNet50V2 / MobileNetV2 at 224 in under 5 (benchmarks/bench_large.py).
-TARGET_SECONDS = 240.0
+# Seconds of passes the gradient pages (filters, Grad-CAM, attributions, classes) may spend
+# together, as estimated; model loading, activations, latent space, figures and the passes the
+# estimate misses come on top. At 240 s, ResNet50V2 at 224 pixels took 341 s for every page and
+# MobileNetV2 298 s on 2 cores, over or at their 5-minute goal (benchmarks/bench_large.py): 160 s
+# leaves them a minute.
+TARGET_SECONDS = 160.0
+
+# A model whose pass costs at most this keeps every default, whatever the estimates say: the
+# embedded zoo costs 2-4 ms a pass (its pages take seconds each), an ImageNet model 50 ms or more.
+SMALL_SECONDS = 0.02
 
 # each page's share of the passes
 SHARES = {"filters": 0.25, "gradcam": 0.25, "attributions": 0.30, "classes": 0.20}
@@ -248,6 +253,8 @@ def choose_budget(
     fixed: dict[str, Any] = dict(overrides or {})
     if "passes" in fixed:
         passes = int(fixed.pop("passes"))
+    elif seconds_per_pass <= SMALL_SECONDS:
+        passes = 10**7  # the full recipe
     else:
         passes = int(min(10**7, target_seconds / max(seconds_per_pass, 1e-9)))
     budget = replace(full_recipe(input_size, seconds_per_pass, passes), images=images, classes=classes, **fixed)
