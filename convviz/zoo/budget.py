@@ -21,7 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["KNOBS", "PageBudget", "SMALL_SECONDS", "TARGET_SECONDS", "check_budget", "choose_budget", "full_recipe", "page_budget"]
+__all__ = [
+    "KNOBS",
+    "PageBudget",
+    "SMALL_SECONDS",
+    "TARGET_SECONDS",
+    "check_budget",
+    "choose_budget",
+    "full_recipe",
+    "page_budget",
+]
 
 # Seconds of passes the gradient pages (filters, Grad-CAM, attributions, classes) may spend
 # together, as estimated; model loading, activations, latent space, figures and the passes the
