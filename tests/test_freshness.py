@@ -83,6 +83,7 @@ RESULTS = {
     "dataset_examples",
     "dataset_examples_of_layers",
     "diff_models",
+    "pass_seconds",  # a model's cost per pass, which its pages' budget reads
 }
 MODELS = {"model-plain_cnn", "model-vgg_cnn", "model-mini_xception"}
 
