@@ -99,7 +99,10 @@ def test_the_page_says_what_it_reduced_and_from_what():
     assert f"side of the image the filter ascent optimizes: {b.filter_size} (of 299)" in text
     assert "(of 15)" in b.describe("attributions")  # an image count is never more than the split's
     small = choose_budget(0.004, input_size=64, layers=12, images=1200, classes=6)
-    assert small.describe("gradcam").startswith("Budget: the full recipe.")
+    assert small.describe("gradcam") == (
+        "Budget: the full recipe. One image's forward and backward pass costs this model 4 ms here, "
+        "under the 20 ms below which a model's pages keep every default."
+    )
 
 
 def test_check_budget_names_the_problem_and_the_valid_knobs():

@@ -133,6 +133,11 @@ class PageBudget:
         ms = self.seconds_per_pass * 1000
         cost = f"{ms:.3g} ms" if ms < 1000 else f"{self.seconds_per_pass:.3g} s"
         mine = [(k, was) for k, was in self.reduced if page in _PAGES_OF[k]]
+        if not mine and self.seconds_per_pass <= SMALL_SECONDS:
+            return (
+                f"Budget: the full recipe. One image's forward and backward pass costs this model {cost} "
+                f"here, under the {SMALL_SECONDS * 1000:.0f} ms below which a model's pages keep every default."
+            )
         if not mine:
             return (
                 f"Budget: the full recipe. One image's forward and backward pass costs this model {cost} "
