@@ -30,8 +30,9 @@ convviz.use_site_style()
 entry = zoo.entry(MODEL)
 model = zoo.load(entry)
 layers = convviz.representative_layers(model)
-data = zoo.dataset(entry, "test").x[:512]  # tells dead filters from unexcited ones
-budget = zoo.page_budget(entry, model, images=len(zoo.dataset(entry, "test").x))
+test = zoo.dataset(entry, "test")
+data = test.x[:512]  # tells dead filters from unexcited ones
+budget = zoo.page_budget(entry, model, images=len(test.x))
 record("budget", budget.knobs())
 size = budget.filter_size  # the input's size (small models: 64 pixels), less for a costly model
 crop = size // 16
