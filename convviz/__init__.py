@@ -47,6 +47,10 @@ _EXPORTS: dict[str, str] = {
     "outlier_scores": "represent.latent",
     "project": "store.cached",
     "trustworthiness": "represent.latent",
+    "Concepts": "represent.concepts",
+    "concepts": "store.cached",
+    "concept_maps": "store.cached",
+    "concept_logits": "represent.concepts",
     "conv_layers": "graph.layers",
     "last_conv_layer": "graph.layers",
     "split_model": "graph.split",
@@ -138,12 +142,15 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         too_few,
         trustworthiness,
     )
+    from convviz.represent.concepts import Concepts, concept_logits
     from convviz.represent.similarity import cka, procrustes
     from convviz.site.record import pick_examples, record
     from convviz.store.cached import (
         attribute,
         attribute_with_predictions,
         cam_with_predictions,
+        concept_maps,
+        concepts,
         dataset_examples,
         dataset_examples_of_layers,
         deletion_curve,
@@ -173,6 +180,10 @@ __all__ = [
     "cam_with_predictions",
     "center_baseline",
     "cka",
+    "concept_logits",
+    "concept_maps",
+    "concepts",
+    "Concepts",
     "conv_layers",
     "ConvvizWarning",
     "dataset_examples",

@@ -74,7 +74,18 @@ def _on(backend: str):
 )
 def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
     manifest, text = _render(name, tmp_path / "out")
-    pages = {"activations", "filters", "gradcam", "attributions", "latent", "units", "classes", "layers", "explorer"}
+    pages = {
+        "activations",
+        "filters",
+        "gradcam",
+        "attributions",
+        "latent",
+        "units",
+        "classes",
+        "concepts",
+        "layers",
+        "explorer",
+    }
     assert set(manifest["pages"]) == pages
     out = tmp_path / "out" / name
     explorer = json.loads((out / "explorer" / "data.json").read_text())  # every kind gets its explorer
@@ -96,6 +107,8 @@ def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
         assert "The test images have no labels" in classes
     else:
         assert "## Confusion matrix" in classes
+    concepts = (tmp_path / "out" / name / "concepts" / "index.md").read_text()
+    assert "{#class-" in concepts and "## Evidence" in concepts
     pngs = sorted((tmp_path / "out" / name).glob("*.png"))
     assert {p.name.split("_")[0] for p in pngs} == {"activations", "filters", "gradcam", "attributions", "latent"}
     if name in ("rgb-h5-unlabelled",):

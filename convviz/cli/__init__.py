@@ -116,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("model", metavar="MODEL", help="a zoo model name (see `convviz zoo list`)")
     ren.add_argument(
         "--what",
-        default="activations,filters,cam,attributions,latent,changes,units,classes",
+        default="activations,filters,cam,attributions,latent,changes,units,classes,concepts",
         help="comma-separated pages: activations, filters, cam, attributions, latent, changes (entries with "
-        "compare_to), units, classes (default: all)",
+        "compare_to), units, classes, concepts (default: all)",
     )
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
     ren.add_argument(

@@ -19,51 +19,13 @@ from typing import Any
 import numpy as np
 
 from convviz.core import markup
+from convviz.site.html_parts import MUTED, THUMB, WRONG
+from convviz.site.html_parts import colour_bar as _colour_bar, count as _count, figure as _figure, strip as _strip
 from convviz.site.class_data import K, class_facts, confusions, pair_cams, shown_classes, visualized_classes
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
 from convviz.core.errors import BlankMapWarning
 
 __all__ = ["write_class_pages"]
-
-
-THUMB = 72  # displayed size of a test image, CSS pixels
-
-
-# a wrong prediction's colour: the site's stylesheet (assets/explorer.css) sets it per colour
-# scheme (light #c62828, dark #ff7b72: 5.6:1 and 6.4:1 against Material's backgrounds)
-WRONG = "var(--convviz-wrong, #c62828)"
-
-
-MUTED = "var(--md-default-fg-color--light, #757575)"  # 4.6:1 (light) and 4.9:1 (dark)
-
-
-def _img(src: str, alt: str, *, size: int = THUMB, title: str = "") -> str:
-    t = f' title="{markup.text(title)}"' if title else ""
-    return (
-        f'<img src="{src}" alt="{markup.text(alt)}"{t} width="{size}" height="{size}" loading="lazy" '
-        'style="image-rendering: pixelated">'
-    )
-
-
-def _figure(
-    src: str, alt: str, caption: str, *, size: int = THUMB, title: str = "", href: str = "", wrong: bool = False
-) -> str:
-    img = _img(src, alt, size=size, title=title)
-    if href:
-        img = f'<a href="{href}">{img}</a>'
-    color = f";color:{WRONG}" if wrong else ""
-    return (  # a long class name wraps under its image instead of widening the strip
-        f'<figure style="margin:0;text-align:center;max-width:{max(size, 96)}px">{img}'
-        f'<figcaption style="font-size:0.7em;overflow-wrap:anywhere{color}">{markup.text(caption)}</figcaption></figure>'
-    )
-
-
-def _strip(items: list[str]) -> list[str]:
-    return ['<div style="display:flex;flex-wrap:wrap;gap:4px">', *items, "</div>", ""]
-
-
-def _count(n: int) -> str:
-    return f"{n} test image{'' if n == 1 else 's'}"
 
 
 def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray) -> list[str]:
@@ -100,21 +62,6 @@ def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray
         "</div>",
         "",
     ]
-
-
-def _colour_bar(what: str) -> str:
-    """The Grad-CAM overlays' colour scale, from 0 to ``what`` (over a mid-gray pixel: the
-    colours :func:`convviz.figures.heatmaps.overlay_heatmap` blends in)."""
-    from convviz.figures.heatmaps import heat_colormap
-
-    cmap = heat_colormap()
-    stops = ", ".join("#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in cmap(v / 8)[:3])) for v in range(9))
-    return (
-        '<p style="display:flex;flex-wrap:wrap;align-items:center;gap:.4em;font-size:0.7em;margin:.4em 0">'
-        f'Grad-CAM: 0<span role="img" aria-label="colour scale of the Grad-CAM overlays, from 0 to {markup.text(what)}" '
-        f'style="display:inline-block;width:8em;height:.8em;background:linear-gradient(to right, {stops})"></span>'
-        f"{markup.text(what)}</p>"
-    )
 
 
 def _confusion_sections(
@@ -172,7 +119,9 @@ def _confusion_sections(
             f"{_count(len(idx))} labelled "
             f'<a href="#class-{t}">{markup.text(names[t])}</a> '
             f'{"are" if len(idx) != 1 else "is"} predicted <a href="#class-{p}">{markup.text(names[p])}</a>'
-            + (f"; showing {len(shown[t, p])} of {len(idx)}, the most confident first." if len(idx) > K else "."),
+            + (f"; showing {len(shown[t, p])} of {len(idx)}, the most confident first." if len(idx) > K else ".")
+            + f' Compare the parts each relies on: <a href="../concepts/#class-{t}">{markup.text(names[t])}\'s concepts</a>, '
+            f'<a href="../concepts/#class-{p}">{markup.text(names[p])}\'s</a>.',
             "",
             '<div style="display:flex;flex-wrap:wrap;gap:8px 16px">',
         ]
@@ -288,7 +237,11 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
     for i, c in enumerate(shown):
         name = names[c]
         lines += [f"## {markup.text(entry.name)} · class {c} · {markup.text(name)} {{#class-{c}}}", ""]
-        lines += [markup.text(class_facts(int(c), name, y, predicted)), ""]
+        lines += [
+            markup.text(class_facts(int(c), name, y, predicted))
+            + f' <a href="../concepts/#class-{c}">What {markup.text(name)} is made of: its concepts.</a>',
+            "",
+        ]
         mine = (explain == c) & ~blank
         mean_cam = cams[mine].mean(axis=0) if mine.any() else None
         top = []

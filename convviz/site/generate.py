@@ -81,7 +81,11 @@ def zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: b
         url = quote(e.name)
         pages = " · ".join(
             [f"[{p}]({url}/{p}.md)" for p in pages_for(e)]
-            + [f"[units]({url}/units/index.md)", f"[classes]({url}/classes/index.md)"]
+            + [
+                f"[units]({url}/units/index.md)",
+                f"[classes]({url}/classes/index.md)",
+                f"[concepts]({url}/concepts/index.md)",
+            ]
         )
         lines.append(
             f"| [{markup.text(e.name)}](#{url}) | {e.source} ({markup.code(detail)}) | {markup.text(e.dataset)} "
@@ -112,7 +116,10 @@ def model_readme(entry: Any, *, load: bool = True) -> str:
         f"[Every layer and unit]({url}/units/index.md): each conv layer's output shape, receptive "
         "field and dead units, and every unit's feature visualization beside the test images that excite "
         f"it most. [Every class]({url}/classes/index.md): the input that maximizes its score, its "
-        "most confident and most confused test images, its average Grad-CAM, and the confusion matrix.",
+        "most confident and most confused test images, its average Grad-CAM, and the confusion matrix. "
+        f"[What each class is made of]({url}/concepts/index.md): the parts (concepts) the model recognizes "
+        "each class by, ranked by their importance for its score, where each lies in an image, and the "
+        "classes that rely on the same part.",
         "",
     ]
     if entry.compare_to is not None:

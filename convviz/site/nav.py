@@ -17,12 +17,13 @@ EXTRA_PAGES = {
     "layers": "layer browser",
     "explorer": "embedding explorer",
     "classes": "class page",
+    "concepts": "concepts page",
 }
 
 
 def _extra_pages(model_dir: Path, docs: Path) -> list[Any]:
     """Nav entries for a model's unit pages (the layer index, then one page per layer in
-    forward order) and its class page, as far as they exist."""
+    forward order), its class page and its concepts page, as far as they exist."""
     import json
 
     from convviz.site.unit_pages import LAYERS_FILE
@@ -47,7 +48,10 @@ def _extra_pages(model_dir: Path, docs: Path) -> list[Any]:
     if (model_dir / "classes" / "index.md").is_file():
         # a section of its own: with Material's navigation.indexes, an index.md directly in the
         # model's section would become the section's own page
-        entries.append({"Classes": [{"Every class": rel(model_dir / "classes" / "index.md")}]})
+        classes = [{"Every class": rel(model_dir / "classes" / "index.md")}]
+        if (model_dir / "concepts" / "index.md").is_file():
+            classes.append({"What each class is made of": rel(model_dir / "concepts" / "index.md")})
+        entries.append({"Classes": classes})
     return entries
 
 

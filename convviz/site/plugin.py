@@ -215,6 +215,7 @@ class ConvvizPlugin(BasePlugin[Options]):
     def _build_pages(self, config: Any) -> None:
         from convviz import zoo
         from convviz.site.class_pages import write_class_pages
+        from convviz.site.concept_pages import write_concept_pages
         from convviz.site.explorer import write_explorer
         from convviz.site.layer_browser import write_layer_browser
         from convviz.site.prerender import prerender
@@ -257,6 +258,10 @@ class ConvvizPlugin(BasePlugin[Options]):
             if seconds is not None:
                 self._seconds[(e.name, "classes")] = seconds
                 print(f"convviz: {e.name}: class page written in {seconds:.1f} s")
+            seconds = write_concept_pages(e, self.layout.out / e.name / "concepts")
+            if seconds is not None:
+                self._seconds[(e.name, "concepts")] = seconds
+                print(f"convviz: {e.name}: concepts page written in {seconds:.1f} s")
         self._extend_nav(config)
 
     def _extend_nav(self, config: Any) -> None:

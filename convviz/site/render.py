@@ -67,7 +67,7 @@ def remember_page_seconds(script_text: str, seconds: float) -> None:
         store.put_bytes(key, json.dumps({"seconds": round(float(seconds), 2)}).encode())
 
 
-RENDERABLE = (*WHAT, "units", "classes")
+RENDERABLE = (*WHAT, "units", "classes", "concepts")
 
 
 def render(
@@ -88,7 +88,8 @@ def render(
     what
         Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``,
         ``"units"`` (the unit pages, :mod:`convviz.site.unit_pages`, in ``<out>/<model>/units/``),
-        ``"classes"`` (the class page, :mod:`convviz.site.class_pages`, in ``<out>/<model>/classes/``).
+        ``"classes"`` (the class page, :mod:`convviz.site.class_pages`, in ``<out>/<model>/classes/``),
+        ``"concepts"`` (the concepts page, :mod:`convviz.site.concept_pages`, in ``<out>/<model>/concepts/``).
         ``"activations"`` also writes the layer browser (``<out>/<model>/layers/``), ``"latent"`` the
         embedding explorer (``<out>/<model>/explorer/``), each with its time in the manifest and
         whether it was written (``written``: false when it was up to date).
@@ -175,5 +176,11 @@ def render(
         start = time.perf_counter()
         written = write_class_pages(entry, pages_dir / "classes", progress=progress) is not None
         manifest["pages"]["classes"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
+    if "concepts" in what:
+        from convviz.site.concept_pages import write_concept_pages
+
+        start = time.perf_counter()
+        written = write_concept_pages(entry, pages_dir / "concepts", progress=progress) is not None
+        manifest["pages"]["concepts"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
     atomic_write(target / "manifest.json", json.dumps(manifest, indent=2))
     return manifest

@@ -11,7 +11,7 @@ from convviz.core import checks
 from convviz.evaluate import faithfulness, sanity
 from convviz.graph import cost
 from convviz.optvis import classes, filters
-from convviz.represent import examples, latent
+from convviz.represent import concepts as concept_search, examples, latent
 from convviz.store.memo import memoized
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "dataset_examples_of_layers",
     "diff_models",
     "pass_seconds",
+    "concepts",
+    "concept_maps",
 ]
 
 predict = memoized(checks.predict, kind="predictions")
@@ -48,4 +50,6 @@ project = memoized(latent.project, kind="projection", extra=lambda a: {"libs": l
 dataset_examples = memoized(examples.dataset_examples, kind="dataset_examples")
 dataset_examples_of_layers = memoized(examples.dataset_examples_of_layers, kind="dataset_examples_of_layers")
 diff_models = memoized(diff.diff_models, kind="diff")
-pass_seconds = memoized(cost.pass_seconds, kind="pass_seconds")  # a build measures a model once
+pass_seconds = memoized(cost.pass_seconds, kind="pass_seconds")
+concepts = memoized(concept_search.concepts, kind="concepts", extra=lambda a: {"libs": concept_search.libraries()})
+concept_maps = memoized(concept_search.concept_maps, kind="concept_maps")  # a build measures a model once

@@ -45,7 +45,7 @@ _TREE = "__convviz_tree__"
 
 def key_token(value: Any, name: str = "argument") -> Any:
     """A JSON value that stands for ``value`` in a cache key: models by their digest, arrays by
-    theirs, containers element by element. Raises TypeError for anything else (a key that two
+    theirs, containers and result dataclasses element by element. Raises TypeError for anything else (a key that two
     different values could share is worse than no cache)."""
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -62,6 +62,10 @@ def key_token(value: Any, name: str = "argument") -> Any:
         return {"dict": sorted((json.dumps(key_token(k, name)), key_token(v, name)) for k, v in value.items())}
     if hasattr(value, "weights") and hasattr(value, "layers"):  # a Keras model
         return {"model": model_digest(value)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a result of convviz's, field by field
+        cls = type(value)
+        fields = {f.name: key_token(getattr(value, f.name), name) for f in dataclasses.fields(value) if f.init}
+        return {"dataclass": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
     raise TypeError(f"cannot key {name} of type {type(value).__name__} for the cache; pass arrays, numbers or strings")
 
 
