@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands", "large")
+NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands", "large", "concepts")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -43,6 +43,8 @@ def measured(res: dict[str, Any]) -> str:
         "latent": "cold = the first call in a fresh process, warm = the same call again",
         "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats",
         "large": "one cold `convviz render` per model in a fresh process (empty cache), one quiet run",
+        "concepts": "each model cold in a fresh process without the cache (model loading not counted), one quiet run; "
+        "the cost table in one warm process",
         "diff": f"each command run in a fresh process, min of {res.get('repeats')} repeats; CKA in one process",
     }.get(
         res["benchmark"],
@@ -326,6 +328,49 @@ def large_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def concepts_table(res: dict[str, Any]) -> str:
+    """Per embedded model: the cold cost of every class's concepts and whether the goals hold
+    (R² ≥ 0.9 with at most 10 concepts, the removal test on ≥ 80% of the images, the top
+    concept's map on the object more than a uniform map); then the cost against crops and k."""
+    lines = [
+        "| model | layer | classes | cold s | concepts | R² (min) | score kept (median) | removal test holds "
+        "| same first concept by ablation | top concept's map on the object vs area |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in res["models"]:
+        rows = m["classes"]
+        ks = [r["k"] for r in rows]
+        kept = sorted(r["kept"] for r in rows)[len(rows) // 2]
+        held = sum(r["removal"] >= 0.8 for r in rows)
+        first = sum(r["same_first"] for r in rows)
+        if "mass" in rows[0]:
+            mass = sum(r["mass"] for r in rows) / len(rows)
+            area = sum(r["area"] for r in rows) / len(rows)
+            on = sum(r["on_object"] >= 0.5 for r in rows)
+            where = f"{mass:.0%} vs {area:.0%} ({on}/{len(rows)} classes)"
+        else:
+            where = "no masks"
+        lines.append(
+            f"| {m['model']} | `{m['layer']}` | {len(rows)} | {m['seconds']:.1f} | {min(ks)}–{max(ks)} | "
+            f"{min(r['r2'] for r in rows):.2f} | {kept:.0%} | {held}/{len(rows)} classes | {first}/{len(rows)} | {where} |"
+        )
+    growth = next((m["growth"] for m in res["models"] if "growth" in m), None)
+    if growth:
+        crops = sorted({g["crops"] for g in growth})
+        ks = sorted({g["k"] for g in growth})
+        cell = {(g["crops"], g["k"]): g["seconds"] for g in growth}
+        lines += [
+            "",
+            "Cost of one class (64 images, seconds, warm process) against the crops per side and the concepts k:",
+            "",
+            "| crops per side (crops per image) | " + " | ".join(f"k = {k}" for k in ks) + " |",
+            "|---|" + "---|" * len(ks),
+        ]
+        for c in crops:
+            lines.append(f"| {c} ({c * c}) | " + " | ".join(f"{cell[c, k]:.2f}" for k in ks) + " |")
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     res = load(name)
     body = {
@@ -337,6 +382,7 @@ def table(name: str) -> str:
         "diff": diff_table,
         "commands": commands_table,
         "large": large_table,
+        "concepts": concepts_table,
     }[name](res)
     return body + "\n\n" + measured(res)
 

@@ -54,7 +54,7 @@ def test_each_method_runs_in_its_own_process_in_alternating_order(tmp_path, monk
     assert saved["machine"]["cores"] >= 1 and "date" in saved and saved["repeats"] == 3
 
 
-@pytest.mark.parametrize("name", ["filters", "cam", "attributions", "latent", "units", "diff"])
+@pytest.mark.parametrize("name", ["filters", "cam", "attributions", "latent", "units", "diff", "concepts"])
 def test_results_exist_and_render(name):
     report = _module("report")
     text = report.table(name)
