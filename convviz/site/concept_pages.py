@@ -136,6 +136,9 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         "",
         colour_bar("the concept's peak over these images", label="Concept map"),
         "",
+    ]
+    top_end = len(lines)
+    evidence = [
         "## Evidence",
         "",
         f"*Ranking*: removing the {REMOVE} most important concepts (fewer when a class has fewer than "
@@ -152,7 +155,7 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         "",
     ]
     head = "| class | images | concepts | R² | score kept | top Sobol | score without top vs random | holds on |"
-    lines += [
+    evidence += [
         head + (" map on object vs area |" if test.masks is not None else ""),
         "|---" * (8 + (test.masks is not None)) + "|",
     ]
@@ -173,30 +176,30 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         ]
         if test.masks is not None:
             cells.append(f"{row['mass']:.0%} vs {row['area']:.0%}")
-        lines.append("| " + " | ".join(cells) + " |")
+        evidence.append("| " + " | ".join(cells) + " |")
     tested = [c for c in classes if "removal" in rows[c]]
     held = [c for c in tested if rows[c]["removal"] >= GOOD]
-    lines += [
+    evidence += [
         "",
         f"The ranking test holds for {len(held)} of the {len(tested)} classes with two or more concepts."
         if tested
         else "No class has two or more concepts: there is no ranking to test.",
     ]
     if failed:
-        lines[-1] += (
+        evidence[-1] += (
             " No concepts for "
             + "; ".join(f"{markup.text(names[c])}: {markup.text(why)}" for c, why in failed.items())
             + "."
         )
     if test.masks is not None and classes:
         better = sum(rows[c]["on_object"] >= 0.5 for c in classes)
-        lines[-1] += (
+        evidence[-1] += (
             f" The most important concept's map puts more of its mass on the object than a uniform map would on "
             f"most images in {better} of the {len(classes)} classes."
         )
     agree = [a for a in (results[c][0].agreement() for c in classes if results[c][0].k >= 3) if np.isfinite(a)]
     first = sum(int(np.argmax(results[c][0].ablation) == 0) for c in classes)
-    lines[-1] += (
+    evidence[-1] += (
         ""
         if not classes
         else (
@@ -205,11 +208,11 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
             + (f" (rank correlation with Sobol: median {np.nanmedian(agree):.2f})." if agree else ".")
         )
     )
-    lines += [""]
+    evidence += [""]
     shared = sorted({(min(c, d), max(c, d)) for (c, _), found in similar.items() for d, _, _ in found})
-    lines += ["## Shared concepts", ""]
+    shared_part = ["## Shared concepts", ""]
     if shared:
-        lines += [
+        shared_part += [
             f"Pairs of classes that use a concept in common (cosine of the two concept vectors ≥ {SIMILAR}, "
             f"each with a Sobol index ≥ {MATTERS} in its class): a part two classes both rely on is a part that "
             "cannot tell them apart, the usual ground of a confusion. (Concepts that matter to neither, such as "
@@ -231,10 +234,10 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
                 if conf
                 else "; never confused on the test split"
             )
-            lines.append(f"- {links}{said}.")
-        lines.append("")
+            shared_part.append(f"- {links}{said}.")
+        shared_part.append("")
     else:
-        lines += [
+        shared_part += [
             f"No two classes use a common concept (no pair of concepts with a Sobol index ≥ {MATTERS} each has a "
             f"cosine ≥ {SIMILAR}).",
             "",
@@ -294,6 +297,22 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
                 "</div>",
                 "",
             ]
+    summary = []
+    if classes:
+        ks = [results[c][0].k for c in classes]
+        summary = [
+            f"**{len(classes)} classes, {min(ks)}"
+            + (f"–{max(ks)}" if max(ks) != min(ks) else "")
+            + " concepts each.** "
+            + (f"The ranking test holds for {len(held)} of {len(tested)} classes " if tested else "")
+            + f"([evidence](#evidence)); {len(shared)} pair{'s' if len(shared) != 1 else ''} of classes rely on a "
+            "common concept ([shared concepts](#shared-concepts)). Classes: "
+            + " · ".join(f'<a href="#class-{c}">{markup.text(names[c])}</a>' for c in classes)
+            + ".",
+            "",
+        ]
+    lines[top_end:top_end] = summary
+    lines += shared_part + evidence
     seconds = time.perf_counter() - start
     lines += [f"This build computed (or read from the cache) this page in {seconds:.1f} s.", ""]
     write_if_changed(folder / "index.md", "\n".join(lines))
