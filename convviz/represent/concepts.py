@@ -26,7 +26,9 @@ activations keep.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -177,12 +179,12 @@ def default_concept_layer(model: keras.Model, images: np.ndarray) -> str:
     )
 
 
-def _head_step(model: keras.Model, layer: str):  # noqa: ANN202 - a compiled backend function
+def _head_step(model: keras.Model, layer: str) -> Callable[..., Any]:
     """``step(u, w, masks)``: the class scores of the activations rebuilt from coefficients
     ``u`` (1, h, w, k) masked by each row of ``masks`` (b, k), ``(u ⊙ mask) @ w``."""
     head = split_model(model, layer, logits=True).head
 
-    def step(u, w, masks):  # noqa: ANN001, ANN202
+    def step(u: Any, w: Any, masks: Any) -> Any:
         rebuilt = keras.ops.einsum("hwk,bk,kc->bhwc", u[0], masks, w)
         return head(rebuilt)
 

@@ -256,14 +256,12 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
             "",
         ]
         peak = maps.reshape(-1, r.k).max(axis=0)
-        for j in shown:
-            save_image(folder / f"x{j}.png", pictures[j])
         for i in range(r.k):
             crops = []
             for b in r.top_crops(i, TOP_CROPS):
-                img, top, left, side = (int(v) for v in r.boxes[b])
+                img, y0, x0, side = (int(v) for v in r.boxes[b])
                 src = f"c{c}_k{i + 1}_crop{b}.png"
-                save_image(folder / src, pictures[idx[img], top : top + side, left : left + side])
+                save_image(folder / src, pictures[idx[img], y0 : y0 + side, x0 : x0 + side])
                 crops.append(
                     figure(
                         src,
