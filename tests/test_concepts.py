@@ -291,3 +291,13 @@ def test_concepts_page_of_the_known_model(tmp_path, monkeypatch):
     crops = sorted(folder.glob("c0_k1_crop*.png"))
     assert len(crops) == 9 and len(list(folder.glob("c0_k1_map*.png"))) == 3
     assert concept_pages.write_concept_pages(entry, folder, progress=False) is None  # up to date
+
+
+def test_a_costly_model_factors_fewer_images_per_class():
+    from convviz.site.concept_pages import CROP_SECONDS, FIT_IMAGES, fit_images
+    from convviz.zoo.budget import SMALL_SECONDS
+
+    assert fit_images(SMALL_SECONDS, 1000) == FIT_IMAGES  # a small model keeps the full recipe
+    # 0.1 s a pass, 6 classes: 40 s / (6 classes × 9 crops × 0.1 / 3 s) = 22 images
+    assert fit_images(0.1, 6) == int(CROP_SECONDS / (6 * 9 * 0.1 / 3)) == 22
+    assert fit_images(0.1, 1) == FIT_IMAGES and fit_images(5.0, 100) == 4  # clipped to [4, 64]

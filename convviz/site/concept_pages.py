@@ -22,9 +22,20 @@ from convviz.site.class_data import shown_classes
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
 from convviz.site.html_parts import MUTED, THUMB, colour_bar, figure, strip
 
-__all__ = ["write_concept_pages", "class_images", "FIT_IMAGES", "RANK_IMAGES", "MAP_IMAGES", "TOP_CROPS"]
+__all__ = [
+    "write_concept_pages",
+    "class_images",
+    "fit_images",
+    "FIT_IMAGES",
+    "RANK_IMAGES",
+    "MAP_IMAGES",
+    "TOP_CROPS",
+    "CROP_SECONDS",
+]
 
-FIT_IMAGES = 64  # a class's test images whose crops are factored
+FIT_IMAGES = 64  # a class's test images whose crops are factored (a costly model: fewer, see fit_images)
+MIN_FIT_IMAGES = 4
+CROP_SECONDS = 40.0  # seconds of crop passes a costly model's concepts page may spend, all classes together
 RANK_IMAGES = 32  # ... of which the first these many rank the concepts (Sobol) and test the ranking
 MAP_IMAGES = 3  # test images each concept's map is drawn on
 TOP_CROPS = 9  # crops shown per concept
@@ -48,6 +59,19 @@ def _bar(value: float, label: str) -> str:
         f'<span style="display:block;width:{width:.1f}%;height:100%;background:var(--md-accent-fg-color, #526cfe)">'
         "</span></span>"
     )
+
+
+def fit_images(seconds_per_pass: float, classes: int, *, crops: int = 9) -> int:
+    """Images per class whose crops are factored: :data:`FIT_IMAGES` for a small model (a pass
+    of at most :data:`convviz.zoo.budget.SMALL_SECONDS`), else as many as let every class's
+    crops' forward passes (a third of a forward and backward pass each) fit in
+    :data:`CROP_SECONDS`, between 4 and :data:`FIT_IMAGES`."""
+    from convviz.zoo.budget import SMALL_SECONDS
+
+    if seconds_per_pass <= SMALL_SECONDS:
+        return FIT_IMAGES
+    fit = CROP_SECONDS / (max(1, classes) * crops * seconds_per_pass / 3)
+    return int(np.clip(fit, MIN_FIT_IMAGES, FIT_IMAGES))
 
 
 def _signed(share: float) -> str:
@@ -84,12 +108,15 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
     ok = test.correct(predicted)
     classes = [int(c) for c in shown_classes(y, predicted) if len(class_images(y, predicted, ok, int(c)))]
     results, rows, failed = {}, {}, {}
+    from convviz.store.cached import pass_seconds
+
+    per_class = fit_images(float(pass_seconds(model, cache=True)), len(classes))
     from tqdm.auto import tqdm
 
     for c in tqdm(classes, desc=f"concepts {entry.name}", unit="class", disable=not progress):
-        idx = class_images(y, predicted, ok, c)[:FIT_IMAGES]
+        idx = class_images(y, predicted, ok, c)[:per_class]
         try:
-            r = convviz.concepts(model, x[idx], class_index=c, rank_images=RANK_IMAGES, cache=True)
+            r = convviz.concepts(model, x[idx], class_index=c, rank_images=min(RANK_IMAGES, per_class), cache=True)
         except InputError as exc:  # said on the page: a class with nothing to factor
             failed[c] = str(exc)
             continue
@@ -122,10 +149,17 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         "",
         f"For each class of **{markup.text(entry.name)}**, the *concepts* the model recognizes it by, found as CRAFT "
         "does (Fel et al., CVPR 2023): each of the class's test images (right predictions, at most "
-        f"{FIT_IMAGES}) is cut into 9 overlapping crops, the crops' activations at layer {markup.code(layer)} "
+        f"{per_class}"
+        + (
+            ""
+            if per_class == FIT_IMAGES
+            else f": fewer than {FIT_IMAGES} because a pass of this model is costly, so that every class's crops "
+            f"take about {CROP_SECONDS:.0f} s of forward passes"
+        )
+        + f") is cut into 9 overlapping crops, the crops' activations at layer {markup.code(layer)} "
         "are factored into a few non-negative directions (NMF: the fewest, at most 10, that rebuild the "
         "activations with R² ≥ 0.9), and each direction's importance for the class score is its Sobol total "
-        f"index, averaged over {RANK_IMAGES} images. Each concept shows its {TOP_CROPS} crops that hold most of "
+        f"index, averaged over up to {min(RANK_IMAGES, per_class)} images. Each concept shows its {TOP_CROPS} crops that hold most of "
         f"it (one per image) and where it lies in {MAP_IMAGES} test images of the class.",
         "",
         "How to read a concept: the crops say *what* it is, the maps *where* it is; the bar is its Sobol "
