@@ -84,6 +84,8 @@ RESULTS = {
     "dataset_examples_of_layers",
     "diff_models",
     "pass_seconds",  # a model's cost per pass, which its pages' budget reads
+    "concepts",
+    "concept_maps",
 }
 MODELS = {"model-plain_cnn", "model-vgg_cnn", "model-mini_xception"}
 
@@ -165,7 +167,11 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
         "return float(min(max(cross / (xx * yy), 0.0), 1.0))",
         "return float(min(1.0, max(0.0, cross / (xx * yy))))",
     )
-    assert _results(_changed(after_attr, _keys(tmp_path))) == {"diff_models"}
+    after_similarity = _keys(tmp_path)
+    assert _results(_changed(after_attr, after_similarity)) == {"diff_models"}
+    # the factorization's options reach the concepts, not their maps (which project onto a bank)
+    _edit(tmp_path / "convviz" / "represent" / "factorize.py", "tol=1e-5", "tol=1e-6")
+    assert _results(_changed(after_similarity, _keys(tmp_path))) == {"concepts"}
 
 
 def test_imports_for_type_checkers_are_no_dependency_and_lazy_ones_are():
