@@ -12,7 +12,7 @@ from convviz.core.checks import predict
 from convviz.core.image import blurred
 from convviz.core.errors import InputError
 
-__all__ = ["deletion_curve", "insertion_curve", "auc"]
+__all__ = ["deletion_curve", "insertion_curve", "auc", "confidence_change"]
 
 
 def _predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -110,3 +110,34 @@ def auc(curve: np.ndarray) -> np.ndarray:
     """Area under curves sampled evenly on [0, 1] (trapezoid rule), per row."""
     c = np.atleast_2d(np.asarray(curve, np.float64))
     return ((c[:, 1:] + c[:, :-1]) / 2).mean(axis=1)
+
+
+def confidence_change(
+    model: Any,
+    images: np.ndarray,
+    maps: np.ndarray,
+    *,
+    class_index: int | Sequence[int] | np.ndarray | None = None,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average Drop and Increase in Confidence (Chattopadhay et al. 2018, as torchcam reports
+    them), per image: the image is multiplied by its map scaled to [0, 1] (by its maximum; a
+    negative value counts as 0), and the class probability Y of the image is compared with O of
+    the explanation-masked image.
+
+    Returns ``(drop, increase)``: ``max(0, Y − O) / Y`` (lower is more faithful: the map keeps
+    what the class needs; its mean × 100 is the Average Drop) and whether ``O > Y`` (its mean
+    × 100 is the Increase in Confidence), each (N,). An all-zero map masks out the whole image.
+    ``class_index`` defaults to each image's predicted class."""
+    x = np.asarray(images, np.float32)
+    h = np.maximum(np.asarray(maps, np.float32), 0)
+    if x.ndim != 4 or h.shape != x.shape[:3]:
+        raise InputError(f"images {x.shape} must be (N, H, W, C) and maps (N, H, W), got {h.shape}")
+    peak = h.reshape(len(h), -1).max(axis=1)
+    scale = np.divide(h, peak[:, None, None], out=np.zeros_like(h), where=peak[:, None, None] > 0)
+    probs = _predict(model, np.concatenate([x, x * scale[..., None]]), batch_size)
+    n = len(x)
+    classes = probs[:n].argmax(1) if class_index is None else np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
+    y, o = probs[np.arange(n), classes], probs[n + np.arange(n), classes]
+    drop = np.maximum(0.0, y - o) / np.maximum(y, 1e-12)
+    return drop.astype(np.float32), o > y

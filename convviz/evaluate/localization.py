@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from convviz.core.errors import InputError
 
-__all__ = ["pointing_game", "energy_pointing_game", "center_baseline", "random_baseline"]
+__all__ = [
+    "pointing_game",
+    "energy_pointing_game",
+    "relevance_mass",
+    "relevance_rank",
+    "center_baseline",
+    "random_baseline",
+]
 
 
 def _check_maps_masks(heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +71,28 @@ def energy_pointing_game(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     total = h.sum(axis=(1, 2))
     inside = (h * m).sum(axis=(1, 2))
     return np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0)
+
+
+def relevance_mass(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Relevance Mass Accuracy (Arras et al. 2022): the share of each map's positive relevance
+    inside its mask, in [0, 1] (the energy pointing game's measure, by the name the
+    localisation family of Quantus uses). A uniform map scores the mask's area. Returns (N,)."""
+    return energy_pointing_game(heatmaps, masks)
+
+
+def relevance_rank(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Relevance Rank Accuracy (Arras et al. 2022): with K the mask's size in pixels, the share
+    of the map's K most relevant pixels that lie in the mask, in [0, 1] (ties broken by pixel
+    order). A random map scores the mask's area on average; an empty mask gives NaN. Returns (N,)."""
+    h, m = _check_maps_masks(heatmaps, masks)
+    flat, inside = h.reshape(len(h), -1), m.reshape(len(m), -1)
+    out = np.full(len(h), np.nan)
+    for i, (hi, mi) in enumerate(zip(flat, inside)):
+        k = int(mi.sum())
+        if k:
+            top = np.argsort(-hi, kind="stable")[:k]
+            out[i] = mi[top].mean()
+    return out
 
 
 def center_baseline(shape: tuple[int, int], n: int = 1, *, sigma: float = 0.25) -> np.ndarray:

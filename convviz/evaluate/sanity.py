@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
-from convviz.graph.reinit import reinitialized_weights
+from convviz.evaluate.explain import explain
+from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
 from convviz.core.errors import InputError
-from convviz.core.errors import BlankMapWarning
 
 __all__ = ["ssim", "spearman", "RandomizationResult", "randomization_check", "PASS_THRESHOLD"]
 
@@ -101,76 +101,8 @@ class RandomizationResult:
         return self.verdict(threshold=threshold) == "passes"
 
 
-_WORK_ATTR = "_convviz_work_copy"
-
-
-def _work_copy(model: keras.Model) -> keras.Model:
-    """A clone of ``model`` holding ``model``'s current weights, for a check to re-initialize.
-
-    The clone is kept on the model itself (as its compiled functions are, see
-    :func:`convviz.core.backend.cached_jit`): a page checks several methods, and each check after
-    the first reuses the clone and the functions compiled for it instead of cloning and tracing
-    the network again (seconds each for a deep one). Its weights are set from ``model`` at every
-    call, so a check never starts from another check's re-initialized layers."""
-    import random
-
-    from convviz.core.backend import to_numpy
-
-    work = model.__dict__.get(_WORK_ATTR)
-    if work is None:
-        py_state = random.getstate()  # cloning draws default seeds from Python's generator
-        try:
-            work = keras.models.clone_model(model)
-        finally:
-            random.setstate(py_state)
-        object.__setattr__(model, _WORK_ATTR, work)  # not a tracked Keras attribute
-    work.set_weights([to_numpy(w) for w in model.weights])  # get_weights() warns (NumPy 2 copy keyword)
-    return work
-
-
-def _weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
-    from convviz.graph.layers import get_layer, layer_infos
-
-    out = []
-    for info in layer_infos(model):
-        if info.is_model:
-            continue
-        layer = get_layer(model, info.name)
-        if layer.weights:
-            out.append((info.name, layer))
-    return out[::-1]  # top (output) first
-
-
 def _flat(m: np.ndarray) -> bool:
     return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
-
-
-def _explanations(
-    model: keras.Model, images: np.ndarray, method: str, layer: str | None, class_index: Any, options: Mapping[str, Any]
-) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """(maps (N, H, W), classes explained, CAM layer) of a CAM or an attribution method,
-    unnormalized (no warning for flat maps: they are detected by the caller)."""
-    import warnings
-
-    from convviz.attr.cam import CAM_METHODS, cam_with_predictions
-    from convviz.attr.gradients import ATTRIBUTION_METHODS
-    from convviz.attr.attribute import attribute_with_predictions, attribution_map
-
-    if method in CAM_METHODS:
-        r = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method, normalize=False)
-        return r.maps, r.classes, r.layer
-    if method in ATTRIBUTION_METHODS:
-        extra = {} if layer is None else {"layer": layer}
-        with warnings.catch_warnings():  # an all-zero map of a randomized model is reported as degenerate
-            warnings.simplefilter("ignore", BlankMapWarning)
-            a = attribute_with_predictions(
-                model, images, method=method, class_index=class_index, **{**extra, **options}
-            )
-        return attribution_map(a.attributions), a.classes, layer
-    raise InputError(
-        f"unknown method {method!r}; valid: CAM methods {', '.join(CAM_METHODS)}; "
-        f"attribution methods {', '.join(ATTRIBUTION_METHODS)}"
-    )
 
 
 def randomization_check(
@@ -203,10 +135,12 @@ def randomization_check(
     from convviz.graph.layers import get_layer
 
     opts = dict(options or {})
-    ref_maps, ref_classes, ref_layer = _explanations(model, images, method, layer, class_index, opts)
+    ref_maps, ref_classes, ref_layer = explain(
+        model, images, method=method, layer=layer, class_index=class_index, options=opts
+    )
     ref_flat = np.array([_flat(m) for m in ref_maps])
-    work = _work_copy(model)
-    steps = _weighted_layers(work)
+    work = work_copy(model)
+    steps = weighted_layers(work)
     if max_steps is not None:
         steps = steps[:max_steps]
     if checkpoints is not None and checkpoints < 1:
@@ -223,7 +157,7 @@ def randomization_check(
         if k not in shown:
             continue
         names.append(name)
-        maps = _explanations(work, images, method, ref_layer, ref_classes, opts)[0]
+        maps = explain(work, images, method=method, layer=ref_layer, class_index=ref_classes, options=opts)[0]
         flat = ref_flat | np.array([_flat(m) for m in maps])
         deg.append(flat)
         sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])

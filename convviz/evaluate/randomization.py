@@ -1,0 +1,133 @@
+"""Randomization metrics: does an explanation depend on what it claims to explain?
+
+- **RandomLogit** (Sixt et al., "When Explanations Lie", ICML 2020): the map of a random other
+  class should differ from the map of the explained class (SSIM; lower is better).
+- **Smooth MPRT** (Hedström et al., "Sanity Checks Revisited", 2023): the model parameter
+  randomization test (Adebayo et al. 2018: re-initialize the layers from the top down, compare
+  the maps with the trained model's) on maps averaged over noisy copies of the image, which
+  removes the shattered-gradient noise that makes plain MPRT's correlations unstable. Its score
+  is the mean rank correlation over the cascade's depths (lower: the maps follow the weights).
+- **Efficient MPRT** (Hedström et al. 2024): the rise in the maps' complexity (discrete entropy
+  of their values) from the trained to the fully randomized model; above 1, the randomized
+  model's maps are noisier, as they should be (higher is better).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from convviz.core.errors import InputError
+from convviz.evaluate.complexity import histogram_entropy
+from convviz.evaluate.explain import Explainer
+from convviz.evaluate.robustness import unit_scaled
+from convviz.evaluate.sanity import spearman, ssim
+from convviz.graph.layers import get_layer
+from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
+
+__all__ = ["random_logit", "smooth_mprt", "efficient_mprt", "cascade_maps"]
+
+
+def _flat(m: np.ndarray) -> bool:
+    return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
+
+
+def random_logit(
+    model: Any, images: np.ndarray, explainer: Explainer, *, classes: np.ndarray, num_classes: int, seed: int = 0
+) -> np.ndarray:
+    """SSIM between each image's map for its class and its map for a random other class (drawn
+    from ``seed``), both scaled by their largest absolute value; NaN where either map is
+    constant. Returns (N,)."""
+    classes = np.asarray(classes, int)
+    if num_classes < 2:
+        raise InputError(f"RandomLogit needs at least 2 classes, got {num_classes}")
+    rng = np.random.default_rng(seed)
+    other = (classes + rng.integers(1, num_classes, len(classes))) % num_classes
+    a = unit_scaled(explainer(model, images, classes))
+    b = unit_scaled(explainer(model, images, other))
+    return np.array([np.nan if _flat(p) or _flat(q) else ssim(p, q) for p, q in zip(a, b)])
+
+
+def cascade_maps(
+    model: Any,
+    images: np.ndarray,
+    explainer: Explainer,
+    *,
+    classes: np.ndarray,
+    depths: int | None = 4,
+    samples: int = 1,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The maps of the trained model and at ``depths`` evenly spaced depths of the top-down
+    randomization cascade (the last: every weighted layer re-initialized; ``None``: every
+    depth), each the mean over ``samples`` copies of the images with Gaussian noise of
+    ``noise`` × their value range. The user's model is not modified (a copy is). Returns
+    ``(trained (N, H, W), randomized (depths, N, H, W), layers reached)``."""
+    x = np.asarray(images, np.float32)
+    classes = np.asarray(classes, int)
+    if samples < 1 or noise < 0:
+        raise InputError(f"samples must be ≥ 1 and noise ≥ 0, got {samples} and {noise}")
+    span = float(x.max() - x.min()) or 1.0
+    rng = np.random.default_rng(seed)
+    copies = x[None] + (rng.normal(0, noise * span, (samples, *x.shape)).astype(np.float32) if noise else 0)
+    copies = np.broadcast_to(copies, (samples, *x.shape)).reshape(-1, *x.shape[1:])
+
+    def smoothed(m: Any) -> np.ndarray:
+        maps = explainer(m, copies, np.tile(classes, samples))
+        return np.asarray(maps, np.float64).reshape(samples, len(x), *maps.shape[1:]).mean(axis=0)
+
+    trained = smoothed(model)
+    work = work_copy(model)
+    steps = weighted_layers(work)
+    n = len(steps)
+    if depths is not None and depths < 1:
+        raise InputError(f"depths must be at least 1 (or None: every layer), got {depths}")
+    shown = (
+        set(range(n)) if depths is None else {int(round(v)) for v in np.linspace(n - 1, -1, min(depths, n) + 1)[:-1]}
+    )
+    names, out = [], []
+    for k, (name, layer) in enumerate(steps):
+        layer.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
+        if k in shown:
+            names.append(name)
+            out.append(smoothed(work))
+    return trained, np.stack(out), tuple(names)
+
+
+def smooth_mprt(
+    model: Any,
+    images: np.ndarray,
+    explainer: Explainer,
+    *,
+    classes: np.ndarray,
+    depths: int = 4,
+    samples: int = 4,
+    noise: float = 0.1,
+    seed: int = 0,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Smooth MPRT: the rank correlation of each image's noise-averaged map with the trained
+    model's at each depth of the cascade (:func:`cascade_maps`); NaN where either map is
+    constant. Returns ``(spearman (depths, N), layers reached)``; its mean is the score (lower:
+    the maps depend on the weights)."""
+    trained, randomized, names = cascade_maps(
+        model, images, explainer, classes=classes, depths=depths, samples=samples, noise=noise, seed=seed
+    )
+    flat = np.array([_flat(m) for m in trained])
+    corr = np.array(
+        [[np.nan if f or _flat(b) else spearman(a, b) for a, b, f in zip(trained, step, flat)] for step in randomized]
+    )
+    return corr, names
+
+
+def efficient_mprt(
+    model: Any, images: np.ndarray, explainer: Explainer, *, classes: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """Efficient MPRT: per image, the discrete entropy of the fully randomized model's map over
+    the trained model's (:func:`convviz.evaluate.complexity.histogram_entropy`); above 1 the
+    randomized maps are more complex, as a map that explains the model's weights should become.
+    NaN where the trained map is constant. Returns (N,)."""
+    trained, randomized, _ = cascade_maps(model, images, explainer, classes=classes, depths=1, seed=seed)
+    before, after = histogram_entropy(trained), histogram_entropy(randomized[-1])
+    return np.divide(after, before, out=np.full(len(before), np.nan), where=before > 0)

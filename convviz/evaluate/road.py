@@ -1,0 +1,139 @@
+"""ROAD: RemOve And Debias (Rong et al., "A Consistent and Efficient Evaluation Strategy for
+Attribution Methods", ICML 2022).
+
+Deletion with a constant (black) shifts the image out of the data distribution, and the
+model's score falls for that reason as much as for the pixels' evidence. ROAD removes the
+most (MoRF) or least (LeRF) relevant pixels at several levels and fills them by **noisy linear
+imputation**: each removed pixel is the weighted mean of its 8 neighbours (weight 1/6 for the
+four edge neighbours, 1/12 for the diagonal ones), the removed pixels solved together as one
+sparse linear system per image, plus Gaussian noise (σ = 0.01), so that the filled region
+carries no trace of the removal's shape. A faithful map: the score falls fast under MoRF and
+slowly under LeRF; the ROAD score here is the mean gap LeRF − MoRF over the levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from convviz.core.errors import InputError
+
+__all__ = ["LEVELS", "noisy_linear_impute", "road_curves", "road_score"]
+
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the paper's removal levels
+
+_NEIGHBOURS = (
+    ((1, 1), 1 / 12),
+    ((0, 1), 1 / 6),
+    ((-1, 1), 1 / 12),
+    ((1, -1), 1 / 12),
+    ((0, -1), 1 / 6),
+    ((-1, -1), 1 / 12),
+    ((1, 0), 1 / 6),
+    ((-1, 0), 1 / 6),
+)
+
+
+def _impute_one(img: np.ndarray, removed: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    h, w, c = img.shape
+    r = np.flatnonzero(removed.ravel())
+    out = img.copy()
+    if len(r) == 0:
+        return out
+    index = np.full(h * w, -1)
+    index[r] = np.arange(len(r))
+    index = index.reshape(h, w)
+    ys, xs = np.divmod(r, w)
+    diag = np.zeros(len(r))
+    rows, cols, vals = [np.arange(len(r))], [np.arange(len(r))], []
+    rhs = np.zeros((len(r), c))
+    for (dy, dx), weight in _NEIGHBOURS:
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        diag[inside] += weight
+        i = np.flatnonzero(inside)
+        j = index[ny[inside], nx[inside]]
+        unknown = j >= 0
+        rows.append(i[unknown])
+        cols.append(j[unknown])
+        vals.append(np.full(int(unknown.sum()), -weight))
+        known = i[~unknown]
+        rhs[known] += weight * img[ny[inside][~unknown], nx[inside][~unknown]]
+    a = sp.csc_matrix(
+        (np.concatenate([diag, *vals]), (np.concatenate(rows), np.concatenate(cols))), shape=(len(r),) * 2
+    )
+    # symmetric positive definite: no pivoting, a symmetric ordering (a third faster than the default, measured)
+    lu = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    solved = lu.solve(rhs)
+    out[ys, xs] = solved + rng.normal(0.0, noise, solved.shape)
+    return out
+
+
+def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise: float = 0.01, seed: int = 0) -> np.ndarray:
+    """``images`` (N, H, W, C) with the pixels where ``removed`` (N, H, W) is True replaced by
+    the noisy linear imputation of ROAD (see the module): the discrete harmonic interpolation
+    of the kept pixels over the 8-neighbourhood, plus N(0, ``noise``²). A removed region with no
+    kept pixel anywhere in the image is all noise around 0. Deterministic for a ``seed``."""
+    x = np.asarray(images, np.float64)
+    mask = np.asarray(removed, bool)
+    if x.ndim != 4 or mask.shape != x.shape[:3]:
+        raise InputError(f"images must be (N, H, W, C) and removed (N, H, W); got {x.shape} and {mask.shape}")
+    if mask.all(axis=(1, 2)).any():
+        raise InputError("removed covers a whole image: there is no pixel to impute from")
+    rng = np.random.default_rng(seed)
+    return np.stack([_impute_one(xi, mi, noise, rng) for xi, mi in zip(x, mask)]).astype(np.float32)
+
+
+def road_curves(
+    model: Any,
+    images: np.ndarray,
+    maps: np.ndarray,
+    *,
+    class_index: int | Sequence[int] | np.ndarray | None = None,
+    levels: Sequence[float] = LEVELS,
+    noise: float = 0.01,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The class probability after removing, at each level, the most relevant (MoRF) and the
+    least relevant (LeRF) share of the pixels by ``maps`` (N, H, W), imputed by
+    :func:`noisy_linear_impute`. Returns ``(morf, lerf)``, each (N, len(levels)). ``class_index``
+    defaults to each image's predicted class."""
+    from convviz.core.checks import predict
+
+    x = np.asarray(images, np.float32)
+    h = np.asarray(maps, np.float64)
+    if x.ndim != 4 or h.shape != x.shape[:3]:
+        raise InputError(f"images {x.shape} must be (N, H, W, C) and maps (N, H, W), got {h.shape}")
+    if not levels or any(not 0 < p < 1 for p in levels):
+        raise InputError(f"levels must be shares of the pixels strictly between 0 and 1, got {list(levels)}")
+    n, hh, ww = h.shape
+    classes = (
+        predict(model, x, batch_size=batch_size).argmax(1)
+        if class_index is None
+        else np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
+    )
+    rank = np.argsort(np.argsort(-h.reshape(n, -1), axis=1, kind="stable"), axis=1).reshape(n, hh, ww)
+    filled = []
+    for k, p in enumerate(levels):
+        count = int(round(p * hh * ww))
+        filled.append(noisy_linear_impute(x, rank < count, noise=noise, seed=seed + 2 * k))  # most relevant gone
+        filled.append(noisy_linear_impute(x, rank >= hh * ww - count, noise=noise, seed=seed + 2 * k + 1))
+    probs = predict(model, np.concatenate(filled), batch_size=batch_size)
+    scores = probs[np.arange(len(probs)), np.tile(classes, 2 * len(levels))].reshape(len(levels), 2, n)
+    return scores[:, 0].T.astype(np.float32), scores[:, 1].T.astype(np.float32)
+
+
+def road_score(morf: np.ndarray, lerf: np.ndarray) -> np.ndarray:
+    """Per image, the mean over the levels of LeRF − MoRF: how much more the score keeps when
+    the least relevant pixels go than when the most relevant go (0: the map orders nothing;
+    higher is more faithful). Returns (N,)."""
+    morf, lerf = np.atleast_2d(morf), np.atleast_2d(lerf)
+    if morf.shape != lerf.shape:
+        raise InputError(f"morf {morf.shape} and lerf {lerf.shape} must have the same shape")
+    return (lerf - morf).mean(axis=1)

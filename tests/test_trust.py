@@ -1,0 +1,204 @@
+"""The trust metrics (issue 39) against hand-computed values, and the scorecard's rules."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import small_functional
+
+from convviz.core.errors import InputError
+from convviz.evaluate.complexity import complexity, histogram_entropy, sparseness
+from convviz.evaluate.explain import baseline_explainer, baseline_maps, method_explainer
+from convviz.evaluate.faithfulness import confidence_change
+from convviz.evaluate.localization import relevance_mass, relevance_rank
+from convviz.evaluate.randomization import efficient_mprt, random_logit, smooth_mprt
+from convviz.evaluate.road import noisy_linear_impute, road_curves, road_score
+from convviz.evaluate.robustness import sensitivity
+
+L = keras.layers
+
+
+# -- complexity
+
+
+def test_sparseness_is_the_gini_index():
+    assert sparseness(np.ones((1, 4, 4))) == pytest.approx([0.0])
+    one = np.zeros((1, 4, 4))
+    one[0, 1, 2] = 5.0
+    assert sparseness(one) == pytest.approx([15 / 16])  # (n - 1) / n
+    # sorted |a| = 0, 0, 1, 3: Σ (2i − n − 1) aᵢ = 1 + 9 = 10, over n Σ a = 16
+    assert sparseness(np.array([[[0.0, -3.0], [1.0, 0.0]]])) == pytest.approx([0.625])
+    assert np.isnan(sparseness(np.zeros((1, 2, 2))))[0]
+
+
+def test_complexity_is_the_entropy_of_the_shares():
+    assert complexity(np.ones((1, 4, 4))) == pytest.approx([math.log(16)])
+    one = np.zeros((1, 3, 3))
+    one[0, 0, 0] = 2.0
+    assert complexity(one) == pytest.approx([0.0])
+    p = np.array([0.25, 0.25, 0.5])
+    assert complexity(np.array([[[1.0, -1.0, 2.0]]])) == pytest.approx([-(p * np.log(p)).sum()])
+    with pytest.raises(InputError, match="NaN"):
+        complexity(np.full((1, 2, 2), np.nan))
+
+
+def test_histogram_entropy():
+    assert histogram_entropy(np.ones((1, 4, 4))) == pytest.approx([0.0])
+    half = np.zeros((1, 4, 4))
+    half[0, :2] = 1.0
+    assert histogram_entropy(half) == pytest.approx([math.log(2)])
+
+
+# -- localisation
+
+
+def test_relevance_mass_and_rank():
+    mask = np.zeros((1, 4, 4), bool)
+    mask[0, :2, :2] = True
+    on = mask.astype(float)
+    assert relevance_mass(on, mask) == pytest.approx([1.0])
+    assert relevance_mass(np.ones((1, 4, 4)), mask) == pytest.approx([0.25])  # a uniform map: the area
+    assert relevance_rank(on + 0.01 * np.arange(16).reshape(1, 4, 4), mask) == pytest.approx([1.0])
+    off = 1.0 - on
+    assert relevance_rank(off, mask) == pytest.approx([0.0])
+    # 4 mask pixels; the top 4 of this map: two inside, two outside
+    m = np.zeros((1, 4, 4))
+    m[0, 0, 0], m[0, 1, 1], m[0, 3, 3], m[0, 2, 3] = 4, 3, 2, 1
+    assert relevance_rank(m, mask) == pytest.approx([0.5])
+    assert np.isnan(relevance_rank(m, np.zeros((1, 4, 4), bool)))[0]
+
+
+# -- ROAD
+
+
+def test_noisy_linear_imputation_is_exact_on_a_ramp():
+    """A linear ramp is its own weighted neighbour mean: without noise, the imputation puts it
+    back exactly inside the image (on the border the neighbours are one-sided)."""
+    yy, xx = np.mgrid[:12, :12]
+    ramp = (0.03 * xx + 0.05 * yy)[None, ..., None].repeat(2, axis=-1).astype(np.float32)
+    removed = np.zeros((1, 12, 12), bool)
+    removed[0, 3:9, 2:10] = True
+    out = noisy_linear_impute(ramp, removed, noise=0.0)
+    np.testing.assert_allclose(out, ramp, atol=1e-5)
+    noisy = noisy_linear_impute(
+        np.zeros((1, 32, 32, 1), np.float32), np.pad(np.ones((1, 30, 30), bool), ((0, 0), (1, 1), (1, 1))), noise=0.5
+    )
+    assert noisy[0, 1:-1, 1:-1].std() == pytest.approx(0.5, rel=0.05)
+    assert np.array_equal(
+        noisy,
+        noisy_linear_impute(
+            np.zeros((1, 32, 32, 1), np.float32),
+            np.pad(np.ones((1, 30, 30), bool), ((0, 0), (1, 1), (1, 1))),
+            noise=0.5,
+        ),
+    )
+    with pytest.raises(InputError, match="whole image"):
+        noisy_linear_impute(ramp, np.ones((1, 12, 12), bool))
+
+
+def _left_half_model() -> keras.Model:
+    """Class 0's logit is a quarter of the left half's sum minus 4 (0 for pixels of 0.5 on
+    average), class 1's its negative: the right half is ignored."""
+    inp = keras.Input((8, 8, 1))
+    left = L.Cropping2D(((0, 0), (0, 4)))(inp)
+    flat = L.Flatten()(left)
+    dense = L.Dense(2, activation="softmax")
+    model = keras.Model(inp, dense(flat))
+    w = np.zeros((32, 2), np.float32)
+    w[:, 0], w[:, 1] = 0.25, -0.25
+    dense.set_weights([w, np.array([-4.0, 4.0], np.float32)])
+    return model
+
+
+def test_road_rewards_the_map_on_the_half_the_model_reads():
+    model = _left_half_model()
+    x = np.random.default_rng(0).uniform(0.01, 1.0, (6, 8, 8, 1)).astype(np.float32)
+    left = np.zeros((6, 8, 8))
+    left[:, :, :4] = x[:, :, :4, 0]  # the input itself, where the model reads it
+    right = np.zeros((6, 8, 8))
+    right[:, :, 4:] = x[:, :, 4:, 0]
+    levels = (0.1, 0.2, 0.3)  # at most 19 of the left half's 32 pixels
+    morf, lerf = road_curves(model, x, left, class_index=0, levels=levels)
+    assert morf.shape == lerf.shape == (6, 3)
+    # the brightest pixels the model reads go first under MoRF (filled by their darker
+    # neighbours' mean): the score falls; LeRF takes the ignored half first
+    assert (road_score(morf, lerf) > 0.1).all()
+    morf_r, lerf_r = road_curves(model, x, right, class_index=0, levels=levels)
+    assert (road_score(morf, lerf) > road_score(morf_r, lerf_r) + 0.1).all()
+    np.testing.assert_allclose(lerf[:, 2], model.predict(x, verbose=0)[:, 0], atol=1e-4)  # only ignored pixels gone
+    with pytest.raises(InputError, match="levels"):
+        road_curves(model, x, left, levels=(0.5, 1.0))
+
+
+def test_average_drop_and_increase_on_the_left_half_model():
+    model = _left_half_model()
+    x = np.random.default_rng(1).uniform(0.6, 1.0, (4, 8, 8, 1)).astype(np.float32)  # class 0: p > 0.5
+    keep_left = np.zeros((4, 8, 8))
+    keep_left[:, :, :4] = 1.0
+    drop, up = confidence_change(model, x, keep_left, class_index=0)
+    assert drop == pytest.approx(np.zeros(4), abs=1e-5) and not up.any()  # the map keeps all the model reads
+    y = model.predict(x, verbose=0)[:, 0]
+    drop, up = confidence_change(model, x, 1.0 - keep_left, class_index=0)  # the left half blacked out: p = 1/(1+e^8)
+    o = 1 / (1 + math.exp(8))
+    np.testing.assert_allclose(drop, (y - o) / y, rtol=1e-4)
+
+
+# -- randomization and robustness
+
+
+def test_random_logit_flags_a_class_blind_explainer():
+    model = small_functional(classes=3)
+    x = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)
+    classes = np.zeros(4, int)
+    blind = random_logit(model, x, baseline_explainer("edge detector"), classes=classes, num_classes=3)
+    assert blind == pytest.approx(np.ones(4))
+
+    def by_class(m, images, cls):  # a bright square where the class says: different for every class
+        out = np.zeros(images.shape[:3])
+        for i, c in enumerate(cls):
+            out[i, 5 * c : 5 * c + 5, 5 * c : 5 * c + 5] = 1.0
+        return out
+
+    assert (random_logit(model, x, by_class, classes=classes, num_classes=3) < 0.5).all()
+    with pytest.raises(InputError, match="2 classes"):
+        random_logit(model, x, by_class, classes=classes, num_classes=1)
+
+
+def test_mprt_of_a_model_blind_map_and_of_gradients():
+    model = small_functional(classes=3)
+    x = np.random.default_rng(2).random((3, 16, 16, 3)).astype(np.float32)
+    classes = np.array([0, 1, 2])
+    corr, layers = smooth_mprt(model, x, baseline_explainer("edge detector"), classes=classes, depths=2, samples=2)
+    assert corr.shape == (2, 3) and np.allclose(corr, 1.0) and len(layers) == 2
+    assert efficient_mprt(model, x, baseline_explainer("edge detector"), classes=classes) == pytest.approx(np.ones(3))
+    weights = [w.copy() for w in model.get_weights()]
+    corr, _ = smooth_mprt(model, x, method_explainer("saliency"), classes=classes, depths=2, samples=2)
+    assert np.nanmean(corr) < 0.9  # re-drawn weights move a gradient map
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # the user's model is untouched
+
+
+def test_sensitivity_of_fixed_and_random_explainers():
+    model = small_functional()
+    x = np.random.default_rng(3).random((5, 16, 16, 3)).astype(np.float32)
+    classes = np.zeros(5, int)
+    fixed = sensitivity(model, x, lambda m, images, cls: np.ones(images.shape[:3]), classes=classes)
+    assert np.allclose(fixed[0], 0) and np.allclose(fixed[1], 0)
+    # two independent uniform maps, each over its maximum: E‖u − v‖² / E‖u‖² = (2/12) / (1/3)
+    most, avg = sensitivity(model, x, baseline_explainer("random map"), classes=classes, samples=4)
+    assert avg == pytest.approx(np.full(5, math.sqrt(0.5)), abs=0.03) and (most >= avg).all()
+    with pytest.raises(InputError, match="radius"):
+        sensitivity(model, x, baseline_explainer("random map"), classes=classes, radius=0)
+
+
+def test_baselines():
+    x = np.zeros((2, 8, 8, 3), np.float32)
+    x[:, :, 4:] = 1.0
+    edges = baseline_maps("edge detector", x)
+    assert edges[:, :, 3:5].min() > 0 and edges[:, :, :2].max() == 0  # the edge, nothing else
+    a, b = baseline_maps("random map", x, seed=1), baseline_maps("random map", x, seed=2)
+    assert not np.array_equal(a, b) and np.array_equal(a, baseline_maps("random map", x, seed=1))
+    with pytest.raises(InputError, match="valid: random map, edge detector"):
+        baseline_maps("sobel", x)
