@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands", "large", "concepts")
+NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands", "large", "concepts", "trust")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -43,6 +43,8 @@ def measured(res: dict[str, Any]) -> str:
         "latent": "cold = the first call in a fresh process, warm = the same call again",
         "units": f"in one process after a warm-up, min of {res.get('repeats')} repeats",
         "large": "one cold `convviz render` per model in a fresh process (empty cache), one quiet run",
+        "trust": "the metrics in one warm process, min of 3 repeats (the Smooth MPRT loop: 1); each scorecard cold "
+        "in a fresh process without the cache (model loading not counted)",
         "concepts": "each model cold in a fresh process without the cache (model loading not counted), one quiet run; "
         "the cost table in one warm process",
         "diff": f"each command run in a fresh process, min of {res.get('repeats')} repeats; CKA in one process",
@@ -371,6 +373,38 @@ def concepts_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def trust_table(res: dict[str, Any]) -> str:
+    """The scorecard's metrics batched against a per-image loop, ROAD's imputation against the
+    number of images, and the whole scorecard of each embedded model, cold."""
+    lines = [
+        f"| metric ({res['config']['metric_images']} images) | batched s | per-image loop s | loop / batched |",
+        "|---|---|---|---|",
+    ]
+    for r in res["metrics"]:
+        lines.append(f"| {r['metric']} | {r['batched']:.2f} | {r['loop']:.2f} | {r['ratio']:.1f}× |")
+    lines += [
+        "",
+        "ROAD's noisy linear imputation (9 levels, MoRF and LeRF: 18 sparse solves per image, 64×64):",
+        "",
+        "| images | seconds | ms per image |",
+        "|---|---|---|",
+    ]
+    for r in res["imputation"]:
+        lines.append(f"| {r['images']} | {r['seconds']:.2f} | {1000 * r['per_image']:.0f} |")
+    lines += [
+        "",
+        "| model | methods (with the 2 baselines) | images (ROAD, randomization) | cold s |",
+        "|---|---|---|---|",
+    ]
+    for r in res["scorecards"]:
+        imgs = r["images"]
+        lines.append(
+            f"| {r['model']} | {r['methods']} | {imgs['Sparseness']} ({imgs['ROAD']}, {imgs['Smooth MPRT']}) "
+            f"| {r['seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     res = load(name)
     body = {
@@ -383,6 +417,7 @@ def table(name: str) -> str:
         "commands": commands_table,
         "large": large_table,
         "concepts": concepts_table,
+        "trust": trust_table,
     }[name](res)
     return body + "\n\n" + measured(res)
 

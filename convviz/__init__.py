@@ -51,6 +51,9 @@ _EXPORTS: dict[str, str] = {
     "concepts": "store.cached",
     "concept_maps": "store.cached",
     "concept_logits": "represent.concepts",
+    "scorecard": "store.cached",
+    "Scorecard": "evaluate.scorecard",
+    "plot_scorecard": "figures.evidence",
     "conv_layers": "graph.layers",
     "last_conv_layer": "graph.layers",
     "split_model": "graph.split",
@@ -123,7 +126,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from convviz.evaluate.sanity import RandomizationResult, spearman, ssim
     from convviz.figures.activations import plot_activation_grid, plot_sparsity
     from convviz.figures.embedding import plot_embedding, plot_thumbnails
-    from convviz.figures.evidence import plot_randomization
+    from convviz.evaluate.scorecard import Scorecard
+    from convviz.figures.evidence import plot_randomization, plot_scorecard
     from convviz.figures.heatmaps import overlay_heatmap, plot_attribution, plot_heat_colorbar, plot_heatmap_overlay
     from convviz.figures.output import save_figure, save_image
     from convviz.figures.patterns import plot_filter_grid
@@ -161,6 +165,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         predict,
         project,
         randomization_check,
+        scorecard,
         visualize_classes,
         visualize_filters,
     )
@@ -184,6 +189,9 @@ __all__ = [
     "concept_maps",
     "concepts",
     "Concepts",
+    "scorecard",
+    "Scorecard",
+    "plot_scorecard",
     "conv_layers",
     "ConvvizWarning",
     "dataset_examples",

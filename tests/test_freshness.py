@@ -86,6 +86,7 @@ RESULTS = {
     "pass_seconds",  # a model's cost per pass, which its pages' budget reads
     "concepts",
     "concept_maps",
+    "scorecard",
 }
 MODELS = {"model-plain_cnn", "model-vgg_cnn", "model-mini_xception"}
 
@@ -130,6 +131,7 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
         "grad_cam",
         "cam_with_predictions",
         "randomization_check",  # it checks Grad-CAM too
+        "scorecard",  # it scores every CAM method
         "attribute",  # Grad-CAM is one of the attribution page's methods
         "attribute_with_predictions",
         "diff_models",  # the diff compares Grad-CAMs
@@ -159,6 +161,7 @@ def test_an_edit_recomputes_exactly_what_depends_on_it(tmp_path):
         "attribute",
         "attribute_with_predictions",
         "randomization_check",
+        "scorecard",  # it scores every attribution method
         "diff_models",  # its randomization check reaches every method (by name, at run time)
     }
     # the similarity code reaches only the diff

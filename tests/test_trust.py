@@ -202,3 +202,96 @@ def test_baselines():
     assert not np.array_equal(a, b) and np.array_equal(a, baseline_maps("random map", x, seed=1))
     with pytest.raises(InputError, match="valid: random map, edge detector"):
         baseline_maps("sobel", x)
+
+
+# -- the scorecard
+
+
+def test_bootstrap_interval_covers_the_mean():
+    from convviz.evaluate.scorecard import bootstrap_interval
+
+    v = np.random.default_rng(0).normal(1.0, 0.1, 400)
+    lo, hi = bootstrap_interval(v)
+    assert lo < v.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * 0.1 / 20, rel=0.25)
+    assert all(np.isnan(bootstrap_interval(np.array([np.nan]))))
+
+
+def test_scorecard_marks_follow_the_stated_rules():
+    """A tiny model and two methods: every mark is what its rule says of the values."""
+    from convviz.evaluate.explain import BASELINES
+    from convviz.evaluate.scorecard import FAMILIES, METRICS, SIMILAR, scorecard
+
+    model = small_functional(classes=3)
+    rng = np.random.default_rng(4)
+    x = rng.random((12, 16, 16, 3)).astype(np.float32)
+    masks = np.zeros((12, 16, 16), bool)
+    masks[:, 4:12, 4:12] = True
+    card = scorecard(
+        model,
+        x,
+        methods=["gradcam", "saliency"],
+        masks=masks,
+        layer="c2",
+        road_images=4,
+        randomization_images=4,
+        sensitivity_images=4,
+    )
+    assert card.methods == ("gradcam", "saliency", *BASELINES) and card.metrics == tuple(METRICS)
+    assert card.images["ROAD"] == 4 and card.images["Sparseness"] == 12 and card.images["Smooth MPRT"] == 4
+    for m in card.methods:
+        for family in FAMILIES:
+            deciding = [k for k in METRICS if METRICS[k][0] == family and METRICS[k][2]]
+            if family == "randomization":
+                below = [card.interval(m, k)[1] < SIMILAR for k in deciding]
+                above = [card.interval(m, k)[0] >= SIMILAR for k in deciding]
+                want = "pass" if all(below) else "fail" if all(above) else "warn"
+            else:
+                wins = [card.beats_random(m, k) for k in deciding]
+                want = "pass" if all(wins) else "warn" if any(wins) else "fail"
+            assert card.mark(m, family) == want, (m, family)
+    # the baselines' marks are the reason to read every family
+    assert card.mark("random map", "randomization") == "pass"
+    assert card.mark("edge detector", "randomization") == "fail"
+    assert card.mark("random map", "complexity") == "fail"  # it never beats itself
+    text = card.sentence("tiny")
+    assert text.startswith("On tiny, ") and "edge detector" not in text  # baselines are not judged in words
+    no_masks = scorecard(model, x[:4], methods=["gradcam"], layer="c2", road_images=0, randomization_images=2)
+    assert "Relevance Mass" not in no_masks.metrics and no_masks.mark("gradcam", "localisation") == "n/a"
+    assert "ROAD" not in no_masks.metrics  # no ROAD: Average Drop alone decides faithfulness
+    want = "pass" if no_masks.beats_random("gradcam", "Average Drop") else "fail"
+    assert no_masks.mark("gradcam", "faithfulness") == want
+    with pytest.raises(InputError, match="methods is empty"):
+        scorecard(model, x, methods=[])
+    with pytest.raises(InputError, match="unknown method 'lime'"):
+        scorecard(model, x[:2], methods=["lime"], road_images=1)
+
+
+@pytest.mark.slow
+def test_the_literature_on_the_embedded_zoo():
+    """Adebayo et al. 2018 on shapes-cnn: Guided Backprop fails the randomization family and
+    Grad-CAM passes it; gradients' maps follow the weights (Smooth MPRT below 0.5). An edge
+    detector beats the random map on complexity and localisation, and fails randomization:
+    one family is never enough."""
+    from convviz import zoo
+    from convviz.evaluate.scorecard import SIMILAR, scorecard
+
+    e = zoo.entry("shapes-cnn")
+    model = zoo.load(e, progress=False)
+    test = zoo.dataset(e, "test")
+    card = scorecard(
+        model,
+        test.x[:64],
+        methods=["gradcam", "saliency", "guided_backprop"],
+        masks=test.masks[:64],
+        layer=e.cam_layer(model),
+        road_images=8,
+        randomization_images=8,
+        sensitivity_images=4,
+    )
+    assert card.mark("guided_backprop", "randomization") == "fail"
+    assert card.mark("gradcam", "randomization") == "pass"
+    assert card.interval("saliency", "Smooth MPRT")[1] < SIMILAR
+    assert card.mark("edge detector", "randomization") == "fail"
+    assert card.mark("edge detector", "complexity") == "pass" and card.mark("edge detector", "localisation") == "pass"
+    assert card.mark("gradcam", "faithfulness") == "pass"  # ROAD and Average Drop beat the random map
+    assert "Guided Backprop fails randomization" in card.sentence("shapes-cnn", {"guided_backprop": "Guided Backprop"})

@@ -35,7 +35,7 @@ def explain(
 
     CAMs are upsampled to the image and not normalized; an attribution becomes
     :func:`convviz.attr.attribute.attribution_map` (magnitude summed over the colour channels).
-    ``options`` go to the attribution method (``steps``, ``samples``...). All-zero maps raise no
+    ``options`` go to the method (``steps``, ``samples``, ``scorecam_channels``...). All-zero maps raise no
     warning: the metrics detect and report them."""
     options = dict(options or {})
     import warnings
@@ -45,7 +45,9 @@ def explain(
     from convviz.attr.attribute import attribute_with_predictions, attribution_map
 
     if method in CAM_METHODS:
-        r = cam_with_predictions(model, images, layer=layer, class_index=class_index, method=method, normalize=False)
+        r = cam_with_predictions(
+            model, images, layer=layer, class_index=class_index, method=method, normalize=False, **options
+        )
         return r.maps, r.classes, r.layer
     if method in ATTRIBUTION_METHODS:
         extra = {} if layer is None else {"layer": layer}

@@ -13,7 +13,9 @@ slowly under LeRF; the ROAD score here is the mean gap LeRF − MoRF over the le
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -119,11 +121,15 @@ def road_curves(
         else np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
     )
     rank = np.argsort(np.argsort(-h.reshape(n, -1), axis=1, kind="stable"), axis=1).reshape(n, hh, ww)
-    filled = []
+    tasks = []
     for k, p in enumerate(levels):
         count = int(round(p * hh * ww))
-        filled.append(noisy_linear_impute(x, rank < count, noise=noise, seed=seed + 2 * k))  # most relevant gone
-        filled.append(noisy_linear_impute(x, rank >= hh * ww - count, noise=noise, seed=seed + 2 * k + 1))
+        tasks.append((rank < count, seed + 2 * k))  # MoRF: the most relevant gone
+        tasks.append((rank >= hh * ww - count, seed + 2 * k + 1))  # LeRF: the least relevant gone
+    # the sparse solves release the GIL: one thread per core (or per the worker's share of them)
+    threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:
+        filled = list(pool.map(lambda t: noisy_linear_impute(x, t[0], noise=noise, seed=t[1]), tasks))
     probs = predict(model, np.concatenate(filled), batch_size=batch_size)
     scores = probs[np.arange(len(probs)), np.tile(classes, 2 * len(levels))].reshape(len(levels), 2, n)
     return scores[:, 0].T.astype(np.float32), scores[:, 1].T.astype(np.float32)

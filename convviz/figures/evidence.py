@@ -1,4 +1,4 @@
-"""Figures of the evidence for heatmaps: the randomization check's similarity as the weights are re-drawn, layer by layer."""
+"""Figures of the evidence for heatmaps: the randomization check's similarity as the weights are re-drawn, layer by layer; the scorecard's marks per method and family."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from convviz.evaluate.sanity import RandomizationResult
+    from convviz.evaluate.scorecard import Scorecard
 
 
-__all__ = ["plot_randomization"]
+__all__ = ["plot_randomization", "plot_scorecard", "MARK_COLORS"]
+
+# pass, warn, fail, not applicable: green, amber, red, gray (white text reads on each)
+MARK_COLORS = {"pass": "#2e7d32", "warn": "#b26a00", "fail": "#c62828", "n/a": "#757575"}
 
 
 _LINES = ("-", "--", "-.", ":")
@@ -56,4 +60,38 @@ def plot_randomization(
     ax.set_ylim(-0.2, 1.05)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_title("Do the maps change when the weights are destroyed?")
+    return ax
+
+
+def plot_scorecard(card: Scorecard, *, ax: Axes | None = None) -> Axes:
+    """The scorecard as a grid: a row per method (the two baselines last, below a line), a
+    column per metric family, each cell coloured and labelled by its mark (pass, warn, fail,
+    n/a) with the value of the family's first deciding metric under it."""
+    from matplotlib.colors import to_rgb
+
+    from convviz.evaluate.scorecard import FAMILIES, METRICS
+    from convviz.figures.style import display_name, figsize
+
+    families = [f for f in FAMILIES if f in {METRICS[m][0] for m in card.metrics}]
+    rows = len(card.methods)
+    ax = given_or_new_axes(ax, figsize(0.12 + 0.045 * rows))
+    grid = np.ones((rows, len(families), 3))
+    for i, method in enumerate(card.methods):
+        for j, family in enumerate(families):
+            mark = card.mark(method, family)
+            grid[i, j] = to_rgb(MARK_COLORS[mark])
+            first = next(m for m in card.metrics if METRICS[m][0] == family)
+            value = card.value(method, first)
+            text = mark if np.isnan(value) else f"{mark}\n{first} {value:.2f}"
+            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=7, linespacing=1.1)
+    ax.imshow(grid, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(families)), families)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(rows), [display_name(m) for m in card.methods])
+    baselines = sum(1 for m in card.methods if m in ("random map", "edge detector"))
+    if baselines:
+        ax.axhline(rows - baselines - 0.5, color="white", lw=3)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
     return ax

@@ -9,7 +9,7 @@ from typing import Any
 
 from convviz.core import markup
 
-__all__ = ["ChapterOrder", "EXTRA_PAGES", "SameNamesAcrossModels", "nav_has", "with_extra_pages"]
+__all__ = ["ChapterOrder", "EXTRA_PAGES", "SameNamesAcrossModels", "nav_has", "with_extra_pages", "with_trust_page"]
 
 
 EXTRA_PAGES = {
@@ -75,6 +75,32 @@ def with_extra_pages(nav: Any, out: Path, docs: Path) -> Any:
                 model = models.pop()
                 if not any(isinstance(x, dict) and "Layers and units" in x for x in done):
                     done += _extra_pages(out / model, docs)
+            return done
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        return item
+
+    return walk(nav)
+
+
+def with_trust_page(nav: Any, out: Path, docs: Path) -> Any:
+    """``nav`` with the zoo's Trust page (``<gallery>/trust/index.md``, when written) right after
+    the zoo index (``<gallery>/index.md``), in the same list."""
+    page = out / "trust" / "index.md"
+    if not page.is_file():
+        return nav
+    index = Path(os.path.relpath(out / "index.md", docs)).as_posix()
+    entry = {"Which explanation to trust": Path(os.path.relpath(page, docs)).as_posix()}
+
+    def target(item: Any) -> str | None:
+        return item if isinstance(item, str) else next(iter(item.values())) if isinstance(item, dict) else None
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, list):
+            done = [walk(x) for x in item]
+            for i, x in enumerate(done):
+                if target(x) == index and entry not in done:
+                    return [*done[: i + 1], entry, *done[i + 1 :]]
             return done
         if isinstance(item, dict):
             return {k: walk(v) for k, v in item.items()}

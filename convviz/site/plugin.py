@@ -38,7 +38,7 @@ from mkdocs.plugins import BasePlugin
 from convviz.site.gallery import COLAB, colab_buttons, link_instead_of_copy, prepare_gallery, quiet_gallery_import
 from convviz.site.generate import GUIDE, Layout, clean_downloads, forget_failed, generate_pages, write_model_readmes
 from convviz.site.macros import fill_numbers
-from convviz.site.nav import EXTRA_PAGES, ChapterOrder, nav_has, with_extra_pages
+from convviz.site.nav import EXTRA_PAGES, ChapterOrder, nav_has, with_extra_pages, with_trust_page
 from convviz.site.options import ASSETS, GALLERY_DEFAULTS, GALLERY_FOLDERS, Options, assets
 from convviz.site.summary import print_accuracies, print_times, train_first
 
@@ -262,6 +262,12 @@ class ConvvizPlugin(BasePlugin[Options]):
             if seconds is not None:
                 self._seconds[(e.name, "concepts")] = seconds
                 print(f"convviz: {e.name}: concepts page written in {seconds:.1f} s")
+        from convviz.site.trust import TRUST_FOLDER, write_trust_page
+
+        seconds = write_trust_page([e for e in zoo.read() if zoo.usable(e)[0]], self.layout.out / TRUST_FOLDER)
+        if seconds is not None:
+            self._seconds[("zoo", "trust")] = seconds
+            print(f"convviz: the Trust page written in {seconds:.1f} s")
         self._extend_nav(config)
 
     def _extend_nav(self, config: Any) -> None:
@@ -270,7 +276,7 @@ class ConvvizPlugin(BasePlugin[Options]):
         sidebar, in the chapter's order after the gallery pages."""
         assert self.layout is not None
         docs = Path(config.docs_dir).resolve()
-        config["nav"] = with_extra_pages(config["nav"], self.layout.out, docs)
+        config["nav"] = with_trust_page(with_extra_pages(config["nav"], self.layout.out, docs), self.layout.out, docs)
 
     def on_files(self, files: Any, config: Any, **kwargs: Any) -> Any:
         """The gallery's files, and the explorer's script and style from the package."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from convviz.attr import attribute as attribution, cam
 from convviz.compare import diff
 from convviz.core import checks
-from convviz.evaluate import faithfulness, sanity
+from convviz.evaluate import faithfulness, sanity, scorecard as trust
 from convviz.graph import cost
 from convviz.optvis import classes, filters
 from convviz.represent import concepts as concept_search, examples, latent
@@ -33,6 +33,7 @@ __all__ = [
     "pass_seconds",
     "concepts",
     "concept_maps",
+    "scorecard",
 ]
 
 predict = memoized(checks.predict, kind="predictions")
@@ -52,4 +53,5 @@ dataset_examples_of_layers = memoized(examples.dataset_examples_of_layers, kind=
 diff_models = memoized(diff.diff_models, kind="diff")
 pass_seconds = memoized(cost.pass_seconds, kind="pass_seconds")
 concepts = memoized(concept_search.concepts, kind="concepts", extra=lambda a: {"libs": concept_search.libraries()})
-concept_maps = memoized(concept_search.concept_maps, kind="concept_maps")  # a build measures a model once
+concept_maps = memoized(concept_search.concept_maps, kind="concept_maps")
+scorecard = memoized(trust.scorecard, kind="scorecard")  # a build measures a model once

@@ -47,6 +47,7 @@ then ``zoo.load(name)``.
 from __future__ import annotations
 
 from convviz.zoo.budget import PageBudget, page_budget
+from convviz.zoo.evidence import scorecard_inputs, scorecard_of
 from convviz.zoo.entries import ENV_VAR, dataset, entry, names, path, read, usable
 from convviz.zoo.entry import ZooEntry
 from convviz.zoo.errors import ZooError
@@ -88,5 +89,7 @@ __all__ = [
     "Retrained",
     "valid_revision",
     "page_budget",
+    "scorecard_inputs",
+    "scorecard_of",
     "PageBudget",
 ]

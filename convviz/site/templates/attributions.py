@@ -296,3 +296,34 @@ for m, found in notes.items():
         say(f"Note ({display_name(m)}): {sentence}.")
 fig, ax = plt.subplots(figsize=figsize(0.5))
 convviz.plot_randomization(list(checks.values()), ax=ax)
+
+# %%
+# Which method to trust: the scorecard
+# ------------------------------------
+# Every CAM and attribution method scored by five families of metrics, each beside a random
+# map and an edge detector computed the same way: **faithfulness** (ROAD, which fills the
+# removed pixels by noisy linear imputation instead of black, and Average Drop),
+# **randomization** (Smooth MPRT: the maps as the weights are re-drawn, averaged over noisy
+# copies; RandomLogit: the map of another class), **robustness** (Max- and Avg-Sensitivity to
+# small noise), **complexity** (Sparseness, Complexity) and, where the dataset has object
+# masks, **localisation** (Relevance Mass, Relevance Rank). Each mark's rule is printed under
+# the figure; [the Trust page](../trust/index.md) compares every model of the zoo.
+from convviz.evaluate.scorecard import FAMILIES, METRICS, RULES
+
+card = zoo.scorecard_of(entry, model, test)
+fig, ax = plt.subplots(figsize=figsize(0.12 + 0.045 * len(card.methods)))
+convviz.plot_scorecard(card, ax=ax)
+names = {m: display_name(m) for m in card.methods}
+say(card.sentence(MODEL, names))
+print()
+for family in FAMILIES:
+    if any(card.mark(m, family) != "n/a" for m in card.methods):
+        say(f"{family}: {RULES[family]}.")
+print()
+arrow = {True: "↑", False: "↓"}
+print(f"{'method':<22}" + "".join(f"{k[:11] + arrow[METRICS[k][1]]:>13}" for k in card.metrics))
+for m in card.methods:
+    print(f"{names[m]:<22}" + "".join(f"{card.value(m, k):>13.3f}" for k in card.metrics))
+print()
+print("Images per metric: " + ", ".join(f"{k} {n}" for k, n in card.images.items()) + ".")
+record("scorecard", {m: {f: card.mark(m, f) for f in FAMILIES} for m in card.methods})
