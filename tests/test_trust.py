@@ -295,3 +295,43 @@ def test_the_literature_on_the_embedded_zoo():
     assert card.mark("edge detector", "complexity") == "pass" and card.mark("edge detector", "localisation") == "pass"
     assert card.mark("gradcam", "faithfulness") == "pass"  # ROAD and Average Drop beat the random map
     assert "Guided Backprop fails randomization" in card.sentence("shapes-cnn", {"guided_backprop": "Guided Backprop"})
+
+
+def test_trust_page_and_its_place_in_the_navigation(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from convviz import zoo
+    from convviz.evaluate.scorecard import scorecard
+    from convviz.site import trust
+    from convviz.site.nav import with_trust_page
+
+    model = small_functional(classes=3)
+    x = np.random.default_rng(5).random((6, 16, 16, 3)).astype(np.float32)
+    card = scorecard(model, x, methods=["gradcam"], layer="c2", road_images=2, randomization_images=2)
+    monkeypatch.setattr(zoo, "load", lambda entry, progress=True: model)
+    monkeypatch.setattr(zoo, "dataset", lambda entry, split="test": None)
+    monkeypatch.setattr(zoo, "scorecard_of", lambda entry, m, test: card)
+    monkeypatch.setattr(trust, "fingerprint", lambda entry, text, extra=(): "stamp")
+    entries = [SimpleNamespace(name="tiny <b>"), SimpleNamespace(name="other")]
+    folder = tmp_path / "docs" / "gallery" / "trust"
+    assert trust.write_trust_page(entries, folder, progress=False) is not None
+    page = (folder / "index.md").read_text()
+    assert "| method | tiny &#60;b&#62; | other |" in page and "tiny <b>" not in page
+    assert page.count("## ") == 4  # every model, the rules, and a section per model
+    assert markup_text(card.sentence("other", {"gradcam": "Grad-CAM"})) in page
+    assert f"{_symbol(card.mark('gradcam', 'faithfulness'))}" in page
+    assert trust.write_trust_page(entries, folder, progress=False) is None  # up to date
+    nav = [{"Home": "index.md"}, {"Model zoo": "gallery"}, {"Guides": ["ci.md"]}]
+    placed = with_trust_page(nav, tmp_path / "docs" / "gallery", tmp_path / "docs")
+    assert placed[2] == {"Which explanation to trust": "gallery/trust/index.md"} and len(placed) == 4
+    assert with_trust_page(placed, tmp_path / "docs" / "gallery", tmp_path / "docs") == placed
+
+
+def markup_text(s: str) -> str:
+    from convviz.core import markup
+
+    return markup.text(s)
+
+
+def _symbol(mark: str) -> str:
+    return {"pass": "✓ pass", "warn": "~ warn", "fail": "✗ fail"}[mark]

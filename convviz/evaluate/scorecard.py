@@ -35,7 +35,7 @@ from convviz.evaluate.randomization import efficient_mprt, random_logit, smooth_
 from convviz.evaluate.road import road_curves, road_score
 from convviz.evaluate.robustness import sensitivity
 
-__all__ = ["FAMILIES", "METRICS", "RULES", "SIMILAR", "Scorecard", "scorecard", "bootstrap_interval"]
+__all__ = ["FAMILIES", "METRICS", "RULES", "SHORT", "SIMILAR", "Scorecard", "scorecard", "bootstrap_interval"]
 
 # metric -> (family, higher is better, decides the family's mark)
 METRICS: dict[str, tuple[str, bool, bool]] = {
@@ -51,6 +51,20 @@ METRICS: dict[str, tuple[str, bool, bool]] = {
     "Complexity": ("complexity", False, True),
     "Relevance Mass": ("localisation", True, True),
     "Relevance Rank": ("localisation", True, True),
+}
+SHORT = {  # the metrics' names where a table or a figure cell is narrow
+    "ROAD": "ROAD",
+    "Average Drop": "AvgDrop",
+    "Increase in Confidence": "Increase",
+    "Smooth MPRT": "sMPRT",
+    "RandomLogit": "RandLogit",
+    "Efficient MPRT": "eMPRT",
+    "Max-Sensitivity": "MaxSens",
+    "Avg-Sensitivity": "AvgSens",
+    "Sparseness": "Sparse",
+    "Complexity": "Complex",
+    "Relevance Mass": "RelMass",
+    "Relevance Rank": "RelRank",
 }
 FAMILIES = ("faithfulness", "randomization", "robustness", "complexity", "localisation")
 SIMILAR = 0.5  # a randomization similarity at or above this is closer to identical than to unrelated

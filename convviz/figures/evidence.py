@@ -66,23 +66,25 @@ def plot_randomization(
 def plot_scorecard(card: Scorecard, *, ax: Axes | None = None) -> Axes:
     """The scorecard as a grid: a row per method (the two baselines last, below a line), a
     column per metric family, each cell coloured and labelled by its mark (pass, warn, fail,
-    n/a) with the value of the family's first deciding metric under it."""
+    n/a) with the values of the metrics that decide it under it (short names: SHORT)."""
     from matplotlib.colors import to_rgb
 
-    from convviz.evaluate.scorecard import FAMILIES, METRICS
+    from convviz.evaluate.scorecard import FAMILIES, METRICS, SHORT
     from convviz.figures.style import display_name, figsize
 
     families = [f for f in FAMILIES if f in {METRICS[m][0] for m in card.metrics}]
     rows = len(card.methods)
-    ax = given_or_new_axes(ax, figsize(0.12 + 0.045 * rows))
+    ax = given_or_new_axes(ax, figsize(0.12 + 0.05 * rows))
     grid = np.ones((rows, len(families), 3))
     for i, method in enumerate(card.methods):
         for j, family in enumerate(families):
             mark = card.mark(method, family)
             grid[i, j] = to_rgb(MARK_COLORS[mark])
-            first = next(m for m in card.metrics if METRICS[m][0] == family)
-            value = card.value(method, first)
-            text = mark if np.isnan(value) else f"{mark}\n{first} {value:.2f}"
+            deciding = [m for m in card.metrics if METRICS[m][0] == family and METRICS[m][2]]
+            values = " ".join(
+                f"{SHORT[m]} {card.value(method, m):.2f}" for m in deciding if np.isfinite(card.value(method, m))
+            )
+            text = f"{mark}\n{values}" if values else mark
             ax.text(j, i, text, ha="center", va="center", color="white", fontsize=7, linespacing=1.1)
     ax.imshow(grid, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(families)), families)

@@ -84,29 +84,29 @@ def with_extra_pages(nav: Any, out: Path, docs: Path) -> Any:
 
 
 def with_trust_page(nav: Any, out: Path, docs: Path) -> Any:
-    """``nav`` with the zoo's Trust page (``<gallery>/trust/index.md``, when written) right after
-    the zoo index (``<gallery>/index.md``), in the same list."""
+    """``nav`` with the zoo's Trust page (``<gallery>/trust/index.md``, when written) as a
+    top-level entry right after the one that holds the gallery (a tab of its own beside the
+    model zoo), or at the end when no entry holds it."""
     page = out / "trust" / "index.md"
-    if not page.is_file():
+    if not page.is_file() or not isinstance(nav, list):
         return nav
-    index = Path(os.path.relpath(out / "index.md", docs)).as_posix()
+    gallery = Path(os.path.relpath(out, docs)).as_posix()
     entry = {"Which explanation to trust": Path(os.path.relpath(page, docs)).as_posix()}
+    if entry in nav:
+        return nav
+    at = next((i for i, item in enumerate(nav) if _holds(item, gallery)), len(nav) - 1)
+    return [*nav[: at + 1], entry, *nav[at + 1 :]]
 
-    def target(item: Any) -> str | None:
-        return item if isinstance(item, str) else next(iter(item.values())) if isinstance(item, dict) else None
 
-    def walk(item: Any) -> Any:
-        if isinstance(item, list):
-            done = [walk(x) for x in item]
-            for i, x in enumerate(done):
-                if target(x) == index and entry not in done:
-                    return [*done[: i + 1], entry, *done[i + 1 :]]
-            return done
-        if isinstance(item, dict):
-            return {k: walk(v) for k, v in item.items()}
-        return item
-
-    return walk(nav)
+def _holds(item: Any, gallery: str) -> bool:
+    """Whether a nav item is, or holds, a page or folder under ``gallery``."""
+    if isinstance(item, str):
+        return item.rstrip("/") == gallery or item.startswith(gallery + "/")
+    if isinstance(item, dict):
+        return any(_holds(v, gallery) for v in item.values())
+    if isinstance(item, list):
+        return any(_holds(v, gallery) for v in item)
+    return False
 
 
 class ChapterOrder:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import numpy as np
@@ -36,8 +37,8 @@ def _summary(cards: dict[str, Any]) -> list[str]:
             families = [f for f in FAMILIES if card.mark(method, f) != "n/a"]
             bad = [f"{_SYMBOL[card.mark(method, f)][0]} {f}" for f in families if card.mark(method, f) != "pass"]
             cells.append("✓ every family" if not bad else "; ".join(bad))
-        name = display_name(method) + (" *(baseline)*" if method in BASELINES else "")
-        lines.append(f"| {markup.text(name)} | " + " | ".join(cells) + " |")
+        name = markup.text(display_name(method)) + (" *(baseline)*" if method in BASELINES else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -77,12 +78,14 @@ def write_trust_page(entries: list[Any], folder: Path, *, progress: bool = True)
         lines += [*_summary(cards), ""]
         lines += ["## The rules", ""] + [f"- **{f}**: {RULES[f]}." for f in FAMILIES] + [""]
         for model, card in cards.items():
-            url = f"../{model}/attributions.md#which-method-to-trust-the-scorecard"
+            url = f"../{quote(model)}/attributions.md#which-method-to-trust-the-scorecard"
             families = [f for f in FAMILIES if any(card.mark(m, f) != "n/a" for m in card.methods)]
             lines += [
                 f"## {markup.text(model)}",
                 "",
                 markup.text(card.sentence(model, names)) + f" [The scorecard on its attribution page]({url}).",
+                "",
+                "The mark of each family, with the metrics that decide it (means over the images):",
                 "",
                 "| method | " + " | ".join(families) + " |",
                 "|---|" + "---|" * len(families),
@@ -90,9 +93,9 @@ def write_trust_page(entries: list[Any], folder: Path, *, progress: bool = True)
             for m in card.methods:
                 cells = []
                 for f in families:
-                    first = next(k for k in card.metrics if METRICS[k][0] == f)
-                    value = card.value(m, first)
-                    cells.append(_SYMBOL[card.mark(m, f)] + ("" if np.isnan(value) else f" ({first} {value:.2f})"))
+                    deciding = [k for k in card.metrics if METRICS[k][0] == f and METRICS[k][2]]
+                    values = ", ".join(f"{k} {card.value(m, k):.2f}" for k in deciding if np.isfinite(card.value(m, k)))
+                    cells.append(_SYMBOL[card.mark(m, f)] + (f" ({values})" if values else ""))
                 lines.append(f"| {markup.text(names[m])} | " + " | ".join(cells) + " |")
             counts = ", ".join(f"{k} {n}" for k, n in sorted(card.images.items(), key=lambda t: -t[1]))
             lines += ["", f"Images per metric: {markup.text(counts)}.", ""]

@@ -308,10 +308,10 @@ convviz.plot_randomization(list(checks.values()), ax=ax)
 # small noise), **complexity** (Sparseness, Complexity) and, where the dataset has object
 # masks, **localisation** (Relevance Mass, Relevance Rank). Each mark's rule is printed under
 # the figure; [the Trust page](../trust/index.md) compares every model of the zoo.
-from convviz.evaluate.scorecard import FAMILIES, METRICS, RULES
+from convviz.evaluate.scorecard import FAMILIES, METRICS, RULES, SHORT
 
 card = zoo.scorecard_of(entry, model, test)
-fig, ax = plt.subplots(figsize=figsize(0.12 + 0.045 * len(card.methods)))
+fig, ax = plt.subplots(figsize=figsize(0.12 + 0.05 * len(card.methods)))
 convviz.plot_scorecard(card, ax=ax)
 names = {m: display_name(m) for m in card.methods}
 say(card.sentence(MODEL, names))
@@ -321,9 +321,15 @@ for family in FAMILIES:
         say(f"{family}: {RULES[family]}.")
 print()
 arrow = {True: "↑", False: "↓"}
-print(f"{'method':<22}" + "".join(f"{k[:11] + arrow[METRICS[k][1]]:>13}" for k in card.metrics))
-for m in card.methods:
-    print(f"{names[m]:<22}" + "".join(f"{card.value(m, k):>13.3f}" for k in card.metrics))
-print()
-print("Images per metric: " + ", ".join(f"{k} {n}" for k, n in card.images.items()) + ".")
+half = (len(card.metrics) + 1) // 2
+for part in (card.metrics[:half], card.metrics[half:]):
+    print(f"{'method':<22}" + "".join(f"{SHORT[k] + arrow[METRICS[k][1]]:>11}" for k in part))
+    for m in card.methods:
+        print(f"{names[m]:<22}" + "".join(f"{card.value(m, k):>11.3f}" for k in part))
+    print()
+print(
+    "↑: higher is better, ↓: lower. Images per metric: "
+    + ", ".join(f"{SHORT[k]} {n}" for k, n in card.images.items())
+    + "."
+)
 record("scorecard", {m: {f: card.mark(m, f) for f in FAMILIES} for m in card.methods})
