@@ -74,18 +74,18 @@ def plot_scorecard(card: Scorecard, *, ax: Axes | None = None) -> Axes:
 
     families = [f for f in FAMILIES if f in {METRICS[m][0] for m in card.metrics}]
     rows = len(card.methods)
-    ax = given_or_new_axes(ax, figsize(0.12 + 0.05 * rows))
+    ax = given_or_new_axes(ax, figsize(0.12 + 0.075 * rows))
     grid = np.ones((rows, len(families), 3))
     for i, method in enumerate(card.methods):
         for j, family in enumerate(families):
             mark = card.mark(method, family)
             grid[i, j] = to_rgb(MARK_COLORS[mark])
             deciding = [m for m in card.metrics if METRICS[m][0] == family and METRICS[m][2]]
-            values = " ".join(
+            values = "\n".join(
                 f"{SHORT[m]} {card.value(method, m):.2f}" for m in deciding if np.isfinite(card.value(method, m))
             )
             text = f"{mark}\n{values}" if values else mark
-            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=7, linespacing=1.1)
+            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=6.5, linespacing=1.05)
     ax.imshow(grid, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(families)), families)
     ax.xaxis.tick_top()

@@ -311,7 +311,7 @@ convviz.plot_randomization(list(checks.values()), ax=ax)
 from convviz.evaluate.scorecard import FAMILIES, METRICS, RULES, SHORT
 
 card = zoo.scorecard_of(entry, model, test)
-fig, ax = plt.subplots(figsize=figsize(0.12 + 0.05 * len(card.methods)))
+fig, ax = plt.subplots(figsize=figsize(0.12 + 0.075 * len(card.methods)))
 convviz.plot_scorecard(card, ax=ax)
 names = {m: display_name(m) for m in card.methods}
 say(card.sentence(MODEL, names))
