@@ -44,7 +44,8 @@ def _render(name, out):
     text = buf.getvalue()
     shown = [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
     assert not shown, shown  # a page prints no warning (matplotlib's "more than 20 figures"...)
-    assert "Traceback" not in text and "Warning" not in text and "warn" not in text.lower(), text[-2000:]
+    # ("warn" alone is a mark of the attribution page's scorecard: pass, warn, fail)
+    assert "Traceback" not in text and "warning" not in text.lower(), text[-2000:]
     assert " nan" not in text.lower(), text[-2000:]
     return manifest, text
 

@@ -179,11 +179,23 @@ class Scorecard:
 
     def _why(self, method: str, family: str) -> str:
         deciding = [k for k in self.metrics if METRICS[k][0] == family and METRICS[k][2]]
+
+        def v(m: str, k: str) -> str:
+            x = self.value(m, k)
+            return f"{x:.2f}" if np.isfinite(x) else "n/a (constant maps)"
+
         if family == "randomization":
-            return ", ".join(f"{k} {self.value(method, k):.2f}" for k in deciding) + f", at or above {SIMILAR}"
-        return ", ".join(
-            f"{k} {self.value(method, k):.2f} vs {self.value(BASELINES[0], k):.2f} for a random map" for k in deciding
-        )
+            return ", ".join(f"{k} {v(method, k)}" for k in deciding) + f", at or above {SIMILAR}"
+        return ", ".join(f"{k} {v(method, k)} vs {v(BASELINES[0], k)} for a random map" for k in deciding)
+
+
+def _finite_mean(values: np.ndarray) -> np.ndarray:
+    """The mean over the first axis of the finite values; NaN where there is none (no warning)."""
+    v = np.asarray(values, np.float64)
+    ok = np.isfinite(v)
+    count = ok.sum(axis=0)
+    total = np.where(ok, v, 0.0).sum(axis=0)
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
 
 
 def _mark(wins: list[bool]) -> str:
@@ -257,7 +269,7 @@ def scorecard(
             "ROAD": road_score(morf, lerf),
             "Average Drop": drop,
             "Increase in Confidence": up.astype(np.float64),
-            "Smooth MPRT": np.nanmean(smprt, axis=0),
+            "Smooth MPRT": _finite_mean(smprt),
             "RandomLogit": random_logit(model, x[:nq], ex, classes=classes[:nq], num_classes=num_classes, seed=seed),
             "Efficient MPRT": efficient_mprt(model, x[:nq], ex, classes=classes[:nq], seed=seed),
             "Max-Sensitivity": most,

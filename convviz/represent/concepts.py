@@ -112,8 +112,8 @@ class Concepts:
 
     def agreement(self) -> float:
         """Spearman rank correlation of :attr:`importance` and :attr:`ablation` over the
-        concepts (1: both rank them alike; NaN with fewer than 3 concepts)."""
-        if self.k < 3:
+        concepts (1: both rank them alike; NaN with fewer than 3 concepts or a constant one)."""
+        if self.k < 3 or np.ptp(self.importance) == 0 or np.ptp(self.ablation) == 0:
             return float("nan")
         from scipy.stats import spearmanr
 

@@ -132,8 +132,10 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
             all_maps = convviz.concept_maps(model, r, x[ranked], cache=True)
             mass = mask_mass(all_maps[..., 0], test.masks[ranked])
             area = test.masks[ranked].mean(axis=(1, 2))
-            row["mass"], row["area"] = float(np.nanmean(mass)), float(area.mean())
-            row["on_object"] = float(np.nanmean(mass > area))
+            finite = np.isfinite(mass)  # an all-zero map has no mass to place
+            row["mass"] = float(mass[finite].mean()) if finite.any() else 0.0
+            row["area"] = float(area.mean())
+            row["on_object"] = float((mass[finite] > area[finite]).mean()) if finite.any() else 0.0
         results[c], rows[c] = (r, idx, shown, maps), row
     classes = [c for c in classes if c in results]
     similar = similar_concepts(

@@ -325,7 +325,7 @@ half = (len(card.metrics) + 1) // 2
 for part in (card.metrics[:half], card.metrics[half:]):
     print(f"{'method':<22}" + "".join(f"{SHORT[k] + arrow[METRICS[k][1]]:>11}" for k in part))
     for m in card.methods:
-        print(f"{names[m]:<22}" + "".join(f"{card.value(m, k):>11.3f}" for k in part))
+        print(f"{names[m]:<22}" + "".join(f"{card.value(m, k):>11.3f}".replace("nan", "  —") for k in part))
     print()
 print(
     "↑: higher is better, ↓: lower. Images per metric: "
