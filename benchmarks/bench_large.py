@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 LIMITS = {"Xception": 600, "MobileNetV2": 300, "ResNet50V2": 300}
-PAGES = "activations,filters,cam,attributions,latent,units,classes"
+PAGES = "activations,filters,cam,attributions,latent,units,classes,concepts"
 
 
 def zoo_file(folder: Path, app: str, size: int) -> tuple[Path, str]:
