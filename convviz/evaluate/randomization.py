@@ -22,15 +22,11 @@ from convviz.core.errors import InputError
 from convviz.evaluate.complexity import histogram_entropy
 from convviz.evaluate.explain import Explainer
 from convviz.evaluate.robustness import unit_scaled
-from convviz.evaluate.sanity import spearman, ssim
+from convviz.evaluate.sanity import cascade_steps, is_flat, spearman, ssim
 from convviz.graph.layers import get_layer
 from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
 
 __all__ = ["random_logit", "smooth_mprt", "efficient_mprt", "cascade_maps"]
-
-
-def _flat(m: np.ndarray) -> bool:
-    return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
 
 
 def random_logit(
@@ -46,7 +42,7 @@ def random_logit(
     other = (classes + rng.integers(1, num_classes, len(classes))) % num_classes
     a = unit_scaled(explainer(model, images, classes))
     b = unit_scaled(explainer(model, images, other))
-    return np.array([np.nan if _flat(p) or _flat(q) else ssim(p, q) for p, q in zip(a, b)])
+    return np.array([np.nan if is_flat(p) or is_flat(q) else ssim(p, q) for p, q in zip(a, b)])
 
 
 def cascade_maps(
@@ -84,9 +80,7 @@ def cascade_maps(
     n = len(steps)
     if depths is not None and depths < 1:
         raise InputError(f"depths must be at least 1 (or None: every layer), got {depths}")
-    shown = (
-        set(range(n)) if depths is None else {int(round(v)) for v in np.linspace(n - 1, -1, min(depths, n) + 1)[:-1]}
-    )
+    shown = cascade_steps(n, depths)
     names, out = [], []
     for k, (name, layer) in enumerate(steps):
         layer.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
@@ -114,9 +108,9 @@ def smooth_mprt(
     trained, randomized, names = cascade_maps(
         model, images, explainer, classes=classes, depths=depths, samples=samples, noise=noise, seed=seed
     )
-    flat = np.array([_flat(m) for m in trained])
+    flat = np.array([is_flat(m) for m in trained])
     corr = np.array(
-        [[np.nan if f or _flat(b) else spearman(a, b) for a, b, f in zip(trained, step, flat)] for step in randomized]
+        [[np.nan if f or is_flat(b) else spearman(a, b) for a, b, f in zip(trained, step, flat)] for step in randomized]
     )
     return corr, names
 

@@ -13,7 +13,15 @@ from convviz.evaluate.explain import explain
 from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
 from convviz.core.errors import InputError
 
-__all__ = ["ssim", "spearman", "RandomizationResult", "randomization_check", "PASS_THRESHOLD"]
+__all__ = [
+    "cascade_steps",
+    "is_flat",
+    "ssim",
+    "spearman",
+    "RandomizationResult",
+    "randomization_check",
+    "PASS_THRESHOLD",
+]
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -101,7 +109,17 @@ class RandomizationResult:
         return self.verdict(threshold=threshold) == "passes"
 
 
-def _flat(m: np.ndarray) -> bool:
+def cascade_steps(n: int, checkpoints: int | None) -> set[int]:
+    """The steps (0: the top layer re-initialized, ``n - 1``: every layer) at which a cascade of
+    ``n`` steps compares maps: ``checkpoints`` evenly spaced ones, the last always included, or
+    every step (``None``)."""
+    if checkpoints is None:
+        return set(range(n))
+    return {int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
+
+
+def is_flat(m: np.ndarray) -> bool:
+    """Whether a map is constant (all zero, or flat to rounding): it has no ranking to compare."""
     return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
 
 
@@ -138,7 +156,7 @@ def randomization_check(
     ref_maps, ref_classes, ref_layer = explain(
         model, images, method=method, layer=layer, class_index=class_index, options=opts
     )
-    ref_flat = np.array([_flat(m) for m in ref_maps])
+    ref_flat = np.array([is_flat(m) for m in ref_maps])
     work = work_copy(model)
     steps = weighted_layers(work)
     if max_steps is not None:
@@ -146,11 +164,7 @@ def randomization_check(
     if checkpoints is not None and checkpoints < 1:
         raise InputError(f"checkpoints must be at least 1 (or None: every layer), got {checkpoints}")
     n = len(steps)
-    shown = (
-        set(range(n))
-        if checkpoints is None
-        else {int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
-    )
+    shown = cascade_steps(n, checkpoints)
     names, sp, ss, deg = [], [], [], []
     for k, (name, lay) in enumerate(steps):
         lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
@@ -158,7 +172,7 @@ def randomization_check(
             continue
         names.append(name)
         maps = explain(work, images, method=method, layer=ref_layer, class_index=ref_classes, options=opts)[0]
-        flat = ref_flat | np.array([_flat(m) for m in maps])
+        flat = ref_flat | np.array([is_flat(m) for m in maps])
         deg.append(flat)
         sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
         ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
