@@ -3,11 +3,12 @@ computation, ROAD's imputation against the number of images, and the whole score
 embedded model cold.
 
 - **Metrics**: on shapes-cnn's first 32 test images with saliency maps, each metric called once on
-  all images (convviz: batched explanations and predictions, ROAD's sparse solves on every core)
-  and once per image in a loop (the same function on one image at a time, one thread for ROAD):
-  the ratio is the loop's time over the batched time, min of 3 repeats.
+  all images (convviz: batched explanations and predictions) and once per image in a loop (the
+  same function on one image at a time): the ratio is the loop's time over the batched time, min
+  of 3 repeats. ROAD's cost is its imputation, one banded solve per image, level and order in
+  both: batching saves only its predictions.
 - **ROAD's imputation**: noisy linear imputation of 10 to 100 images at 9 levels, MoRF and LeRF
-  (a sparse solve per image, level and order), seconds per image.
+  (a banded Cholesky solve per image, level and order), seconds per image.
 - **Scorecard**: every CAM and attribution method with every metric, as the attribution page
   computes it (200 test images; ROAD on 50), per embedded model in a fresh process, cold.
 
@@ -68,10 +69,7 @@ def metrics() -> dict:
     for name, run in cases.items():
         run(slice(0, 2))  # compile
         batched = _best(lambda: run(slice(0, N)))
-        if name.startswith("ROAD"):
-            os.environ["OMP_NUM_THREADS"] = "1"  # the loop: one image at a time, one thread
         loop = _best(lambda: [run(slice(i, i + 1)) for i in range(N)], repeats=1 if "MPRT" in name else 3)
-        os.environ.pop("OMP_NUM_THREADS", None)
         rows.append({"metric": name, "batched": batched, "loop": loop, "ratio": loop / batched})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     imputation = []

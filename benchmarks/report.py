@@ -384,7 +384,7 @@ def trust_table(res: dict[str, Any]) -> str:
         lines.append(f"| {r['metric']} | {r['batched']:.2f} | {r['loop']:.2f} | {r['ratio']:.1f}× |")
     lines += [
         "",
-        "ROAD's noisy linear imputation (9 levels, MoRF and LeRF: 18 sparse solves per image, 64×64):",
+        "ROAD's noisy linear imputation (9 levels, MoRF and LeRF: 18 banded solves per image, 64×64):",
         "",
         "| images | seconds | ms per image |",
         "|---|---|---|",

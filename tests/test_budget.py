@@ -36,6 +36,8 @@ def test_a_cheap_model_keeps_every_default_of_todays_pages():
         "sanity_depths": 4,
         "class_steps": 96,
         "class_patterns": 0,
+        "trust_images": 8,
+        "trust_depths": 4,
     }
     # over 128 pixels, today's pages already used fewer curve images and a shorter check
     big = full_recipe(224)

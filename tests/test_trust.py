@@ -14,7 +14,7 @@ from convviz.evaluate.complexity import complexity, histogram_entropy, sparsenes
 from convviz.evaluate.explain import baseline_explainer, baseline_maps, method_explainer
 from convviz.evaluate.faithfulness import confidence_change
 from convviz.evaluate.localization import relevance_mass, relevance_rank
-from convviz.evaluate.randomization import efficient_mprt, random_logit, smooth_mprt
+from convviz.evaluate.randomization import efficient_mprt, mprt_scores, random_logit, smooth_mprt
 from convviz.evaluate.road import noisy_linear_impute, road_curves, road_score
 from convviz.evaluate.robustness import sensitivity
 
@@ -99,6 +99,39 @@ def test_noisy_linear_imputation_is_exact_on_a_ramp():
         noisy_linear_impute(ramp, np.ones((1, 12, 12), bool))
 
 
+def test_the_banded_solve_equals_a_general_sparse_solve_of_the_neighbour_equations():
+    """Scattered removals and one large hole with a few kept pixels, on a ragged image: every
+    removed pixel equals the weighted mean of its neighbours (1/6 edge, 1/12 diagonal, over
+    the weights of the neighbours inside the image), solved here by SciPy's general solver."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+
+    rng = np.random.default_rng(5)
+    x = rng.random((2, 23, 17, 3)).astype(np.float64)
+    removed = np.stack([rng.random((23, 17)) < 0.3, rng.random((23, 17)) < 0.95])
+    out = noisy_linear_impute(x, removed, noise=0.0)
+    for img, gone, got in zip(x, removed, out):
+        pixels = list(zip(*np.nonzero(gone)))
+        at = {p: k for k, p in enumerate(pixels)}
+        a = sp.lil_matrix((len(pixels), len(pixels)))
+        rhs = np.zeros((len(pixels), 3))
+        for k, (y, xx) in enumerate(pixels):
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = y + dy, xx + dx
+                    if (dy, dx) == (0, 0) or not (0 <= ny < 23 and 0 <= nx < 17):
+                        continue
+                    weight = 1 / 12 if dy and dx else 1 / 6
+                    a[k, k] += weight
+                    if (ny, nx) in at:
+                        a[k, at[ny, nx]] -= weight
+                    else:
+                        rhs[k] += weight * img[ny, nx]
+        want = spsolve(a.tocsc(), rhs)
+        np.testing.assert_allclose(got[gone], want, atol=1e-5)
+        assert np.array_equal(got[~gone], img[~gone].astype(np.float32))
+
+
 def _left_half_model() -> keras.Model:
     """Class 0's logit is a quarter of the left half's sum minus 4 (0 for pixels of 0.5 on
     average), class 1's its negative: the right half is ignored."""
@@ -178,6 +211,31 @@ def test_mprt_of_a_model_blind_map_and_of_gradients():
     corr, _ = smooth_mprt(model, x, method_explainer("saliency"), classes=classes, depths=2, samples=2)
     assert np.nanmean(corr) < 0.9  # re-drawn weights move a gradient map
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # the user's model is untouched
+
+
+def test_one_cascade_gives_both_mprts_and_given_maps_are_used():
+    model = small_functional(classes=3)
+    x = np.random.default_rng(4).random((3, 16, 16, 3)).astype(np.float32)
+    classes = np.array([0, 1, 2])
+    ex = method_explainer("saliency")
+    smooth, efficient = mprt_scores(model, x, ex, classes=classes, depths=2, samples=2, seed=1)
+    alone, _ = smooth_mprt(model, x, ex, classes=classes, depths=2, samples=2, seed=1)
+    np.testing.assert_allclose(smooth, alone, atol=1e-6)
+    np.testing.assert_allclose(efficient, efficient_mprt(model, x, ex, classes=classes, seed=1), rtol=1e-5)
+    calls = []
+
+    def counted(m, images, cls):
+        calls.append(len(images))
+        return ex(m, images, cls)
+
+    maps = ex(model, x, classes)
+    mprt_scores(model, x, counted, classes=classes, depths=2, samples=2, maps=maps)
+    # the trained model's 2 noisy copies, then each depth's (the last with the clean images): no clean map at the trained model
+    assert calls == [6, 6, 9]
+    calls.clear()
+    sensitivity(model, x, counted, classes=classes, samples=4, maps=maps)
+    random_logit(model, x, counted, classes=classes, num_classes=3, maps=maps)
+    assert calls == [12, 3]  # the noisy copies, the other class: the given maps stand for the first call
 
 
 def test_sensitivity_of_fixed_and_random_explainers():

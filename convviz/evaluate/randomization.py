@@ -26,21 +26,29 @@ from convviz.evaluate.sanity import cascade_steps, is_flat, spearman, ssim
 from convviz.graph.layers import get_layer
 from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
 
-__all__ = ["random_logit", "smooth_mprt", "efficient_mprt", "cascade_maps"]
+__all__ = ["random_logit", "smooth_mprt", "efficient_mprt", "mprt_scores", "cascade_maps"]
 
 
 def random_logit(
-    model: Any, images: np.ndarray, explainer: Explainer, *, classes: np.ndarray, num_classes: int, seed: int = 0
+    model: Any,
+    images: np.ndarray,
+    explainer: Explainer,
+    *,
+    classes: np.ndarray,
+    num_classes: int,
+    maps: np.ndarray | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """SSIM between each image's map for its class and its map for a random other class (drawn
     from ``seed``), both scaled by their largest absolute value; NaN where either map is
-    constant. Returns (N,)."""
+    constant. ``maps``: the images' maps for ``classes`` where they are already computed.
+    Returns (N,)."""
     classes = np.asarray(classes, int)
     if num_classes < 2:
         raise InputError(f"RandomLogit needs at least 2 classes, got {num_classes}")
     rng = np.random.default_rng(seed)
     other = (classes + rng.integers(1, num_classes, len(classes))) % num_classes
-    a = unit_scaled(explainer(model, images, classes))
+    a = unit_scaled(explainer(model, images, classes) if maps is None else maps)
     b = unit_scaled(explainer(model, images, other))
     return np.array([np.nan if is_flat(p) or is_flat(q) else ssim(p, q) for p, q in zip(a, b)])
 
@@ -61,33 +69,93 @@ def cascade_maps(
     depth), each the mean over ``samples`` copies of the images with Gaussian noise of
     ``noise`` × their value range. The user's model is not modified (a copy is). Returns
     ``(trained (N, H, W), randomized (depths, N, H, W), layers reached)``."""
+    trained, randomized, names, _ = _cascade(
+        model, images, explainer, classes=classes, depths=depths, samples=samples, noise=noise, seed=seed
+    )
+    return trained, randomized, names
+
+
+def _cascade(
+    model: Any,
+    images: np.ndarray,
+    explainer: Explainer,
+    *,
+    classes: np.ndarray,
+    depths: int | None,
+    samples: int,
+    noise: float,
+    seed: int,
+    plain: bool = False,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray | None]:
+    """:func:`cascade_maps`, and with ``plain`` the maps of the clean images at the fully
+    randomized model (explained in the same call as the last depth's noisy copies)."""
     x = np.asarray(images, np.float32)
     classes = np.asarray(classes, int)
     if samples < 1 or noise < 0:
         raise InputError(f"samples must be ≥ 1 and noise ≥ 0, got {samples} and {noise}")
+    if depths is not None and depths < 1:
+        raise InputError(f"depths must be at least 1 (or None: every layer), got {depths}")
     span = float(x.max() - x.min()) or 1.0
     rng = np.random.default_rng(seed)
     copies = x[None] + (rng.normal(0, noise * span, (samples, *x.shape)).astype(np.float32) if noise else 0)
     copies = np.broadcast_to(copies, (samples, *x.shape)).reshape(-1, *x.shape[1:])
 
-    def smoothed(m: Any) -> np.ndarray:
-        maps = explainer(m, copies, np.tile(classes, samples))
-        return np.asarray(maps, np.float64).reshape(samples, len(x), *maps.shape[1:]).mean(axis=0)
+    def smoothed(m: Any, *, with_plain: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        batch = np.concatenate([copies, x]) if with_plain else copies
+        maps = np.asarray(explainer(m, batch, np.tile(classes, samples + with_plain)), np.float64)
+        mean = maps[: len(copies)].reshape(samples, len(x), *maps.shape[1:]).mean(axis=0)
+        return mean, (maps[len(copies) :] if with_plain else None)
 
-    trained = smoothed(model)
+    trained, _ = smoothed(model)
     work = work_copy(model)
     steps = weighted_layers(work)
-    n = len(steps)
-    if depths is not None and depths < 1:
-        raise InputError(f"depths must be at least 1 (or None: every layer), got {depths}")
-    shown = cascade_steps(n, depths)
-    names, out = [], []
+    shown = cascade_steps(len(steps), depths)
+    names, out, last = [], [], None
     for k, (name, layer) in enumerate(steps):
         layer.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
         if k in shown:
             names.append(name)
-            out.append(smoothed(work))
-    return trained, np.stack(out), tuple(names)
+            mean, last = smoothed(work, with_plain=plain and k == len(steps) - 1)
+            out.append(mean)
+    return trained, np.stack(out), tuple(names), last
+
+
+def _entropy_ratio(trained: np.ndarray, randomized: np.ndarray) -> np.ndarray:
+    before, after = histogram_entropy(trained), histogram_entropy(randomized)
+    return np.divide(after, before, out=np.full(len(before), np.nan), where=before > 0)
+
+
+def _rank_correlations(trained: np.ndarray, randomized: np.ndarray) -> np.ndarray:
+    flat = np.array([is_flat(m) for m in trained])
+    return np.array(
+        [[np.nan if f or is_flat(b) else spearman(a, b) for a, b, f in zip(trained, step, flat)] for step in randomized]
+    )
+
+
+def mprt_scores(
+    model: Any,
+    images: np.ndarray,
+    explainer: Explainer,
+    *,
+    classes: np.ndarray,
+    depths: int = 4,
+    samples: int = 4,
+    noise: float = 0.1,
+    maps: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth MPRT and Efficient MPRT from one cascade: the same values as
+    :func:`smooth_mprt` and :func:`efficient_mprt` (whose fully randomized model is the
+    cascade's last depth, drawn from the same seeds), for one re-initialization of the model
+    and one explanation per depth. ``maps``: the clean images' maps at the trained model,
+    where they are already computed. Returns ``(spearman (depths, N), entropy ratio (N,))``."""
+    x = np.asarray(images, np.float32)
+    trained, randomized, _, last = _cascade(
+        model, x, explainer, classes=classes, depths=depths, samples=samples, noise=noise, seed=seed, plain=True
+    )
+    plain = np.asarray(explainer(model, x, np.asarray(classes, int)) if maps is None else maps, np.float64)
+    assert last is not None  # plain=True
+    return _rank_correlations(trained, randomized), _entropy_ratio(plain, last)
 
 
 def smooth_mprt(
@@ -108,11 +176,7 @@ def smooth_mprt(
     trained, randomized, names = cascade_maps(
         model, images, explainer, classes=classes, depths=depths, samples=samples, noise=noise, seed=seed
     )
-    flat = np.array([is_flat(m) for m in trained])
-    corr = np.array(
-        [[np.nan if f or is_flat(b) else spearman(a, b) for a, b, f in zip(trained, step, flat)] for step in randomized]
-    )
-    return corr, names
+    return _rank_correlations(trained, randomized), names
 
 
 def efficient_mprt(
@@ -123,5 +187,4 @@ def efficient_mprt(
     randomized maps are more complex, as a map that explains the model's weights should become.
     NaN where the trained map is constant. Returns (N,)."""
     trained, randomized, _ = cascade_maps(model, images, explainer, classes=classes, depths=1, seed=seed)
-    before, after = histogram_entropy(trained), histogram_entropy(randomized[-1])
-    return np.divide(after, before, out=np.full(len(before), np.nan), where=before > 0)
+    return _entropy_ratio(trained, randomized[-1])

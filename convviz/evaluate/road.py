@@ -6,16 +6,14 @@ model's score falls for that reason as much as for the pixels' evidence. ROAD re
 most (MoRF) or least (LeRF) relevant pixels at several levels and fills them by **noisy linear
 imputation**: each removed pixel is the weighted mean of its 8 neighbours (weight 1/6 for the
 four edge neighbours, 1/12 for the diagonal ones), the removed pixels solved together as one
-sparse linear system per image, plus Gaussian noise (σ = 0.01), so that the filled region
+sparse (banded) linear system per image, plus Gaussian noise (σ = 0.01), so that the filled region
 carries no trace of the removal's shape. A faithful map: the score falls fast under MoRF and
 slowly under LeRF; the ROAD score here is the mean gap LeRF − MoRF over the levels.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -39,9 +37,6 @@ _NEIGHBOURS = (
 
 
 def _impute_one(img: np.ndarray, removed: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
-
     h, w, c = img.shape
     r = np.flatnonzero(removed.ravel())
     out = img.copy()
@@ -52,7 +47,7 @@ def _impute_one(img: np.ndarray, removed: np.ndarray, noise: float, rng: np.rand
     index = index.reshape(h, w)
     ys, xs = np.divmod(r, w)
     diag = np.zeros(len(r))
-    rows, cols, vals = [np.arange(len(r))], [np.arange(len(r))], []
+    couplings = []  # (row, column, weight) of each pair of removed neighbours
     rhs = np.zeros((len(r), c))
     for (dy, dx), weight in _NEIGHBOURS:
         ny, nx = ys + dy, xs + dx
@@ -61,19 +56,33 @@ def _impute_one(img: np.ndarray, removed: np.ndarray, noise: float, rng: np.rand
         i = np.flatnonzero(inside)
         j = index[ny[inside], nx[inside]]
         unknown = j >= 0
-        rows.append(i[unknown])
-        cols.append(j[unknown])
-        vals.append(np.full(int(unknown.sum()), -weight))
+        couplings.append((i[unknown], j[unknown], weight))
         known = i[~unknown]
         rhs[known] += weight * img[ny[inside][~unknown], nx[inside][~unknown]]
-    a = sp.csc_matrix(
-        (np.concatenate([diag, *vals]), (np.concatenate(rows), np.concatenate(cols))), shape=(len(r),) * 2
-    )
-    # symmetric positive definite: no pivoting, a symmetric ordering (a third faster than the default, measured)
-    lu = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    solved = lu.solve(rhs)
+    solved = _banded(diag, couplings, rhs)
     out[ys, xs] = solved + rng.normal(0.0, noise, solved.shape)
     return out
+
+
+Couplings = list[tuple[np.ndarray, np.ndarray, float]]
+
+
+def _banded(diag: np.ndarray, couplings: Couplings, rhs: np.ndarray) -> np.ndarray:
+    """The system is symmetric positive definite and, with the removed pixels in raster order,
+    banded: a pixel couples only to removed pixels at most one image row (≤ w + 1 of them) away.
+    LAPACK's banded Cholesky on one BLAS thread solves ROAD's 64×64 masks 2.3× faster than
+    SuperLU with a symmetric ordering on one thread, and faster than SuperLU's solves on two
+    threads or the banded solve on two BLAS threads (measured; the matrices are too small to
+    share)."""
+    from scipy.linalg import solveh_banded
+
+    band = max((int((j - i).max()) for i, j, _ in couplings if len(i)), default=0)
+    upper = np.zeros((band + 1, len(diag)))
+    upper[band] = diag
+    for i, j, weight in couplings:
+        above = j > i
+        upper[band - (j[above] - i[above]), j[above]] = -weight
+    return np.asarray(solveh_banded(upper, rhs, check_finite=False))
 
 
 def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise: float = 0.01, seed: int = 0) -> np.ndarray:
@@ -87,8 +96,11 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise: float
         raise InputError(f"images must be (N, H, W, C) and removed (N, H, W); got {x.shape} and {mask.shape}")
     if mask.all(axis=(1, 2)).any():
         raise InputError("removed covers a whole image: there is no pixel to impute from")
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(seed)
-    return np.stack([_impute_one(xi, mi, noise, rng) for xi, mi in zip(x, mask)]).astype(np.float32)
+    with threadpool_limits(1, user_api="blas"):  # see _banded
+        return np.stack([_impute_one(xi, mi, noise, rng) for xi, mi in zip(x, mask)]).astype(np.float32)
 
 
 def road_curves(
@@ -126,10 +138,7 @@ def road_curves(
         count = int(round(p * hh * ww))
         tasks.append((rank < count, seed + 2 * k))  # MoRF: the most relevant gone
         tasks.append((rank >= hh * ww - count, seed + 2 * k + 1))  # LeRF: the least relevant gone
-    # the sparse solves release the GIL: one thread per core (or per the worker's share of them)
-    threads = max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
-    with ThreadPoolExecutor(threads) as pool:
-        filled = list(pool.map(lambda t: noisy_linear_impute(x, t[0], noise=noise, seed=t[1]), tasks))
+    filled = [noisy_linear_impute(x, removed, noise=noise, seed=s) for removed, s in tasks]
     probs = predict(model, np.concatenate(filled), batch_size=batch_size)
     scores = probs[np.arange(len(probs)), np.tile(classes, 2 * len(levels))].reshape(len(levels), 2, n)
     return scores[:, 0].T.astype(np.float32), scores[:, 1].T.astype(np.float32)

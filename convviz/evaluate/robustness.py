@@ -30,13 +30,15 @@ def sensitivity(
     classes: np.ndarray,
     radius: float = 0.2,
     samples: int = 8,
+    maps: np.ndarray | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Max- and Avg-Sensitivity per image: with ``e`` the image's map and ``e′`` the map of a
     copy with uniform noise in ±``radius`` × the images' value range (Quantus' default radius
     0.2), both scaled by their largest absolute value, the relative change ‖e − e′‖ / ‖e‖ over
     ``samples`` copies: its maximum and its mean. Lower is more robust; NaN for an all-zero map
-    ``e``. The explainer runs once on all the copies (one batch per call).
+    ``e``. The explainer runs once on all the copies (one batch per call); ``maps``: the images'
+    maps ``e`` where they are already computed.
 
     Returns ``(max, avg)``, (N,) each."""
     x = np.asarray(images, np.float32)
@@ -46,7 +48,7 @@ def sensitivity(
     span = float(x.max() - x.min()) or 1.0
     rng = np.random.default_rng(seed)
     noisy = x[None] + rng.uniform(-radius * span, radius * span, (samples, *x.shape)).astype(np.float32)
-    base = unit_scaled(explainer(model, x, classes))
+    base = unit_scaled(explainer(model, x, classes) if maps is None else maps)
     moved = unit_scaled(explainer(model, noisy.reshape(-1, *x.shape[1:]), np.tile(classes, samples)))
     moved = moved.reshape(samples, *base.shape)
     norm = np.sqrt((base**2).reshape(len(base), -1).sum(axis=1))

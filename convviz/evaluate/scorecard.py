@@ -31,7 +31,7 @@ from convviz.evaluate.complexity import complexity, sparseness
 from convviz.evaluate.explain import BASELINES, Explainer, baseline_explainer, method_explainer
 from convviz.evaluate.faithfulness import confidence_change
 from convviz.evaluate.localization import relevance_mass, relevance_rank
-from convviz.evaluate.randomization import efficient_mprt, random_logit, smooth_mprt
+from convviz.evaluate.randomization import mprt_scores, random_logit
 from convviz.evaluate.road import road_curves, road_score
 from convviz.evaluate.robustness import sensitivity
 
@@ -213,6 +213,7 @@ def scorecard(
     road_images: int = 50,
     randomization_images: int = 16,
     sensitivity_images: int = 16,
+    depths: int = 4,
     radius: float = 0.05,
     seed: int = 0,
 ) -> Scorecard:
@@ -221,7 +222,8 @@ def scorecard(
     The cheap metrics (Average Drop, Increase in Confidence, complexity, localisation) use every
     image; ROAD the first ``road_images`` (9 levels, MoRF and LeRF; 0: no ROAD, and Average Drop
     alone decides faithfulness); RandomLogit, Smooth MPRT and
-    Efficient MPRT the first ``randomization_images`` (Smooth MPRT: 2 noisy copies, 4 depths); the
+    Efficient MPRT the first ``randomization_images`` (Smooth MPRT: 2 noisy copies, ``depths``
+    evenly spaced depths of the cascade, the last every layer); the
     sensitivities the first ``sensitivity_images`` (4 noisy copies each, uniform noise of
     ±``radius`` × the value range). A method whose maps equal an earlier method's on every image
     (HiResCAM and Grad-CAM before a globally pooled head) shares its values: the two are the same
@@ -263,15 +265,23 @@ def scorecard(
             if nr
             else (np.zeros((0, 1)),) * 2
         )
-        smprt, _ = smooth_mprt(model, x[:nq], ex, classes=classes[:nq], samples=2, seed=seed)
-        most, avg = sensitivity(model, x[:ns], ex, classes=classes[:ns], radius=radius, samples=4, seed=seed)
+        # the maps above are each metric's maps of the clean images for their class: computed once
+        smprt, emprt = mprt_scores(
+            model, x[:nq], ex, classes=classes[:nq], depths=depths, samples=2, maps=maps[:nq], seed=seed
+        )
+        most, avg = sensitivity(
+            model, x[:ns], ex, classes=classes[:ns], radius=radius, samples=4, maps=maps[:ns], seed=seed
+        )
+        logit = random_logit(
+            model, x[:nq], ex, classes=classes[:nq], num_classes=num_classes, maps=maps[:nq], seed=seed
+        )
         values = {
             "ROAD": road_score(morf, lerf),
             "Average Drop": drop,
             "Increase in Confidence": up.astype(np.float64),
             "Smooth MPRT": _finite_mean(smprt),
-            "RandomLogit": random_logit(model, x[:nq], ex, classes=classes[:nq], num_classes=num_classes, seed=seed),
-            "Efficient MPRT": efficient_mprt(model, x[:nq], ex, classes=classes[:nq], seed=seed),
+            "RandomLogit": logit,
+            "Efficient MPRT": emprt,
             "Max-Sensitivity": most,
             "Avg-Sensitivity": avg,
             "Sparseness": sparseness(maps),

@@ -43,8 +43,14 @@ TARGET_SECONDS = 160.0
 # embedded zoo costs 2-4 ms a pass (its pages take seconds each), an ImageNet model 50 ms or more.
 SMALL_SECONDS = 0.02
 
-# each page's share of the passes
-SHARES = {"filters": 0.25, "gradcam": 0.25, "attributions": 0.30, "classes": 0.20}
+# each page's share of the passes; "trust" is the attribution page's scorecard (issue 39), every
+# CAM and attribution method under every metric
+SHARES = {"filters": 0.20, "gradcam": 0.20, "attributions": 0.25, "classes": 0.15, "trust": 0.20}
+
+# ROAD solves a sparse system per image, level and order: at 64×64 pixels 50 images take seconds,
+# at 224×224 (12× the pixels, solves superlinear in them) minutes per method: larger images get no ROAD
+ROAD_PIXELS = 128 * 128
+ROAD_IMAGES = 50  # images of the scorecard's ROAD (9 levels, MoRF and LeRF)
 
 KNOBS: dict[str, str] = {
     "filters": "filters per layer on the filters page",
@@ -65,6 +71,8 @@ KNOBS: dict[str, str] = {
     "sanity_depths": "depths of the attribution page's randomization check",
     "class_steps": "Adam steps of each class's visualization on the class page",
     "class_patterns": "classes the class page visualizes, most frequent first (0: every class it shows)",
+    "trust_images": "images of the scorecard's randomization and robustness metrics",
+    "trust_depths": "depths of the scorecard's Smooth MPRT cascade",
 }
 
 
@@ -94,6 +102,8 @@ class PageBudget:
     sanity_depths: int = 4
     class_steps: int = 96
     class_patterns: int = 0  # 0: every class the page shows
+    trust_images: int = 8
+    trust_depths: int = 4
     classes: int = 0  # the classes the class page may show (0: not known)
     reduced: tuple[tuple[str, int], ...] = field(default=())  # (knob, its full-recipe value)
 
@@ -122,6 +132,16 @@ class PageBudget:
             curves = min(self.attr_curve_images, n) * 8 * 2 * self.curve_steps * fwd
             sanity = min(self.sanity_images, self.examples) * (self.sanity_depths + 1) * (per_image + 1)
             return (self.examples + n) * per_image + curves + sanity
+        if page == "trust":  # every method (11) on the evidence images, each metric (see convviz.evaluate.scorecard)
+            n = min(self.evidence_images, images)
+            cams = 4 + 1 + self.scorecam_channels * fwd + 2  # gradient CAMs, Score-CAM, Guided Grad-CAM
+            per_image = cams + 3 + self.ig_steps + self.sg_samples  # and the attribution methods
+            few = min(self.trust_images, n)
+            # Smooth MPRT: 2 noisy copies at the trained model and each depth; Efficient MPRT 2;
+            # RandomLogit 2; Max- and Avg-Sensitivity 1 + 4 noisy copies
+            randomized = few * per_image * (2 * (self.trust_depths + 1) + 2 + 2 + 5)
+            road = min(ROAD_IMAGES, n) * 18 * 13 * fwd if input_size**2 <= ROAD_PIXELS else 0
+            return n * (per_image + 13 * 2 * fwd) + randomized + road
         if page == "classes":  # a class for each label and prediction of the test split, at most
             shown = min(2 * images, self.classes or 2 * images)
             return min(shown, self.class_patterns or shown) * self.class_steps
@@ -170,9 +190,19 @@ _PAGES_OF: dict[str, tuple[str, ...]] = {
     },
     "class_steps": ("classes",),
     "class_patterns": ("classes",),
+    "trust_images": ("attributions",),  # the scorecard is a section of the attribution page
+    "trust_depths": ("attributions",),
 }
 
-_IMAGE_COUNTS = {"examples", "cam_images", "cam_curve_images", "evidence_images", "attr_curve_images", "sanity_images"}
+_IMAGE_COUNTS = {
+    "examples",
+    "cam_images",
+    "cam_curve_images",
+    "evidence_images",
+    "attr_curve_images",
+    "sanity_images",
+    "trust_images",
+}
 
 # the reductions, cheapest in what a reader loses first, per page: (knob, value)
 _STEPS: dict[str, tuple[tuple[str, int], ...]] = {
@@ -230,6 +260,22 @@ _STEPS: dict[str, tuple[tuple[str, int], ...]] = {
         ("class_patterns", 4),
         ("class_steps", 24),
         ("class_patterns", 2),
+    ),
+    "trust": (
+        ("trust_depths", 3),
+        ("trust_images", 4),
+        ("trust_depths", 2),
+        ("trust_images", 2),
+        ("evidence_images", 16),
+        ("trust_depths", 1),
+        ("evidence_images", 8),
+        # then the methods' own knobs, as the attribution page's last reductions take them
+        ("ig_steps", 16),
+        ("sg_samples", 8),
+        ("ig_steps", 8),
+        ("sg_samples", 4),
+        ("evidence_images", 4),
+        ("scorecam_channels", 8),
     ),
 }
 

@@ -6,31 +6,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from convviz.zoo.budget import ROAD_IMAGES, ROAD_PIXELS
+
 __all__ = ["IMAGES", "ROAD_PIXELS", "scorecard_inputs", "scorecard_of"]
 
 IMAGES = 200  # test images of a small model's scorecard (ROAD on 50, the randomization on 8)
-# ROAD solves a sparse system per image, level and order: at 64×64 pixels 50 images take seconds,
-# at 224×224 (12× the pixels, solves superlinear in them) minutes per method: larger images get no ROAD
-ROAD_PIXELS = 128 * 128
 
 
 def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
     """The arguments of a zoo model's scorecard: every CAM and attribution method on the first
-    :data:`IMAGES` test images (a costly model: its budget's evidence images), ROAD on 50 of
-    them (none on images over :data:`ROAD_PIXELS` pixels), the randomization and sensitivity metrics on as many as the page's randomization check
-    (its budget's ``sanity_images``), CAMs at the entry's CAM layer, the methods' options from the
-    page budget (:mod:`convviz.zoo.budget`)."""
+    :data:`IMAGES` test images (a costly model: its budget's evidence images), ROAD on
+    :data:`~convviz.zoo.budget.ROAD_IMAGES` of them (none on images over :data:`ROAD_PIXELS`
+    pixels), the randomization and sensitivity metrics on the budget's ``trust_images``, Smooth
+    MPRT at its ``trust_depths``, CAMs at the entry's CAM layer, the methods' options from the
+    page budget (:mod:`convviz.zoo.budget`, whose ``trust`` share the scorecard spends)."""
     from convviz.attr.cam import CAM_METHODS
     from convviz.attr.gradients import ATTRIBUTION_METHODS
-    from convviz.zoo.budget import page_budget
-
-    from convviz.zoo.budget import SMALL_SECONDS
+    from convviz.zoo.budget import SMALL_SECONDS, page_budget
 
     budget = page_budget(entry, model, images=len(test.x))
     small = budget.seconds_per_pass <= SMALL_SECONDS  # the full recipe
     n = min(IMAGES if small else budget.evidence_images, len(test.x))
     h, w = test.x.shape[1:3]
-    few = max(2, budget.sanity_images)  # as many as the page's randomization check: 8 for a small model
+    few = max(2, budget.trust_images)  # 8 for a small model
     return {
         "images": test.x[:n],
         "methods": [*CAM_METHODS, *ATTRIBUTION_METHODS],
@@ -41,9 +39,10 @@ def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
             "smoothgrad": {"samples": budget.sg_samples},
             "scorecam": {"scorecam_channels": budget.scorecam_channels},
         },
-        "road_images": min(50, n) if h * w <= ROAD_PIXELS else 0,
+        "road_images": min(ROAD_IMAGES, n) if h * w <= ROAD_PIXELS else 0,
         "randomization_images": few,
         "sensitivity_images": few,
+        "depths": budget.trust_depths,
     }
 
 
