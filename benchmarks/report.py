@@ -16,7 +16,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
-NAMES = ("filters", "cam", "attributions", "latent", "units", "diff", "commands", "large", "concepts", "trust")
+NAMES = (
+    "filters",
+    "cam",
+    "attributions",
+    "latent",
+    "units",
+    "diff",
+    "commands",
+    "large",
+    "concepts",
+    "trust",
+    "maco",
+)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -48,6 +60,7 @@ def measured(res: dict[str, Any]) -> str:
         "concepts": "each model cold in a fresh process without the cache (model loading not counted), one quiet run; "
         "the cost table in one warm process",
         "diff": f"each command run in a fresh process, min of {res.get('repeats')} repeats; CKA in one process",
+        "maco": "one process, one quiet run; seeds 0 to {} for the classes".format(res["config"].get("seeds", 0) - 1),
     }.get(
         res["benchmark"],
         f"each method in its own process, order alternated, min (median) of {res.get('repeats')} repeats",
@@ -68,7 +81,7 @@ _FILTER_NAMES = {
 def summary(name: str) -> dict[str, Any]:
     """Derived numbers for prose: ``{{ number bench-NAME.method.key }}``."""
     res = load(name)
-    rows = _rows(res) if name not in ("units", "large") else {}
+    rows = _rows(res) if name not in ("units", "large", "maco") else {}
     out: dict[str, Any] = {"date": res["date"], "config": res["config"]}
     if name == "filters":
         ref = rows["chapter"]
@@ -86,6 +99,8 @@ def summary(name: str) -> dict[str, Any]:
     elif name == "large":
         for r in res["rows"]:
             out[r["model"]] = {"seconds": r["seconds"], "limit": r["limit"], "pages": r["pages"]}
+    elif name == "maco":
+        out["recognized"] = res["recognized"]
     elif name == "units":
         out["worst_ratio"] = max(r["ratio"] for r in res["rows"])
         out["median_ratio"] = sorted(r["ratio"] for r in res["rows"])[len(res["rows"]) // 2]
@@ -405,6 +420,34 @@ def trust_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def maco_table(res: dict[str, Any]) -> str:
+    """Robust recipe against MaCo: classes recognized by the other model, units of the deepest
+    layer against their 9th best test image, high-frequency energy, seconds."""
+    c = res["config"]
+    lines = [
+        f"| recipe | visualizations of | classified by | named the class ({c['seeds']} seeds) | by their own model |",
+        "|---|---|---|---|---|",
+    ]
+    for r in res["classes"]:
+        lines.append(
+            f"| {r['recipe']} | {r['source']} | {r['judge']} | {100 * r['other']:.0f}% | {100 * r['own']:.0f}% |"
+        )
+    for recipe, rate in res["recognized"].items():
+        lines.append(f"| **{recipe}** | both | the other | **{100 * rate:.0f}%** | |")
+    lines += [
+        "",
+        f"| model | deepest layer | recipe | units shown (of {c['units']}) | beat their 9th best test image "
+        "| high-frequency energy | the test images' | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["units"]:
+        lines.append(
+            f"| {r['model']} | `{r['layer']}` | {r['recipe']} | {r['units']} | {100 * r['beats_9th']:.0f}% "
+            f"| {100 * r['high_frequency']:.1f}% | {100 * r['data_high_frequency']:.1f}% | {r['seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     res = load(name)
     body = {
@@ -418,6 +461,7 @@ def table(name: str) -> str:
         "large": large_table,
         "concepts": concepts_table,
         "trust": trust_table,
+        "maco": maco_table,
     }[name](res)
     return body + "\n\n" + measured(res)
 

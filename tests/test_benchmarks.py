@@ -54,7 +54,9 @@ def test_each_method_runs_in_its_own_process_in_alternating_order(tmp_path, monk
     assert saved["machine"]["cores"] >= 1 and "date" in saved and saved["repeats"] == 3
 
 
-@pytest.mark.parametrize("name", ["filters", "cam", "attributions", "latent", "units", "diff", "concepts"])
+@pytest.mark.parametrize(
+    "name", ["filters", "cam", "attributions", "latent", "units", "diff", "concepts", "trust", "maco"]
+)
 def test_results_exist_and_render(name):
     report = _module("report")
     text = report.table(name)
@@ -85,3 +87,18 @@ def test_attribution_summary_is_derived_from_the_rows():
         assert s[kind]["vs_floor"] == rows[f"{kind}_convviz"]["min"] / rows[f"{kind}_floor"]["min"]
         assert s[kind]["vs_loop"] == rows[f"{kind}_loop"]["min"] / rows[f"{kind}_convviz"]["min"]
         assert rows[f"{kind}_convviz"]["passes"] == rows[f"{kind}_floor"]["passes"] == rows[f"{kind}_loop"]["passes"]
+
+
+def test_the_pages_recipe_is_the_one_other_models_recognize_best():
+    """The deep layers' and classes' pages use the robust recipe, and the performance page
+    says why: MaCo does not make images that the other model names more often (issue 41).
+    Should a new run of bench_maco say otherwise, this fails until the pages switch."""
+    report = _module("report")
+    rates = report.load("maco")["recognized"]
+    assert set(rates) == {"robust", "maco"}
+    assert rates["robust"] >= rates["maco"], "MaCo measures better now: make it the deep pages' recipe (issue 41)"
+    from convviz.site.unit_data import unit_recipe
+
+    assert unit_recipe(1, 2, 10, 64)[0] == "robust"
+    text = (ROOT / "docs" / "performance.md").read_text()
+    assert "{{ table bench-maco }}" in text

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from convviz.optvis.filters import FilterPatterns
 
 
-__all__ = ["filter_grid", "plot_filter_grid"]
+__all__ = ["filter_grid", "plot_filter_grid", "transparent_images", "plot_transparency"]
 
 
 _DEAD_RGB = np.array([220, 30, 30], np.uint8)  # dead on data: red frame
@@ -83,4 +83,38 @@ def plot_filter_grid(
     if int(np.sum(patterns.unexcited)):
         notes.append(f"{int(np.sum(patterns.unexcited))} not excited (orange)")
     ax.set_title(title + (f"\n{', '.join(notes)}" if notes else ""), loc="left", fontsize=10)
+    return ax
+
+
+def transparent_images(patterns: FilterPatterns) -> np.ndarray:
+    """MaCo's way of showing where the optimization spent its effort: each shown image
+    (uint8, K × H × W × C) faded to white where its transparency map is low (opacity: the
+    map over its own maximum, cropped as the images are). Raises ``InputError`` for a result
+    without a transparency map (a recipe other than ``"maco"``)."""
+    if patterns.transparency is None:
+        raise InputError(f"the {patterns.recipe!r} recipe has no transparency map: only recipe='maco' makes one")
+    t = np.asarray(patterns.transparency, np.float64)
+    h, w = patterns.images.shape[1:3]
+    cy, cx = (t.shape[1] - h) // 2, (t.shape[2] - w) // 2  # the images' border crop
+    t = t[:, cy : cy + h, cx : cx + w]
+    peak = t.reshape(len(t), -1).max(axis=1).reshape(-1, 1, 1)
+    alpha = np.divide(t, peak, out=np.zeros_like(t), where=peak > 0)[..., None]
+    return (patterns.images * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+
+
+def plot_transparency(
+    patterns: FilterPatterns,
+    *,
+    ncols: int | None = None,
+    margin: int = 5,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """The grid of :func:`transparent_images`: a MaCo result with each image opaque where the
+    optimization pushed hardest and faded where it barely moved."""
+    grid = filter_grid(transparent_images(patterns), ncols=ncols, margin=margin)
+    ax = given_or_new_axes(ax, (8, 8))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title or f"{patterns.layer}: where MaCo spent its effort", loc="left", fontsize=10)
     return ax

@@ -12,13 +12,28 @@ import numpy as np
 
 from convviz.core import backend as _backend
 from convviz.optvis.objectives import objective
-from convviz.optvis.param import color_matrix, fourier_image, fourier_init, spectrum_scale
+from convviz.optvis.param import (
+    color_matrix,
+    fourier_image,
+    fourier_init,
+    maco_image,
+    maco_phase_init,
+    spectrum_scale,
+)
 from convviz.optvis.transforms import apply_transforms, random_transforms
 from convviz.graph.cost import fitting_batch
 from convviz.core.batches import chunks, pad_to
 from convviz.core.errors import InputError
 
-__all__ = ["batches", "batch_size_for", "pixel_ascent", "fourier_ascent", "final_objective", "progress_bar"]
+__all__ = [
+    "batches",
+    "batch_size_for",
+    "pixel_ascent",
+    "fourier_ascent",
+    "maco_ascent",
+    "final_objective",
+    "progress_bar",
+]
 
 ops = keras.ops
 Maps = Callable[[Any, Any], Any]
@@ -161,6 +176,87 @@ def fourier_ascent(
         raw[s : s + n] = _backend.to_numpy(to_img(params))[:n]
         stuck[s : s + n] = ((best <= 0) | ~moved)[:n]
     return raw, stuck
+
+
+def maco_ascent(
+    maps: Maps,
+    idx: np.ndarray,
+    bs: int,
+    size: tuple[int, int],
+    magnitude: np.ndarray,
+    steps: int,
+    lr: float,
+    rng: np.random.Generator,
+    *,
+    colors: tuple[np.ndarray, np.ndarray] | None = None,
+    transforms: bool = True,
+    bar: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MaCo (see :mod:`convviz.optvis.param`): Adam on the phases of
+    :func:`~convviz.optvis.param.maco_image` under ``magnitude`` (C, h, w // 2 + 1), with the
+    robust recipe's random transforms at every step (``transforms=False``: none); with
+    ``colors`` (mean, basis) from :func:`~convviz.optvis.param.color_basis`, the magnitude is
+    that of the uncorrelated colour axes.
+
+    Returns
+    -------
+    images, stuck, transparency
+        The images (K, h, w, C), their real FFT's magnitude exactly ``magnitude``; whether
+        each objective stayed <= 0 or its gradient was zero throughout; and MaCo's
+        transparency map (K, h, w): at every step the absolute gradient of the objective with
+        respect to the image's pixels (before the transforms), summed over the channels and
+        the steps: where the optimization spent its effort.
+    """
+    channels = int(magnitude.shape[0])
+    h, w = size
+    wf = w // 2 + 1
+    n_phase, n_pixels = channels * h * wf, h * w * channels
+    mag = ops.convert_to_tensor(np.asarray(magnitude, np.float32))
+    mean, basis = (None, None) if colors is None else (ops.convert_to_tensor(c) for c in colors)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def image(phase: Any) -> Any:
+        return maco_image(phase, mag, size, mean=mean, basis=basis)
+
+    def loss(packed: Any, fidx: Any, warp: Any) -> Any:
+        # the phases and a zero offset of the pixels in one tensor: one backward pass gives the
+        # phases' gradient (the step) and the pixels' (the transparency map)
+        phase = ops.reshape(packed[:, :n_phase], (-1, channels, h, wf))
+        offset = ops.reshape(packed[:, n_phase:], (-1, h, w, channels))
+        img = image(phase) + offset
+        return ops.mean(maps(apply_transforms(img, warp) if transforms else img, fidx), axis=(1, 2))
+
+    def step(phase: Any, m: Any, v: Any, t: Any, fidx: Any, warp: Any) -> Any:
+        packed = ops.concatenate([phase, ops.zeros((ops.shape(phase)[0], n_pixels), phase.dtype)], axis=1)
+        value, grad = _backend.value_and_grad(lambda p: loss(p, fidx, warp), packed)
+        g, pixels = grad[:, :n_phase], ops.reshape(grad[:, n_phase:], (-1, h, w, channels))
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        update = (m / (1 - b1**t)) / (ops.sqrt(v / (1 - b2**t)) + eps)
+        return phase + lr * update, m, v, value, ops.sum(ops.abs(pixels), axis=3)
+
+    jstep = _backend.jit(step)
+    to_img = _backend.jit(lambda p: image(ops.reshape(p, (-1, channels, h, wf))))
+    raw = np.empty((len(idx), h, w, channels), np.float32)
+    transparency = np.zeros((len(idx), h, w), np.float32)
+    stuck = np.zeros(len(idx), bool)
+    for s, n, chunk in batches(idx, bs):
+        phase = ops.convert_to_tensor(maco_phase_init(rng, bs, channels, size).reshape(bs, -1))
+        m, v = ops.zeros_like(phase), ops.zeros_like(phase)
+        fidx = ops.convert_to_tensor(chunk.astype("int32"))
+        best = np.full(bs, -np.inf)
+        effort = np.zeros((bs, h, w), np.float64)
+        for t in range(1, steps + 1):
+            tr = ops.convert_to_tensor(random_transforms(rng, bs, size))
+            phase, m, v, value, pixels = jstep(phase, m, v, ops.convert_to_tensor(np.float32(t)), fidx, tr)
+            best = np.maximum(best, _backend.to_numpy(value))
+            effort += _backend.to_numpy(pixels)
+            if bar is not None:
+                bar.update(1)
+        raw[s : s + n] = _backend.to_numpy(to_img(phase))[:n]
+        transparency[s : s + n] = effort[:n]
+        stuck[s : s + n] = ((best <= 0) | ~(effort.reshape(bs, -1).sum(axis=1) > 0))[:n]
+    return raw, stuck, transparency
 
 
 def final_objective(maps: Maps, raw: np.ndarray, idx: np.ndarray, bs: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Class visualizations: the input that maximizes a class's score (the logit, before the softmax), by the robust recipe, one class per image of the batch."""
+"""Class visualizations: the input that maximizes a class's score (the logit, before the
+softmax), by the robust recipe or MaCo, one class per image of the batch."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from convviz.optvis.filters import (
 )
 from convviz.core.errors import InputError
 from convviz.graph.cost import fitting_batch
+from convviz.optvis.param import maco_spectrum
 
-__all__ = ["visualize_classes"]
+CLASS_RECIPES = ("robust", "maco")
+
+__all__ = ["CLASS_RECIPES", "visualize_classes"]
 
 
 def visualize_classes(
@@ -28,19 +32,22 @@ def visualize_classes(
     classes: int | Sequence[int] | np.ndarray,
     *,
     steps: int = 128,
+    recipe: str = "robust",
+    data: np.ndarray | None = None,
     image_size: int | Sequence[int] | None = None,
     crop: int | None = None,
     seed: int = 0,
     batch_size: int | None = None,
     progress: bool = False,
 ) -> FilterPatterns:
-    """The input that maximizes each class's score, by the robust recipe (cached as
+    """The input that maximizes each class's score, by the robust recipe or MaCo (cached as
     :func:`visualize_filters`).
 
     The objective is the class score before the output's softmax or sigmoid (the logit:
     maximizing a probability would also push the other classes down), optimized like
-    ``visualize_filters(..., recipe="robust")``: a decorrelated Fourier image under random
-    jitter, scale and rotation, Adam with learning rate 0.05.
+    ``visualize_filters(..., recipe=...)``: ``"robust"``, a decorrelated Fourier image under
+    random jitter, scale and rotation, Adam with learning rate 0.05; ``"maco"``, the phase of a
+    spectrum whose magnitude is that of ``data``, under the same transforms.
 
     Parameters
     ----------
@@ -50,6 +57,11 @@ def visualize_classes(
         A count (the first N classes) or class indices.
     steps
         Adam steps.
+    recipe
+        ``"robust"`` or ``"maco"`` (:data:`CLASS_RECIPES`).
+    data
+        Real images (N, H, W, C) in the model's input space: the ``maco`` recipe's magnitude
+        spectrum is their mean (required there; unused by ``"robust"``).
     image_size
         int or (height, width); None: the model's input size.
     crop
@@ -61,12 +73,16 @@ def visualize_classes(
     -------
     FilterPatterns
         ``layer`` is ``"logits"``; ``filters`` the class indices, ``losses`` each class's
-        score on its image; ``dead`` is all False.
+        score on its image; ``dead`` is all False; ``transparency`` MaCo's map (``"maco"``).
     """
     from convviz.graph.split import class_scores
 
     if not isinstance(steps, (int, np.integer)) or steps <= 0:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
+    if recipe not in CLASS_RECIPES:
+        raise InputError(f"unknown class recipe {recipe!r}; valid: {', '.join(CLASS_RECIPES)}")
+    if recipe == "maco" and data is None:
+        raise InputError("recipe 'maco' fixes the magnitude spectrum to that of real images: pass data=")
     n_classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     if n_classes is None or len(model.outputs[0].shape) != 2:
         raise InputError(
@@ -91,16 +107,23 @@ def visualize_classes(
     bs = max(1, min(int(batch_size), len(idx)))
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    with _ascent.progress_bar(steps * -(-len(idx) // bs), "classes (robust)", progress) as bar:
-        raw, _ = _ascent.fourier_ascent(
-            maps, idx, bs, size, in_channels, steps, DEFAULT_LEARNING_RATES["robust"], rng, bar=bar
-        )
+    transparency = None
+    with _ascent.progress_bar(steps * -(-len(idx) // bs), f"classes ({recipe})", progress) as bar:
+        if recipe == "maco":
+            magnitude, colors = maco_spectrum(np.asarray(data, np.float32), (int(size[0]), int(size[1])))
+            raw, _, transparency = _ascent.maco_ascent(
+                maps, idx, bs, size, magnitude, steps, DEFAULT_LEARNING_RATES["maco"], rng, colors=colors, bar=bar
+            )
+        else:
+            raw, _ = _ascent.fourier_ascent(
+                maps, idx, bs, size, in_channels, steps, DEFAULT_LEARNING_RATES["robust"], rng, bar=bar
+            )
     losses = _ascent.final_objective(maps, raw, idx, bs)
     images = np.stack([display_uint8(r, crop) for r in raw])
     none = np.zeros(len(idx), bool)
     return FilterPatterns(
         "logits",
-        "robust",
+        recipe,
         idx,
         images,
         raw.astype(np.float32),
@@ -111,4 +134,5 @@ def visualize_classes(
         time.perf_counter() - start,
         steps,
         0.0,
+        transparency,
     )

@@ -20,8 +20,12 @@ image per filter in a batch (each image's loss is its own filter):
     that the gray start leaves off everywhere gets lucid's *redirected* ReLU gradient
     (:func:`convviz.core.backend.redirected_relu`): it is pushed towards firing instead of
     getting no gradient, so the recipe's own images replace most restarts.
+``"maco"``
+    MaCo (Fel et al., NeurIPS 2023): Adam on the phase of the image's spectrum alone, its
+    magnitude fixed to that of ``data`` (required) on their uncorrelated colour axes, under
+    the robust recipe's transforms; with a transparency map (:func:`~convviz.optvis.ascent.maco_ascent`).
 
-``learning_rate=None`` takes the recipe's own (10 for book and fast, 0.05 for robust).
+``learning_rate=None`` takes the recipe's own (:data:`DEFAULT_LEARNING_RATES`).
 
 **Dead or not excited.** A filter whose objective stays at or below zero from the start
 image has not been excited, which does not mean it is dead. Given ``data`` (real images,
@@ -50,7 +54,7 @@ from convviz.graph.layers import require_spatial
 from convviz.graph.split import layer_output
 from convviz.optvis import ascent as _ascent
 from convviz.optvis.objectives import channel_maps, unit_peaks
-from convviz.optvis.param import pixel_start
+from convviz.optvis.param import maco_spectrum, pixel_start
 from convviz.core.errors import InputError
 from convviz.represent.activations import never_fires
 
@@ -66,11 +70,13 @@ __all__ = [
 
 ops = keras.ops
 
+MACO_LEARNING_RATE = 0.5  # radians; the best of 0.1, 0.5, 1, 2 in bench_maco.py's class test (2 seeds)
 
-RECIPES = ("book", "fast", "robust")
+
+RECIPES = ("book", "fast", "robust", "maco")
 
 
-DEFAULT_LEARNING_RATES = {"book": 10.0, "fast": 10.0, "robust": 0.05}
+DEFAULT_LEARNING_RATES = {"book": 10.0, "fast": 10.0, "robust": 0.05, "maco": MACO_LEARNING_RATE}
 
 
 _FAST_SHARE, _FAST_MOMENTUM = 1 / 3, 0.9
@@ -109,6 +115,11 @@ class FilterPatterns:
     steps, momentum
         The gradient steps each pattern was optimized for (the ``fast`` recipe runs a third
         of ``steps``) and the momentum of its updates (0: none; the robust recipe: Adam's).
+    transparency
+        float32 (K, h, w), the ``maco`` recipe's alone (None for the others): MaCo's
+        transparency map of each raw image, uncropped (see
+        :func:`convviz.optvis.ascent.maco_ascent`); zero where the image shown is not MaCo's
+        (a filter dead on data, not excited, or restarted).
     """
 
     layer: str
@@ -123,12 +134,15 @@ class FilterPatterns:
     seconds: float
     steps: int
     momentum: float
+    transparency: np.ndarray | None = None
 
     def describe(self) -> str:
         """The recipe in words, as a figure title says it: ``book, 30 steps``, ``fast, 10 steps
-        with momentum 0.9``, ``robust, 256 Adam steps``."""
+        with momentum 0.9``, ``robust, 256 Adam steps``, ``maco, 128 Adam steps on the phase``."""
         if self.recipe == "robust":
             return f"robust, {self.steps} Adam steps"
+        if self.recipe == "maco":
+            return f"maco, {self.steps} Adam steps on the phase"
         return f"{self.recipe}, {self.steps} steps" + (f" with momentum {self.momentum:g}" if self.momentum else "")
 
     def __len__(self) -> int:
@@ -225,11 +239,12 @@ def visualize_filters(
     seed
         Seed of the start images (and of the robust recipe's transforms).
     recipe
-        ``"book"``, ``"fast"`` or ``"robust"``.
+        ``"book"``, ``"fast"``, ``"robust"`` or ``"maco"``.
     data
         Real images (N, H, W, C) in the model's input space, e.g. the test split: tells
         filters that are dead on data from those the start image did not excite, and
-        gives restarts their best image (see the module docstring). None: no such test.
+        gives restarts their best image (see the module docstring); the ``maco`` recipe's
+        magnitude spectrum is theirs (required there). None: no such test.
     batch_size
         Images per batch; None: as many as fit ``memory_budget_gb``.
     memory_budget_gb
@@ -247,6 +262,8 @@ def visualize_filters(
         raise InputError(f"unknown recipe {recipe!r}; valid recipes: {', '.join(RECIPES)}")
     if not isinstance(steps, (int, np.integer)) or steps <= 0:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
+    if recipe == "maco" and data is None:
+        raise InputError("recipe 'maco' fixes the magnitude spectrum to that of real images: pass data=")
     lr = DEFAULT_LEARNING_RATES[recipe] if learning_rate is None else learning_rate
     if not lr > 0:
         raise InputError(f"learning_rate must be positive (or None for the recipe's own), got {lr!r}")
@@ -277,16 +294,23 @@ def visualize_filters(
     raw = np.zeros((len(idx), *size, in_channels), np.float32)
     losses = np.zeros(len(idx), np.float32)
     stuck = np.zeros(len(idx), bool)
-    n_steps, momentum = steps, 0.0  # robust: Adam's own momentum
-    if recipe == "robust":
+    n_steps, momentum = steps, 0.0  # robust and maco: Adam's own momentum
+    transparency = np.zeros((len(idx), *size), np.float32) if recipe == "maco" else None
+    if recipe in ("robust", "maco"):
         raw[:] = 0.5  # a dead filter's image: the recipe's gray
         if len(live):
             bs = _ascent.batch_size_for(model, info.name, size, len(live), batch_size, memory_budget_gb)
             steer = channel_maps(model, info.name, channels, redirect=True)  # units off at the start still move
-            with _ascent.progress_bar(steps * -(-len(live) // bs), "filters (robust)", progress) as bar:
-                raw[live], stuck[live] = _ascent.fourier_ascent(
-                    steer, idx[live], bs, size, in_channels, steps, lr, rng, bar=bar
-                )
+            with _ascent.progress_bar(steps * -(-len(live) // bs), f"filters ({recipe})", progress) as bar:
+                if transparency is not None:
+                    magnitude, colors = maco_spectrum(x_data, size)  # type: ignore[arg-type]
+                    raw[live], stuck[live], transparency[live] = _ascent.maco_ascent(
+                        steer, idx[live], bs, size, magnitude, steps, lr, rng, colors=colors, bar=bar
+                    )
+                else:
+                    raw[live], stuck[live] = _ascent.fourier_ascent(
+                        steer, idx[live], bs, size, in_channels, steps, lr, rng, bar=bar
+                    )
             losses[live] = _ascent.final_objective(maps, raw[live], idx[live], bs)
     else:
         n_steps, momentum = (steps, 0.0) if recipe == "book" else (max(1, round(steps * _FAST_SHARE)), _FAST_MOMENTUM)
@@ -301,7 +325,7 @@ def visualize_filters(
     origin = np.array(["gray"] * len(idx), dtype="<U5")
     retry = stuck & ~dead
     if retry.any():  # not excited from the start image: restart from noise, then from data
-        restart_lr = DEFAULT_LEARNING_RATES["book"] if recipe == "robust" else lr
+        restart_lr = DEFAULT_LEARNING_RATES["book"] if recipe in ("robust", "maco") else lr
         sources = [("noise", None)] + ([("data", best)] if best is not None else [])
         for name, pick in sources:
             sel = np.flatnonzero(retry)
@@ -311,19 +335,20 @@ def visualize_filters(
                 x0 = pixel_start(rng, len(sel), size, in_channels, low=0.0, high=1.0)
             else:
                 x0 = np.stack([_fit(x_data[pick[i]], size) for i in sel])  # type: ignore[index]
-            r_raw, r_loss, r_stuck = _ascent.pixel_ascent(
-                maps, idx[sel], x0, min(bs, len(sel)), max(steps, 30) if recipe == "robust" else steps, restart_lr
-            )
+            r_steps = max(steps, 30) if recipe in ("robust", "maco") else steps
+            r_raw, r_loss, r_stuck = _ascent.pixel_ascent(maps, idx[sel], x0, min(bs, len(sel)), r_steps, restart_lr)
             fired = ~r_stuck & (r_loss > 0)
             raw[sel[fired]], losses[sel[fired]] = r_raw[fired], r_loss[fired]
             origin[sel[fired]] = name
             retry[sel[fired]] = False
     unexcited = retry | ~np.isfinite(losses)
     origin[dead | unexcited] = "none"
+    if transparency is not None:
+        transparency[origin != "gray"] = 0.0  # the image shown is not MaCo's
     seconds = time.perf_counter() - start
     images = np.stack(
         [
-            display_uint8(r, crop) if recipe == "robust" and o == "gray" else deprocess_image(r, crop=crop)
+            display_uint8(r, crop) if recipe in ("robust", "maco") and o == "gray" else deprocess_image(r, crop=crop)
             for r, o in zip(raw, origin)
         ]
     )
@@ -341,6 +366,7 @@ def visualize_filters(
         seconds,
         n_steps,
         momentum,
+        transparency,
     )
 
 

@@ -78,7 +78,10 @@ print("Top-5:", ", ".join(f"{n} {q:.1%}" for n, q in convviz.top_k(result.probab
 # Filter patterns of ``block3_sepconv1``
 # --------------------------------------
 # The chapter's recipe (30 steps of normalized gradient ascent from a gray image), all
-# filters in one batch. Red frames: filters that never fire on the dataset's images.
+# filters in one batch. Red frames: filters that never fire on the dataset's images. Deeper
+# down, the zoo's pages switch to the robust recipe (lucid's), whose transforms keep the
+# noise that only fools the network out; MaCo, which keeps real images' spectrum and moves
+# only its phase, is measured against it on [the performance page](../../performance.md#feature-visualizations-robust-or-maco).
 patterns = convviz.visualize_filters(model, "block3_sepconv1", n_filters, image_size=size, data=data.x[:256])
 fig, ax = plt.subplots(figsize=figsize(1.0))
 convviz.plot_filter_grid(

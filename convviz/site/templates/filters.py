@@ -114,6 +114,36 @@ if both.any():
     )
 
 # %%
+# MaCo: only the phase moves
+# --------------------------
+# MaCo (Fel et al., 2023) keeps the magnitude of the image's Fourier spectrum fixed to that of
+# real images (here the test images this page already uses, on their uncorrelated colour
+# axes) and optimizes only the phase, under the same transforms as the robust recipe. Below
+# its patterns, each image faded where the optimization barely pushed: MaCo's transparency
+# map, the gradient's magnitude summed over the steps. Which recipe the site's deep layers and
+# classes use, and why, is measured on [the performance page](../../performance.md#feature-visualizations-robust-or-maco).
+maco = convviz.visualize_filters(
+    model,
+    deep,
+    robust.filters,
+    image_size=size,
+    crop=crop,
+    recipe="maco",
+    steps=budget.robust_steps,
+    data=data,
+    cache=True,
+)
+fig, axes = plt.subplots(1, 2, figsize=figsize(0.55))
+convviz.plot_filter_grid(maco, ax=axes[0], margin=2, title=f"{deep}\n{maco.describe()}")
+convviz.plot_transparency(maco, ax=axes[1], margin=2, title=f"{deep}\nwhere MaCo spent its effort")
+both = ~(robust.dead | robust.unexcited | maco.dead | maco.unexcited)
+if both.any():
+    print(
+        f"mean objective over the {int(both.sum())} filters both recipes excited: robust "
+        f"{robust.losses[both].mean():.3f}, MaCo {maco.losses[both].mean():.3f} (each on its final image, without transforms)"
+    )
+
+# %%
 # The fast recipe beside the book's
 # ---------------------------------
 # A third of the steps with momentum on the same normalized gradient. The line below the
