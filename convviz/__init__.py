@@ -131,7 +131,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from convviz.figures.evidence import plot_randomization, plot_scorecard
     from convviz.figures.heatmaps import overlay_heatmap, plot_attribution, plot_heat_colorbar, plot_heatmap_overlay
     from convviz.figures.output import save_figure, save_image
-    from convviz.figures.patterns import plot_filter_grid
+    from convviz.figures.patterns import plot_filter_grid, plot_transparency
     from convviz.figures.style import display_name, figsize, use_site_style
     from convviz.graph.choice import activation_layers, evenly_spaced, representative_layers
     from convviz.graph.fields import ReceptiveField, receptive_field

@@ -82,7 +82,7 @@ def test_dead_on_data_versus_not_excited_from_gray():
 
 @pytest.mark.slow
 def test_learning_rate_default_is_the_recipes_own():
-    assert DEFAULT_LEARNING_RATES == {"book": 10.0, "fast": 10.0, "robust": 0.05}
+    assert DEFAULT_LEARNING_RATES == {"book": 10.0, "fast": 10.0, "robust": 0.05, "maco": 0.5}
     model = small_functional((20, 20, 3))
     a = visualize_filters(model, "c1", 2, steps=3, crop=2, recipe="robust")
     b = visualize_filters(model, "c1", 2, steps=3, crop=2, recipe="robust", learning_rate=0.05)

@@ -120,8 +120,9 @@ if both.any():
 # real images (here the test images this page already uses, on their uncorrelated colour
 # axes) and optimizes only the phase, under the same transforms as the robust recipe. Below
 # its patterns, each image faded where the optimization barely pushed: MaCo's transparency
-# map, the gradient's magnitude summed over the steps. Which recipe the site's deep layers and
-# classes use, and why, is measured on [the performance page](../../performance.md#feature-visualizations-robust-or-maco).
+# map, the gradient's magnitude summed over the steps. The deep layers' and classes' pages
+# keep the robust recipe: in convviz's benchmark (`benchmarks/bench_maco.py`), another model
+# did not name the classes of MaCo's images more often than the robust recipe's.
 maco = convviz.visualize_filters(
     model,
     deep,
