@@ -49,7 +49,13 @@ def test_in_the_data_colour_basis_the_uncorrelated_axes_have_the_magnitude():
     assert cov[0, 0] >= cov[1, 1] >= cov[2, 2]  # the strongest first
     magnitude, (m, b) = maco_spectrum(data, (12, 12))
     img = ops.convert_to_numpy(
-        maco_image(ops.convert_to_tensor(maco_phase_init(rng, 2, 3, (12, 12))), magnitude, (12, 12), mean=m, basis=b)
+        maco_image(
+            ops.convert_to_tensor(maco_phase_init(rng, 2, 3, (12, 12))),
+            ops.convert_to_tensor(magnitude),
+            (12, 12),
+            mean=ops.convert_to_tensor(m),
+            basis=ops.convert_to_tensor(b),
+        )
     )
     got = np.abs(np.fft.rfft2(((img - m) @ b).astype(np.float64), axes=(1, 2))).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got, np.broadcast_to(magnitude, got.shape), rtol=1e-4, atol=1e-4)
