@@ -114,16 +114,18 @@ def _ninth_best(model, layer, filters, x):
     import keras
     import numpy as np
 
-    from convviz.core.backend import to_numpy
+    from convviz.core.batches import run_batches
     from convviz.graph.split import layer_output
+    from convviz.optvis.objectives import objective
 
     body = layer_output(model, layer)
-    values = []
-    for s in range(0, len(x), 64):
-        a = to_numpy(body(keras.ops.convert_to_tensor(x[s : s + 64].astype(np.float32))))
-        a = a[:, 2:-2, 2:-2] if a.shape[1] > 4 and a.shape[2] > 4 else a
-        values.append(a.mean(axis=(1, 2))[:, filters])
-    return np.sort(np.concatenate(values), axis=0)[-9]
+
+    def step(xb):  # every channel's objective, as the ascent computes one channel's
+        a = keras.ops.transpose(body(xb), (0, 3, 1, 2))
+        return keras.ops.reshape(objective(keras.ops.reshape(a, (-1, *a.shape[2:]))), (-1, a.shape[1]))
+
+    values = run_batches(step, [x.astype(np.float32)], batch_size=64)
+    return np.sort(values[:, filters], axis=0)[-9]
 
 
 def main() -> int:
