@@ -28,6 +28,8 @@ NAMES = (
     "concepts",
     "trust",
     "maco",
+    "diversity",
+    "atlas",
 )
 
 
@@ -61,6 +63,9 @@ def measured(res: dict[str, Any]) -> str:
         "the cost table in one warm process",
         "diff": f"each command run in a fresh process, min of {res.get('repeats')} repeats; CKA in one process",
         "maco": "one process, one quiet run; seeds 0 to {} for the classes".format(res["config"].get("seeds", 0) - 1),
+        "diversity": "the weights in one process; each unit-page build cold in a fresh process with an empty cache, "
+        "one quiet run",
+        "atlas": "each model cold in a fresh process with an empty cache (model loading counted), one quiet run",
     }.get(
         res["benchmark"],
         f"each method in its own process, order alternated, min (median) of {res.get('repeats')} repeats",
@@ -81,7 +86,7 @@ _FILTER_NAMES = {
 def summary(name: str) -> dict[str, Any]:
     """Derived numbers for prose: ``{{ number bench-NAME.method.key }}``."""
     res = load(name)
-    rows = _rows(res) if name not in ("units", "large", "maco") else {}
+    rows = _rows(res) if name not in ("units", "large", "maco", "diversity", "atlas") else {}
     out: dict[str, Any] = {"date": res["date"], "config": res["config"]}
     if name == "filters":
         ref = rows["chapter"]
@@ -448,6 +453,49 @@ def maco_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def diversity_table(res: dict[str, Any]) -> str:
+    """The diversity weight's effect (style similarity, images above the 9th best test image)
+    and the facets' cost on the unit pages."""
+    c = res["config"]
+    lines = [
+        f"| model | deepest layer | diversity weight | style similarity of a unit's {c['n_diverse']} images "
+        "| images above the unit's 9th best test image | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        weight = f"**{r['weight']:g}** (default)" if r["weight"] == c["default_weight"] else f"{r['weight']:g}"
+        lines.append(
+            f"| {r['model']} | `{r['layer']}` | {weight} | {r['similarity']:.2f} | {100 * r['beats_9th']:.0f}% "
+            f"| {r['seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        "| model | unit pages cold, without facets (s) | with the facets of "
+        f"{res['pages'][0]['units'] if res['pages'] else '?'} units (s) | added |",
+        "|---|---|---|---|",
+    ]
+    for r in res["pages"]:
+        lines.append(
+            f"| {r['model']} | {r['without']:.1f} | {r['with']:.1f} | {100 * (r['with'] / r['without'] - 1):+.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def atlas_table(res: dict[str, Any]) -> str:
+    """Each embedded model's atlas page cold, its steps and what it shows."""
+    lines = [
+        "| model | layer | vectors | cells drawn | purity (chance) | sample (s) | UMAP (s) | icons (s) | page cold (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        lines.append(
+            f"| {r['model']} | `{r['layer']}` | {r['vectors']:,} | {r['drawn']} | {100 * r['purity']:.0f}% "
+            f"({100 * r['chance']:.0f}%) | {r['vectors_s']:.1f} | {r['layout_s']:.1f} | {r['icons_s']:.1f} "
+            f"| **{r['seconds']:.1f}** |"
+        )
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     res = load(name)
     body = {
@@ -462,6 +510,8 @@ def table(name: str) -> str:
         "concepts": concepts_table,
         "trust": trust_table,
         "maco": maco_table,
+        "diversity": diversity_table,
+        "atlas": atlas_table,
     }[name](res)
     return body + "\n\n" + measured(res)
 

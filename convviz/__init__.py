@@ -42,6 +42,10 @@ _EXPORTS: dict[str, str] = {
     "FilterPatterns": "optvis.filters",
     "visualize_classes": "store.cached",
     "visualize_filters": "store.cached",
+    "visualize_diverse": "store.cached",
+    "DiversePatterns": "optvis.diversity",
+    "activation_atlas": "store.cached",
+    "ActivationAtlas": "optvis.atlas",
     "extract_embeddings": "store.cached",
     "find_outliers": "represent.latent",
     "outlier_scores": "represent.latent",
@@ -137,6 +141,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from convviz.graph.fields import ReceptiveField, receptive_field
     from convviz.graph.layers import conv_layers, last_conv_layer, layer_infos, resolve_layer
     from convviz.graph.split import split_model
+    from convviz.optvis.atlas import ActivationAtlas
+    from convviz.optvis.diversity import DiversePatterns
     from convviz.optvis.filters import FilterPatterns, deprocess_image
     from convviz.represent.activations import blank_channel_share, extract_activations, layer_sparsity, never_fires
     from convviz.represent.examples import DatasetExamples
@@ -151,6 +157,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from convviz.represent.similarity import cka, procrustes
     from convviz.site.record import pick_examples, record
     from convviz.store.cached import (
+        activation_atlas,
         attribute,
         attribute_with_predictions,
         cam_with_predictions,
@@ -168,6 +175,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         randomization_check,
         scorecard,
         visualize_classes,
+        visualize_diverse,
         visualize_filters,
     )
 
@@ -259,6 +267,10 @@ __all__ = [
     "use_site_style",
     "visualize_classes",
     "visualize_filters",
+    "visualize_diverse",
+    "DiversePatterns",
+    "activation_atlas",
+    "ActivationAtlas",
 ]
 
 

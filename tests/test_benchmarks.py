@@ -55,7 +55,8 @@ def test_each_method_runs_in_its_own_process_in_alternating_order(tmp_path, monk
 
 
 @pytest.mark.parametrize(
-    "name", ["filters", "cam", "attributions", "latent", "units", "diff", "concepts", "trust", "maco"]
+    "name",
+    ["filters", "cam", "attributions", "latent", "units", "diff", "concepts", "trust", "maco", "diversity", "atlas"],
 )
 def test_results_exist_and_render(name):
     report = _module("report")

@@ -78,6 +78,8 @@ RESULTS = {
     "randomization_check",
     "visualize_filters",
     "visualize_classes",
+    "visualize_diverse",
+    "activation_atlas",
     "extract_embeddings",
     "project",
     "dataset_examples",

@@ -33,6 +33,7 @@ def test_gallery_pages_map_to_render_names_with_units_and_classes():
         "units",
         "classes",
         "concepts",
+        "atlas",
     ]
 
 
@@ -81,16 +82,20 @@ def test_workers_fill_the_cache_and_a_failing_one_is_reported(tmp_path, monkeypa
     # each worker wrote its model's extra pages where the site wants them; the build finds them up to date
     from convviz import zoo
     from convviz.site.class_pages import write_class_pages
+    from convviz.site.atlas_page import write_atlas_page
     from convviz.site.concept_pages import write_concept_pages
     from convviz.site.unit_pages import write_unit_pages
 
     for o in outcomes[1:]:
-        assert set(o.written) == {"units", "layers", "classes", "concepts"} and all(s >= 0 for s in o.written.values())
+        assert set(o.written) == {"units", "layers", "classes", "concepts", "atlas"} and all(
+            s >= 0 for s in o.written.values()
+        )
         folder = tmp_path / "gallery" / o.model
         assert (folder / "units" / "index.md").is_file() and (folder / "layers" / "browser.json").is_file()
         assert write_unit_pages(zoo.entry(o.model), folder / "units") is None
         assert write_class_pages(zoo.entry(o.model), folder / "classes") is None
         assert write_concept_pages(zoo.entry(o.model), folder / "concepts") is None
+        assert write_atlas_page(zoo.entry(o.model), folder / "atlas") is None
     assert outcomes[0].written == {}
     times = json.loads((cache / ".prerender-seconds.json").read_text())
     assert set(times) == {"rgb-h5-labelled", "gray-sequential"}

@@ -256,7 +256,7 @@ def test_renders_have_figures_and_manifests(built):
     for model in MODELS:
         manifest = json.loads((renders / model / "manifest.json").read_text())
         extra = {"changes"} if model == "digits-cnn" else set()  # the entry with compare_to
-        assert set(manifest["pages"]) == {*PAGES, *extra, "units", "classes", "concepts", "layers", "explorer"}
+        assert set(manifest["pages"]) == {*PAGES, *extra, "units", "classes", "concepts", "atlas", "layers", "explorer"}
         assert manifest["test_accuracy"] > 0.1
         assert manifest["pages"]["units"]["layers"]
         assert len(list((renders / model).glob("*.png"))) >= 8
@@ -747,6 +747,6 @@ def test_every_unit_layer_and_class_page_is_in_the_navigation(built):
         here = site / f"gallery/{model}/activations"
         links = {(here / href).resolve() for href in re.findall(r'<a href="([^"#]+)"', nav)}
         pages = [p.parent for p in (site / "gallery" / model / "units").rglob("index.html")]
-        pages += [site / "gallery" / model / "classes", site / "gallery" / model / "concepts"]
+        pages += [site / "gallery" / model / p for p in ("classes", "concepts", "atlas")]
         missing = [p.relative_to(site).as_posix() for p in pages if p.resolve() not in links]
         assert not missing, (model, missing)

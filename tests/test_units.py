@@ -466,7 +466,9 @@ def test_the_unit_table_sorts_by_a_column_and_filters_by_class_and_dead_units():
         best=np.array([2.0, 4.0, 0.0, 1.0, 3.0]),
         response=np.array([3.0, np.nan, np.nan, 0.5, 1.0]),  # unit 1: not excited, unit 2: dead
     )
-    layer = SimpleNamespace(name="c", examples=SimpleNamespace(indices=np.zeros((5, 9), int), units=np.arange(5)))
+    layer = SimpleNamespace(
+        name="c", examples=SimpleNamespace(indices=np.zeros((5, 9), int), units=np.arange(5)), diverse=None
+    )
     table = "\n".join(overview(layer, units, ("ring", "star <b>")))
     script = (Path(__file__).resolve().parents[1] / "convviz" / "site" / "assets" / "units.js").read_text()
     with playwright.sync_playwright() as p:
@@ -513,7 +515,7 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     from types import SimpleNamespace
 
     from convviz import zoo
-    from convviz.site.unit_data import ROBUST_STEPS
+    from convviz.site.unit_data import N_DIVERSE, ROBUST_STEPS
     from convviz.site.unit_pages import write_unit_pages
 
     keras.utils.set_random_seed(0)
@@ -550,6 +552,16 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     assert "[All layers](../index.md) · [c2 →](../c2/index.md)" in first
     assert "[← c1](../c1/index.md) · [All layers](../index.md)\n" in second
     assert all(f"{{#unit-{u} .cv-unit}}" in second and f'href="#unit-{u}"' in second for u in range(4))
-    assert sorted(p.name for p in (out / "c2").glob("u3*.png")) == ["u3.png", *(f"u3_e{j}.png" for j in range(9))]
+    # the deepest layer's live units (at most DIVERSE_UNITS) also show their facets, marked in the overview
+    assert sorted(p.name for p in (out / "c2").glob("u3*.png")) == [
+        "u3.png",
+        *(f"u3_d{j}.png" for j in range(N_DIVERSE)),
+        *(f"u3_e{j}.png" for j in range(9)),
+    ]
+    assert not list((out / "c1").glob("*_d0.png"))  # the shallower layer has none
+    live = 4 - layers["c2"]["dead"]
+    assert live >= 1 and second.count('class="cv-unit-row cv-unit-diverse"') == live
+    assert second.count("◆</span>") == live
+    assert "also show 4 *facets*" in second and "facet 4<br>" in second
     assert "odd&#60;" in second and "odd<" not in second
     assert write_unit_pages(entry, out, progress=False) is None

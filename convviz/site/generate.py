@@ -83,6 +83,7 @@ def zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: b
             [f"[{p}]({url}/{p}.md)" for p in pages_for(e)]
             + [
                 f"[units]({url}/units/index.md)",
+                f"[atlas]({url}/atlas/index.md)",
                 f"[classes]({url}/classes/index.md)",
                 f"[concepts]({url}/concepts/index.md)",
             ]
@@ -115,7 +116,9 @@ def model_readme(entry: Any, *, load: bool = True) -> str:
         "",
         f"[Every layer and unit]({url}/units/index.md): each conv layer's output shape, receptive "
         "field and dead units, and every unit's feature visualization beside the test images that excite "
-        f"it most. [Every class]({url}/classes/index.md): the input that maximizes its score, its "
+        f"it most. [The activation atlas]({url}/atlas/index.md): the deepest layer's activation vectors of "
+        "every test image position laid out as a map, each region rendered. "
+        f"[Every class]({url}/classes/index.md): the input that maximizes its score, its "
         "most confident and most confused test images, its average Grad-CAM, and the confusion matrix. "
         f"[What each class is made of]({url}/concepts/index.md): the parts (concepts) the model recognizes "
         "each class by, ranked by their importance for its score, where each lies in an image, and the "

@@ -18,12 +18,13 @@ EXTRA_PAGES = {
     "explorer": "embedding explorer",
     "classes": "class page",
     "concepts": "concepts page",
+    "atlas": "activation atlas",
 }
 
 
 def _extra_pages(model_dir: Path, docs: Path) -> list[Any]:
     """Nav entries for a model's unit pages (the layer index, then one page per layer in
-    forward order), its class page and its concepts page, as far as they exist."""
+    forward order), its activation atlas, its class page and its concepts page, as far as they exist."""
     import json
 
     from convviz.site.unit_pages import LAYERS_FILE
@@ -45,6 +46,8 @@ def _extra_pages(model_dir: Path, docs: Path) -> list[Any]:
             if page.is_file():
                 layers.append({markup.text(name): rel(page)})
         entries.append({"Layers and units": layers})
+    if (model_dir / "atlas" / "index.md").is_file():
+        entries.append({"Activation atlas": rel(model_dir / "atlas" / "index.md")})
     if (model_dir / "classes" / "index.md").is_file():
         # a section of its own: with Material's navigation.indexes, an index.md directly in the
         # model's section would become the section's own page

@@ -214,6 +214,7 @@ class ConvvizPlugin(BasePlugin[Options]):
 
     def _build_pages(self, config: Any) -> None:
         from convviz import zoo
+        from convviz.site.atlas_page import write_atlas_page
         from convviz.site.class_pages import write_class_pages
         from convviz.site.concept_pages import write_concept_pages
         from convviz.site.explorer import write_explorer
@@ -262,6 +263,10 @@ class ConvvizPlugin(BasePlugin[Options]):
             if seconds is not None:
                 self._seconds[(e.name, "concepts")] = seconds
                 print(f"convviz: {e.name}: concepts page written in {seconds:.1f} s")
+            seconds = write_atlas_page(e, self.layout.out / e.name / "atlas")
+            if seconds is not None:
+                self._seconds[(e.name, "atlas")] = seconds
+                print(f"convviz: {e.name}: activation atlas written in {seconds:.1f} s")
         from convviz.site.trust import TRUST_FOLDER, write_trust_page
 
         seconds = write_trust_page([e for e in zoo.read() if zoo.usable(e)[0]], self.layout.out / TRUST_FOLDER)

@@ -40,7 +40,7 @@ _TIMES = ".prerender-seconds.json"  # in the cache folder: each model's last wor
 class Outcome:
     """One worker's result: the model, whether it succeeded, its seconds, the end of its log
     and the seconds of each extra page it wrote into ``pages_out`` (``units``, ``layers``,
-    ``explorer``, ``classes``, ``concepts``; pages it found up to date are not listed)."""
+    ``explorer``, ``classes``, ``concepts``, ``atlas``; pages it found up to date are not listed)."""
 
     model: str
     ok: bool
@@ -73,7 +73,7 @@ def what_for(pages: Sequence[str]) -> list[str]:
     from convviz.site.pages import WHAT
 
     names = {page: what for what, page in WHAT.items()}
-    return [names[p] for p in pages if p in names] + ["units", "classes", "concepts"]
+    return [names[p] for p in pages if p in names] + ["units", "classes", "concepts", "atlas"]
 
 
 def _read_times(cache_dir: Path) -> dict[str, float]:

@@ -67,7 +67,7 @@ def remember_page_seconds(script_text: str, seconds: float) -> None:
         store.put_bytes(key, json.dumps({"seconds": round(float(seconds), 2)}).encode())
 
 
-RENDERABLE = (*WHAT, "units", "classes", "concepts")
+RENDERABLE = (*WHAT, "units", "classes", "concepts", "atlas")
 
 
 def render(
@@ -89,7 +89,8 @@ def render(
         Any of ``"activations"``, ``"filters"``, ``"cam"``, ``"attributions"``, ``"latent"``,
         ``"units"`` (the unit pages, :mod:`convviz.site.unit_pages`, in ``<out>/<model>/units/``),
         ``"classes"`` (the class page, :mod:`convviz.site.class_pages`, in ``<out>/<model>/classes/``),
-        ``"concepts"`` (the concepts page, :mod:`convviz.site.concept_pages`, in ``<out>/<model>/concepts/``).
+        ``"concepts"`` (the concepts page, :mod:`convviz.site.concept_pages`, in ``<out>/<model>/concepts/``),
+        ``"atlas"`` (the activation atlas, :mod:`convviz.site.atlas_page`, in ``<out>/<model>/atlas/``).
         ``"activations"`` also writes the layer browser (``<out>/<model>/layers/``), ``"latent"`` the
         embedding explorer (``<out>/<model>/explorer/``), each with its time in the manifest and
         whether it was written (``written``: false when it was up to date).
@@ -182,5 +183,11 @@ def render(
         start = time.perf_counter()
         written = write_concept_pages(entry, pages_dir / "concepts", progress=progress) is not None
         manifest["pages"]["concepts"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
+    if "atlas" in what:
+        from convviz.site.atlas_page import write_atlas_page
+
+        start = time.perf_counter()
+        written = write_atlas_page(entry, pages_dir / "atlas", progress=progress) is not None
+        manifest["pages"]["atlas"] = {"seconds": round(time.perf_counter() - start, 2), "written": written}
     atomic_write(target / "manifest.json", json.dumps(manifest, indent=2))
     return manifest

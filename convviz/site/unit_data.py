@@ -18,11 +18,15 @@ __all__ = [
     "selected_layers",
     "preferred_class",
     "visualization_response",
+    "diverse_responses",
     "MAX_DEFAULT_UNITS",
     "K",
     "RESPONSE",
     "ROBUST_SIZE",
     "ROBUST_STEPS",
+    "N_DIVERSE",
+    "DIVERSE_UNITS",
+    "facet_units",
     "UnitLayer",
     "UnitStats",
     "compute_layers",
@@ -61,6 +65,25 @@ def unit_layers(model: Any) -> list[str]:
 ROBUST_STEPS, ROBUST_SIZE = 56, 48
 
 
+# On the deepest paged layer, the DIVERSE_UNITS units whose top test images are most mixed
+# across classes (:func:`facet_units`) also get N_DIVERSE visualizations optimized together with
+# lucid's diversity term (:func:`convviz.optvis.diversity.visualize_diverse`): the facets of a
+# unit that responds to several things. Every unit of the layer would cost 4× its robust
+# visualizations (shapes-cnn's unit pages cold: 84 s instead of 33 s); benchmarks/bench_diversity.py
+# measures what these few add to the unit pages' cold build (the goal: at most 20%).
+N_DIVERSE, DIVERSE_UNITS = 4, 12
+
+
+def facet_units(examples: Any, labels: np.ndarray, *, count: int = DIVERSE_UNITS) -> np.ndarray:
+    """The positions (in ``examples.units``) of the ``count`` units, dead ones left out, whose
+    top test images are least of one class (the fewest of them share the preferred class;
+    ties: the lower position first), in ascending order of position."""
+    share = np.array([preferred_class(labels[row])[1] for row in examples.indices], int)
+    live = np.flatnonzero(~np.asarray(examples.dead, bool))
+    order = live[np.argsort(share[live], kind="stable")]
+    return np.sort(order[:count])
+
+
 def unit_recipe(index: int, count: int, field: int, input_size: int) -> tuple[str, int, int]:
     """Feature-visualization recipe, steps and image size of the ``index``-th of ``count``
     unit layers whose receptive field is ``field`` pixels wide.
@@ -92,6 +115,8 @@ class UnitLayer:
     recipe: str
     steps: int
     seconds: float
+    diverse: Any = None  # DiversePatterns of some units of the deepest paged layer (facet_units), else None
+    diverse_response: np.ndarray | None = None  # (K, N_DIVERSE): each diverse image's response
 
 
 MAX_DEFAULT_UNITS = 2048
@@ -174,6 +199,17 @@ def visualization_response(model: Any, layer: str, patterns: Any) -> np.ndarray:
     return own.max(axis=(1, 2)).astype(np.float32)
 
 
+def diverse_responses(model: Any, layer: str, diverse: Any) -> np.ndarray:
+    """Each diverse visualization's response (:func:`visualization_response`'s measure):
+    float32 (K, n), unit ``filters[i]``'s maximum on ``raw[i, j]``."""
+    from convviz.represent.activations import extract_activations
+
+    k, n = diverse.raw.shape[:2]
+    out = extract_activations(model, diverse.raw.reshape(k * n, *diverse.raw.shape[2:]), layers=[layer])[layer]
+    own = out[np.arange(k * n), :, :, np.repeat(np.asarray(diverse.filters), n)]
+    return own.max(axis=(1, 2)).reshape(k, n).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class UnitStats:
     """Per unit of a layer: what its overview row and its section say."""
@@ -211,7 +247,7 @@ def unit_comparison(units: UnitStats) -> tuple[int, int, float]:
     return int((ratio >= 1).sum()), int(ok.sum()), float(np.median(ratio))
 
 
-def compute_layers(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> list[UnitLayer]:
+def compute_layers(entry: Any, model: Any, x: np.ndarray, labels: np.ndarray, *, progress: bool) -> list[UnitLayer]:
     import convviz
     from convviz.graph.fields import receptive_field
     from convviz.graph.layers import resolve_layer
@@ -230,7 +266,7 @@ def compute_layers(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> 
         info = resolve_layer(model, name)
         field = receptive_field(model, name)
         recipe, steps, size = unit_recipe(i, len(names), max(field.size), min(entry.input_shape[:2]))
-        patterns = response = None
+        patterns = response = diverse = diverse_response = None
         if name in pages:
             patterns = convviz.visualize_filters(
                 model,
@@ -245,6 +281,25 @@ def compute_layers(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> 
                 cache=True,
             )
             response = visualization_response(model, name, patterns)
+            facets = (
+                facet_units(every[name], np.asarray(labels))
+                if name == pages[-1] and recipe == "robust"
+                else np.zeros(0, int)
+            )
+            if len(facets):
+                diverse = convviz.visualize_diverse(
+                    model,
+                    name,
+                    np.asarray(every[name].units)[facets],
+                    n_diverse=N_DIVERSE,
+                    steps=steps,
+                    image_size=size,
+                    crop=size // 16,
+                    data=x[:512],
+                    progress=progress,
+                    cache=True,
+                )
+                diverse_response = diverse_responses(model, name, diverse)
         shape = tuple(int(d) for d in info.output_shape[1:])
         seconds = time.perf_counter() - t0
         out.append(
@@ -261,6 +316,8 @@ def compute_layers(entry: Any, model: Any, x: np.ndarray, *, progress: bool) -> 
                 recipe,
                 steps,
                 seconds,
+                diverse,
+                diverse_response,
             )
         )
     return out

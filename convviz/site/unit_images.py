@@ -164,13 +164,19 @@ def _example_png(pixels: np.ndarray, field: Any, row: int, col: int) -> np.ndarr
 
 
 def write_unit_images(folder: Path, layer: UnitLayer, pixels: Mapping[int, np.ndarray]) -> None:
-    """``u<unit>.png`` (the visualization) and ``u<unit>_e<j>.png`` (the j-th example) of
-    every unit of the layer; ``pixels``: the test images shown, as uint8, by index."""
+    """``u<unit>.png`` (the visualization), ``u<unit>_e<j>.png`` (the j-th example) and, on the
+    layer with diverse visualizations, ``u<unit>_d<j>.png`` (the j-th of them) of every unit of
+    the layer; ``pixels``: the test images shown, as uint8, by index."""
     from convviz.figures.output import save_image
 
     ex = layer.examples
     for u, unit in enumerate(ex.units):
         save_image(folder / f"u{unit}.png", layer.patterns.images[u])
+    if layer.diverse is not None:
+        for unit, group in zip(layer.diverse.filters, layer.diverse.images):
+            for j, img in enumerate(group):
+                save_image(folder / f"u{unit}_d{j}.png", img)
+    for u, unit in enumerate(ex.units):
         for j, (i, (row, col)) in enumerate(zip(ex.indices[u], ex.locations[u])):
             save_image(folder / f"u{unit}_e{j}.png", _example_png(pixels[int(i)], layer.field, int(row), int(col)))
 

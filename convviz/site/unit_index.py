@@ -48,7 +48,8 @@ def index_page(entry: Any, layers: list[UnitLayer], labels: np.ndarray) -> str:
         f"excites them at least as much as their best test image ({RESPONSE}, on each); *s* is the time "
         "this build spent on the layer. The same layers on one image at a time: the "
         "[activations](../activations.md) (with the layer browser, where each channel links to its unit) "
-        "and the [filter patterns](../filters.md).",
+        "and the [filter patterns](../filters.md). The whole deepest layer at once, its activation vectors of every "
+        "test image laid out as a map: the [activation atlas](../atlas/index.md).",
         "",
         "| layer | output | receptive field (jump) | units | dead | recipe | visualization ≥ best | s |",
         "|---|---|---|---|---|---|---|---|",

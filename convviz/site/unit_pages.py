@@ -143,7 +143,7 @@ def _intro(entry: Any, layer: UnitLayer, units: UnitStats) -> list[str]:
         f"images that excite it most, {_shown_text(layer)}, with its class and the unit's response under it, "
         "and the histogram of the unit's response over every test image. A unit's *response* to an image is "
         f"{RESPONSE}: the same number for its visualization and for a test image. "
-        f"{_comparison_text(units)}{_range_note(layer, units)}",
+        f"{_comparison_text(units)}{_range_note(layer, units)}{_diverse_text(layer)}",
     ]
 
 
@@ -152,7 +152,9 @@ def _num(v: float) -> str:
     return f"{v:.6g}" if np.isfinite(v) else ""
 
 
-def _overview_row(unit: int, u: int, units: UnitStats, k: int, class_names: tuple[str, ...]) -> str:
+def _overview_row(
+    unit: int, u: int, units: UnitStats, k: int, class_names: tuple[str, ...], *, facets: bool = False
+) -> str:
     dead = bool(units.dead[u])
     name = "" if dead or units.preferred[u] < 0 else markup.text(_class_name(int(units.preferred[u]), class_names))
     thumbs = _img(f"u{unit}.png", f"unit {unit} visualization", size=32) + _img(
@@ -161,9 +163,10 @@ def _overview_row(unit: int, u: int, units: UnitStats, k: int, class_names: tupl
     fires = f"{units.firing[u]:.0%}" + (' <span class="cv-dead-badge">dead</span>' if dead else "")
     vis = units.response[u]
     row_class = ' class="cv-dead"' if dead else ""
+    mark = ' <span title="shows its facets: diverse visualizations">◆</span>' if facets else ""
     return (
         f'<tr data-class="{name}" data-dead="{int(dead)}"{row_class}>'
-        f'<td data-value="{unit}"><a href="#unit-{unit}">{unit}</a></td>'
+        f'<td data-value="{unit}"><a href="#unit-{unit}">{unit}</a>{mark}</td>'
         f'<td><a href="#unit-{unit}" class="cv-unit-thumbs">{thumbs}</a></td>'
         f'<td data-value="{name}">{name or "—"}</td>'
         f'<td data-value="{"" if not name else units.count[u]}">{f"{units.count[u]}/{k}" if name else "—"}</td>'
@@ -185,7 +188,11 @@ def overview(layer: UnitLayer, units: UnitStats, class_names: tuple[str, ...]) -
         f'<th scope="col" {desc} title="share of the test images where its maximum is above zero">fires on</th>'
         f'<th scope="col" {desc}>best test image</th><th scope="col" {desc}>visualization</th>'
     )
-    rows = [_overview_row(int(unit), u, units, k, class_names) for u, unit in enumerate(layer.examples.units)]
+    faceted = set() if layer.diverse is None else {int(f) for f in layer.diverse.filters}
+    rows = [
+        _overview_row(int(unit), u, units, k, class_names, facets=int(unit) in faceted)
+        for u, unit in enumerate(layer.examples.units)
+    ]
     return [
         '<div class="cv-unit-overview" data-search-exclude>',
         f'<table class="cv-unit-table" aria-label="units of {markup.text(layer.name)}">',
@@ -269,7 +276,54 @@ def _unit_section(
         "<figcaption>response over the test images</figcaption></figure>",
         "</div>",
         "",
+        *_diverse_row(layer, u, unit),
     ]
+
+
+def _diverse_row(layer: UnitLayer, u: int, unit: int) -> list[str]:
+    """The unit's diverse visualizations, each with its response, and how alike they are."""
+    if layer.diverse is None or layer.diverse_response is None:
+        return []
+    d = layer.diverse
+    at = np.flatnonzero(np.asarray(d.filters) == unit)
+    if not len(at):
+        return []
+    i = int(at[0])
+    figures = [
+        f'<figure class="cv-unit-ex">{_img(f"u{unit}_d{j}.png", f"unit {unit}, diverse visualization {j + 1}")}'
+        f"<figcaption>facet {j + 1}<br>{float(layer.diverse_response[i, j]):.3g}</figcaption></figure>"
+        for j in range(d.images.shape[1])
+    ]
+    return [
+        '<div class="cv-unit-row cv-unit-diverse">',
+        f'<p class="cv-unit-diverse-note">{d.images.shape[1]} facets, optimized together; their styles\' '
+        f"similarity {float(d.similarity[i]):.2f}</p>",
+        *figures,
+        "</div>",
+        "",
+    ]
+
+
+def _diverse_text(layer: UnitLayer) -> str:
+    """The intro's sentence on the diverse visualizations, with the layer's numbers."""
+    d, resp = layer.diverse, layer.diverse_response
+    if d is None or resp is None:
+        return ""
+    n, k = int(d.images.shape[1]), len(d.filters)
+    pos = np.searchsorted(np.asarray(layer.examples.units), np.asarray(d.filters))
+    best = np.asarray(layer.examples.values[pos, 0], np.float64)
+    live = best > 0
+    above = int((resp[live] >= best[live, None]).sum())
+    return (
+        f" On this deepest layer, the {k} units whose top test images are most mixed across classes (the "
+        f"fewest of one class) also show {n} *facets*: {n} visualizations optimized together "
+        f"({d.steps} Adam steps, the same recipe) with lucid's diversity term, which lowers the cosine between "
+        f"the Gram matrices of the layer's activations of every two of them (weight {d.weight:g} × the unit's mean "
+        "activation on the test images), so that they show different things the unit responds to. Their "
+        f"similarity (that cosine, 1: alike in style) has a median of {float(np.median(d.similarity)):.2f} over "
+        f"the layer's units; {above} of the {n * int(live.sum())} facets of units that fire on test images excite "
+        "their unit more than its best test image. Jump to them from the overview: their rows are marked ◆."
+    )
 
 
 def layer_page(entry: Any, layer: UnitLayer, paged: list[str], class_names: tuple[str, ...], labels: np.ndarray) -> str:
@@ -315,7 +369,7 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
         return None
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")
-    layers = compute_layers(entry, model, test.x, progress=progress)
+    layers = compute_layers(entry, model, test.x, np.asarray(test.y), progress=progress)
     if folder.is_dir():
         shutil.rmtree(folder)  # layers renamed or removed leave no page behind
     folder.mkdir(parents=True)

@@ -10,7 +10,7 @@ from convviz.compare import diff
 from convviz.core import checks
 from convviz.evaluate import faithfulness, sanity, scorecard as trust
 from convviz.graph import cost
-from convviz.optvis import classes, filters
+from convviz.optvis import atlas, classes, diversity, filters
 from convviz.represent import concepts as concept_search, examples, latent
 from convviz.store.memo import memoized
 
@@ -25,6 +25,8 @@ __all__ = [
     "randomization_check",
     "visualize_filters",
     "visualize_classes",
+    "visualize_diverse",
+    "activation_atlas",
     "extract_embeddings",
     "project",
     "dataset_examples",
@@ -46,6 +48,12 @@ insertion_curve = memoized(faithfulness.insertion_curve, kind="insertion")
 randomization_check = memoized(sanity.randomization_check, kind="randomization")
 visualize_filters = memoized(filters.visualize_filters, kind="filters")
 visualize_classes = memoized(classes.visualize_classes, kind="class_patterns")
+visualize_diverse = memoized(diversity.visualize_diverse, kind="diverse_patterns")
+activation_atlas = memoized(
+    atlas.activation_atlas,
+    kind="atlas",
+    extra=lambda a: {"libs": latent.projection_libs(a["method"]) if a["method"] in latent.PROJECTIONS else {}},
+)
 extract_embeddings = memoized(latent.extract_embeddings, kind="embeddings")
 project = memoized(latent.project, kind="projection", extra=lambda a: {"libs": latent.projection_libs(a["method"])})
 dataset_examples = memoized(examples.dataset_examples, kind="dataset_examples")

@@ -7,6 +7,9 @@ Where {{MODEL}} places every test image in the space of its layer before the las
 for images inside another class's island (often mislabeled or ambiguous). *Model:
 {{TITLE}}.*
 
+One vector per image, after the last layer; the [activation atlas](atlas/index.md) maps the
+vectors of every position of the deepest conv layer instead, each region rendered.
+
 """
 
 # %%
