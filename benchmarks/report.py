@@ -135,6 +135,9 @@ def summary(name: str) -> dict[str, Any]:
                 "rss_mb": c["peak_rss_mb"],
                 "floor_rss_mb": f["peak_rss_mb"],
             }
+    elif name in ("diversity", "atlas"):
+        for r in res["rows"]:
+            out.setdefault(r["model"], {})[str(r.get("weight", "page"))] = r
     else:
         for r in res["rows"]:
             out[r["method"]] = r

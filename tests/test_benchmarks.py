@@ -103,3 +103,12 @@ def test_the_pages_recipe_is_the_one_other_models_recognize_best():
     assert unit_recipe(1, 2, 10, 64)[0] == "robust"
     text = (ROOT / "docs" / "performance.md").read_text()
     assert "{{ table bench-maco }}" in text
+
+
+@pytest.mark.parametrize("name", ["diversity", "atlas"])
+def test_summaries_of_per_model_results_give_their_config_and_rows(name):
+    report = _module("report")
+    s = report.summary(name)
+    res = report.load(name)
+    assert s["config"] == res["config"]
+    assert {r["model"] for r in res["rows"]} <= set(s)

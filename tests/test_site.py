@@ -750,3 +750,5 @@ def test_every_unit_layer_and_class_page_is_in_the_navigation(built):
         pages += [site / "gallery" / model / p for p in ("classes", "concepts", "atlas")]
         missing = [p.relative_to(site).as_posix() for p in pages if p.resolve() not in links]
         assert not missing, (model, missing)
+        # each under its own name: not taken for a section's own page (Material's navigation.indexes)
+        assert "Activation atlas" in nav and "What each class is made of" in nav

@@ -134,13 +134,14 @@ def page(
             "",
             f"What the whole layer {markup.code(atlas.layer)} represents, as one map (Carter et al., *Activation "
             f"Atlas*, Distill 2019). Every position of every test image gives the layer an activation vector; "
-            f"{len(atlas.xy):,} of them ({per_image} from each of the {images} test images, a seeded sample) are "
+            f"{len(atlas.xy):,} of them ({per_image} from each of the {images:,} test images, a seeded sample) are "
             f"laid out in 2-D by UMAP ({ATLAS_EPOCHS} epochs), so that similar vectors lie close, and the layout is cut into a {g}×{g} "
             f"grid. Each of the {drawn} cells that hold at least {MIN_COUNT} vectors shows their *mean* "
             f"vector rendered as an image: the input that points the layer's activation that way "
             f"({atlas.steps} Adam steps on a {icon}×{icon}-pixel image, the robust recipe of the "
             "[unit pages](../units/index.md), with lucid's direction objective). Hover a cell for its number "
-            "of vectors and the class its images are most often predicted as.",
+            "of vectors and the class its images are most often predicted as (on a phone: the table below lists "
+            "each class's largest cells).",
             "",
             '<figure class="cv-atlas-figure">',
             f'<div class="cv-atlas"><a href="atlas.png"><img src="atlas.png" alt="activation atlas of '

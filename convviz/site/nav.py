@@ -45,9 +45,11 @@ def _extra_pages(model_dir: Path, docs: Path) -> list[Any]:
             page = units / layer_folder(name) / "index.md"
             if page.is_file():
                 layers.append({markup.text(name): rel(page)})
+        if (model_dir / "atlas" / "index.md").is_file():
+            # inside the section, after its index (Material's navigation.indexes makes an index.md
+            # that opens a section the section's own page)
+            layers.append({"Activation atlas": rel(model_dir / "atlas" / "index.md")})
         entries.append({"Layers and units": layers})
-    if (model_dir / "atlas" / "index.md").is_file():
-        entries.append({"Activation atlas": rel(model_dir / "atlas" / "index.md")})
     if (model_dir / "classes" / "index.md").is_file():
         # a section of its own: with Material's navigation.indexes, an index.md directly in the
         # model's section would become the section's own page
