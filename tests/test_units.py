@@ -548,6 +548,9 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     index = (out / "index.md").read_text()
     assert "[c1](c1/index.md)" in index and "[c2](c2/index.md)" in index
     assert "[activations](../activations.md)" in index and "[filter patterns](../filters.md)" in index
+    assert "[activation atlas](../atlas/index.md)" in index
+    # build times stay out of the site search (a unit's number must not match them)
+    assert index.count("<span data-search-exclude>") == 3  # each layer's time and the total
     first, second = (out / "c1" / "index.md").read_text(), (out / "c2" / "index.md").read_text()
     assert "[All layers](../index.md) · [c2 →](../c2/index.md)" in first
     assert "[← c1](../c1/index.md) · [All layers](../index.md)\n" in second

@@ -84,6 +84,7 @@ def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
         "units",
         "classes",
         "concepts",
+        "atlas",
         "layers",
         "explorer",
     }

@@ -21,6 +21,7 @@ from convviz.cli.commands import (
 )
 from convviz.cli.diff import run_diff
 from convviz.core.errors import InputError
+from convviz.site.render import RENDERABLE
 
 
 __all__ = ["main"]
@@ -116,9 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("model", metavar="MODEL", help="a zoo model name (see `convviz zoo list`)")
     ren.add_argument(
         "--what",
-        default="activations,filters,cam,attributions,latent,changes,units,classes,concepts",
-        help="comma-separated pages: activations, filters, cam, attributions, latent, changes (entries with "
-        "compare_to), units, classes, concepts (default: all)",
+        default=",".join(RENDERABLE),
+        help=f"comma-separated pages: {', '.join(RENDERABLE)} (changes: entries with compare_to; default: all)",
     )
     ren.add_argument("--out", default="renders", help="output folder (default: renders/)")
     ren.add_argument(

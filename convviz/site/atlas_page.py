@@ -176,8 +176,8 @@ def page(
                 else "the [layers and units](../units/index.md) page lists the model's layers (this one has no "
                 "unit pages here: name it under `units:` in the zoo entry)."
             )
-            + f" Seconds: sample "
-            f"{sec.get('vectors', 0):.1f}, UMAP {sec.get('layout', 0):.1f}, icons {sec.get('icons', 0):.1f}.",
+            + " <span data-search-exclude>Seconds: sample "
+            f"{sec.get('vectors', 0):.1f}, UMAP {sec.get('layout', 0):.1f}, icons {sec.get('icons', 0):.1f}.</span>",
             "",
         ]
     )

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 __all__ = ["index_page", "layers_summary"]
 
 
+def _seconds(value: float) -> str:
+    """A build time, left out of the site search: it changes from build to build, and the
+    search's prefix match made a query's number (a unit's index) match it."""
+    return f"<span data-search-exclude>{value:.1f}</span>"
+
+
 def _index_row(layer: UnitLayer, labels: np.ndarray) -> str:
     rf = layer.field
     if layer.patterns is None:
@@ -33,7 +39,7 @@ def _index_row(layer: UnitLayer, labels: np.ndarray) -> str:
     return (
         f"| {link} | {'×'.join(map(str, layer.shape))} | {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) "
         f"| {len(layer.examples.units)} | {int(layer.examples.dead.sum())} | {recipe} | {compared} "
-        f"| {layer.seconds:.1f} |"
+        f"| {_seconds(layer.seconds)} |"
     )
 
 
@@ -69,7 +75,7 @@ def index_page(entry: Any, layers: list[UnitLayer], labels: np.ndarray) -> str:
     lines += [
         "",
         f"This build computed (or read from the cache) all {sum(len(la.examples.units) for la in layers)} "
-        f"units of the {len(layers)} layers in {total:.1f} s: the dataset examples, a pass over the test "
+        f"units of the {len(layers)} layers in {_seconds(total)} s: the dataset examples, a pass over the test "
         "split per layer, and one feature visualization per unit, every unit of a layer optimized "
         "together.",
         "",
