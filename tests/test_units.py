@@ -551,6 +551,7 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     assert "[activation atlas](../atlas/index.md)" in index
     # build times stay out of the site search (a unit's number must not match them)
     assert index.count("<span data-search-exclude>") == 3  # each layer's time and the total
+    assert '<div class="cv-layer-table" data-search-exclude markdown>' in index  # the table too
     first, second = (out / "c1" / "index.md").read_text(), (out / "c2" / "index.md").read_text()
     assert "[All layers](../index.md) · [c2 →](../c2/index.md)" in first
     assert "[← c1](../c1/index.md) · [All layers](../index.md)\n" in second

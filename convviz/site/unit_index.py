@@ -24,7 +24,7 @@ __all__ = ["index_page", "layers_summary"]
 
 def _seconds(value: float) -> str:
     """A build time, left out of the site search: it changes from build to build, and the
-    search's prefix match made a query's number (a unit's index) match it."""
+    search matches a query's last term as a prefix (a unit's number matched it)."""
     return f"<span data-search-exclude>{value:.1f}</span>"
 
 
@@ -57,9 +57,16 @@ def index_page(entry: Any, layers: list[UnitLayer], labels: np.ndarray) -> str:
         "and the [filter patterns](../filters.md). The whole deepest layer at once, its activation vectors of every "
         "test image laid out as a map: the [activation atlas](../atlas/index.md).",
         "",
+        # out of the site search: its cells are layer names and counts, which outranked a unit's own
+        # section for "shapes-cnn block3_relu1 12" (the search matches the last term as a prefix,
+        # so "12" matched 128 and the build's numbers); each layer's own page is found by its name
+        '<div class="cv-layer-table" data-search-exclude markdown>',
+        "",
         "| layer | output | receptive field (jump) | units | dead | recipe | visualization ≥ best | s |",
         "|---|---|---|---|---|---|---|---|",
         *(_index_row(layer, labels) for layer in layers),
+        "",
+        "</div>",
     ]
     skipped = [la.name for la in layers if la.patterns is None]
     if skipped:
