@@ -119,7 +119,9 @@ def project(
         # umap says that a fixed random_state makes it run on one thread: that is why it is fixed
         warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden", category=UserWarning)
         # numba, once per function it cannot keep in its on-disk cache (see _umap)
-        warnings.filterwarnings("ignore", message=r"Cannot cache compiled function")
+        warnings.filterwarnings(
+            "ignore", message=r".*Cannot cache compiled function"
+        )  # numba bolds it: ANSI codes first
         umap = _umap()
         opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
         return (
