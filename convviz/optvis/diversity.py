@@ -31,7 +31,6 @@ from convviz.graph.split import layer_output
 from convviz.optvis import ascent as _ascent
 from convviz.optvis.filters import (
     DEFAULT_LEARNING_RATES,
-    check_crop,
     checked_filter_indices,
     display_uint8,
     optimization_size,
@@ -206,7 +205,8 @@ def visualize_diverse(
     channels = int(info.output_shape[-1])
     units = checked_filter_indices(filters, channels, info.name)
     size = optimization_size(model, image_size)
-    check_crop(size, crop)
+    if crop < 0 or size[0] - 2 * crop < 1 or size[1] - 2 * crop < 1:
+        raise InputError(f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from each side")
     scale = np.ones(channels, np.float32)
     if data is not None:
         scale = _mean_activation(model, info.name, data)

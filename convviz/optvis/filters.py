@@ -180,15 +180,6 @@ def optimization_size(model: keras.Model, image_size: int | Sequence[int] | None
     return size
 
 
-def check_crop(size: tuple[int, int], crop: int) -> None:
-    """Raise InputError unless ``crop`` pixels can be cut from each side of an image of ``size``."""
-    if crop < 0 or size[0] - 2 * crop < 1 or size[1] - 2 * crop < 1:
-        raise InputError(
-            f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from "
-            f"each side: use a larger image_size or a smaller crop"
-        )
-
-
 def checked_filter_indices(filters: int | Sequence[int] | np.ndarray, channels: int, layer: str) -> np.ndarray:
     if isinstance(filters, (int, np.integer)):
         if filters < 1:
@@ -280,7 +271,11 @@ def visualize_filters(
     channels = int(info.output_shape[-1])
     idx = checked_filter_indices(filters, channels, info.name)
     size = optimization_size(model, image_size)
-    check_crop(size, crop)
+    if crop < 0 or size[0] - 2 * crop < 1 or size[1] - 2 * crop < 1:
+        raise InputError(
+            f"image of {size[0]}×{size[1]} pixels is too small to crop {crop} pixels from "
+            f"each side: use a larger image_size or a smaller crop"
+        )
     x_data = None
     if data is not None:
         from convviz.core.checks import check_images
