@@ -36,52 +36,32 @@ _NEIGHBOURS = (
 )
 
 
-def _impute_one(img: np.ndarray, removed: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    h, w, c = img.shape
-    r = np.flatnonzero(removed.ravel())
-    out = img.copy()
-    if len(r) == 0:
-        return out
-    index = np.full(h * w, -1)
-    index[r] = np.arange(len(r))
-    index = index.reshape(h, w)
-    ys, xs = np.divmod(r, w)
-    diag = np.zeros(len(r))
-    couplings = []  # (row, column, weight) of each pair of removed neighbours
-    rhs = np.zeros((len(r), c))
-    for (dy, dx), weight in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        diag[inside] += weight
-        i = np.flatnonzero(inside)
-        j = index[ny[inside], nx[inside]]
-        unknown = j >= 0
-        couplings.append((i[unknown], j[unknown], weight))
-        known = i[~unknown]
-        rhs[known] += weight * img[ny[inside][~unknown], nx[inside][~unknown]]
-    solved = _banded(diag, couplings, rhs)
-    out[ys, xs] = solved + rng.normal(0.0, noise, solved.shape)
-    return out
+# the neighbours after a pixel in raster order: each coupling of two removed pixels, once
+_FORWARD = tuple(((dy, dx), weight) for (dy, dx), weight in _NEIGHBOURS if dy > 0 or (dy == 0 and dx > 0))
 
 
-Couplings = list[tuple[np.ndarray, np.ndarray, float]]
+def _shift(dy: int, dx: int, h: int, w: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The slices of the pixels that have a neighbour at (dy, dx) inside the image, and of
+    those neighbours."""
+    rows, cols = slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx))
+    return (rows, cols), (slice(rows.start + dy, rows.stop + dy), slice(cols.start + dx, cols.stop + dx))
 
 
-def _banded(diag: np.ndarray, couplings: Couplings, rhs: np.ndarray) -> np.ndarray:
+def _banded(diag: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, float]], rhs: np.ndarray) -> np.ndarray:
     """The system is symmetric positive definite and, with the removed pixels in raster order,
     banded: a pixel couples only to removed pixels at most one image row (≤ w + 1 of them) away.
-    LAPACK's banded Cholesky on one BLAS thread solves ROAD's 64×64 masks 2.3× faster than
-    SuperLU with a symmetric ordering on one thread, and faster than SuperLU's solves on two
-    threads or the banded solve on two BLAS threads (measured; the matrices are too small to
-    share)."""
+    ``pairs`` holds, per forward neighbour, the indices ``i < j`` of the removed pixels it couples
+    and its weight. LAPACK's banded Cholesky on one BLAS thread solves ROAD's 64×64 masks 2.3×
+    faster than SuperLU with a symmetric ordering on one thread, and faster than SuperLU's solves
+    on two threads or the banded solve on two BLAS threads (measured; the matrices are too small
+    to share)."""
     from scipy.linalg import solveh_banded
 
-    band = max((int((j - i).max()) for i, j, _ in couplings if len(i)), default=0)
+    band = max((int((j - i).max()) for i, j, _ in pairs if len(i)), default=0)
     upper = np.zeros((band + 1, len(diag)))
     upper[band] = diag
-    for i, j, weight in couplings:
-        above = j > i
-        upper[band - (j[above] - i[above]), j[above]] = -weight
+    for i, j, weight in pairs:
+        upper[band - (j - i), j] = -weight
     return np.asarray(solveh_banded(upper, rhs, check_finite=False))
 
 
@@ -89,7 +69,12 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise: float
     """``images`` (N, H, W, C) with the pixels where ``removed`` (N, H, W) is True replaced by
     the noisy linear imputation of ROAD (see the module): the discrete harmonic interpolation
     of the kept pixels over the 8-neighbourhood, plus N(0, ``noise``²). A removed region with no
-    kept pixel anywhere in the image is all noise around 0. Deterministic for a ``seed``."""
+    kept pixel anywhere in the image is all noise around 0. Deterministic for a ``seed``.
+
+    Everything but the solves is computed for all images at once on the pixel grid: each pixel's
+    weighted sum of its kept neighbours (the right-hand side), its diagonal (the weights of its
+    neighbours inside the image) and, per forward neighbour, the pairs of removed pixels it
+    couples; then one banded solve per image."""
     x = np.asarray(images, np.float64)
     mask = np.asarray(removed, bool)
     if x.ndim != 4 or mask.shape != x.shape[:3]:
@@ -98,9 +83,33 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise: float
         raise InputError("removed covers a whole image: there is no pixel to impute from")
     from threadpoolctl import threadpool_limits
 
+    n, h, w, _ = x.shape
+    kept = np.where(mask[..., None], 0.0, x)
+    rhs = np.zeros_like(x)
+    diag = np.zeros((h, w))
+    for (dy, dx), weight in _NEIGHBOURS:
+        here, there = _shift(dy, dx, h, w)
+        rhs[:, here[0], here[1]] += weight * kept[:, there[0], there[1]]
+        diag[here] += weight
+    index = np.cumsum(mask.reshape(n, -1), axis=1).reshape(n, h, w) - 1  # each removed pixel's row
+    couples = []  # per forward neighbour: (image, i, j) of each coupled pair of removed pixels
+    for (dy, dx), weight in _FORWARD:
+        here, there = _shift(dy, dx, h, w)
+        k, ys, xs = np.nonzero(mask[:, here[0], here[1]] & mask[:, there[0], there[1]])
+        i = index[k, ys + here[0].start, xs + here[1].start]
+        j = index[k, ys + there[0].start, xs + there[1].start]
+        couples.append((np.searchsorted(k, np.arange(n + 1)), i, j, weight))
     rng = np.random.default_rng(seed)
+    out = x.copy()
     with threadpool_limits(1, user_api="blas"):  # see _banded
-        return np.stack([_impute_one(xi, mi, noise, rng) for xi, mi in zip(x, mask)]).astype(np.float32)
+        for k in range(n):
+            where = mask[k]
+            if not where.any():
+                continue
+            pairs = [(i[s[k] : s[k + 1]], j[s[k] : s[k + 1]], weight) for s, i, j, weight in couples]
+            solved = _banded(diag[where], pairs, rhs[k][where])
+            out[k][where] = solved + rng.normal(0.0, noise, solved.shape)
+    return out.astype(np.float32)
 
 
 def road_curves(
