@@ -38,6 +38,8 @@ def test_a_cheap_model_keeps_every_default_of_todays_pages():
         "class_patterns": 0,
         "trust_images": 8,
         "trust_depths": 4,
+        "mprt_samples": 2,
+        "sensitivity_samples": 4,
     }
     # over 128 pixels, today's pages already used fewer curve images and a shorter check
     big = full_recipe(224)

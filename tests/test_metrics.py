@@ -237,8 +237,9 @@ def test_reinitialized_weights_use_each_kernels_own_initializer():
 
 
 def test_randomization_checks_in_a_row_equal_checks_on_a_fresh_model(rng):
-    """Checks after the first reuse the model's work copy: each starts from the model's
-    current weights (not from the layers the previous check re-initialized)."""
+    """Checks run on the model itself and set its weights back: each starts from the model's
+    current weights (not from the layers the previous check re-initialized), and its values
+    equal a check on a fresh copy's."""
     from conftest import small_functional
 
     model = small_functional()
@@ -259,3 +260,22 @@ def test_randomization_checks_in_a_row_equal_checks_on_a_fresh_model(rng):
     reference = convviz.randomization_check(fresh_copy(model), x, method="gradcam", layer="c2")
     np.testing.assert_array_equal(changed.spearman, reference.spearman)
     np.testing.assert_array_equal(changed.ssim, reference.ssim)
+
+
+def test_a_check_sets_every_weight_back_after_an_error_too(rng):
+    from conftest import small_functional
+
+    from convviz.graph.reinit import restored
+
+    model = small_functional()
+    before = [np.array(w) for w in model.weights]
+    x = rng.random((2, 16, 16, 3), dtype=np.float32)
+    convviz.randomization_check(model, x, method="saliency")
+    for a, b in zip(before, model.weights):
+        np.testing.assert_array_equal(a, np.array(b))
+    with pytest.raises(RuntimeError, match="mid-cascade"):
+        with restored(model):
+            model.weights[0].assign(np.zeros(model.weights[0].shape, np.float32))
+            raise RuntimeError("mid-cascade")
+    for a, b in zip(before, model.weights):
+        np.testing.assert_array_equal(a, np.array(b))

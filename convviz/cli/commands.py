@@ -95,15 +95,29 @@ def cache_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _versions() -> dict[str, str]:
+    """Versions of Keras and of the installed backends, and the active backend."""
+    import importlib.metadata as md
+
+    import keras
+
+    out = {"keras": keras.__version__, "backend": keras.backend.backend()}
+    for pkg in ("tensorflow", "jax", "torch"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
 def doctor(args: argparse.Namespace) -> int:
     import platform
 
     from convviz import zoo
-    from convviz.core import backend as _backend
     from convviz.store.cache import default_cache
 
     print(f"python     {platform.python_version()} ({sys.executable})")
-    for name, version in _backend.versions().items():
+    for name, version in _versions().items():
         print(f"{name:<10} {version}")
     cache = default_cache()
     print(f"cache      {cache.root} ({len(cache.keys())} entries, {cache.size_bytes() / 2**20:.1f} MiB)")

@@ -25,7 +25,6 @@ __all__ = [
     "no_grad",
     "to_numpy",
     "seed_everything",
-    "versions",
 ]
 
 
@@ -282,19 +281,36 @@ def _make_redirect(backend: str, top: float) -> Callable[[Any], Any]:
 def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Compile ``fn`` for the active backend.
 
-    TensorFlow: ``tf.function`` (graph mode, no XLA: XLA is 8-10x slower on CPU here);
+    TensorFlow: ``tf.function`` (graph mode, no XLA: XLA is 8-10x slower on CPU here), called
+    with arrays: traced once for any number of rows (the first axis left free in its signature,
+    where TensorFlow alone would trace for the first count and again for the next: seconds each
+    on a deep network), else (or where a trace needs the count) once per distinct call;
     JAX: ``jax.jit``; torch: the function itself (``torch.compile`` costs more than it
-    saves for the few calls convviz makes).
-
-    Variables are read at trace time on JAX: compile a fresh function after changing
-    a model's weights.
+    saves for the few calls convviz makes). Variables are read at trace time on JAX: compile a
+    fresh function after changing a model's weights.
     """
     backend = name()
     if backend == "tensorflow":
         import tensorflow as tf
 
         _quiet_retracing_warning()
-        return tf.function(fn, reduce_retracing=True, autograph=False)
+        general = tf.function(fn, reduce_retracing=True, autograph=False)
+        by_shape: dict[Any, Any] = {}
+
+        def any_rows(*args: Any) -> Any:
+            if not args or not all(hasattr(a, "dtype") and len(getattr(a, "shape", ())) for a in args):
+                return general(*args)
+            key = tuple((tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in args)
+            if key not in by_shape:
+                specs = [tf.TensorSpec((None, *shape), dtype) for shape, dtype in key]
+                by_shape[key] = tf.function(fn, input_signature=specs, autograph=False)
+                try:
+                    by_shape[key].get_concrete_function(*specs)
+                except (TypeError, ValueError):  # the trace needs the number of rows
+                    by_shape[key] = general
+            return by_shape[key](*args)
+
+        return any_rows
     if backend == "jax":
         import jax
 
@@ -302,14 +318,11 @@ def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-class _NoRetracingWarning:
+def _no_retracing_hint(record: Any) -> bool:
     """convviz compiles one function per call on purpose; TF's retracing hint is noise."""
-
-    def filter(self, record: Any) -> bool:
-        return "triggered tf.function retracing" not in str(record.getMessage())
+    return "triggered tf.function retracing" not in str(record.getMessage())
 
 
-_FILTER = _NoRetracingWarning()
 _JIT_ATTR = "_convviz_compiled"
 
 
@@ -317,8 +330,8 @@ def _quiet_retracing_warning() -> None:
     import logging
 
     logger = logging.getLogger("tensorflow")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    if _no_retracing_hint not in logger.filters:
+        logger.addFilter(_no_retracing_hint)
 
 
 def cached_jit(owner: Any, key: Any, make: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
@@ -383,16 +396,3 @@ def seed_everything(seed: int) -> None:
             tf.config.experimental.enable_op_determinism()
         except Exception:  # pragma: no cover - older TF
             pass
-
-
-def versions() -> dict[str, str]:
-    """Versions of Keras and of the installed backends (for `convviz doctor`)."""
-    import importlib.metadata as md
-
-    out = {"keras": keras.__version__, "backend": name()}
-    for pkg in ("tensorflow", "jax", "torch"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out

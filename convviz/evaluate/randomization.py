@@ -23,8 +23,7 @@ from convviz.evaluate.complexity import histogram_entropy
 from convviz.evaluate.explain import Explainer
 from convviz.evaluate.robustness import unit_scaled
 from convviz.evaluate.sanity import cascade_steps, is_flat, spearman, ssim
-from convviz.graph.layers import get_layer
-from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
+from convviz.graph.reinit import reinitialized_weights, restored, weighted_layers
 
 __all__ = ["random_logit", "smooth_mprt", "efficient_mprt", "mprt_scores", "cascade_maps"]
 
@@ -107,16 +106,16 @@ def _cascade(
         return mean, (maps[len(copies) :] if with_plain else None)
 
     trained, _ = smoothed(model)
-    work = work_copy(model)
-    steps = weighted_layers(work)
-    shown = cascade_steps(len(steps), depths)
     names, out, last = [], [], None
-    for k, (name, layer) in enumerate(steps):
-        layer.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
-        if k in shown:
-            names.append(name)
-            mean, last = smoothed(work, with_plain=plain and k == len(steps) - 1)
-            out.append(mean)
+    with restored(model):
+        steps = weighted_layers(model)
+        shown = cascade_steps(len(steps), depths)
+        for k, (name, layer) in enumerate(steps):
+            layer.set_weights(reinitialized_weights(layer, 10_007 * (seed + 1) + k))
+            if k in shown:
+                names.append(name)
+                mean, last = smoothed(model, with_plain=plain and k == len(steps) - 1)
+                out.append(mean)
     return trained, np.stack(out), tuple(names), last
 
 

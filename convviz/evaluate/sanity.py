@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from convviz.evaluate.explain import explain
-from convviz.graph.reinit import reinitialized_weights, weighted_layers, work_copy
+from convviz.graph.reinit import reinitialized_weights, restored, weighted_layers
 from convviz.core.errors import InputError
 
 __all__ = [
@@ -138,8 +138,8 @@ def randomization_check(
     """Re-initialize the model's weighted layers from the top down, one more each step, and
     compare each step's maps with the trained model's (Adebayo et al., 2018).
 
-    The user's model is not modified (the check works on a copy) and no global random
-    generator is reseeded: new weights come from each layer's initializers with seeds
+    The check re-initializes the model in place and sets every weight back when it ends (by
+    an error too: :func:`convviz.graph.reinit.restored`); no global random generator is reseeded: new weights come from each layer's initializers with seeds
     derived from ``seed``. Maps explain the trained model's class for each image at every
     step. A map that is constant (e.g. all zero) has no ranking to compare: it is marked
     ``degenerate`` and never counts toward a pass. ``method``: a CAM method (maps at
@@ -150,30 +150,28 @@ def randomization_check(
     ``convviz.randomization_check(..., cache=True)`` reuses a result computed with the same
     weights and arguments.
     """
-    from convviz.graph.layers import get_layer
 
     opts = dict(options or {})
     ref_maps, ref_classes, ref_layer = explain(
         model, images, method=method, layer=layer, class_index=class_index, options=opts
     )
     ref_flat = np.array([is_flat(m) for m in ref_maps])
-    work = work_copy(model)
-    steps = weighted_layers(work)
-    if max_steps is not None:
-        steps = steps[:max_steps]
     if checkpoints is not None and checkpoints < 1:
         raise InputError(f"checkpoints must be at least 1 (or None: every layer), got {checkpoints}")
-    n = len(steps)
-    shown = cascade_steps(n, checkpoints)
     names, sp, ss, deg = [], [], [], []
-    for k, (name, lay) in enumerate(steps):
-        lay.set_weights(reinitialized_weights(get_layer(model, name), 10_007 * (seed + 1) + k))
-        if k not in shown:
-            continue
-        names.append(name)
-        maps = explain(work, images, method=method, layer=ref_layer, class_index=ref_classes, options=opts)[0]
-        flat = ref_flat | np.array([is_flat(m) for m in maps])
-        deg.append(flat)
-        sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
-        ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
+    with restored(model):
+        steps = weighted_layers(model)
+        if max_steps is not None:
+            steps = steps[:max_steps]
+        shown = cascade_steps(len(steps), checkpoints)
+        for k, (name, lay) in enumerate(steps):
+            lay.set_weights(reinitialized_weights(lay, 10_007 * (seed + 1) + k))
+            if k not in shown:
+                continue
+            names.append(name)
+            maps = explain(model, images, method=method, layer=ref_layer, class_index=ref_classes, options=opts)[0]
+            flat = ref_flat | np.array([is_flat(m) for m in maps])
+            deg.append(flat)
+            sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
+            ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
     return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float), np.array(deg, bool))

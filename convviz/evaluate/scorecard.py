@@ -21,7 +21,7 @@ image by image, in the metric's better direction) lies wholly on the better side
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,6 +113,9 @@ class Scorecard:
         (methods, families) ``"pass"``, ``"warn"``, ``"fail"`` or ``"n/a"`` (no masks).
     images
         The images each metric averaged over, by metric.
+    copies
+        The noisy copies of each image, by metric that draws them (Smooth MPRT, the
+        sensitivities).
     """
 
     methods: tuple[str, ...]
@@ -120,6 +123,7 @@ class Scorecard:
     per_image: tuple[tuple[np.ndarray, ...], ...]
     marks: np.ndarray
     images: dict[str, int]
+    copies: dict[str, int] = field(default_factory=dict)
 
     def value(self, method: str, metric: str) -> float:
         """The mean of ``metric`` for ``method`` (NaNs left out)."""
@@ -214,6 +218,8 @@ def scorecard(
     randomization_images: int = 16,
     sensitivity_images: int = 16,
     depths: int = 4,
+    mprt_samples: int = 2,
+    sensitivity_samples: int = 4,
     radius: float = 0.05,
     seed: int = 0,
 ) -> Scorecard:
@@ -222,9 +228,9 @@ def scorecard(
     The cheap metrics (Average Drop, Increase in Confidence, complexity, localisation) use every
     image; ROAD the first ``road_images`` (9 levels, MoRF and LeRF; 0: no ROAD, and Average Drop
     alone decides faithfulness); RandomLogit, Smooth MPRT and
-    Efficient MPRT the first ``randomization_images`` (Smooth MPRT: 2 noisy copies, ``depths``
-    evenly spaced depths of the cascade, the last every layer); the
-    sensitivities the first ``sensitivity_images`` (4 noisy copies each, uniform noise of
+    Efficient MPRT the first ``randomization_images`` (Smooth MPRT: ``mprt_samples`` noisy copies,
+    ``depths`` evenly spaced depths of the cascade, the last every layer); the sensitivities the
+    first ``sensitivity_images`` (``sensitivity_samples`` noisy copies each, uniform noise of
     ±``radius`` × the value range). A method whose maps equal an earlier method's on every image
     (HiResCAM and Grad-CAM before a globally pooled head) shares its values: the two are the same
     function of the model there.
@@ -267,10 +273,17 @@ def scorecard(
         )
         # the maps above are each metric's maps of the clean images for their class: computed once
         smprt, emprt = mprt_scores(
-            model, x[:nq], ex, classes=classes[:nq], depths=depths, samples=2, maps=maps[:nq], seed=seed
+            model, x[:nq], ex, classes=classes[:nq], depths=depths, samples=mprt_samples, maps=maps[:nq], seed=seed
         )
         most, avg = sensitivity(
-            model, x[:ns], ex, classes=classes[:ns], radius=radius, samples=4, maps=maps[:ns], seed=seed
+            model,
+            x[:ns],
+            ex,
+            classes=classes[:ns],
+            radius=radius,
+            samples=sensitivity_samples,
+            maps=maps[:ns],
+            seed=seed,
         )
         logit = random_logit(
             model, x[:nq], ex, classes=classes[:nq], num_classes=num_classes, maps=maps[:nq], seed=seed
@@ -307,4 +320,9 @@ def scorecard(
             else:
                 marks[i, j] = _mark([partial.beats_random(name, k) for k in deciding])
     counts = {k: len(rows[0][metrics.index(k)]) for k in metrics}
-    return Scorecard(names, metrics, tuple(rows), marks.astype(str), counts)
+    copies = {
+        "Smooth MPRT": mprt_samples,
+        "Max-Sensitivity": sensitivity_samples,
+        "Avg-Sensitivity": sensitivity_samples,
+    }
+    return Scorecard(names, metrics, tuple(rows), marks.astype(str), counts, copies)

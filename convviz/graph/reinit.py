@@ -4,12 +4,15 @@ randomization check's cascade (:func:`convviz.evaluate.sanity.randomization_chec
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import keras
 import numpy as np
 
 from convviz.core.backend import to_numpy
 
-__all__ = ["reinitialized_weights", "work_copy", "weighted_layers"]
+__all__ = ["reinitialized_weights", "restored", "weighted_layers"]
 
 
 def _initializer_names(weight: str) -> list[str]:
@@ -51,31 +54,22 @@ def reinitialized_weights(layer: keras.layers.Layer, seed: int, *, keep_others: 
     return out
 
 
-_WORK_ATTR = "_convviz_work_copy"
+@contextlib.contextmanager
+def restored(model: keras.Model) -> Iterator[keras.Model]:
+    """``model`` itself, for a check to re-initialize in place; every weight is set back to its
+    value on entry when the block ends, by an error too.
 
-
-def work_copy(model: keras.Model) -> keras.Model:
-    """A clone of ``model`` holding ``model``'s current weights, for a check to re-initialize.
-
-    The clone is kept on the model itself (as its compiled functions are, see
-    `convviz.core.backend.cached_jit`): a page checks several methods, and each check after
-    the first reuses the clone and the functions compiled for it instead of cloning and tracing
-    the network again (seconds each for a deep one). Its weights are set from ``model`` at every
-    call, so a check never starts from another check's re-initialized layers."""
-    import random
-
-    from convviz.core.backend import to_numpy
-
-    work = model.__dict__.get(_WORK_ATTR)
-    if work is None:
-        py_state = random.getstate()  # cloning draws default seeds from Python's generator
-        try:
-            work = keras.models.clone_model(model)
-        finally:
-            random.setstate(py_state)
-        object.__setattr__(model, _WORK_ATTR, work)  # not a tracked Keras attribute
-    work.set_weights([to_numpy(w) for w in model.weights])  # get_weights() warns (NumPy 2 copy keyword)
-    return work
+    The check runs on the model's own variables, so the functions already compiled for it
+    (`convviz.core.backend.cached_jit`: TensorFlow and torch read variables when they run, JAX
+    receives them as arguments) explain the re-initialized model too. A copy would cost a clone
+    and a trace of every function the check calls, seconds each for a deep network: on a
+    ResNet50V2 the scorecard's cascades traced more than they computed."""
+    saved = [to_numpy(w).copy() for w in model.weights]
+    try:
+        yield model
+    finally:
+        for var, value in zip(model.weights, saved):
+            var.assign(value)
 
 
 def weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:

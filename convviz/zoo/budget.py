@@ -73,6 +73,8 @@ KNOBS: dict[str, str] = {
     "class_patterns": "classes the class page visualizes, most frequent first (0: every class it shows)",
     "trust_images": "images of the scorecard's randomization and robustness metrics",
     "trust_depths": "depths of the scorecard's Smooth MPRT cascade",
+    "mprt_samples": "noisy copies of each image Smooth MPRT averages",
+    "sensitivity_samples": "noisy copies of each image the sensitivities draw",
 }
 
 
@@ -104,6 +106,8 @@ class PageBudget:
     class_patterns: int = 0  # 0: every class the page shows
     trust_images: int = 8
     trust_depths: int = 4
+    mprt_samples: int = 2
+    sensitivity_samples: int = 4
     classes: int = 0  # the classes the class page may show (0: not known)
     reduced: tuple[tuple[str, int], ...] = field(default=())  # (knob, its full-recipe value)
 
@@ -137,10 +141,11 @@ class PageBudget:
             cams = 4 + 1 + self.scorecam_channels * fwd + 2  # gradient CAMs, Score-CAM, Guided Grad-CAM
             per_image = cams + 3 + self.ig_steps + self.sg_samples  # and the attribution methods
             few = min(self.trust_images, n)
-            # Smooth MPRT: 2 noisy copies at the trained model and each depth, and Efficient MPRT
-            # the clean images at the last; RandomLogit another class; the sensitivities 4 noisy
+            # Smooth MPRT: its noisy copies at the trained model and each depth, and Efficient MPRT
+            # the clean images at the last; RandomLogit another class; the sensitivities their noisy
             # copies (each image's own map is computed once, with the cheap metrics')
-            randomized = few * per_image * (2 * (self.trust_depths + 1) + 1 + 1 + 4)
+            noisy = self.mprt_samples * (self.trust_depths + 1) + self.sensitivity_samples
+            randomized = few * per_image * (noisy + 1 + 1)
             road = min(ROAD_IMAGES, n) * 18 * 13 * fwd if input_size**2 <= ROAD_PIXELS else 0
             return n * (per_image + 13 * 2 * fwd) + randomized + road
         if page == "classes":  # a class for each label and prediction of the test split, at most
@@ -193,6 +198,8 @@ _PAGES_OF: dict[str, tuple[str, ...]] = {
     "class_patterns": ("classes",),
     "trust_images": ("attributions",),  # the scorecard is a section of the attribution page
     "trust_depths": ("attributions",),
+    "mprt_samples": ("attributions",),
+    "sensitivity_samples": ("attributions",),
 }
 
 _IMAGE_COUNTS = {
@@ -277,6 +284,9 @@ _STEPS: dict[str, tuple[tuple[str, int], ...]] = {
         ("sg_samples", 4),
         ("evidence_images", 4),
         ("scorecam_channels", 8),
+        # last, where a pass costs so much that the rest is not enough: fewer noisy copies
+        ("sensitivity_samples", 2),
+        ("mprt_samples", 1),
     ),
 }
 

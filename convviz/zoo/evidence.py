@@ -18,7 +18,8 @@ def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
     :data:`IMAGES` test images (a costly model: its budget's evidence images), ROAD on
     :data:`~convviz.zoo.budget.ROAD_IMAGES` of them (none on images over :data:`ROAD_PIXELS`
     pixels), the randomization and sensitivity metrics on the budget's ``trust_images``, Smooth
-    MPRT at its ``trust_depths``, CAMs at the entry's CAM layer, the methods' options from the
+    MPRT at its ``trust_depths`` with its ``mprt_samples`` noisy copies, the sensitivities with
+    its ``sensitivity_samples``, CAMs at the entry's CAM layer, the methods' options from the
     page budget (:mod:`convviz.zoo.budget`, whose ``trust`` share the scorecard spends)."""
     from convviz.attr.cam import CAM_METHODS
     from convviz.attr.gradients import ATTRIBUTION_METHODS
@@ -43,6 +44,8 @@ def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
         "randomization_images": few,
         "sensitivity_images": few,
         "depths": budget.trust_depths,
+        "mprt_samples": budget.mprt_samples,
+        "sensitivity_samples": budget.sensitivity_samples,
     }
 
 

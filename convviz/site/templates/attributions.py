@@ -330,6 +330,8 @@ for part in (card.metrics[:half], card.metrics[half:]):
 print(
     "↑: higher is better, ↓: lower. Images per metric: "
     + ", ".join(f"{SHORT[k]} {n}" for k, n in card.images.items())
+    + "; noisy copies of each: "
+    + ", ".join(f"{SHORT[k]} {n}" for k, n in card.copies.items())
     + "."
 )
 record("scorecard", {m: {f: card.mark(m, f) for f in FAMILIES} for m in card.methods})
