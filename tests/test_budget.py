@@ -109,6 +109,21 @@ def test_the_page_says_what_it_reduced_and_from_what():
     )
 
 
+def test_the_page_says_what_the_entry_set_and_what_its_passes_are_worth():
+    own = choose_budget(0.004, input_size=64, layers=12, images=1200, overrides={"ig_steps": 8})
+    assert own.describe("attributions") == (
+        "Budget: the defaults. One image's forward and backward pass costs this model 4 ms here, under the 20 ms "
+        "below which a model's pages keep every default. Its zoo entry's budget sets Integrated Gradients' points "
+        "on the path: 8 (default 50)."
+    )
+    assert "sets" not in own.describe("filters")  # a knob of another page
+    passes = choose_budget(0.005, input_size=32, layers=50, images=15, overrides={"passes": 3000})
+    text = passes.describe("filters")
+    assert "its zoo entry allows 3,000 passes (15 s)" in text and "To fit, this page reduced" in text
+    costly = choose_budget(0.44, input_size=299, layers=154, images=15)
+    assert f"the pages may spend {costly.passes:,} passes (160 s)" in costly.describe("filters")
+
+
 def test_check_budget_names_the_problem_and_the_valid_knobs():
     assert check_budget({"filters": 8, "cam_checkpoints": 0}) == {"filters": 8, "cam_checkpoints": 0}
     with pytest.raises(ValueError, match="unknown budget knob 'filter'; valid: passes, filters"):

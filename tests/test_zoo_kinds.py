@@ -117,6 +117,8 @@ def test_every_entry_kind_renders_all_its_pages(use_zoo, tmp_path, name):
         assert "no accuracy" in text and "colored by the predicted class" in text
     if name == "mobilenetv2-twin":  # 1000 classes on the photos: names and top-5
         assert "Top-5 predictions:" in text and "grace_hopper" in text
+        # its entry's own pass budget: the pages reduced their knobs to fit, and say so
+        assert manifest["pages"]["filters"]["budget"]["filters"] < 16 and "To fit, this page reduced" in text
         assert "Skipped trustworthiness" in text  # 15 photos are too few for it, and the page says so
 
 

@@ -95,10 +95,10 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise: float
     couples = []  # per forward neighbour: (image, i, j) of each coupled pair of removed pixels
     for (dy, dx), weight in _FORWARD:
         here, there = _shift(dy, dx, h, w)
-        k, ys, xs = np.nonzero(mask[:, here[0], here[1]] & mask[:, there[0], there[1]])
-        i = index[k, ys + here[0].start, xs + here[1].start]
-        j = index[k, ys + there[0].start, xs + there[1].start]
-        couples.append((np.searchsorted(k, np.arange(n + 1)), i, j, weight))
+        img, ys, xs = np.nonzero(mask[:, here[0], here[1]] & mask[:, there[0], there[1]])
+        i = index[img, ys + here[0].start, xs + here[1].start]
+        j = index[img, ys + there[0].start, xs + there[1].start]
+        couples.append((np.searchsorted(img, np.arange(n + 1)), i, j, weight))
     rng = np.random.default_rng(seed)
     out = x.copy()
     with threadpool_limits(1, user_api="blas"):  # see _banded

@@ -110,6 +110,7 @@ class PageBudget:
     sensitivity_samples: int = 4
     classes: int = 0  # the classes the class page may show (0: not known)
     reduced: tuple[tuple[str, int], ...] = field(default=())  # (knob, its full-recipe value)
+    entry: tuple[tuple[str, int], ...] = field(default=())  # what the zoo entry set: (knob or "passes", default)
 
     def knobs(self) -> dict[str, int]:
         """The knob values (the manifest's ``budget``)."""
@@ -154,33 +155,39 @@ class PageBudget:
         raise ValueError(f"unknown page {page!r}; valid: {', '.join(SHARES)}")
 
     def describe(self, page: str) -> str:
-        """One sentence for the top of ``page``: the cost measured, and what was reduced
-        on this page from the model's full recipe."""
+        """One sentence for the top of ``page``: the cost measured, what the zoo entry set and
+        what was reduced on this page from the model's full recipe."""
         ms = self.seconds_per_pass * 1000
         cost = f"{ms:.3g} ms" if ms < 1000 else f"{self.seconds_per_pass:.3g} s"
         mine = [(k, was) for k, was in self.reduced if page in _PAGES_OF[k]]
-        if not mine and self.seconds_per_pass <= SMALL_SECONDS:
-            return (
-                f"Budget: the full recipe. One image's forward and backward pass costs this model {cost} "
-                f"here, under the {SMALL_SECONDS * 1000:.0f} ms below which a model's pages keep every default."
-            )
-        if not mine:
-            return (
-                f"Budget: the full recipe. One image's forward and backward pass costs this model {cost} "
-                f"here; the pages may spend {self.passes:,} of them, and this page fits."
-            )
+        ours = [
+            (k, was) for k, was in self.entry if k in _PAGES_OF and page in _PAGES_OF[k] and getattr(self, k) != was
+        ]
 
         def full(k: str, was: int) -> str:
-            if k == "cam_checkpoints" and not was:
-                return "every layer"
-            if k == "class_patterns" and not was:
-                return "every class shown"
+            if k in ("cam_checkpoints", "class_patterns") and not was:
+                return "every layer" if k == "cam_checkpoints" else "every class shown"
             return str(min(was, self.images) if k in _IMAGE_COUNTS and self.images else was)
 
-        changes = "; ".join(f"{KNOBS[k].split(' (')[0]}: {getattr(self, k)} (of {full(k, was)})" for k, was in mine)
+        def listed(knobs: list[tuple[str, int]], word: str) -> str:
+            return "; ".join(
+                f"{KNOBS[k].split(' (')[0]}: {getattr(self, k)} ({word} {full(k, was)})" for k, was in knobs
+            )
+
+        said = f" Its zoo entry's budget sets {listed(ours, 'default')}." if ours else ""
+        if not mine and "passes" not in dict(self.entry) and self.seconds_per_pass <= SMALL_SECONDS:
+            return (
+                f"Budget: {'the full recipe' if not ours else 'the defaults'}. One image's forward and backward "
+                f"pass costs this model {cost} here, under the {SMALL_SECONDS * 1000:.0f} ms below which a "
+                f"model's pages keep every default.{said}"
+            )
+        allowed = f"{self.passes:,} passes ({self.passes * self.seconds_per_pass:.0f} s)"
+        spend = f"its zoo entry allows {allowed}" if "passes" in dict(self.entry) else f"the pages may spend {allowed}"
+        head = f"Budget: one image's forward and backward pass costs this model {cost} here"
+        if not mine:
+            return f"{head}; {spend}, and this page fits.{said}"
         return (
-            f"Budget: one image's forward and backward pass costs this model {cost} here, so the pages may "
-            f"spend {self.passes:,} passes ({TARGET_SECONDS:.0f} s). To fit, this page reduced {changes}. "
+            f"{head}, so {spend}. To fit, this page reduced {listed(mine, 'of')}.{said} "
             "A zoo entry's budget: sets any of these (see Add your own model)."
         )
 
@@ -328,7 +335,9 @@ def choose_budget(
         passes = 10**7  # the full recipe
     else:
         passes = int(min(10**7, target_seconds / max(seconds_per_pass, 1e-9)))
-    budget = replace(full_recipe(input_size, seconds_per_pass, passes), images=images, classes=classes, **fixed)
+    recipe = full_recipe(input_size, seconds_per_pass, passes)
+    entry = tuple((k, 0 if k == "passes" else int(getattr(recipe, k))) for k in (overrides or {}))
+    budget = replace(recipe, images=images, classes=classes, entry=entry, **fixed)
     full = budget
     reduced: list[tuple[str, int]] = []
     for page, share in SHARES.items():
