@@ -66,7 +66,7 @@ def cascade_maps(
     """The maps of the trained model and at ``depths`` evenly spaced depths of the top-down
     randomization cascade (the last: every weighted layer re-initialized; ``None``: every
     depth), each the mean over ``samples`` copies of the images with Gaussian noise of
-    ``noise`` × their value range. The user's model is not modified (a copy is). Returns
+    ``noise`` × their value range. The model is re-initialized in place and set back. Returns
     ``(trained (N, H, W), randomized (depths, N, H, W), layers reached)``."""
     trained, randomized, names, _ = _cascade(
         model, images, explainer, classes=classes, depths=depths, samples=samples, noise=noise, seed=seed
