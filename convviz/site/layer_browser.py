@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
-from convviz.graph.choice import evenly_spaced
 
 __all__ = [
     "DATA_FILE",
@@ -38,6 +37,8 @@ MAX_LAYERS, MAX_CHANNELS = 16, 128  # as the activations page: evenly spaced lay
 
 def browser_layers(names: list[str], *, max_layers: int = MAX_LAYERS) -> list[str]:
     """At most ``max_layers`` of the layers, evenly spaced, the first and last kept."""
+    from convviz.graph.choice import evenly_spaced  # imports Keras: not for a build that changes nothing
+
     return evenly_spaced(names, max_layers)
 
 

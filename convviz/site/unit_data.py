@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from convviz.core import markup
-from convviz.graph.choice import conv_layers_after_activation
 
 __all__ = [
     "layer_folder",
@@ -51,6 +50,8 @@ def layer_folder(name: str) -> str:
 def unit_layers(model: Any) -> list[str]:
     """The conv layers whose units get pages: the layers the activations page shows, less
     pooling (a pooling unit is its conv unit, subsampled)."""
+    from convviz.graph.choice import conv_layers_after_activation  # Keras: not for a build that changes nothing
+
     return conv_layers_after_activation(model)
 
 
