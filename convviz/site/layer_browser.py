@@ -100,17 +100,17 @@ def unit_links(entry: Any, model: Any, names: list[str]) -> dict[str, str | None
 def write_layer_browser(entry: Any, folder: str | Path, *, progress: bool = True) -> bool:
     """Write a zoo entry's layer browser into ``folder``; skipped (returns False) when it is
     up to date for the entry and the code."""
-    import convviz
-    from convviz import zoo
-    from convviz.graph.layers import resolve_layer
-    from convviz.core.files import write_if_changed
-    from convviz.site.record import save_png
-    from convviz.figures.activations import activation_mosaic
-
     folder = Path(folder)
     stamp = _fingerprint(entry)
     if up_to_date(folder, stamp, DATA_FILE):
         return False
+    import convviz  # Keras, and what only a build that writes the browser needs
+    from convviz import zoo
+    from convviz.core.files import write_if_changed
+    from convviz.figures.activations import activation_mosaic
+    from convviz.graph.layers import resolve_layer
+    from convviz.site.record import save_png
+
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")
     pick = _pick_images(np.where(test.labelled, test.y, -1), N_IMAGES)

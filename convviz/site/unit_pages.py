@@ -359,14 +359,14 @@ def write_unit_pages(entry: Any, folder: Path, *, progress: bool = True) -> dict
     Returns the seconds spent per layer, or None when the pages were up to date (nothing is
     loaded or computed then).
     """
-    from convviz import zoo
-    from convviz.core.files import write_if_changed
-    from convviz.represent.examples import to_uint8
-
     folder = Path(folder)
     stamp = _fingerprint(entry)
     if up_to_date(folder, stamp, "index.md"):
         return None
+    from convviz import zoo
+    from convviz.core.files import write_if_changed
+    from convviz.represent.examples import to_uint8  # Keras: only for a build that writes the pages
+
     model = zoo.load(entry, progress=progress)
     test = zoo.dataset(entry, "test")
     layers = compute_layers(entry, model, test.x, np.asarray(test.y), progress=progress)
