@@ -166,6 +166,8 @@ def test_add_your_model_lists_every_knob_with_its_meaning():
     page = page.split("## A large model")[1].split("\n## ")[0]
     rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", page, flags=re.M))
     assert rows == {k: v for k, v in KNOBS.items()}
+    # the pass budget it states is the code's
+    assert set(re.findall(r"(\d+) seconds", " ".join(page.split()))) == {f"{TARGET_SECONDS:.0f}"}
 
 
 def test_a_batch_holds_no_more_activations_than_the_memory_budget():
