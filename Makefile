@@ -59,8 +59,13 @@ zoo: $(VENV)/.byte-compiled
 
 # The build reads the shipped weights (or trains what is neither cached nor shipped, first,
 # with its progress shown) and prints each model's test accuracy at the end.
+# A site whose inputs did not change since its last successful build is not built again
+# (MkDocs would render every page): convviz/site/uptodate.py says what it checks.
+# `make site FORCE=1` builds anyway.
+BUILD := $(BIN)/mkdocs build --strict
 site: $(VENV)/.umap-compiled
-	$(BIN)/mkdocs build --strict
+	@if $(BIN)/python -m convviz.site.uptodate check $(if $(FORCE),--force) mkdocs.yml -- $(BUILD); then :; else \
+	  $(BUILD) && $(BIN)/python -m convviz.site.uptodate record mkdocs.yml; fi
 
 serve: $(VENV)/.umap-compiled
 	$(BIN)/mkdocs serve

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Project", "find", "plugin_options"]
+__all__ = ["Project", "find", "plain_yaml", "plugin_options"]
 
 ZOO_ENV = "CONVVIZ_ZOO"
 MKDOCS_FILES = ("mkdocs.yml", "mkdocs.yaml")
@@ -33,9 +33,9 @@ class Project:
     templates: Path | None = None
 
 
-def plugin_options(mkdocs_file: Path) -> dict[str, Any] | None:
-    """The options of the ``convviz`` plugin in an MkDocs config file ({} when it is named
-    without options), or None when the file does not use it or cannot be read."""
+def plain_yaml(mkdocs_file: Path) -> Any | None:
+    """An MkDocs config file as plain data (its tags, such as ``!ENV`` and
+    ``!!python/name:``, read as None), or None when it cannot be read."""
     import yaml
 
     class _Loader(yaml.SafeLoader):
@@ -45,9 +45,15 @@ def plugin_options(mkdocs_file: Path) -> dict[str, Any] | None:
     _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     _Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
     try:
-        doc = yaml.load(mkdocs_file.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (safe loader)
+        return yaml.load(mkdocs_file.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (safe loader)
     except (OSError, yaml.YAMLError):
         return None
+
+
+def plugin_options(mkdocs_file: Path) -> dict[str, Any] | None:
+    """The options of the ``convviz`` plugin in an MkDocs config file ({} when it is named
+    without options), or None when the file does not use it or cannot be read."""
+    doc = plain_yaml(mkdocs_file)
     plugins = doc.get("plugins") if isinstance(doc, dict) else None
     if isinstance(plugins, dict):
         plugins = [{k: v} for k, v in plugins.items()]
