@@ -33,16 +33,21 @@ if _WORKERS > 1:
     for _name in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_name, _THREADS)
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-L = keras.layers
+# Keras is imported where a test uses it, not here: under pytest-xdist the controller process,
+# which runs no test, would import it (and TensorFlow) before starting its workers: seconds
+# of every run's wall time.
 
-if _WORKERS > 1 and keras.backend.backend() == "torch":
-    import torch
 
-    torch.set_num_threads(int(_THREADS))
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads():
+    """Each worker's share of the cores for torch's own thread pool."""
+    if _WORKERS > 1 and os.environ.get("KERAS_BACKEND") == "torch":
+        import torch
+
+        torch.set_num_threads(int(_THREADS))
 
 
 # `make test` runs pytest-xdist with --dist loadfile: a module's tests stay on one worker (the
@@ -104,6 +109,8 @@ def _offline(monkeypatch):
 def _isolated(tmp_path, monkeypatch):
     """Every test gets its own cache folder; Keras state is reset (without a full garbage
     collection per test: that took ~0.8 s a test, most of the unit tests' time)."""
+    import keras
+
     monkeypatch.setenv("CONVVIZ_CACHE_DIR", str(tmp_path / "cache"))
     keras.utils.set_random_seed(0)
     yield
@@ -112,10 +119,14 @@ def _isolated(tmp_path, monkeypatch):
 
 def default_backend_only(reason: str):
     """Run a test on the default (TensorFlow) backend only; ``reason`` says why one is enough."""
+    import keras
+
     return pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=reason)
 
 
 def to_np(x):
+    import keras
+
     return keras.ops.convert_to_numpy(x)
 
 
@@ -125,6 +136,9 @@ def rng():
 
 
 def small_functional(input_shape=(16, 16, 3), classes=3, *, softmax=True):
+    import keras
+
+    L = keras.layers
     inp = keras.Input(input_shape, name="image")
     x = L.Rescaling(2.0, offset=-1.0, name="rescale")(inp)
     x = L.Conv2D(4, 3, activation="relu", name="c1")(x)
@@ -136,6 +150,9 @@ def small_functional(input_shape=(16, 16, 3), classes=3, *, softmax=True):
 
 
 def small_sequential(input_shape=(12, 12, 1), classes=2):
+    import keras
+
+    L = keras.layers
     return keras.Sequential(
         [
             keras.Input(input_shape),
@@ -150,6 +167,9 @@ def small_sequential(input_shape=(12, 12, 1), classes=2):
 
 
 def nested_model(input_shape=(16, 16, 3), classes=3):
+    import keras
+
+    L = keras.layers
     inp = keras.Input(input_shape)
     x = L.Conv2D(4, 3, activation="relu", name="b_conv1")(inp)
     x = L.MaxPooling2D(name="b_pool1")(x)
@@ -165,6 +185,9 @@ def nested_model(input_shape=(16, 16, 3), classes=3):
 
 
 def residual_model(input_shape=(8, 8, 2)):
+    import keras
+
+    L = keras.layers
     inp = keras.Input(input_shape)
     a = L.Conv2D(3, 3, padding="same", activation="relu", name="a")(inp)
     b = L.Conv2D(3, 3, padding="same", name="b")(a)

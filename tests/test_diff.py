@@ -196,6 +196,7 @@ def test_diff_rejects_models_that_are_not_versions_of_one_another():
         diff_models(m, _copy(m), X, np.full(24, 4))
 
 
+@pytest.mark.slow  # over 2 s
 def test_report_files_and_summary(tmp_path):
     m = _model(0)
     d = diff_models(m, _copy(m, reinit="conv3"), X, Y)
@@ -214,6 +215,7 @@ def _git(cwd, *args):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+@pytest.mark.slow  # over 2 s
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_path, monkeypatch):
     repo = tmp_path / "repo"
@@ -281,6 +283,7 @@ def test_entry_at_a_revision_reads_the_zoo_and_model_file_of_that_commit(tmp_pat
     assert "### convviz diff: `m@HEAD~1` → `m`" in (tmp_path / "job-summary.md").read_text()
 
 
+@pytest.mark.slow  # over 2 s
 def test_unit_patterns_of_the_most_changed_conv_layer(tmp_path):
     from convviz.figures.diff import changed_units
 

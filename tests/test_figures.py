@@ -131,6 +131,7 @@ def test_every_figure_kind_is_legible(kind):
     assert figure_problems(fig) == []
 
 
+@pytest.mark.slow  # over 2 s
 def test_diff_figures_are_legible(tmp_path):
     keras = pytest.importorskip("keras")
     from convviz.figures import diff as diff_report

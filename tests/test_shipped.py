@@ -137,6 +137,7 @@ def _model(name, variant, zoo_file):
     return reference_entry(e)[1] if variant else e
 
 
+@pytest.mark.slow  # over 2 s
 @pytest.mark.parametrize(
     "name, variant", _shipped_models(), ids=[f"{n}{'-variant' if v else ''}" for n, v in _shipped_models()]
 )

@@ -341,6 +341,7 @@ def test_training_code_is_the_digest_of_the_code_training_reaches(architecture):
 
 
 @default_backend_only("the process imports no backend at all")
+@pytest.mark.slow  # over 2 s
 def test_reading_the_zoo_and_fingerprinting_pages_does_not_import_keras(tmp_path):
     """A rebuild with nothing to compute reads the zoo, keys the models and fingerprints the
     pages: importing Keras and its backend for that took seconds of every rebuild; a cold

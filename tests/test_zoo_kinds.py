@@ -257,6 +257,7 @@ def test_folder_without_images_is_a_clear_error(tmp_path):
         zoo.dataset(zoo.entry("m", tmp_path / "zoo.yml"))
 
 
+@pytest.mark.slow  # over 2 s
 def test_gray_model_on_rgb_data_and_rgb_model_on_gray_data(tmp_path):
     keras.utils.set_random_seed(0)
     gray = keras.Sequential(
@@ -320,6 +321,7 @@ def _render_only(what, name, out):
     return manifest, buf.getvalue()
 
 
+@pytest.mark.slow  # over 2 s
 @pytest.mark.parametrize("application", ["MobileNetV2", "ConvNeXtTiny"])
 def test_twins_are_the_same_model_at_every_load(application):
     """A `weights: null` twin is drawn from fixed seeds (nested blocks included): every page and
