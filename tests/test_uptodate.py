@@ -147,3 +147,15 @@ def test_the_command_line(project):
     assert done.returncode == 1 and done.stdout.strip() == "convviz: a build was asked for: building"
     done = subprocess.run([*run, "check", str(cfg.parent / "nope.yml")], capture_output=True, text=True)
     assert done.returncode == 2 and "nope.yml: no such MkDocs file" in done.stderr
+
+
+def test_outputs_git_does_not_ignore_are_not_inputs(project):
+    """A project that does not ignore its site or cache folder: the build's own writes there
+    (the site, the stamp) do not make the next check build again."""
+    cfg, _ = project
+    (cfg.parent / ".gitignore").unlink()  # a change: the next check builds once
+    assert not _fresh(cfg)[0]
+    (cfg.parent / "site" / "sitemap.xml").write_text("a new file of the next build")
+    assert not _fresh(cfg)[0]  # the site changed since it was recorded
+    fresh, why = _fresh(cfg)
+    assert fresh, why

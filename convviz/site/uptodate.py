@@ -148,6 +148,13 @@ def build_inputs(config_file: Path, command: Sequence[str]) -> dict[str, str] | 
     names = _project_files(root)
     if names is None:
         return None
+    # the build's own outputs, also where git does not ignore them: the site and the stamps
+    outputs = [
+        f"{p.relative_to(root).as_posix()}/"
+        for p in (_site_dir(config_file), stamp_path(config_file).parent)
+        if p.is_relative_to(root)
+    ]
+    names = [n for n in names if not n.startswith(tuple(outputs))]
     return {
         "command": _digest(command),
         "project files": _digest(_file_parts(root, names)),
