@@ -97,7 +97,7 @@ check: $(VENV)/.dev-installed
 FAST_THREADS := $(shell n=$$(( $$(nproc 2>/dev/null || echo 2) / $(TEST_WORKERS) )); [ $$n -lt 1 ] && n=1; echo $$n)
 fast-tests: $(VENV)/.dev-installed $(VENV)/.umap-compiled
 	KERAS_BACKEND=tensorflow TF_NUM_INTRAOP_THREADS=$(FAST_THREADS) TF_NUM_INTEROP_THREADS=$(FAST_THREADS) \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
+	  $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser" tests
 
 clean:
 	rm -rf site docs/generated .convviz-cache

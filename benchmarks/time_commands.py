@@ -3,7 +3,7 @@ repository (a new ``.venv`` created by ``make``), one quiet run.
 
 Measures the install, ``make site`` cold (the zoo read from its shipped weights, each
 model's test accuracy, every page's seconds, the log's size), ``make site`` again (nothing
-changed), ``make check`` and ``make test`` (seconds per backend), each against the goals of
+changed; the minimum of 3 runs), ``make check`` (the minimum of 2) and ``make test`` (seconds per backend), each against the goals of
 issue 37 (from nothing ≤ 4 min, nothing changed ≤ 5 s, ``make check`` ≤ 60 s, ``make test`` ≤ 15 min), and writes ``benchmarks/results/commands.json``, which ``benchmarks/report.py
 --readme`` renders into the README's ``bench:commands`` block.
 
@@ -104,11 +104,17 @@ def main(argv=None) -> int:
             "detail": "minimum of 3 runs: " + ", ".join(f"{t:.1f}" for t in unchanged) + " s",
         }
     )
+    # the minimum of 2 runs, as the other timings: the first with mypy's cache cold, the
+    # second as a contributor's loop runs it (mypy reads its cache; the tests run again)
+    checks = [run("make check", clone, logs / f"check{i}.log") for i in (1, 2)]
     rows.append(
         {
             "what": "`make check` (lint, types, fast unit tests on TensorFlow)",
-            "seconds": run("make check", clone, logs / "check.log"),
+            "seconds": min(checks),
             "goal": 60,
+            "detail": "minimum of 2 runs: "
+            + ", ".join(f"{t:.1f}" for t in checks)
+            + " s (the first with mypy's cache cold)",
         }
     )
     if not a.skip_test:
