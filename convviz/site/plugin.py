@@ -35,6 +35,8 @@ from mkdocs.config.base import ValidationError
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 
+from convviz.store.cache import ENV_VAR as CACHE_ENV
+from convviz.store.cache import cache_folder
 from convviz.site.gallery import COLAB, colab_buttons, link_instead_of_copy, prepare_gallery, quiet_gallery_import
 from convviz.site.generate import GUIDE, Layout, clean_downloads, forget_failed, generate_pages, write_model_readmes
 from convviz.site.macros import fill_numbers
@@ -164,7 +166,7 @@ class ConvvizPlugin(BasePlugin[Options]):
         self.layout = layout
         # the page scripts, ``convviz render`` and the cache read these
         os.environ["CONVVIZ_ZOO"] = str(layout.zoo)
-        os.environ.setdefault("CONVVIZ_CACHE_DIR", str(layout.root / ".convviz-cache"))
+        os.environ[CACHE_ENV] = str(cache_folder(layout.root))
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         if "md_in_html" not in config.markdown_extensions:  # folded code: <details markdown="1">
             config.markdown_extensions.append("md_in_html")

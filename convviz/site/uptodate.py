@@ -41,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from convviz.core.files import atomic_write
+from convviz.store.cache import cache_folder
 
 __all__ = ["build_inputs", "check", "main", "record", "site_listing", "stamp_path"]
 
@@ -86,15 +87,14 @@ def _file_parts(root: Path, names: Sequence[str]) -> Iterable[str | bytes]:
 def _stat_parts(paths: Iterable[Path]) -> Iterable[str]:
     """Each path's size and modification time; a folder's files, recursively."""
     for p in paths:
-        if p.is_dir():
-            yield from (
-                f"{f}:{s.st_size}:{s.st_mtime_ns}" for f in sorted(p.rglob("*")) if (s := f.stat()) and f.is_file()
-            )
-        elif p.exists():
-            s = p.stat()
-            yield f"{p}:{s.st_size}:{s.st_mtime_ns}"
-        else:
-            yield f"{p}:<missing>"
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            try:
+                s = f.stat()
+            except FileNotFoundError:
+                yield f"{f}:<missing>"
+            else:
+                yield f"{f}:{s.st_size}:{s.st_mtime_ns}"
 
 
 def _packages() -> str:
@@ -175,17 +175,13 @@ def _site_dir(config_file: Path) -> Path:
 def site_listing(site: Path) -> str:
     """A digest of the built site as it is: every file's path, size and modification time
     (an edited, added or deleted file changes it)."""
-    if not site.is_dir():
-        return "<missing>"
-    return _digest(
-        f"{f.relative_to(site)}:{s.st_size}:{s.st_mtime_ns}" for f in sorted(site.rglob("*")) if (s := f.stat())
-    )
+    return _digest(_stat_parts([site]))
 
 
 def stamp_path(config_file: Path) -> Path:
     """Where the stamp of the site ``config_file`` builds is kept: the project's cache folder."""
     config_file = config_file.resolve()
-    cache = Path(os.environ.get("CONVVIZ_CACHE_DIR") or config_file.parent / ".convviz-cache")
+    cache = cache_folder(config_file.parent)
     key = hashlib.sha256(str(config_file).encode()).hexdigest()[:12]
     return cache / f"{STAMP_NAME}-{key}.json"
 

@@ -32,6 +32,7 @@ from convviz.core.errors import InputError
 
 __all__ = [
     "Cache",
+    "cache_folder",
     "default_cache",
     "make_key",
     "CorruptEntry",
@@ -211,10 +212,15 @@ class Cache:
         return json.loads(self.get_or_compute(key, lambda: json.dumps(compute()).encode()))
 
 
+def cache_folder(root: Path) -> Path:
+    """The cache folder of the project at ``root``: ``$CONVVIZ_CACHE_DIR`` or ``root/.convviz-cache``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else root / ".convviz-cache"
+
+
 def default_cache() -> Cache:
     """The cache at ``$CONVVIZ_CACHE_DIR`` or ``<project>/.convviz-cache``."""
-    env = os.environ.get(ENV_VAR)
-    return Cache(Path(env) if env else project_root() / ".convviz-cache")
+    return Cache(cache_folder(project_root()))
 
 
 def resolve(cache: Cache | bool | None) -> Cache | None:
