@@ -124,6 +124,61 @@ def test_the_page_says_what_the_entry_set_and_what_its_passes_are_worth():
     assert f"the pages may spend {costly.passes:,} passes ({TARGET_SECONDS:.0f} s)" in costly.describe("filters")
 
 
+def test_an_entrys_passes_bound_the_pages_without_knobs_too():
+    """The scorecard's images, the concepts' images and the atlas plan with the measured cost of a
+    pass, or, where the zoo entry sets `passes`, with the cost that fills TARGET_SECONDS with them:
+    a small model's entry that asks for fewer passes gets fewer of those too."""
+    from convviz.site.atlas_page import ATLAS_GRID, atlas_plan
+    from convviz.site.concept_pages import FIT_IMAGES, fit_images
+    from convviz.zoo.budget import SMALL_SECONDS
+
+    small = choose_budget(0.004, input_size=64, layers=12, images=1200, classes=6)
+    assert small.planned_seconds == 0.004  # measured: the full recipe
+    costly = choose_budget(0.44, input_size=299, layers=154, images=15)
+    assert costly.planned_seconds == 0.44
+    bounded = choose_budget(0.004, input_size=64, layers=12, images=1200, classes=6, overrides={"passes": 3000})
+    assert bounded.planned_seconds == pytest.approx(TARGET_SECONDS / 3000) == 0.05
+    assert bounded.planned_seconds > SMALL_SECONDS
+    assert fit_images(small.planned_seconds, 6) == FIT_IMAGES > fit_images(bounded.planned_seconds, 6)
+    assert atlas_plan(small.planned_seconds)[0] == ATLAS_GRID > atlas_plan(bounded.planned_seconds)[0]
+    roomy = choose_budget(0.44, input_size=299, layers=154, images=15, overrides={"passes": 10**7})
+    assert roomy.planned_seconds < SMALL_SECONDS  # every default, however long it takes
+
+
+def test_the_scorecard_of_a_small_model_follows_its_entrys_passes(monkeypatch, tmp_path):
+    """The scorecard's images: 200 on a small model's full recipe, the budget's evidence images
+    where its zoo entry sets `passes`."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from convviz.zoo.budget import page_budget
+    from convviz.zoo.evidence import IMAGES, scorecard_inputs
+    from convviz.zoo.splits import Dataset
+
+    monkeypatch.setenv("CONVVIZ_CACHE_DIR", str(tmp_path))  # the measured pass cost is cached
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+    x = np.random.default_rng(0).random((300, 16, 16, 3), dtype=np.float32)
+    test = Dataset("t", "test", x, np.zeros(300, np.int64), ("a", "b"))
+
+    def entry(name, budget):  # what the scorecard reads of a zoo entry
+        return SimpleNamespace(name=name, budget=budget, input_shape=(16, 16, 3), cam_layer=lambda m: "conv")
+
+    full = scorecard_inputs(entry("full", {}), model, test)
+    assert len(full["images"]) == IMAGES and full["road_images"] == 50
+    bounded = entry("bounded", {"passes": 3000})
+    inputs = scorecard_inputs(bounded, model, test)
+    n = page_budget(bounded, model, images=300).evidence_images
+    assert len(inputs["images"]) == n < IMAGES and inputs["road_images"] == min(50, n)
+
+
 def test_check_budget_names_the_problem_and_the_valid_knobs():
     assert check_budget({"filters": 8, "cam_checkpoints": 0}) == {"filters": 8, "cam_checkpoints": 0}
     with pytest.raises(ValueError, match="unknown budget knob 'filter'; valid: passes, filters"):

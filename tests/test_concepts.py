@@ -274,7 +274,7 @@ def test_concepts_page_of_the_known_model(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "load", lambda entry, progress=True: model)
     monkeypatch.setattr(zoo, "dataset", lambda entry, split="test": test)
     monkeypatch.setattr(concept_pages, "fingerprint", lambda entry, text, extra="": "stamp")
-    entry = SimpleNamespace(name="known", input_shape=x.shape[1:])
+    entry = SimpleNamespace(name="known", input_shape=x.shape[1:], budget={})
     folder = tmp_path / "concepts"
     assert concept_pages.write_concept_pages(entry, folder, progress=False) is not None
     page = (folder / "index.md").read_text()

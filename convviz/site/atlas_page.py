@@ -188,9 +188,10 @@ def model_atlas(entry: Any, model: Any, x: np.ndarray, predicted: np.ndarray, *,
     by ``predicted`` class (cached)."""
     import convviz
     from convviz.site.unit_data import unit_layers
-    from convviz.store.cached import pass_seconds
+    from convviz.zoo.budget import page_budget
 
-    grid, steps = atlas_plan(float(pass_seconds(model, cache=True)))
+    # the measured cost of a pass, or what the zoo entry's `passes` allows (PageBudget.planned_seconds)
+    grid, steps = atlas_plan(page_budget(entry, model, images=len(x)).planned_seconds)
     return convviz.activation_atlas(
         model,
         unit_layers(model)[-1],

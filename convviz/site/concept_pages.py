@@ -108,9 +108,17 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
     ok = test.correct(predicted)
     classes = [int(c) for c in shown_classes(y, predicted) if len(class_images(y, predicted, ok, int(c)))]
     results, rows, failed = {}, {}, {}
-    from convviz.store.cached import pass_seconds
+    from convviz.zoo.budget import page_budget
 
-    per_class = fit_images(float(pass_seconds(model, cache=True)), len(classes))
+    # the measured cost of a pass, or what the zoo entry's `passes` allows (PageBudget.planned_seconds)
+    budget = page_budget(entry, model, images=len(x))
+    per_class = fit_images(budget.planned_seconds, len(classes))
+    costly = "a pass of this model is costly"
+    if "passes" in dict(budget.entry):
+        costly = (
+            f"its zoo entry allows {budget.passes:,} passes, as if a pass cost {budget.planned_seconds * 1e3:.3g} ms"
+        )
+
     from tqdm.auto import tqdm
 
     for c in tqdm(classes, desc=f"concepts {entry.name}", unit="class", disable=not progress):
@@ -155,7 +163,7 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         + (
             ""
             if per_class == FIT_IMAGES
-            else f": fewer than {FIT_IMAGES} because a pass of this model is costly, so that every class's crops "
+            else f": fewer than {FIT_IMAGES} because {costly}, so that every class's crops "
             f"take about {CROP_SECONDS:.0f} s of forward passes"
         )
         + f") is cut into 9 overlapping crops, the crops' activations at layer {markup.code(layer)} "

@@ -1,18 +1,16 @@
 """What a model's pages compute, chosen from what one image costs the model (issue 43).
 
-Every gradient method of the site spends *passes*: one forward and backward pass of one
-image through the model (filter ascent steps, Grad-CAM maps, Integrated Gradients' path
-points, the randomization check's re-initialized models). A page of a small model spends
-a few thousand of them in seconds; the same page of Xception at 299 pixels spends them in
-an hour. :func:`page_budget` measures the cost of a pass once (cached with the model's
-weights, so every page of a build reads the same number), allows the pages
-:data:`TARGET_SECONDS` of passes, and shrinks the most expensive knobs, in a fixed order,
-until each page's estimated passes fit its share. A model whose pages already fit keeps
-every default: the embedded zoo's pages are exactly what they were.
+Every gradient method of the site spends *passes*: one forward and backward pass of one image through
+the model (filter ascent steps, Grad-CAM maps, Integrated Gradients' path points, the randomization
+check's re-initialized models). A page of a small model spends a few thousand of them in seconds; the
+same page of Xception at 299 pixels spends them in an hour. :func:`page_budget` measures the cost of a
+pass once (cached with the model's weights, so every page of a build reads the same number), allows
+the pages :data:`TARGET_SECONDS` of passes, and shrinks the most expensive knobs, in a fixed order,
+until each page's estimated passes fit its share. A model whose pages already fit keeps every default.
 
-A zoo entry sets any knob itself (``budget: {filters: 8, ig_steps: 32}``, validated with
-its line number), or the pass budget (``budget: {passes: 4000}``); a knob it sets is never
-reduced.
+A zoo entry sets any knob itself (``budget: {filters: 8, ig_steps: 32}``, validated with its line
+number), or the pass budget (``budget: {passes: 4000}``): a knob it sets is never reduced, and its
+passes bound the pages without knobs here too (:attr:`PageBudget.planned_seconds`).
 """
 
 from __future__ import annotations
@@ -32,11 +30,8 @@ __all__ = [
     "page_budget",
 ]
 
-# Seconds of passes the gradient pages (filters, Grad-CAM, attributions, classes) may spend
-# together, as estimated; model loading, activations, latent space, figures and the passes the
-# estimate misses come on top. At 240 s, ResNet50V2 at 224 pixels took 341 s for every page and
-# MobileNetV2 298 s on 2 cores, over or at their 5-minute goal; at 160 s ResNet50V2 302 s; at
-# 150 s ResNet50V2 271 s, MobileNetV2 274 s (benchmarks/bench_large.py).
+# Seconds of passes the gradient pages may spend together, as estimated (loading, activations, latent
+# space, figures on top). ResNet50V2's pages on 2 cores: 341 s at 240, 302 s at 160, 271 s at 150 (bench_large).
 TARGET_SECONDS = 150.0
 
 # A model whose pass costs at most this keeps every default, whatever the estimates say: the
@@ -111,6 +106,11 @@ class PageBudget:
     classes: int = 0  # the classes the class page may show (0: not known)
     reduced: tuple[tuple[str, int], ...] = field(default=())  # (knob, its full-recipe value)
     entry: tuple[tuple[str, int], ...] = field(default=())  # what the zoo entry set: (knob or "passes", default)
+
+    @property
+    def planned_seconds(self) -> float:
+        """The pass cost the scorecard, concepts and atlas plan with: measured, or TARGET_SECONDS / entry passes."""
+        return TARGET_SECONDS / max(self.passes, 1) if "passes" in dict(self.entry) else self.seconds_per_pass
 
     def knobs(self) -> dict[str, int]:
         """The knob values (the manifest's ``budget``)."""

@@ -26,7 +26,7 @@ def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
     from convviz.zoo.budget import SMALL_SECONDS, page_budget
 
     budget = page_budget(entry, model, images=len(test.x))
-    small = budget.seconds_per_pass <= SMALL_SECONDS  # the full recipe
+    small = budget.planned_seconds <= SMALL_SECONDS  # the full recipe (no `passes` set by the zoo entry)
     n = min(IMAGES if small else budget.evidence_images, len(test.x))
     h, w = test.x.shape[1:3]
     few = max(2, budget.trust_images)  # 8 for a small model
