@@ -178,3 +178,20 @@ def test_arrays_and_json_helpers(tmp_path):
 def test_invalid_keys_are_refused(tmp_path):
     with pytest.raises(ValueError, match="invalid cache key"):
         Cache(tmp_path).path("../escape")
+
+
+def test_an_option_the_method_does_not_use_is_not_in_the_key(tmp_path):
+    """Grad-CAM's maps do not depend on Score-CAM's channels: asked with either, one entry and
+    the same maps; Score-CAM's do, so each count is its own entry."""
+    import convviz
+    from conftest import small_functional
+
+    model = small_functional()
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    store = Cache(tmp_path / "c")
+    a = convviz.grad_cam(model, x, scorecam_channels=32, cache=store)
+    b = convviz.grad_cam(model, x, scorecam_channels=8, cache=store)
+    assert np.array_equal(a, b) and len(store.keys()) == 1
+    convviz.grad_cam(model, x, method="scorecam", scorecam_channels=8, cache=store)
+    convviz.grad_cam(model, x, method="scorecam", scorecam_channels=4, cache=store)
+    assert len(store.keys()) == 3

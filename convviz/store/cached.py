@@ -5,6 +5,8 @@ the memo step (:func:`convviz.store.memo.memoized`). ``convviz.grad_cam`` is thi
 
 from __future__ import annotations
 
+from typing import Any
+
 from convviz.attr import attribute as attribution, cam
 from convviz.compare import diff
 from convviz.core import checks
@@ -39,8 +41,15 @@ __all__ = [
 ]
 
 predict = memoized(checks.predict, kind="predictions")
-grad_cam = memoized(cam.grad_cam, kind="gradcam")
-cam_with_predictions = memoized(cam.cam_with_predictions, kind="cam")
+
+
+def _score_cam_only(arguments: dict[str, Any]) -> tuple[str, ...]:
+    """Score-CAM's channels are no option of the other CAMs: one key for their maps."""
+    return () if arguments.get("method") == "scorecam" else ("scorecam_channels",)
+
+
+grad_cam = memoized(cam.grad_cam, kind="gradcam", unused=_score_cam_only)
+cam_with_predictions = memoized(cam.cam_with_predictions, kind="cam", unused=_score_cam_only)
 attribute = memoized(attribution.attribute, kind="attribute")
 attribute_with_predictions = memoized(attribution.attribute_with_predictions, kind="attributions")
 deletion_curve = memoized(faithfulness.deletion_curve, kind="deletion")

@@ -26,7 +26,7 @@ import inspect
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -141,13 +141,19 @@ def decode(payload: bytes) -> Any:
 
 
 def memoized(
-    fn: Callable[P, R], *, kind: str | None = None, extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    fn: Callable[P, R],
+    *,
+    kind: str | None = None,
+    extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    unused: Callable[[dict[str, Any]], Iterable[str]] = lambda arguments: (),
 ) -> Callable[..., R]:
     """``fn`` with one more keyword argument, ``cache``: ``None`` or ``False`` computes,
     ``True`` reads the result from (or writes it to) the default cache, a
     :class:`~convviz.store.cache.Cache` from that one. The key: the bound arguments but
-    ``progress`` (:func:`key_token`), the code ``fn`` reaches, the environment, and what
-    ``extra(arguments)`` adds (the version of a library the result comes from, say)."""
+    ``progress`` (:func:`key_token`) and those ``unused(arguments)`` names (an option of one
+    method when another is asked for: the same result, one key), the code ``fn`` reaches, the
+    environment, and what ``extra(arguments)`` adds (the version of a library the result comes
+    from, say)."""
     signature = inspect.signature(fn)
     name = kind or fn.__name__
 
@@ -158,7 +164,8 @@ def memoized(
             return fn(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        parts = {k: key_token(v, k) for k, v in bound.arguments.items() if k not in IGNORED}
+        left_out = {*IGNORED, *unused(bound.arguments)}
+        parts = {k: key_token(v, k) for k, v in bound.arguments.items() if k not in left_out}
         more = {} if extra is None else extra(dict(bound.arguments))
         key = make_key(name, code=reach.reached_digest(fn), arguments=parts, **more)
         return decode(store.get_or_compute(key, lambda: encode(fn(*args, **kwargs))))

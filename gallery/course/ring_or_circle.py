@@ -84,9 +84,10 @@ print(
 # The pointing game asks whether a map's maximum lies on the object. Scored against the
 # ring's *pixels* only, every maximum in the hole is a miss; scored against the ring's
 # *region* (the hole included, as the dataset's masks are), it is a hit. Same maps, two
-# definitions of the object, on the first test images.
+# definitions of the object, on the first test images: those of shapes-cnn's Grad-CAM page
+# (its page budget says how many), so these are its maps, read from the cache.
 
-n = 240
+n = min(zoo.page_budget(entry, model, images=len(test.x)).cam_images, len(test.x))
 x, y, regions = test.x[:n], test.y[:n], test.masks[:n]
 with warnings.catch_warnings():  # all-zero maps are counted below
     warnings.simplefilter("ignore", convviz.BlankMapWarning)
