@@ -195,3 +195,13 @@ def test_an_option_the_method_does_not_use_is_not_in_the_key(tmp_path):
     convviz.grad_cam(model, x, method="scorecam", scorecam_channels=8, cache=store)
     convviz.grad_cam(model, x, method="scorecam", scorecam_channels=4, cache=store)
     assert len(store.keys()) == 3
+    # a method added by a user may read ctx.scorecam_channels: each count is its own entry
+    from convviz.attr.cam import CAM_METHODS, register_cam_method
+
+    register_cam_method("top_channels", lambda ctx: ctx.activations[..., : ctx.scorecam_channels].mean(-1))
+    try:
+        one = convviz.grad_cam(model, x, method="top_channels", scorecam_channels=1, cache=store)
+        six = convviz.grad_cam(model, x, method="top_channels", scorecam_channels=6, cache=store)
+    finally:
+        CAM_METHODS.pop("top_channels")
+    assert len(store.keys()) == 5 and not np.allclose(one, six)

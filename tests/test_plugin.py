@@ -154,6 +154,11 @@ def test_example_scripts_rerun_when_their_model_changes(plugin, tmp_path, monkey
     zoo_file.write_text(zoo_file.read_text().replace("epochs: 1", "epochs: 2"))
     assert site_generate.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
     assert not md5.exists()  # forgotten: the gallery re-runs the script
+    md5.write_text("x")
+    # its page budget too: an example may take an image count from it (the course's pointing game)
+    zoo_file.write_text(zoo_file.read_text() + "    budget: {passes: 3000}\n")
+    assert site_generate.refresh_examples(course, tmp_path / "figures") == {"course": ["fig"]}
+    assert not md5.exists()
 
 
 def _clean_env(monkeypatch):

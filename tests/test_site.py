@@ -34,9 +34,9 @@ PAGES = ("activations", "filters", "gradcam", "attributions", "latent")
 # The real zoo: its trained models come from the shipped weights (nothing is trained); the
 # ImageNet entries are skipped (no weights offline). To keep the build short, as a team's zoo
 # would: shapes-xception's unit pages only for two of its eight layers (the `units:` key), and
-# every model's pages on a pass budget (`budget: {passes: ...}`), so that every page and section
-# is built, each on fewer images and steps than the published site's (its numbers are the
-# build's own; the full recipe is what `make site` builds).
+# every model's pages on a pass budget (`budget: {passes: ...}`): every page and section is
+# built, the budgeted ones on fewer images and steps than the published site's (its numbers are
+# the build's own; the full recipe is what `make site` builds).
 ZOO_UNITS = {"shapes-xception": ["block1_conv1_act", "block4_sepconv2_act"]}
 PASSES = 3000
 
@@ -734,8 +734,8 @@ def test_pages_as_a_reader_sees_them(browser, server, device, scheme, tmp_path_f
         # screen; the search index, fetched later, and the lazy images below change nothing there
         page.goto(f"{server}/{path}", wait_until="load")
         page.wait_for_function(
-            "() => Array.from(document.images).filter((i) => { const r = i.getBoundingClientRect();"
-            " return r.width > 0 && r.top < window.innerHeight; }).every((i) => i.complete)"
+            "() => document.fonts.status === 'loaded' && Array.from(document.images).filter((i) =>"
+            " i.offsetParent !== null && i.getBoundingClientRect().top < window.innerHeight).every((i) => i.complete)"
         )
         page.wait_for_timeout(200)
         name = (path.strip("/").replace("/", "_") or "home") + f"-{device}-{scheme}.png"

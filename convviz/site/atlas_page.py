@@ -45,7 +45,8 @@ MIN_GRID, MIN_STEPS = 8, 24
 
 
 def atlas_plan(seconds_per_pass: float) -> tuple[int, int]:
-    """The grid and the icons' steps: :data:`ATLAS_GRID` and the unit pages' robust steps for
+    """The grid and the icons' steps, for the pass cost the pages plan with
+    (:attr:`convviz.zoo.budget.PageBudget.planned_seconds`): :data:`ATLAS_GRID` and the unit pages' robust steps for
     a small model (a pass of at most :data:`convviz.zoo.budget.SMALL_SECONDS`); for a costly
     one, the largest grid (down to :data:`MIN_GRID`), then the most steps (down to
     :data:`MIN_STEPS`), whose icons' passes fit :data:`ICON_SECONDS`, counting up to two

@@ -62,7 +62,8 @@ def _bar(value: float, label: str) -> str:
 
 
 def fit_images(seconds_per_pass: float, classes: int, *, crops: int = 9) -> int:
-    """Images per class whose crops are factored: :data:`FIT_IMAGES` for a small model (a pass
+    """Images per class whose crops are factored, for the pass cost the pages plan with
+    (:attr:`convviz.zoo.budget.PageBudget.planned_seconds`): :data:`FIT_IMAGES` for a small model (a pass
     of at most :data:`convviz.zoo.budget.SMALL_SECONDS`), else as many as let every class's
     crops' forward passes (a third of a forward and backward pass each) fit in
     :data:`CROP_SECONDS`, between 4 and :data:`FIT_IMAGES`."""
@@ -113,11 +114,11 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
     # the measured cost of a pass, or what the zoo entry's `passes` allows (PageBudget.planned_seconds)
     budget = page_budget(entry, model, images=len(x))
     per_class = fit_images(budget.planned_seconds, len(classes))
-    costly = "a pass of this model is costly"
+    why = (
+        f"a pass of this model is costly, so that every class's crops take about {CROP_SECONDS:.0f} s of forward passes"
+    )
     if "passes" in dict(budget.entry):
-        costly = (
-            f"its zoo entry allows {budget.passes:,} passes, as if a pass cost {budget.planned_seconds * 1e3:.3g} ms"
-        )
+        why = f"this model's zoo entry allows its pages {budget.passes:,} passes"
 
     from tqdm.auto import tqdm
 
@@ -160,12 +161,7 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         f"For each class of **{markup.text(entry.name)}**, the *concepts* the model recognizes it by, found as CRAFT "
         "does (Fel et al., CVPR 2023): each of the class's test images (right predictions, at most "
         f"{per_class}"
-        + (
-            ""
-            if per_class == FIT_IMAGES
-            else f": fewer than {FIT_IMAGES} because {costly}, so that every class's crops "
-            f"take about {CROP_SECONDS:.0f} s of forward passes"
-        )
+        + ("" if per_class == FIT_IMAGES else f": fewer than {FIT_IMAGES} because {why}")
         + f") is cut into 9 overlapping crops, the crops' activations at layer {markup.code(layer)} "
         "are factored into a few non-negative directions (NMF: the fewest, at most 10, that rebuild the "
         "activations with R² ≥ 0.9), and each direction's importance for the class score is its Sobol total "

@@ -232,8 +232,10 @@ def refresh_examples(src: Path, out: Path) -> dict[str, list[str]]:
         text = script.read_text(encoding="utf-8")
         # the recipes of the models it loads, and whether each is usable here (an example
         # may use an ImageNet model when its weights are present)
+        # (and their page budgets: an example may take an image count from one)
         recipes = [
-            repr(known[n].recipe()) if n in known else f"{n}: not in the zoo" for n in sorted(set(_ENTRY.findall(text)))
+            repr((known[n].recipe(), sorted(known[n].budget.items()))) if n in known else f"{n}: not in the zoo"
+            for n in sorted(set(_ENTRY.findall(text)))
         ]
         recipes += [f"{e.name}: {zoo.usable(e)[0]}" for e in known.values() if e.source == "keras.applications"]
         digest = gallery_fingerprint(None, text, recipes)

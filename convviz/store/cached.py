@@ -43,9 +43,13 @@ __all__ = [
 predict = memoized(checks.predict, kind="predictions")
 
 
+_NO_CHANNELS = frozenset(set(cam.CAM_METHODS) - {"scorecam"})  # the built-in CAMs that read no ctx.scorecam_channels
+
+
 def _score_cam_only(arguments: dict[str, Any]) -> tuple[str, ...]:
-    """Score-CAM's channels are no option of the other CAMs: one key for their maps."""
-    return () if arguments.get("method") == "scorecam" else ("scorecam_channels",)
+    """Score-CAM's channels are no option of the other built-in CAMs: one key for their maps (a
+    method added with ``register_cam_method`` may read them: they stay in its key)."""
+    return ("scorecam_channels",) if arguments.get("method") in _NO_CHANNELS else ()
 
 
 grad_cam = memoized(cam.grad_cam, kind="gradcam", unused=_score_cam_only)

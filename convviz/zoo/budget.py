@@ -34,7 +34,7 @@ __all__ = [
 # space, figures on top). ResNet50V2's pages on 2 cores: 341 s at 240, 302 s at 160, 271 s at 150 (bench_large).
 TARGET_SECONDS = 150.0
 
-# A model whose pass costs at most this keeps every default, whatever the estimates say: the
+# A model whose pass costs at most this keeps every default unless its entry sets `passes`: the
 # embedded zoo costs 2-4 ms a pass (its pages take seconds each), an ImageNet model 50 ms or more.
 SMALL_SECONDS = 0.02
 

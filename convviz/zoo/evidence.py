@@ -15,7 +15,7 @@ IMAGES = 200  # test images of a small model's scorecard (ROAD on 50, the random
 
 def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
     """The arguments of a zoo model's scorecard: every CAM and attribution method on the first
-    :data:`IMAGES` test images (a costly model: its budget's evidence images), ROAD on
+    :data:`IMAGES` test images (a costly model, or an entry's few ``passes``: its budget's evidence images), ROAD on
     :data:`~convviz.zoo.budget.ROAD_IMAGES` of them (none on images over :data:`ROAD_PIXELS`
     pixels), the randomization and sensitivity metrics on the budget's ``trust_images``, Smooth
     MPRT at its ``trust_depths`` with its ``mprt_samples`` noisy copies, the sensitivities with
@@ -26,7 +26,7 @@ def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
     from convviz.zoo.budget import SMALL_SECONDS, page_budget
 
     budget = page_budget(entry, model, images=len(test.x))
-    small = budget.planned_seconds <= SMALL_SECONDS  # the full recipe (no `passes` set by the zoo entry)
+    small = budget.planned_seconds <= SMALL_SECONDS  # the full recipe (a cheap pass, or passes enough for it)
     n = min(IMAGES if small else budget.evidence_images, len(test.x))
     h, w = test.x.shape[1:3]
     few = max(2, budget.trust_images)  # 8 for a small model
