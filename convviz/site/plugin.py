@@ -35,8 +35,7 @@ from mkdocs.config.base import ValidationError
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 
-from convviz.store.cache import ENV_VAR as CACHE_ENV
-from convviz.store.cache import cache_folder
+from convviz.store.cache import ENV_VAR as CACHE_ENV, cache_folder
 from convviz.site.gallery import COLAB, colab_buttons, link_instead_of_copy, prepare_gallery, quiet_gallery_import
 from convviz.site.generate import GUIDE, Layout, clean_downloads, forget_failed, generate_pages, write_model_readmes
 from convviz.site.macros import fill_numbers
