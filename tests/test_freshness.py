@@ -44,7 +44,9 @@ print(json.dumps(keys))
 
 
 def _keys(pkg_parent: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(pkg_parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # Keras on its NumPy backend: no TensorFlow to import in each probe. The keys of results
+    # and models are the same on every backend; pages' include it (the same in every probe).
+    env = {**os.environ, "PYTHONPATH": str(pkg_parent), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "numpy"}
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(pkg_parent / "convviz"), str(pkg_parent / "convviz" / "site" / "templates")],
         env=env,

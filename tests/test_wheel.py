@@ -121,6 +121,13 @@ def test_init_then_mkdocs_build_in_a_fresh_repository(wheel, tmp_path):
     env = _env(tmp_path)
     out = _run([str(venv / "bin" / "convviz"), "init", str(repo), "--ci"], tmp_path, env)
     assert "written     mkdocs.yml" in out
+    # the starter's model on a pass budget, as a team's quick build would (every page and
+    # section is built; the budgeted ones on fewer images and steps)
+    starter = (repo / "zoo.yml").read_text()
+    assert "    min_accuracy: 0.95" in starter
+    (repo / "zoo.yml").write_text(
+        starter.replace("    min_accuracy: 0.95", "    min_accuracy: 0.95\n    budget: {passes: 3000}")
+    )
     first = _run([str(venv / "bin" / "python"), "-m", "mkdocs", "build", "--strict"], repo, env, timeout=1500)
     site = repo / "site" / "gallery" / "digits-cnn"
     for page in ("activations", "filters", "gradcam", "attributions", "latent"):
