@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from convviz.core.errors import BlankMapWarning, InputError
+from convviz.core.errors import BlankMapWarning, IncompleteAttributionWarning, InputError
 
 __all__ = ["explain", "BASELINES", "baseline_maps", "Explainer", "method_explainer", "baseline_explainer"]
 
@@ -36,7 +36,10 @@ def explain(
     CAMs are upsampled to the image and not normalized; an attribution becomes
     :func:`convviz.attr.attribute.attribution_map` (magnitude summed over the colour channels).
     ``options`` go to the method (``steps``, ``samples``, ``scorecam_channels``...). All-zero maps raise no
-    warning: the metrics detect and report them."""
+    warning: the metrics detect and report them. Nor does Integrated Gradients' completeness: the
+    metrics score the maps as computed, on randomized models and noisy copies too, where it says
+    nothing of the method (check it on the trained model with
+    :func:`convviz.attr.attribute.attribute_with_predictions`, which warns)."""
     options = dict(options or {})
     import warnings
 
@@ -53,6 +56,7 @@ def explain(
         extra = {} if layer is None else {"layer": layer}
         with warnings.catch_warnings():  # an all-zero map of a randomized model is reported as degenerate
             warnings.simplefilter("ignore", BlankMapWarning)
+            warnings.simplefilter("ignore", IncompleteAttributionWarning)  # see the docstring
             a = attribute_with_predictions(
                 model, images, method=method, class_index=class_index, **{**extra, **options}
             )

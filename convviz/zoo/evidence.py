@@ -52,15 +52,7 @@ def scorecard_inputs(entry: Any, model: Any, test: Any) -> dict[str, Any]:
 def scorecard_of(entry: Any, model: Any, test: Any) -> Any:
     """The scorecard of a zoo model (:func:`convviz.evaluate.scorecard.scorecard` with
     :func:`scorecard_inputs`), from the cache when a page computed it."""
-    import warnings
-
-    from convviz.core.errors import IncompleteAttributionWarning
     from convviz.store.cached import scorecard
 
     inputs = scorecard_inputs(entry, model, test)
-    # Integrated Gradients at the budget's steps may miss completeness on some images (a
-    # budgeted build's few steps): the scorecard scores its maps as computed, and the attribution
-    # page states its completeness, in words, from its own results at the same steps
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", IncompleteAttributionWarning)
-        return scorecard(model, inputs.pop("images"), **inputs, cache=True)
+    return scorecard(model, inputs.pop("images"), **inputs, cache=True)

@@ -182,20 +182,18 @@ for name, hm in maps.items():
     table[name] = row
 # 8 images at 4 depths (4 at 3 over 128 pixels), fewer for a costly model
 checked, depths = pick[: budget.sanity_images], budget.sanity_depths
-with warnings.catch_warnings():  # Integrated Gradients' completeness: said above, on the trained model
-    warnings.simplefilter("ignore", convviz.IncompleteAttributionWarning)
-    checks = {
-        m: convviz.randomization_check(
-            model,
-            test.x[checked],
-            method=m,
-            layer=layer,
-            checkpoints=depths,
-            options=None if m == "gradcam" or PATH == {"steps": 50, "samples": 25} else PATH,
-            cache=True,
-        )
-        for m in ["gradcam", *methods]
-    }
+checks = {
+    m: convviz.randomization_check(
+        model,
+        test.x[checked],
+        method=m,
+        layer=layer,
+        checkpoints=depths,
+        options=None if m == "gradcam" or PATH == {"steps": 50, "samples": 25} else PATH,
+        cache=True,
+    )
+    for m in ["gradcam", *methods]
+}
 for m, c in checks.items():
     table[m]["randomization"] = c.verdict()
     table[m]["final correlation"] = c.final_spearman()  # NaN when every final map is flat
