@@ -5,6 +5,7 @@ alive."""
 from __future__ import annotations
 
 import gc
+import io
 import json
 import os
 import shutil
@@ -203,6 +204,31 @@ def f():
     from convviz.attr.cam import grad_cam
 """
     assert imports_in(text) == {"zoo", "store.project", "zoo.architectures", "attr.cam"}
+
+
+def test_each_definition_is_read_as_the_parser_reads_it():
+    """The digest's source of every top-level definition of the package, on lines split once,
+    is what ``ast.get_source_segment`` gives (multi-line strings, decorators, several targets,
+    an indented assignment under a top-level ``if``, a ``\\r`` or non-ASCII text included)."""
+    import ast
+
+    from convviz.store import digests, reach
+
+    checked = 0
+    for module in digests.modules():
+        info = reach._module(module)
+        for name, node in info.defs.items():
+            assert reach._segment(info, node) == ast.get_source_segment(info.text, node), (module, name)
+            checked += 1
+    assert checked > 500
+    # a module of odd text: a carriage-return line end, a form feed, non-ASCII before a node
+    text = 'if True:\n    é = "ü"; x = (1,\r  2)\n\x0cdef f():\n    return "ß"\n'
+    tree = ast.parse(text)
+    lines = tuple(io.StringIO(text, newline="").readlines())
+    odd = reach._Module(text, lines, {}, {})
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.stmt, ast.expr)):
+            assert reach._segment(odd, node) == ast.get_source_segment(text, node), ast.dump(node)
 
 
 def test_a_cache_of_older_code_cannot_serve_a_stale_entry(tmp_path, monkeypatch):

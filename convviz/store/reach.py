@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import functools
 import hashlib
+import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -29,6 +30,8 @@ class _Module:
     """One module's top-level definitions and the convviz names it imports."""
 
     text: str
+    # the text's lines as the parser numbers them (split on \n, \r\n and \r only), once
+    lines: tuple[str, ...]
     defs: dict[str, ast.AST]
     # local name -> (module, name in it) or (module, "") for a module itself
     aliases: dict[str, tuple[str, str]]
@@ -95,7 +98,7 @@ def _module(module: str) -> _Module:
             for t in node.targets:
                 if sub is not None and isinstance(t, ast.Name):
                     aliases[t.id] = (sub, "")
-    return _Module(text, defs, aliases)
+    return _Module(text, tuple(io.StringIO(text, newline="").readlines()), defs, aliases)
 
 
 @functools.lru_cache(maxsize=None)
@@ -207,16 +210,33 @@ def reached(*roots: tuple[str, str], exclude: Iterable[tuple[str, str]] = ()) ->
         if (module, name) in seen:
             continue
         seen.add((module, name))
-        node = _module(module).defs[name]
-        todo.extend(
-            r for r in _references(module, node) if r not in seen and r not in skip and not _inside_boundary(r[0])
-        )
+        todo.extend(r for r in _uses(module, name) if r not in seen and r not in skip and not _inside_boundary(r[0]))
     return tuple(sorted(seen))
 
 
-def _definition(module: str, name: str) -> str:
-    info = _module(module)
-    return ast.get_source_segment(info.text, info.defs[name]) or ""
+@functools.lru_cache(maxsize=None)
+def _uses(module: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The definitions that definition ``name`` of ``module`` refers to, found once per process
+    (every digest of a build walks the same shared helpers)."""
+    return tuple(dict.fromkeys(_references(module, _module(module).defs[name])))
+
+
+def _segment(info: _Module, node: ast.AST) -> str:
+    """:func:`ast.get_source_segment` of ``node``, on the module's lines split once (the
+    standard function splits the whole module again for every definition)."""
+    first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+    start, end = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+    if first == last:
+        return info.lines[first].encode()[start:end].decode()
+    head = info.lines[first].encode()[start:].decode()
+    tail = info.lines[last].encode()[:end].decode()
+    return head + "".join(info.lines[first + 1 : last]) + tail
+
+
+@functools.lru_cache(maxsize=None)
+def _normalized_definition(module: str, name: str) -> str:
+    """The definition's source, :func:`normalized`, once per process."""
+    return normalized(_segment(_module(module), _module(module).defs[name]))
 
 
 def where(fn: Any) -> tuple[str, str]:
@@ -232,7 +252,7 @@ def where(fn: Any) -> tuple[str, str]:
 def _reached_digest(roots: tuple[tuple[str, str], ...], exclude: tuple[tuple[str, str], ...]) -> str:
     h = hashlib.sha256()
     for module, name in reached(*roots, exclude=exclude):
-        h.update(f"{module}:{name}\0{normalized(_definition(module, name))}\0".encode())
+        h.update(f"{module}:{name}\0{_normalized_definition(module, name)}\0".encode())
     return "src:" + h.hexdigest()[:24]
 
 
