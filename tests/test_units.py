@@ -424,6 +424,16 @@ def test_a_layer_page_tables_its_units_and_compares_like_with_like(signed_layer)
     page = layer_page(SimpleNamespace(name="m"), replace(layer, patterns=wild), ["c"], names, y)
     assert "pixels range from -30 to 28, the test images' from -0.6 to 0.9" in page
     assert "\n[All layers](../index.md)\n{ .cv-layer-nav data-search-exclude }\n" in page and "../a/" not in page
+    assert "not compared" not in page  # both units are
+    # a unit no start image could excite has no visualization, so no comparison: the page says so
+    blank = SimpleNamespace(**{**vars(layer.patterns), "unexcited": np.array([False, True])})
+    units = unit_stats(replace(layer, patterns=blank), y)
+    assert unit_comparison(units)[:2] == (1, 1)
+    page = layer_page(SimpleNamespace(name="m"), replace(layer, patterns=blank), ["c"], names, y)
+    assert (
+        "for 1 of the 1 units compared (median ratio 1.7×). The other unit is not compared: 1 has no "
+        "visualization, as no start image could excite it." in page
+    )
 
 
 def test_unit_images_show_the_whole_image_with_the_field_framed(signed_layer, tmp_path):

@@ -168,7 +168,7 @@ def page(
             "",
             "## Where it comes from",
             "",
-            f"The [latent space](../latent.md) shows one vector per image, taken after the last layer; the atlas "
+            f"The [latent space](../latent.md) shows one vector per image, from the layer before the last; the atlas "
             f"shows the vectors of every position of {markup.code(atlas.layer)}, and "
             + (
                 f"the [unit page of that layer](../units/{layer_folder(atlas.layer)}/index.md) shows its units "

@@ -73,7 +73,8 @@ def zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: b
         "",
     ]
     if entries:
-        lines += ["| model | source | dataset | test accuracy | pages |", "|---|---|---|---|---|"]
+        # the links second: on a phone the first columns are what shows without scrolling the table
+        lines += ["| model | pages | test accuracy | dataset | source |", "|---|---|---|---|---|"]
     for e in entries:
         acc = _accuracy(e, load)
         detail = e.options.get("architecture") or e.options.get("application") or e.options.get("path")
@@ -89,8 +90,8 @@ def zoo_index(entries: list[Any], skipped: list[Any], layout: Layout, *, load: b
             ]
         )
         lines.append(
-            f"| [{markup.text(e.name)}](#{url}) | {e.source} ({markup.code(detail)}) | {markup.text(e.dataset)} "
-            f"| {acc_text} | {pages} |"
+            f"| [{markup.text(e.name)}](#{url}) | {pages} | {acc_text} | {markup.text(e.dataset)} "
+            f"| {e.source} ({markup.code(detail)}) |"
         )
     if not entries:
         lines.append("No model of the zoo file can be built here." if skipped else "The zoo file has no models.")

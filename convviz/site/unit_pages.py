@@ -98,7 +98,22 @@ def _comparison_text(units: UnitStats) -> str:
             f"the visualization excites its unit *less* than the unit's best test image for {of - above} of the "
             f"{of} units compared: for those it shows a pattern the unit responds to, not the strongest input known"
         )
-    return f"On that measure {verdict} (median ratio {median:.2g}×)."
+    return f"On that measure {verdict} (median ratio {median:.2g}×).{_left_out_text(units, of)}"
+
+
+def _left_out_text(units: UnitStats, compared: int) -> str:
+    """Which units have no comparison, and why (the index's count is of the others)."""
+    left = len(units.best) - compared
+    if not left:
+        return ""
+    dead = int((units.best <= 0).sum())
+    blank = left - dead  # they fire on the test images; no start image could excite them
+    why = [f"{dead} never {'fires' if dead == 1 else 'fire'} on the test images"] if dead else []
+    if blank:
+        has = "has" if blank == 1 else "have"
+        why.append(f"{blank} {has} no visualization, as no start image could excite {'it' if blank == 1 else 'them'}")
+    units_are = "unit is" if left == 1 else f"{left} units are"
+    return f" The other {units_are} not compared: {' and '.join(why)}."
 
 
 def _shown_text(layer: UnitLayer) -> str:

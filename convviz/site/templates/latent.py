@@ -7,8 +7,8 @@ Where {{MODEL}} places every test image in the space of its layer before the las
 for images inside another class's island (often mislabeled or ambiguous). *Model:
 {{TITLE}}.*
 
-One vector per image, after the last layer; the [activation atlas](atlas/index.md) maps the
-vectors of every position of the deepest conv layer instead, each region rendered.
+One vector per image, from that layer; the [activation atlas](atlas/index.md) maps every
+position of the deepest conv layer instead.
 
 """
 
