@@ -30,6 +30,7 @@ __all__ = [
     "UnitStats",
     "compute_layers",
     "unit_comparison",
+    "comparison_text",
     "unit_stats",
 ]
 
@@ -246,6 +247,39 @@ def unit_comparison(units: UnitStats) -> tuple[int, int, float]:
         return 0, 0, float("nan")
     ratio = units.response[ok] / units.best[ok]
     return int((ratio >= 1).sum()), int(ok.sum()), float(np.median(ratio))
+
+
+def comparison_text(units: UnitStats) -> str:
+    """What a layer page says of :func:`unit_comparison`: the count, the median ratio, the units left out."""
+    above, of, median = unit_comparison(units)
+    if not of:
+        return "No unit of this layer fires on its visualization and on a test image, so none can be compared."
+    if above * 2 > of:
+        verdict = (
+            f"the visualization excites its unit more than the unit's best test image for {above} of the "
+            f"{of} units compared"
+        )
+    else:
+        verdict = (
+            f"the visualization excites its unit *less* than the unit's best test image for {of - above} of the "
+            f"{of} units compared: for those it shows a pattern the unit responds to, not the strongest input known"
+        )
+    return f"On that measure {verdict} (median ratio {median:.2g}×).{_left_out_text(units, of)}"
+
+
+def _left_out_text(units: UnitStats, compared: int) -> str:
+    """Which units have no comparison, and why (the index's count is of the others)."""
+    left = len(units.best) - compared
+    if not left:
+        return ""
+    dead = int((units.best <= 0).sum())
+    blank = left - dead  # they fire on the test images; no start image could excite them
+    why = [f"{dead} never {'fires' if dead == 1 else 'fire'} on the test images"] if dead else []
+    if blank:
+        has = "has" if blank == 1 else "have"
+        why.append(f"{blank} {has} no visualization, as no start image could excite {'it' if blank == 1 else 'them'}")
+    units_are = "unit is" if left == 1 else f"{left} units are"
+    return f" The other {units_are} not compared: {' and '.join(why)}."
 
 
 def compute_layers(entry: Any, model: Any, x: np.ndarray, labels: np.ndarray, *, progress: bool) -> list[UnitLayer]:

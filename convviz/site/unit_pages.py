@@ -30,9 +30,9 @@ from convviz.core import markup
 from convviz.site.freshness import fingerprint, module_text, up_to_date, write_stamp
 from convviz.site.unit_data import (
     RESPONSE,
+    comparison_text,
     compute_layers,
     layer_folder,
-    unit_comparison,
     unit_stats,
 )
 from convviz.site.unit_images import CONTEXT, THUMB, VIS, shows_context, write_unit_images
@@ -84,38 +84,6 @@ def _recipe_text(layer: UnitLayer) -> str:
     )
 
 
-def _comparison_text(units: UnitStats) -> str:
-    above, of, median = unit_comparison(units)
-    if not of:
-        return "No unit of this layer fires on its visualization and on a test image, so none can be compared."
-    if above * 2 > of:
-        verdict = (
-            f"the visualization excites its unit more than the unit's best test image for {above} of the "
-            f"{of} units compared"
-        )
-    else:
-        verdict = (
-            f"the visualization excites its unit *less* than the unit's best test image for {of - above} of the "
-            f"{of} units compared: for those it shows a pattern the unit responds to, not the strongest input known"
-        )
-    return f"On that measure {verdict} (median ratio {median:.2g}×).{_left_out_text(units, of)}"
-
-
-def _left_out_text(units: UnitStats, compared: int) -> str:
-    """Which units have no comparison, and why (the index's count is of the others)."""
-    left = len(units.best) - compared
-    if not left:
-        return ""
-    dead = int((units.best <= 0).sum())
-    blank = left - dead  # they fire on the test images; no start image could excite them
-    why = [f"{dead} never {'fires' if dead == 1 else 'fire'} on the test images"] if dead else []
-    if blank:
-        has = "has" if blank == 1 else "have"
-        why.append(f"{blank} {has} no visualization, as no start image could excite {'it' if blank == 1 else 'them'}")
-    units_are = "unit is" if left == 1 else f"{left} units are"
-    return f" The other {units_are} not compared: {' and '.join(why)}."
-
-
 def _shown_text(layer: UnitLayer) -> str:
     """How the page shows the layer's examples (see :func:`example_view`)."""
     rf, (h, w) = layer.field, layer.image
@@ -158,7 +126,7 @@ def _intro(entry: Any, layer: UnitLayer, units: UnitStats) -> list[str]:
         f"images that excite it most, {_shown_text(layer)}, with its class and the unit's response under it, "
         "and the histogram of the unit's response over every test image. A unit's *response* to an image is "
         f"{RESPONSE}: the same number for its visualization and for a test image. "
-        f"{_comparison_text(units)}{_range_note(layer, units)}{_diverse_text(layer)}",
+        f"{comparison_text(units)}{_range_note(layer, units)}{_diverse_text(layer)}",
     ]
 
 
