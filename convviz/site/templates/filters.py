@@ -4,8 +4,8 @@ Filter patterns · {{MODEL}}
 
 The input each filter of {{MODEL}} responds to most, found by gradient ascent in input
 space (chapter sections 2–3). Look at how the patterns grow from edges (and colours, on a
-model of colour images) in the first layer to textures and parts deeper down. *Model: {{TITLE}}.* Every unit of every
-layer: [layers and units](units/index.md).
+model of colour images) in the first layer to textures and parts deeper down. *Model:
+{{TITLE}}.* Every unit of every layer: [layers and units](units/index.md).
 
 """
 
