@@ -90,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "plot_activation_grid": "figures.activations",
     "plot_embedding": "figures.embedding",
     "plot_filter_grid": "figures.patterns",
+    "flat_patterns": "figures.patterns",
     "plot_transparency": "figures.patterns",
     "plot_heatmap_overlay": "figures.heatmaps",
     "plot_sparsity": "figures.activations",
@@ -135,7 +136,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from convviz.figures.evidence import plot_randomization, plot_scorecard
     from convviz.figures.heatmaps import overlay_heatmap, plot_attribution, plot_heat_colorbar, plot_heatmap_overlay
     from convviz.figures.output import save_figure, save_image
-    from convviz.figures.patterns import plot_filter_grid, plot_transparency
+    from convviz.figures.patterns import flat_patterns, plot_filter_grid, plot_transparency
     from convviz.figures.style import display_name, figsize, use_site_style
     from convviz.graph.choice import activation_layers, evenly_spaced, representative_layers
     from convviz.graph.fields import ReceptiveField, receptive_field
@@ -217,6 +218,7 @@ __all__ = [
     "extract_activations",
     "extract_embeddings",
     "figsize",
+    "flat_patterns",
     "FilterPatterns",
     "find_outliers",
     "grad_cam",

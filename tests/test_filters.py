@@ -35,6 +35,23 @@ def test_color_filters_find_their_color():
     assert res.origin.tolist() == ["gray", "gray"]
 
 
+def test_level_filters_show_flat_and_are_counted_edges_are_not():
+    import matplotlib.pyplot as plt
+
+    from convviz.figures.patterns import flat_patterns, plot_filter_grid
+
+    res = visualize_filters(color_model(), "relu", [0, 1, 2, 3], crop=2, steps=10)
+    # blue fires on every pixel of the gray start: the ascent raises the whole inside evenly.
+    # red minus green and blue sits at zero there, so its ReLU lets half the pixels through: a
+    # speckle, not flat. The edge has a shape; 3 is framed (not excited).
+    assert flat_patterns(res).tolist() == [False, True, False, False]
+    spread = res.images.std(axis=(1, 2)).max(axis=-1)
+    assert spread[1] < 4 < min(spread[0], spread[2])
+    ax = plot_filter_grid(res, title="relu")
+    assert ax.get_title(loc="left") == "relu\n1 not excited (orange)\n1 flat: a uniform field"
+    plt.close(ax.figure)
+
+
 def test_edge_filter_pattern_correlates_with_its_orientation():
     res = visualize_filters(color_model(), "relu", [2], crop=2, steps=20)
     gray = res.raw[0].mean(-1)

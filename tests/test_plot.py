@@ -80,6 +80,21 @@ def test_overlay_puts_the_map_over_a_gray_image():
         heatmaps_module.overlay_heatmap(img, heat, alpha=2)
 
 
+def test_overlay_keeps_shapes_that_differ_only_in_hue():
+    img = np.zeros((16, 16, 3))
+    img[..., 1] = 0.299 / 0.587  # green ground, the luminance of pure red
+    img[4:12, 4:12] = (1.0, 0.0, 0.0)  # a red square: in plain luminance, the same gray
+    lum = img @ np.array([0.299, 0.587, 0.114])
+    assert np.ptp(lum) < 1e-6
+    out = heatmaps_module.overlay_heatmap(img, np.zeros((4, 4))).astype(int)
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()  # gray
+    square, ground = out[8, 8, 0], out[0, 0, 0]
+    assert abs(abs(square - ground) - 0.76 * 255) <= 1  # stretched: one end of the range each
+    photo = np.random.default_rng(0).random((6, 6, 1)) * np.ones(3)  # gray values in RGB
+    gray = heatmaps_module.overlay_heatmap(photo, np.zeros((6, 6))).astype(float)[..., 0]
+    assert np.corrcoef(gray.ravel(), photo[..., 0].ravel())[0, 1] > 0.999  # luminance order kept
+
+
 def test_filter_grid_frames_dead_filters():
     imgs = np.full((4, 6, 6, 3), 128, np.uint8)
     g = patterns_module.filter_grid(imgs, margin=2, dead=np.array([False, True, False, False]))

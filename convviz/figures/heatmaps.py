@@ -24,10 +24,34 @@ __all__ = [
 ]
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
 def _gray(img: np.ndarray) -> np.ndarray:
-    """(H, W, 3) luminance of an RGB or gray image in [0, 1]."""
-    lum = img[..., :1] if img.shape[-1] == 1 else img @ np.array([0.299, 0.587, 0.114])[:, None]
-    return np.repeat(lum, 3, axis=-1)
+    """(H, W, 3) gray copy of an RGB or gray image in [0, 1] that keeps its shapes visible.
+
+    A gray image is kept as it is. An RGB image is projected on its main axis of colour (the
+    first principal component of its pixels, turned so that it grows with luminance) and
+    stretched to [0, 1]: two regions that differ only in hue, at equal luminance (a red ring
+    on a green ground), stay apart, where plain luminance would draw them the same gray.
+    For natural images that axis is close to luminance. An image of one colour is drawn as
+    its luminance.
+    """
+    if img.shape[-1] == 1:
+        return np.repeat(img, 3, axis=-1)
+    lum = img @ _LUMA
+    pixels = img.reshape(-1, 3)
+    centred = pixels - pixels.mean(axis=0)
+    values, vectors = np.linalg.eigh(centred.T @ centred / len(pixels))
+    axis = vectors[:, -1]
+    proj = (centred @ axis).reshape(img.shape[:2])
+    spread = float(proj.max() - proj.min())
+    if values[-1] < 1e-10 or spread < 1e-6:
+        return np.repeat(lum[..., None], 3, axis=-1)
+    if float(np.sum((proj - proj.mean()) * (lum - lum.mean()))) < 0:
+        proj = -proj
+    gray = (proj - proj.min()) / spread
+    return np.repeat(gray[..., None], 3, axis=-1)
 
 
 def overlay_heatmap(
@@ -35,7 +59,9 @@ def overlay_heatmap(
 ) -> np.ndarray:
     """A [0, 1] heatmap (resized to the image) over the image; returns uint8 RGB.
 
-    The image is shown in gray (``desaturate``) so that its own colours never read as heat;
+    The image is shown in gray (``desaturate``) so that its own colours never read as heat
+    (along its main axis of colour, stretched, so that shapes that differ only in hue stay
+    visible);
     each pixel of the map is blended in with an opacity of ``alpha`` × its value, so that a
     zero leaves the image as it is and 1 shows the colormap's top colour (perceptual:
     :data:`convviz.figures.style.HEATMAP_CMAP`). ``image`` is float in [0, 1] or uint8, gray or RGB.

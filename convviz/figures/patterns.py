@@ -15,13 +15,31 @@ if TYPE_CHECKING:
     from convviz.optvis.filters import FilterPatterns
 
 
-__all__ = ["filter_grid", "plot_filter_grid", "transparent_images", "plot_transparency"]
+__all__ = ["filter_grid", "plot_filter_grid", "flat_patterns", "transparent_images", "plot_transparency", "FLAT_LEVELS"]
 
 
 _DEAD_RGB = np.array([220, 30, 30], np.uint8)  # dead on data: red frame
 
 
 _UNEXCITED_RGB = np.array([240, 150, 0], np.uint8)  # alive, but no start made it fire: orange
+
+
+FLAT_LEVELS = 4.0  # a shown pattern whose pixels spread less than this (std, of 255 levels) looks flat
+
+
+def flat_patterns(patterns: FilterPatterns, *, levels: float = FLAT_LEVELS) -> np.ndarray:
+    """bool (K,): the filters that fired whose shown pattern is flat (in each colour channel,
+    its pixels' standard deviation under ``levels`` of 255: one gray or one colour).
+
+    On such a filter the ascent moved the inside of the image by a uniform field (only the
+    border, which the display crops, took a shape): the filter responds to the input's
+    overall level (brightness, or a colour), not to a shape, and the chapter's
+    standardization draws that as an even tile (mid-gray, on a gray-image model). Filters dead on data or not excited are not
+    counted (they are flat by construction, and framed).
+    """
+    imgs = np.asarray(patterns.images, np.float64)
+    spread = imgs.std(axis=(1, 2)).max(axis=-1) if len(imgs) else np.zeros(0)
+    return (spread < levels) & ~np.asarray(patterns.dead, bool) & ~np.asarray(patterns.unexcited, bool)
 
 
 def _frame(grid: np.ndarray, y: int, x: int, h: int, w: int, color: np.ndarray) -> None:
@@ -70,7 +88,8 @@ def plot_filter_grid(
     title: str | None = None,
 ) -> Axes:
     """Grid of a :class:`~convviz.optvis.filters.FilterPatterns`: filters dead on data framed in
-    red, filters no start excited framed in orange."""
+    red, filters no start excited framed in orange; the title counts each kind, and the
+    flat patterns of filters that fired (:func:`flat_patterns`)."""
     grid = filter_grid(patterns.images, ncols=ncols, margin=margin, dead=patterns.dead, unexcited=patterns.unexcited)
     ax = given_or_new_axes(ax, (8, 8))
     ax.imshow(grid, interpolation="nearest")
@@ -82,7 +101,10 @@ def plot_filter_grid(
         notes.append(f"{int(np.sum(patterns.dead))} dead on data (red)")
     if int(np.sum(patterns.unexcited)):
         notes.append(f"{int(np.sum(patterns.unexcited))} not excited (orange)")
-    ax.set_title(title + (f"\n{', '.join(notes)}" if notes else ""), loc="left", fontsize=10)
+    flat = int(np.sum(flat_patterns(patterns)))
+    if flat:
+        notes.append(f"{flat} flat: a uniform field")
+    ax.set_title("\n".join([title, *notes]), loc="left", fontsize=10)
     return ax
 
 

@@ -126,7 +126,7 @@
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute(
       "aria-label",
-      d.method + " map of " + n + " test images of " + d.model + ", colored by class; hover a point for its image"
+      d.method + " map of " + n + " test images of " + d.model + ", colored by class; point at or tap a dot for its image"
     );
     this.tip = el("div", "convviz-explorer-tip");
     this.tip.hidden = true;

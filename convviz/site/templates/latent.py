@@ -15,8 +15,8 @@ position of the deepest conv layer instead.
 # %%
 # Explore the embedding
 # ---------------------
-# Every test image at its UMAP place: hover a point to see the image, its true and
-# predicted class and its outlier score; click it for its Grad-CAM; filter by class.
+# Every test image on the 2-D map (UMAP): point at a dot, or tap it, to see the image, its
+# true and predicted class and its outlier score; click or tap it for its Grad-CAM.
 # Red rings mark misclassified images, thick rings the most suspicious ones (below).
 #
 # [The embedding explorer's data (JSON)](explorer/data.json){ .convviz-explorer }
