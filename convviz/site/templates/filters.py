@@ -12,12 +12,10 @@ model of colour images) in the first layer to textures and parts deeper down. *M
 # %%
 # What filters respond to, at three depths
 # ----------------------------------------
-# The chapter's recipe (normalized gradient ascent from a gray image, the book's step count)
-# on a shallow, a middle and the deepest conv layer. Red frame: the filter never fires on the
-# test images; orange: no start image could excite it. An even tile without a frame ("flat"
-# in its layer's title; mid-gray on a model of gray images): the ascent raised the whole
-# image evenly, so the filter responds to the overall level of its input (brightness, or a
-# colour), not to a shape.
+# The chapter's recipe (normalized gradient ascent from a gray image) on a shallow, a middle
+# and the deepest conv layer. Red frame: the filter never fires on the test images; orange:
+# no start image could excite it; "flat" (an even tile, no frame): the filter answers the
+# overall brightness or colour of its input, not a shape.
 import matplotlib.pyplot as plt
 import numpy as np
 
