@@ -750,7 +750,7 @@ def _as_seen(page, path: str, shot: Path) -> list[str]:
         if top is None or top >= height:
             problems.append(f"{path}: the first figure starts at {top} px, below the first screen ({height} px)")
     for text, ratio in page.evaluate(
-        _CONTRAST, ".mkd-glr-script-out-disp, article td, article th, article p, article button"
+        _CONTRAST, ".mkd-glr-script-out-disp, article td, article th, article p, article button, article a.md-button"
     ):
         if ratio < 4.5:
             problems.append(f"{path}: {text!r} at contrast {ratio:.2f}:1")

@@ -35,7 +35,7 @@ from convviz.evaluate.randomization import mprt_scores, random_logit
 from convviz.evaluate.road import road_curves, road_score
 from convviz.evaluate.robustness import sensitivity
 
-__all__ = ["FAMILIES", "METRICS", "RULES", "SHORT", "SIMILAR", "Scorecard", "scorecard", "bootstrap_interval"]
+__all__ = ["BEATS", "FAMILIES", "METRICS", "RULES", "SHORT", "SIMILAR", "Scorecard", "scorecard", "bootstrap_interval"]
 
 # metric -> (family, higher is better, decides the family's mark)
 METRICS: dict[str, tuple[str, bool, bool]] = {
@@ -68,6 +68,13 @@ SHORT = {  # the metrics' names where a table or a figure cell is narrow
 }
 FAMILIES = ("faithfulness", "randomization", "robustness", "complexity", "localisation")
 SIMILAR = 0.5  # a randomization similarity at or above this is closer to identical than to unrelated
+
+# what "beats the random map" means, said once on every page that states the rules
+BEATS = (
+    "a metric beats the random map when the 95% bootstrap interval of its image-by-image difference from the "
+    "random map lies wholly on the better side of 0 (the means printed beside it may look better and still "
+    "fall short)"
+)
 
 RULES = {
     "faithfulness": "pass: ROAD and Average Drop both beat the random map; warn: one does; fail: neither",

@@ -24,7 +24,7 @@ _DEAD_RGB = np.array([220, 30, 30], np.uint8)  # dead on data: red frame
 _UNEXCITED_RGB = np.array([240, 150, 0], np.uint8)  # alive, but no start made it fire: orange
 
 
-FLAT_LEVELS = 4.0  # a shown pattern whose pixels spread less than this (std, of 255 levels) looks flat
+FLAT_LEVELS = 10.0  # a shown pattern whose pixels spread less than this (std, of 255 levels) looks flat
 
 
 def flat_patterns(patterns: FilterPatterns, *, levels: float = FLAT_LEVELS) -> np.ndarray:

@@ -51,7 +51,7 @@ def write_trust_page(entries: list[Any], folder: Path, *, progress: bool = True)
         return None
     from convviz import zoo
     from convviz.core.files import write_if_changed
-    from convviz.evaluate.scorecard import FAMILIES, METRICS, RULES
+    from convviz.evaluate.scorecard import BEATS, FAMILIES, METRICS, RULES
     from convviz.figures.style import display_name
 
     start = time.perf_counter()
@@ -74,9 +74,15 @@ def write_trust_page(entries: list[Any], folder: Path, *, progress: bool = True)
         lines += ["No model of the zoo can be built here.", ""]
     else:
         names = {m: display_name(m) for m in next(iter(cards.values())).methods}
-        lines += ["## Every model, every method", "", "The families each method does not pass, per model:", ""]
+        lines += [
+            "## Every model, every method",
+            "",
+            "The families each method does not pass, per model (~ warn, ✗ fail; the rules are below):",
+            "",
+        ]
         lines += [*_summary(cards), ""]
-        lines += ["## The rules", ""] + [f"- **{f}**: {RULES[f]}." for f in FAMILIES] + [""]
+        lines += ["## The rules", ""] + [f"- **{f}**: {RULES[f]}." for f in FAMILIES]
+        lines += ["", markup.text(BEATS[0].upper() + BEATS[1:]) + ".", ""]
         for model, card in cards.items():
             url = f"../{quote(model)}/attributions.md#which-method-to-trust-the-scorecard"
             families = [f for f in FAMILIES if any(card.mark(m, f) != "n/a" for m in card.methods)]

@@ -13,8 +13,11 @@ falls in the central disc, where a ring has its hole.
 # Evidence for "ring" and for "circle" on the same images
 # -------------------------------------------------------
 # Three rings and three circles from the test set. Row 1: Grad-CAM for class *ring*; row 2:
-# for class *circle*; each titled with the probability of that class. A map can be all zero:
-# no positive evidence for that class on that image (said below the figure).
+# for class *circle*; each titled with the probability of that class. All twelve maps share
+# one scale (the largest value among them), so a dim map is weak evidence: scaled one by one,
+# as the chapter does, a map with almost no evidence would light up as brightly as the
+# strongest. A map can be all zero: no positive evidence for that class on that image (said
+# below the figure).
 import warnings
 
 import matplotlib.pyplot as plt
@@ -37,13 +40,14 @@ probs = convviz.predict(model, images)
 layer = entry.cam_layer(model)  # the Grad-CAM page's layer: its cached maps are these
 with warnings.catch_warnings():  # an all-zero map is said in words below
     warnings.simplefilter("ignore", convviz.BlankMapWarning)
-    as_ring = convviz.grad_cam(model, images, layer=layer, class_index=ring)
-    as_circle = convviz.grad_cam(model, images, layer=layer, class_index=circle)
+    as_ring = convviz.grad_cam(model, images, layer=layer, class_index=ring, normalize=False)
+    as_circle = convviz.grad_cam(model, images, layer=layer, class_index=circle, normalize=False)
+top = max(float(as_ring.max()), float(as_circle.max()), 1e-12)  # one scale for the twelve maps
 fig, axes = plt.subplots(2, len(images), figsize=figsize(0.4))
 for j, img in enumerate(images):
-    convviz.plot_heatmap_overlay(img, as_ring[j], ax=axes[0, j], title=f"ring? {probs[j, ring]:.0%}")
-    convviz.plot_heatmap_overlay(img, as_circle[j], ax=axes[1, j], title=f"circle? {probs[j, circle]:.0%}")
-convviz.plot_heat_colorbar(axes, label="Grad-CAM, scaled\nper map")
+    convviz.plot_heatmap_overlay(img, as_ring[j] / top, ax=axes[0, j], title=f"ring? {probs[j, ring]:.0%}")
+    convviz.plot_heatmap_overlay(img, as_circle[j] / top, ax=axes[1, j], title=f"circle? {probs[j, circle]:.0%}")
+convviz.plot_heat_colorbar(axes, label="Grad-CAM, one scale\nfor all 12 maps")
 for name, maps_ in (("ring", as_ring), ("circle", as_circle)):
     for j in np.flatnonzero(~maps_.any(axis=(1, 2))):
         shown = f"{'ring' if j < 3 else 'circle'} image {j % 3 + 1}"

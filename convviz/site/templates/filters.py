@@ -39,7 +39,10 @@ size = budget.filter_size  # the input's size (small models: 64 pixels), less fo
 crop = size // 16
 SHOWN = budget.filters  # filters per layer on this page (16); the unit pages show every one
 print(budget.describe("filters"))
-print(f"{MODEL}: shallow, middle, deep: {', '.join(layers)} (images of {size}×{size} pixels)", flush=True)
+native = tuple(model.inputs[0].shape[1:3])
+other = native != (size, size) and None not in native  # the model's own input size, where it has one
+own = f"; the model's own input is {native[0]}×{native[1]}: a conv layer runs on any size" if other else ""
+print(f"{MODEL}: shallow, middle, deep: {', '.join(layers)} (images of {size}×{size} pixels{own})", flush=True)
 results = {}
 for layer in layers:
     results[layer] = convviz.visualize_filters(
@@ -61,8 +64,9 @@ for ax, (layer, patterns) in zip(np.ravel(axes), results.items()):
         title=f"{layer}\n{len(patterns)} of {channels} filters" if len(patterns) < channels else layer,
     )
 for layer, patterns in results.items():
+    channels = resolve_layer(model, layer).output_shape[-1]
     print(
-        f"{layer}: {len(patterns)} filters, {int(patterns.dead.sum())} dead on data, "
+        f"{layer}: {len(patterns)} of {channels} filters shown, {int(patterns.dead.sum())} dead on data, "
         f"{int(patterns.unexcited.sum())} not excited; mean objective over these {len(patterns)}: "
         f"{patterns.losses.mean():.3f}"
     )
