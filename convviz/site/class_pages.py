@@ -29,7 +29,7 @@ __all__ = ["write_class_pages"]
 
 
 def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray) -> list[str]:
-    """The matrix, scrolling inside its block on a narrow screen: a count on the diagonal links
+    """The matrix (Material scrolls it inside its block on a narrow screen): a count on the diagonal links
     to its class, any other count to its confusion, a zero is muted."""
     head = "".join(
         f'<th><a href="#class-{c}" title="{markup.text(names[c])}">{markup.text(names[c])}</a></th>' for c in shown
@@ -54,9 +54,9 @@ def _confusion_table(conf: np.ndarray, names: tuple[str, ...], shown: np.ndarray
                 cells.append(f'<td style="color:{MUTED}">0</td>')
         rows.append(f'<tr><th><a href="#class-{t}">{markup.text(names[t])}</a></th>{"".join(cells)}</tr>')
     return [
-        '<div style="overflow-x:auto;max-width:100%">',
+        '<div class="cv-confusion">',  # Material's own wrapper scrolls the table on a phone
         '<table style="margin:0">',
-        f"<tr><th>true ↓ · predicted →</th>{head}</tr>",
+        f"<tr><th>true ↓<br>predicted →</th>{head}</tr>",
         *rows,
         "</table>",
         "</div>",

@@ -7,9 +7,6 @@ Where {{MODEL}} places every test image in the space of its layer before the las
 for images inside another class's island (often mislabeled or ambiguous). *Model:
 {{TITLE}}.*
 
-One vector per image, from that layer; the [activation atlas](atlas/index.md) maps every
-position of the deepest conv layer instead.
-
 """
 
 # %%
@@ -24,8 +21,10 @@ position of the deepest conv layer instead.
 # %%
 # Embeddings and two projections
 # ------------------------------
-# Trustworthiness (1 is best) tells how well each 2-D map keeps the nearest neighbours
-# of the features: the chapter's warning that projections distort, as a number.
+# One vector per image, from the layer before the last; the [activation atlas](atlas/index.md)
+# maps every position of the deepest conv layer instead. Trustworthiness (1 is best) tells
+# how well each 2-D map keeps the nearest neighbours of the features: the chapter's warning
+# that projections distort, as a number.
 import matplotlib.pyplot as plt
 import numpy as np
 
