@@ -71,6 +71,29 @@ def _one(draw):
     return make
 
 
+def _scorecard_figure():
+    """The attribution page's scorecard as the page draws it: every method, both baselines."""
+    from convviz.attr.cam import CAM_METHODS
+    from convviz.attr.gradients import ATTRIBUTION_METHODS
+    from convviz.evaluate.explain import BASELINES
+    from convviz.evaluate.scorecard import FAMILIES, METRICS, Scorecard
+    from convviz.figures.style import figsize
+
+    methods = (*CAM_METHODS, *ATTRIBUTION_METHODS, *BASELINES)
+    metrics = tuple(METRICS)
+    marks = RNG.choice(["pass", "warn", "fail"], (len(methods), len(FAMILIES)))
+    card = Scorecard(
+        methods=methods,
+        metrics=metrics,
+        per_image=tuple(tuple(RNG.random(8) * 10 for _ in metrics) for _ in methods),
+        marks=marks,
+        images={k: 8 for k in metrics},
+    )
+    fig = plt.figure(figsize=figsize(0.12 + 0.075 * len(methods)))
+    evidence_module.plot_scorecard(card, ax=fig.add_subplot())
+    return fig
+
+
 KINDS = {
     "activation grid": _one(
         lambda ax: activations_module.plot_activation_grid(
@@ -122,6 +145,7 @@ KINDS = {
         .figure
     ),
     "randomization check": _one(lambda ax: evidence_module.plot_randomization(_randomization(), ax=ax)),
+    "scorecard": _scorecard_figure,
 }
 
 

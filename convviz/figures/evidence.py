@@ -70,7 +70,7 @@ def plot_scorecard(card: Scorecard, *, ax: Axes | None = None) -> Axes:
     from matplotlib.colors import to_rgb
 
     from convviz.evaluate.scorecard import FAMILIES, METRICS, SHORT
-    from convviz.figures.style import display_name, figsize
+    from convviz.figures.style import MIN_FONT_PT, display_name, figsize
 
     families = [f for f in FAMILIES if f in {METRICS[m][0] for m in card.metrics}]
     rows = len(card.methods)
@@ -85,7 +85,7 @@ def plot_scorecard(card: Scorecard, *, ax: Axes | None = None) -> Axes:
                 f"{SHORT[m]} {card.value(method, m):.2f}" for m in deciding if np.isfinite(card.value(method, m))
             )
             text = f"{mark}\n{values}" if values else mark
-            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=6.5, linespacing=1.05)
+            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=MIN_FONT_PT, linespacing=1.0)
     ax.imshow(grid, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(families)), families)
     ax.xaxis.tick_top()
