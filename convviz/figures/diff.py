@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convviz.compare.result import ModelDiff
-from convviz.figures.heatmaps import overlay_heatmap
+from convviz.figures.heatmaps import overlay_heatmap, plot_heat_colorbar
 from convviz.figures.output import given_or_new_axes
 from convviz.core.errors import InputError
 
@@ -68,8 +68,10 @@ def plot_cka(
     handles: list[Any] = [Patch(color="#d62728", label=red_label)] if red & set(keys) else []
     handles.append(Patch(color="#1f77b4", label=blue_label))
     for i, v in enumerate(values):
+        mark = band.get(keys[i], v) if band else v
+        end = min(v, mark) if abs(mark - v) < 0.12 else v  # the label ends left of a seed mark near the bar's end
         ax.text(
-            min(v, 0.98) if math.isfinite(v) else 0.01,
+            min(end, 1.0) - 0.02 if math.isfinite(v) else 0.01,
             i,
             "undefined" if not math.isfinite(v) else f" {v:.3f}",
             va="center",
@@ -166,7 +168,10 @@ def plot_cam_agreement(diff: ModelDiff, *, ax: Axes | None = None, title: str | 
     ax.hist(r, bins=np.linspace(-1, 1, 41).tolist(), color="#1f77b4")
     if len(r):
         ax.axvline(float(np.median(r)), color="black", linestyle="--", linewidth=1)
-        ax.text(float(np.median(r)), ax.get_ylim()[1] * 0.95, f" median {np.median(r):.2f}", va="top", fontsize=9)
+        med = float(np.median(r))
+        right = med > 0  # the label on the side of the line away from most of the bars
+        label = f"median {med:.2f} " if right else f" median {med:.2f}"
+        ax.text(med, ax.get_ylim()[1] * 0.95, label, va="top", ha="right" if right else "left", fontsize=9)
     ax.set_xlim(-1, 1)
     ax.set_xlabel("correlation of old and new Grad-CAM, per image")
     ax.set_ylabel("images")
@@ -291,8 +296,8 @@ def plot_flips(
     diff: ModelDiff, images: np.ndarray, *, class_names: Sequence[str] | None = None, n: int = 6, axes: Any = None
 ) -> Any:
     """The prediction flips (right→wrong first, then wrong→right), one row each: the image,
-    then the old and the new version's Grad-CAM with their prediction and probability.
-    Returns the (rows, 3) array of Axes."""
+    then the old and the new version's Grad-CAM with their prediction and probability, and
+    the maps' colour bar under them. Returns the (rows, 3) array of Axes."""
     import matplotlib.pyplot as plt
 
     order = _flip_order(diff)[:n]
@@ -326,4 +331,10 @@ def plot_flips(
             )
         for ax in row:
             ax.set_axis_off()
+    plot_heat_colorbar(
+        axes[:, 1:], label="Grad-CAM, each map scaled to [0, 1] by its maximum", orientation="horizontal"
+    )
+    engine = axes[0, 0].figure.get_layout_engine()
+    if engine is not None and hasattr(engine, "set") and "h_pad" in engine.get():
+        engine.set(h_pad=0.12)  # room between a row's images and the next row's titles
     return axes
