@@ -432,7 +432,8 @@ def test_a_layer_page_tables_its_units_and_compares_like_with_like(signed_layer)
     page = layer_page(SimpleNamespace(name="m"), replace(layer, patterns=blank), ["c"], names, y)
     assert (
         "for 1 of the 1 units compared (median ratio 1.7×). The other unit is not compared: 1 has no "
-        "visualization, as no start image could excite it." in page
+        "visualization, as no start image could excite it in this page's ascent (the filter patterns page, "
+        "on a larger image, may; each unit's section says more)." in page
     )
 
 

@@ -211,8 +211,6 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         "",
         markup.text(budget.describe("classes")),
         "",
-        _colour_bar("the map's peak"),
-        "",
     ]
     pairs = confusions(y, predicted, probs)
     if accuracy is not None:
@@ -267,6 +265,8 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
                 )
             )
         lines += _strip(top)
+        if mean_cam is not None:  # the average map's scale, beside it
+            lines += [_colour_bar("the map's peak"), ""]
         zero = int(((explain == c) & blank).sum())
         if zero:
             rest = "the average is over the others." if mine.any() else "there is no average to show."

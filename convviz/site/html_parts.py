@@ -38,7 +38,7 @@ def figure(
     color = f";color:{WRONG}" if wrong else ""
     return (  # a long class name wraps under its image instead of widening the strip
         f'<figure style="margin:0;text-align:center;max-width:{max(size, 96)}px">{img}'
-        f'<figcaption style="font-size:0.7em;overflow-wrap:anywhere{color}">{markup.text(caption)}</figcaption></figure>'
+        f'<figcaption style="font-size:0.8em;font-style:normal;overflow-wrap:anywhere{color}">{markup.text(caption)}</figcaption></figure>'
     )
 
 

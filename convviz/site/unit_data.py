@@ -277,7 +277,11 @@ def _left_out_text(units: UnitStats, compared: int) -> str:
     why = [f"{dead} never {'fires' if dead == 1 else 'fire'} on the test images"] if dead else []
     if blank:
         has = "has" if blank == 1 else "have"
-        why.append(f"{blank} {has} no visualization, as no start image could excite {'it' if blank == 1 else 'them'}")
+        them = "it" if blank == 1 else "them"
+        why.append(
+            f"{blank} {has} no visualization, as no start image could excite {them} in this page's ascent "
+            "(the filter patterns page, on a larger image, may; each unit's section says more)"
+        )
     units_are = "unit is" if left == 1 else f"{left} units are"
     return f" The other {units_are} not compared: {' and '.join(why)}."
 
