@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["plot_randomization", "plot_scorecard", "MARK_COLORS"]
 
 # pass, warn, fail, not applicable: green, amber, red, gray (white text reads on each)
-MARK_COLORS = {"pass": "#2e7d32", "warn": "#b26a00", "fail": "#c62828", "n/a": "#757575"}
+MARK_COLORS = {"pass": "#2e7d32", "warn": "#9a5c00", "fail": "#c62828", "n/a": "#757575"}  # white at 4.5:1 or more
 
 
 _LINES = ("-", "--", "-.", ":")

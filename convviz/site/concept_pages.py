@@ -170,8 +170,8 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         "",
         "How to read a concept: the crops say *what* it is, the maps *where* it is; the bar is its Sobol "
         "index (0 to 1: the share of the class score's variance it takes part in, when the concepts are "
-        "turned down at random); the score when removed is the class score without that concept alone, against "
-        "the score with every concept. "
+        "turned down at random); the score change when removed is how much the class score moves without that concept alone, "
+        "against the score with every concept. "
         "[The class page](../classes/index.md) shows *which images*; this page shows *which parts*.",
         "",
         colour_bar("the concept's peak over these images", label="Concept map"),
@@ -325,7 +325,7 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
             lines += [
                 f'<p id="class-{c}-concept-{i + 1}" style="margin:.8em 0 .2em"><strong>Concept {i + 1}</strong> · '
                 f"Sobol {_bar(float(r.importance[i]), f'Sobol index {r.importance[i]:.2f}')} {r.importance[i]:.2f} · "
-                f"score when removed: {_signed(-r.ablation[i])}"
+                f"score change when removed: {_signed(-r.ablation[i])}"
                 + (f" · also in {', '.join(also)}" if also else "")
                 + "</p>",
                 '<div style="display:flex;flex-wrap:wrap;gap:4px 16px;align-items:flex-start">',

@@ -312,7 +312,9 @@ convviz.plot_randomization(list(checks.values()), ax=ax)
 # Its randomization family asks more than the check above, which looks at the end of the
 # cascade (every layer re-drawn): Smooth MPRT averages over every depth of the cascade, and
 # RandomLogit asks that another class's map differ. A method whose maps change only once most
-# layers are re-drawn can pass the check above and fail here.
+# layers are re-drawn can pass the check above and fail here. The edge detector sees the image
+# and no model: where it earns a pass, a method's pass in that family shows nothing the image
+# alone would not; the randomization family fails it by construction.
 from convviz.evaluate.scorecard import BEATS, FAMILIES, METRICS, RULES, SHORT
 
 card = zoo.scorecard_of(entry, model, test)
