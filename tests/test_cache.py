@@ -205,3 +205,48 @@ def test_an_option_the_method_does_not_use_is_not_in_the_key(tmp_path):
     finally:
         CAM_METHODS.pop("top_channels")
     assert len(store.keys()) == 5 and not np.allclose(one, six)
+
+
+_memo_slow = None  # the memoized _slow_square, set by the test (the outer function calls it by this name)
+
+
+def _slow_square(x: float) -> float:
+    time.sleep(0.3)
+    return x * x
+
+
+def _sum_of_slow_squares(x: float) -> float:
+    return _memo_slow(x, cache=True) + _memo_slow(x + 1, cache=True)
+
+
+def _memo_fns():
+    from convviz.store.memo import memoized
+
+    return memoized(_slow_square, kind="test_slow_square"), memoized(_sum_of_slow_squares, kind="test_sum_squares")
+
+
+def test_a_result_carries_the_seconds_it_took_and_a_reader_adds_them_up(tmp_path, monkeypatch):
+    """A page that reads results another process computed says how long they took: each entry
+    stores its compute time; a hit adds the stored time, not its (short) reading time; a cached
+    call inside another counts once, in the outer one; an entry from before stored times counts 0."""
+    global _memo_slow
+    from convviz.store import memo
+
+    monkeypatch.setenv("CONVVIZ_CACHE_DIR", str(tmp_path / "c"))
+    # these functions are not convviz's: their code is keyed by name (the digest reads convviz's only)
+    monkeypatch.setattr(memo.reach, "reached_digest", lambda fn: "src:" + fn.__name__)
+    _memo_slow, outer = _memo_fns()
+    memo.reset_cached_seconds()
+    assert outer(2.0, cache=True) == 13.0
+    first = memo.cached_seconds()
+    assert 0.6 <= first < 1.5  # two inner squares computed inside the outer call: counted once
+    memo.reset_cached_seconds()
+    start = time.perf_counter()
+    assert outer(2.0, cache=True) == 13.0  # read, not computed
+    assert time.perf_counter() - start < 0.3
+    assert memo.cached_seconds() == pytest.approx(first)  # the stored time of the outer result
+    memo.reset_cached_seconds()
+    assert _memo_slow(3.0, cache=True) == 9.0  # the inner entry stored its own time
+    assert 0.3 <= memo.cached_seconds() < 0.8
+    assert memo.decode(memo.encode({"a": np.arange(3)}))["a"].tolist() == [0, 1, 2]
+    assert memo._decode_timed(memo.encode(1.5)) == (1.5, 0.0)  # written without a time: 0

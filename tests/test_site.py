@@ -339,6 +339,18 @@ def test_downloaded_scripts_and_notebooks_run_as_downloaded(built, tmp_path):
     assert not (tmp_path / "numbers.json").exists()  # convviz.record writes only during a build
 
 
+def test_a_page_says_how_long_its_cached_results_took_to_compute(built):
+    """The renders computed the results; the build read them: each gradient page's footer says
+    the seconds its results took where they were computed (before, it said the time of the
+    page's first run, which may have read them all from an older cache)."""
+    site = built[0] / "site"
+    for page in ("filters", "gradcam", "attributions"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", _html(site, f"gallery/shapes-cnn/{page}")))
+        found = re.search(r"its cached results took ([\d.]+) s to compute; this build ran the page in ([\d.]+) s", text)
+        assert found, page
+        assert float(found[1]) > 0, page
+
+
 def test_rebuild_runs_only_what_changed(built):
     project, cache = built[0], built[1]
     again = _build(project, cache, probe=True)

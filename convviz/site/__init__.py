@@ -23,7 +23,7 @@ from convviz.site.pages import (
     write_pages,
 )
 from convviz.site.record import pick_examples, read_number, record
-from convviz.site.render import page_seconds, remember_page_seconds, render
+from convviz.site.render import render
 
 __all__ = [
     "PAGE_NAMES",
@@ -37,8 +37,6 @@ __all__ = [
     "fingerprint",
     "page_modules",
     "render",
-    "page_seconds",
-    "remember_page_seconds",
     "record",
     "pick_examples",
     "read_number",

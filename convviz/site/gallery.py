@@ -89,9 +89,12 @@ def _reset_keras(gallery_conf: Any, fname: Any) -> None:
 
 
 def _reset_matplotlib(gallery_conf: Any, fname: Any) -> None:
-    """mkdocs-gallery's reset (matplotlib's defaults), then the site's figure style."""
+    """mkdocs-gallery's reset (matplotlib's defaults), then the site's figure style; and the
+    count of the seconds the page's cached results took starts again (its footer says it)."""
     from convviz.figures.style import use_site_style
+    from convviz.store.memo import reset_cached_seconds
 
+    reset_cached_seconds()
     use_site_style()
 
 
@@ -105,22 +108,21 @@ _TIMING = re.compile(r"\*\*Total running time of the script:\*\*[^\n]*\n")
 
 def _header_and_footer(wrapper: Any) -> Any:
     """mkdocs-gallery's page header without its download note, and its footer's running time
-    replaced by the page's compute time (:func:`convviz.site.render.page_seconds`): a page that read
-    its results from the cache says how long computing them took, and how long it took here."""
+    replaced by the page's compute time: the seconds its cached results took to compute
+    (:func:`convviz.store.memo.cached_seconds`, wherever they were computed), and how long
+    the page ran in this build."""
 
     def header_and_footer(script: Any, time_elapsed: float, memory_used: float) -> tuple[str, str]:
-        from convviz.site.render import page_seconds, remember_page_seconds
+        from convviz.store.memo import cached_seconds
 
         before, after = wrapper(script, time_elapsed, memory_used)
-        text = Path(script.src_py_file).read_text(encoding="utf-8")
-        computed = page_seconds(text)
-        if computed is None:
-            remember_page_seconds(text, time_elapsed)
+        computed = cached_seconds()
+        if computed < 0.05:
             line = f"**Computed** in {time_elapsed:.1f} s by this build (results and figures).\n"
         else:
             line = (
-                f"**Computed** in {computed:.1f} s by the run that filled the cache; this build read the "
-                f"results and drew the figures in {time_elapsed:.1f} s.\n"
+                f"**Computed:** its cached results took {computed:.1f} s to compute; this build ran the page "
+                f"in {time_elapsed:.1f} s (reading or computing them, and drawing the figures).\n"
             )
         before = _DOWNLOAD_NOTE.sub("\n", before)
         after = _TIMING.sub(line, after) if _TIMING.search(after) else line + after

@@ -1,9 +1,8 @@
-"""``convviz render``: a model's pages run without MkDocs, in the page folder as if in the project, their figures saved as PNG and their recorded numbers as a JSON manifest; and each page's compute time, remembered in the cache for the page's footer."""
+"""``convviz render``: a model's pages run without MkDocs, in the page folder as if in the project, their figures saved as PNG and their recorded numbers as a JSON manifest."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import runpy
@@ -17,7 +16,7 @@ from convviz.site.record import collecting
 from convviz.core.files import atomic_write
 from convviz.core.errors import InputError
 
-__all__ = ["render", "page_seconds", "remember_page_seconds", "RENDERABLE"]
+__all__ = ["render", "RENDERABLE"]
 
 
 @contextlib.contextmanager
@@ -39,32 +38,6 @@ def _in_folder(folder: Path) -> Iterator[None]:
         os.chdir(old)
         for k in added:
             os.environ.pop(k, None)
-
-
-def _page_key(script_text: str) -> str:
-    return "page-seconds-" + hashlib.sha256(script_text.encode()).hexdigest()[:24]
-
-
-def page_seconds(script_text: str) -> float | None:
-    """How long the first run of a page script (its exact text: zoo entry, template and code
-    fingerprint included) took, as recorded in the cache by :func:`remember_page_seconds`;
-    None when no run recorded it. A build that reads a page's results from a cache filled by
-    ``convviz render`` (a worker, a CI job) says this time, not its own reading time."""
-    from convviz.store.cache import default_cache
-
-    record = default_cache().read_json(_page_key(script_text))
-    return float(record["seconds"]) if isinstance(record, dict) and "seconds" in record else None
-
-
-def remember_page_seconds(script_text: str, seconds: float) -> None:
-    """Record the time of a page script's run in the cache, unless a run of the same text is
-    already recorded (the first run computes; later ones read its results from the cache)."""
-    from convviz.store.cache import default_cache
-
-    store = default_cache()
-    key = _page_key(script_text)
-    if store.read_json(key) is None:
-        store.put_bytes(key, json.dumps({"seconds": round(float(seconds), 2)}).encode())
 
 
 RENDERABLE = (*WHAT, "units", "classes", "concepts", "atlas")
@@ -143,7 +116,6 @@ def render(
         start = time.perf_counter()
         with collecting(numbers), _in_folder(scripts):
             runpy.run_path(str(scripts / f"{page}.py"), run_name="__main__")
-        remember_page_seconds((scripts / f"{page}.py").read_text(encoding="utf-8"), time.perf_counter() - start)
         for i, num in enumerate(plt.get_fignums() if figures else [], start=1):
             save_figure(plt.figure(num), target / f"{page}_{i:02d}.png")
         plt.close("all")

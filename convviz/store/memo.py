@@ -13,6 +13,10 @@ by :func:`memoized`, which keys a result on
   exactly that result;
 * the numerical environment (backend and versions).
 
+Each result is stored with the seconds its computation took, and every process adds up the
+seconds of the results its top-level cached calls return (:func:`cached_seconds`): a page that
+reads results another process computed says how long they took to compute.
+
 Results are stored without pickle: arrays in an ``.npz``, the structure around them (a
 dataclass of convviz's, a dict, a tuple, numbers, strings) as JSON beside them.
 """
@@ -26,6 +30,7 @@ import inspect
 import io
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
@@ -35,12 +40,28 @@ from convviz.store import reach
 from convviz.store.cache import Cache, array_digest, make_key, model_digest, resolve
 from convviz.core.errors import InputError
 
-__all__ = ["memoized", "key_token", "encode", "decode", "IGNORED"]
+__all__ = ["memoized", "key_token", "encode", "decode", "IGNORED", "cached_seconds", "reset_cached_seconds"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 IGNORED = frozenset({"progress"})  # arguments that change how a result is computed, never what it is
 _TREE = "__convviz_tree__"
+_SECONDS = "__convviz_seconds__"
+# the seconds of the results of this process's top-level cached calls, and how deep in cached calls it is
+_CLOCK = {"seconds": 0.0, "depth": 0}
+
+
+def cached_seconds() -> float:
+    """The seconds the results returned by this process's cached calls took to compute, since
+    :func:`reset_cached_seconds`: a result read from the cache counts the time stored with it,
+    a result computed here the time it took (a cached call inside another counts once, in the
+    outer one). Entries written before convviz stored times count 0."""
+    return float(_CLOCK["seconds"])
+
+
+def reset_cached_seconds() -> None:
+    """Start :func:`cached_seconds` again from 0 (a page's run starts so)."""
+    _CLOCK["seconds"] = 0.0
 
 
 def key_token(value: Any, name: str = "argument") -> Any:
@@ -121,12 +142,15 @@ def _hashable(key: Any) -> Any:
     return tuple(key) if isinstance(key, list) else key
 
 
-def encode(value: Any) -> bytes:
+def encode(value: Any, *, seconds: float | None = None) -> bytes:
     """``value`` (arrays, numbers, strings and convviz's result dataclasses, nested) as bytes:
-    an ``.npz`` of its arrays and its structure as JSON, no pickle."""
+    an ``.npz`` of its arrays and its structure as JSON, no pickle; with the ``seconds`` its
+    computation took, where given."""
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(value, arrays)
     arrays[_TREE] = np.frombuffer(json.dumps(tree).encode(), np.uint8)
+    if seconds is not None:
+        arrays[_SECONDS] = np.array([float(seconds)], np.float64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
@@ -134,10 +158,16 @@ def encode(value: Any) -> bytes:
 
 def decode(payload: bytes) -> Any:
     """What :func:`encode` stored."""
+    return _decode_timed(payload)[0]
+
+
+def _decode_timed(payload: bytes) -> tuple[Any, float]:
+    """What :func:`encode` stored, and the seconds stored with it (0 where none were)."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     tree = json.loads(arrays.pop(_TREE).tobytes().decode())
-    return _decode(tree, arrays)
+    seconds = arrays.pop(_SECONDS, None)
+    return _decode(tree, arrays), 0.0 if seconds is None else float(seconds[0])
 
 
 def memoized(
@@ -168,7 +198,21 @@ def memoized(
         parts = {k: key_token(v, k) for k, v in bound.arguments.items() if k not in left_out}
         more = {} if extra is None else extra(dict(bound.arguments))
         key = make_key(name, code=reach.reached_digest(fn), arguments=parts, **more)
-        return decode(store.get_or_compute(key, lambda: encode(fn(*args, **kwargs))))
+
+        def compute() -> bytes:
+            start = time.perf_counter()
+            value = fn(*args, **kwargs)
+            return encode(value, seconds=time.perf_counter() - start)
+
+        top = _CLOCK["depth"] == 0
+        _CLOCK["depth"] += 1
+        try:
+            value, seconds = _decode_timed(store.get_or_compute(key, compute))
+        finally:
+            _CLOCK["depth"] -= 1
+        if top:
+            _CLOCK["seconds"] += seconds
+        return value
 
     params = [*signature.parameters.values()]
     cache_param = inspect.Parameter("cache", inspect.Parameter.KEYWORD_ONLY, default=None)
