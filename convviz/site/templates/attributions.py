@@ -104,6 +104,7 @@ print(
     "Each map: the attribution's absolute values summed over the color channels, scaled by\n"
     "its 99th percentile so that a few extreme pixels do not darken the rest (the colour bar)."
 )
+print()  # the sentences above wrap; the options below keep their columns
 print(f"Grad-CAM at layer {layer}; the methods' options:")
 for m in methods:
     opts = method_options(m, {**PATH, "layer": layer})
