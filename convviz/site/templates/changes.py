@@ -106,7 +106,10 @@ if entry.gate:
 SHOWN_FLIPS = 6
 if len(diff.flips):
     axes = plot_flips(diff, test.x, class_names=names, n=SHOWN_FLIPS)
-    print(f"showing {min(SHOWN_FLIPS, len(diff.flips))} of the {len(diff.flips)} flips, right → wrong first")
+    print(
+        f"showing {min(SHOWN_FLIPS, len(diff.flips))} of the {len(diff.flips)} flips (this page shows "
+        f"{SHOWN_FLIPS} at most), right → wrong first"
+    )
 else:
     print("no prediction flipped")
 
@@ -124,6 +127,8 @@ if len(corr):
     record("cam_median_correlation", float(np.median(corr)))
 if diff.pointing_old is not None and diff.pointing_new is not None:
     print(f"pointing game: {diff.pointing_old.mean():.2%} → {diff.pointing_new.mean():.2%}")
+else:
+    print("pointing game: not computed (this dataset has no object masks)")
 if diff.sanity_old is not None and diff.sanity_new is not None:
     # Adebayo et al.'s check: maps of a model with re-initialized weights should not look alike
     print(
