@@ -71,9 +71,9 @@ SIMILAR = 0.5  # a randomization similarity at or above this is closer to identi
 
 # what "beats the random map" means, said once on every page that states the rules
 BEATS = (
-    "a metric beats the random map when the 95% bootstrap interval of its image-by-image difference from the "
+    "A metric beats the random map when the 95% bootstrap interval of its image-by-image difference from the "
     "random map lies wholly on the better side of 0 (the means printed beside it may look better and still "
-    "fall short)"
+    "fall short)."
 )
 
 RULES = {

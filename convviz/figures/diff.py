@@ -331,9 +331,9 @@ def plot_flips(
             )
         for ax in row:
             ax.set_axis_off()
-    plot_heat_colorbar(
-        axes[:, 1:], label="Grad-CAM, each map scaled to [0, 1] by its maximum", orientation="horizontal"
-    )
+    from convviz.figures.style import HEAT_SCALE
+
+    plot_heat_colorbar(axes[:, 1:], label=f"Grad-CAM, {HEAT_SCALE}", orientation="horizontal")
     engine = axes[0, 0].figure.get_layout_engine()
     if engine is not None and hasattr(engine, "set") and "h_pad" in engine.get():
         engine.set(h_pad=0.12)  # room between a row's images and the next row's titles

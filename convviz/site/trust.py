@@ -82,7 +82,7 @@ def write_trust_page(entries: list[Any], folder: Path, *, progress: bool = True)
         ]
         lines += [*_summary(cards), ""]
         lines += ["## The rules", ""] + [f"- **{f}**: {RULES[f]}." for f in FAMILIES]
-        lines += ["", markup.text(BEATS[0].upper() + BEATS[1:]) + ".", ""]
+        lines += ["", markup.text(BEATS), ""]
         for model, card in cards.items():
             url = f"../{quote(model)}/attributions.md#which-method-to-trust-the-scorecard"
             families = [f for f in FAMILIES if any(card.mark(m, f) != "n/a" for m in card.methods)]

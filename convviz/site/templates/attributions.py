@@ -327,7 +327,7 @@ print()
 for family in FAMILIES:
     if any(card.mark(m, family) != "n/a" for m in card.methods):
         say(f"{family}: {RULES[family]}.")
-say(BEATS[0].upper() + BEATS[1:] + ".")
+say(BEATS)
 print()
 arrow = {True: "↑", False: "↓"}
 half = (len(card.metrics) + 1) // 2

@@ -54,19 +54,18 @@ for layer in layers:
         data=data,
         cache=True,
     )
+channels = {layer: resolve_layer(model, layer).output_shape[-1] for layer in layers}
 fig, axes = plt.subplots(1, len(layers), figsize=figsize(0.45))
 for ax, (layer, patterns) in zip(np.ravel(axes), results.items()):
-    channels = resolve_layer(model, layer).output_shape[-1]
     convviz.plot_filter_grid(
         patterns,
         ax=ax,
         margin=2,
-        title=f"{layer}\n{len(patterns)} of {channels} filters" if len(patterns) < channels else layer,
+        title=f"{layer}\n{len(patterns)} of {channels[layer]} filters" if len(patterns) < channels[layer] else layer,
     )
 for layer, patterns in results.items():
-    channels = resolve_layer(model, layer).output_shape[-1]
     print(
-        f"{layer}: {len(patterns)} of {channels} filters shown, {int(patterns.dead.sum())} dead on data, "
+        f"{layer}: {len(patterns)} of {channels[layer]} filters shown, {int(patterns.dead.sum())} dead on data, "
         f"{int(patterns.unexcited.sum())} not excited; mean objective over these {len(patterns)}: "
         f"{patterns.losses.mean():.3f}"
     )
