@@ -49,6 +49,9 @@ def test_level_filters_show_flat_and_are_counted_edges_are_not():
     assert spread[1] < 4 < min(spread[0], spread[2])
     ax = plot_filter_grid(res, title="relu")
     assert ax.get_title(loc="left") == "relu\n1 not excited (orange)\n1 flat: a uniform field"
+    for bad in (0, -1, 300):
+        with pytest.raises(ValueError, match=r"levels must be in \(0, 255\]"):
+            flat_patterns(res, levels=bad)
     plt.close(ax.figure)
 
 

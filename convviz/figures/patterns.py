@@ -35,8 +35,11 @@ def flat_patterns(patterns: FilterPatterns, *, levels: float = FLAT_LEVELS) -> n
     border, which the display crops, took a shape): the filter responds to the input's
     overall level (brightness, or a colour), not to a shape, and the chapter's
     standardization draws that as an even tile (mid-gray, on a gray-image model). Filters dead on data or not excited are not
-    counted (they are flat by construction, and framed).
+    counted (they are flat by construction, and framed). Raises ``InputError`` unless
+    ``levels`` is in (0, 255].
     """
+    if not 0 < levels <= 255:
+        raise InputError(f"levels must be in (0, 255] (a spread of the shown image's 0..255 values), got {levels}")
     imgs = np.asarray(patterns.images, np.float64)
     spread = imgs.std(axis=(1, 2)).max(axis=-1) if len(imgs) else np.zeros(0)
     return (spread < levels) & ~np.asarray(patterns.dead, bool) & ~np.asarray(patterns.unexcited, bool)
