@@ -82,6 +82,49 @@ def test_spearman_and_ssim():
     assert convviz.ssim(img, np.random.default_rng(1).random((16, 16))) < 0.3
 
 
+def test_per_map_similarities_equal_the_reference_recipes_map_by_map():
+    """The stacked versions the metrics use equal, per map, scipy's Spearman correlation, an
+    SSIM computed pixel by pixel from its definition, and a per-map histogram entropy."""
+    from scipy.ndimage import gaussian_filter
+    from scipy.stats import spearmanr
+
+    from convviz.evaluate.complexity import histogram_entropy
+    from convviz.evaluate.sanity import flat_per_map, spearman_per_map, ssim_per_map
+
+    g = np.random.default_rng(3)
+    a = g.random((5, 12, 10))
+    b = a + g.normal(0, 0.3, a.shape) * np.arange(5)[:, None, None]
+    b[1] = np.round(b[1] * 3)  # ties: average ranks
+    b[2] = 0.25  # a constant map: 0
+    expected = [0.0 if i == 2 else spearmanr(a[i].ravel(), b[i].ravel())[0] for i in range(5)]
+    np.testing.assert_allclose(spearman_per_map(a, b), expected, atol=1e-12)
+    assert spearman_per_map(a, b)[0] == pytest.approx(1.0)
+
+    def one_ssim(p, q):
+        mu_p, mu_q = gaussian_filter(p, 1.5), gaussian_filter(q, 1.5)
+        var_p = gaussian_filter(p * p, 1.5) - mu_p**2
+        var_q = gaussian_filter(q * q, 1.5) - mu_q**2
+        cov = gaussian_filter(p * q, 1.5) - mu_p * mu_q
+        c1, c2 = 0.01**2, 0.03**2
+        return np.mean((2 * mu_p * mu_q + c1) * (2 * cov + c2) / ((mu_p**2 + mu_q**2 + c1) * (var_p + var_q + c2)))
+
+    np.testing.assert_allclose(ssim_per_map(a, b), [one_ssim(p, q) for p, q in zip(a, b)], rtol=1e-12)
+    assert ssim_per_map(a, a) == pytest.approx(np.ones(5))
+    np.testing.assert_array_equal(flat_per_map(np.stack([a[0], b[2], np.zeros((12, 10))])), [False, True, True])
+
+    def one_entropy(m, bins=100):
+        v = (m.ravel() - m.min()) / (np.ptp(m) or 1)
+        p = np.bincount(np.minimum((v * bins).astype(int), bins - 1), minlength=bins) / v.size
+        p = p[p > 0]
+        return -(p * np.log(p)).sum()
+
+    np.testing.assert_allclose(histogram_entropy(b), [one_entropy(m) for m in b], rtol=1e-12)
+    with pytest.raises(convviz.InputError, match="same shape"):
+        spearman_per_map(a, b[:, :5])
+    with pytest.raises(convviz.InputError, match=r"\(N, H, W\)"):
+        ssim_per_map(a[0], b[0])
+
+
 def test_randomization_check_decorrelates_and_keeps_model(rng):
     from conftest import small_functional
 

@@ -55,9 +55,6 @@ def histogram_entropy(maps: np.ndarray, *, bins: int = 100) -> np.ndarray:
     lo, hi = a.min(axis=1, keepdims=True), a.max(axis=1, keepdims=True)
     span = np.where(hi > lo, hi - lo, 1)
     idx = np.minimum(((a - lo) / span * bins).astype(int), bins - 1)
-    out = np.zeros(len(a))
-    for r, row in enumerate(idx):
-        p = np.bincount(row, minlength=bins) / row.size
-        p = p[p > 0]
-        out[r] = -(p * np.log(p)).sum()
-    return out
+    counts = np.bincount((idx + bins * np.arange(len(a))[:, None]).ravel(), minlength=len(a) * bins)
+    p = counts.reshape(len(a), bins) / a.shape[1]
+    return -(p * np.log(np.where(p > 0, p, 1))).sum(axis=1)

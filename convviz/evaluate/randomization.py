@@ -22,7 +22,7 @@ from convviz.core.errors import InputError
 from convviz.evaluate.complexity import histogram_entropy
 from convviz.evaluate.explain import Explainer
 from convviz.evaluate.robustness import unit_scaled
-from convviz.evaluate.sanity import cascade_steps, is_flat, spearman, ssim
+from convviz.evaluate.sanity import cascade_steps, flat_per_map, spearman_per_map, ssim_per_map
 from convviz.graph.reinit import reinitialized_weights, restored, weighted_layers
 
 __all__ = ["random_logit", "smooth_mprt", "efficient_mprt", "mprt_scores", "cascade_maps"]
@@ -49,7 +49,7 @@ def random_logit(
     other = (classes + rng.integers(1, num_classes, len(classes))) % num_classes
     a = unit_scaled(explainer(model, images, classes) if maps is None else maps)
     b = unit_scaled(explainer(model, images, other))
-    return np.array([np.nan if is_flat(p) or is_flat(q) else ssim(p, q) for p, q in zip(a, b)])
+    return np.where(flat_per_map(a) | flat_per_map(b), np.nan, ssim_per_map(a, b))
 
 
 def cascade_maps(
@@ -125,9 +125,9 @@ def _entropy_ratio(trained: np.ndarray, randomized: np.ndarray) -> np.ndarray:
 
 
 def _rank_correlations(trained: np.ndarray, randomized: np.ndarray) -> np.ndarray:
-    flat = np.array([is_flat(m) for m in trained])
-    return np.array(
-        [[np.nan if f or is_flat(b) else spearman(a, b) for a, b, f in zip(trained, step, flat)] for step in randomized]
+    flat = flat_per_map(trained)
+    return np.stack(
+        [np.where(flat | flat_per_map(step), np.nan, spearman_per_map(trained, step)) for step in randomized]
     )
 
 

@@ -16,39 +16,66 @@ from convviz.core.errors import InputError
 __all__ = [
     "cascade_steps",
     "is_flat",
+    "flat_per_map",
     "ssim",
+    "ssim_per_map",
     "spearman",
+    "spearman_per_map",
     "RandomizationResult",
     "randomization_check",
     "PASS_THRESHOLD",
 ]
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two maps (ties get average ranks); 0 when one is constant."""
+def spearman_per_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of each pair of maps ``a[i]``, ``b[i]`` (ties get average ranks;
+    0 where either map is constant), all pairs at once. Returns (N,)."""
     from scipy.stats import rankdata
 
-    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
-    if ra.std() == 0 or rb.std() == 0:
-        return 0.0
-    return float(np.corrcoef(ra, rb)[0, 1])
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim < 2:
+        raise InputError(f"spearman_per_map needs two stacks of maps of the same shape, got {a.shape} and {b.shape}")
+    ra = rankdata(a.reshape(len(a), -1), axis=1)
+    rb = rankdata(b.reshape(len(b), -1), axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
+    return np.divide((ra * rb).sum(axis=1), den, out=np.zeros(len(a)), where=den > 0)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps (ties get average ranks); 0 when one is constant."""
+    return float(spearman_per_map(np.asarray(a)[None], np.asarray(b)[None])[0])
+
+
+def ssim_per_map(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0, sigma: float = 1.5) -> np.ndarray:
+    """Structural similarity (Gaussian window, Wang et al. 2004 constants) of each pair of 2-D
+    maps ``a[i]``, ``b[i]`` of two (N, H, W) stacks, all pairs at once. Returns (N,)."""
+    from scipy.ndimage import gaussian_filter
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 3:
+        raise InputError(f"ssim_per_map needs two (N, H, W) stacks of the same shape, got {a.shape} and {b.shape}")
+
+    def blur(v: np.ndarray) -> np.ndarray:
+        return np.asarray(gaussian_filter(v, sigma, axes=(1, 2)))
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    saa = blur(a * a) - mu_a**2
+    sbb = blur(b * b) - mu_b**2
+    sab = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * sab + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2)
+    return np.asarray((num / den).mean(axis=(1, 2)))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0, sigma: float = 1.5) -> float:
     """Structural similarity of two 2-D maps (Gaussian window, Wang et al. 2004 constants)."""
-    from scipy.ndimage import gaussian_filter
-
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.ndim != 2:
         raise InputError(f"ssim needs two 2-D maps of the same shape, got {a.shape} and {b.shape}")
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = gaussian_filter(a, sigma), gaussian_filter(b, sigma)
-    saa = gaussian_filter(a * a, sigma) - mu_a**2
-    sbb = gaussian_filter(b * b, sigma) - mu_b**2
-    sab = gaussian_filter(a * b, sigma) - mu_a * mu_b
-    num = (2 * mu_a * mu_b + c1) * (2 * sab + c2)
-    den = (mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2)
-    return float(np.mean(num / den))
+    return float(ssim_per_map(a[None], b[None], data_range=data_range, sigma=sigma)[0])
 
 
 PASS_THRESHOLD = 0.5
@@ -118,9 +145,16 @@ def cascade_steps(n: int, checkpoints: int | None) -> set[int]:
     return {int(round(v)) for v in np.linspace(n - 1, -1, min(checkpoints, n) + 1)[:-1]}
 
 
+def flat_per_map(maps: np.ndarray) -> np.ndarray:
+    """Whether each map of a stack is constant (all zero, or flat to rounding): it has no
+    ranking to compare. Returns (N,) bool."""
+    m = np.asarray(maps, np.float64).reshape(len(maps), -1)
+    return np.ptp(m, axis=1) <= 1e-12 * np.maximum(1.0, np.abs(m).max(axis=1))
+
+
 def is_flat(m: np.ndarray) -> bool:
     """Whether a map is constant (all zero, or flat to rounding): it has no ranking to compare."""
-    return bool(np.ptp(m) <= 1e-12 * max(1.0, float(np.abs(m).max())))
+    return bool(flat_per_map(np.asarray(m)[None])[0])
 
 
 def randomization_check(
@@ -155,7 +189,8 @@ def randomization_check(
     ref_maps, ref_classes, ref_layer = explain(
         model, images, method=method, layer=layer, class_index=class_index, options=opts
     )
-    ref_flat = np.array([is_flat(m) for m in ref_maps])
+    ref_flat = flat_per_map(ref_maps)
+    ref_top = np.asarray(ref_maps, np.float64).max(axis=(1, 2), keepdims=True)
     if checkpoints is not None and checkpoints < 1:
         raise InputError(f"checkpoints must be at least 1 (or None: every layer), got {checkpoints}")
     names, sp, ss, deg = [], [], [], []
@@ -170,8 +205,10 @@ def randomization_check(
                 continue
             names.append(name)
             maps = explain(model, images, method=method, layer=ref_layer, class_index=ref_classes, options=opts)[0]
-            flat = ref_flat | np.array([is_flat(m) for m in maps])
+            flat = ref_flat | flat_per_map(maps)
             deg.append(flat)
-            sp.append([np.nan if f else spearman(a, b) for a, b, f in zip(ref_maps, maps, flat)])
-            ss.append([np.nan if f else ssim(a / a.max(), b / b.max()) for a, b, f in zip(ref_maps, maps, flat)])
+            sp.append(np.where(flat, np.nan, spearman_per_map(ref_maps, maps)))
+            with np.errstate(divide="ignore", invalid="ignore"):  # a flat map's ratio is dropped below
+                scaled = np.asarray(maps, np.float64) / np.asarray(maps, np.float64).max(axis=(1, 2), keepdims=True)
+                ss.append(np.where(flat, np.nan, ssim_per_map(ref_maps / ref_top, scaled)))
     return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float), np.array(deg, bool))
