@@ -18,9 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import default_backend_only
+
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("git") is None, reason="needs git")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
+    # what the gate sees and says (git, the changed entries, their keys) is the same on every backend, and
+    # the workflow runs it on the default one; training and the comparison are tested on every backend by
+    # test_zoo.py and test_diff.py
+    default_backend_only("the gate runs in the workflow on the default backend; its parts are tested on each"),
+]
 
 ZOO = """\
 models:
