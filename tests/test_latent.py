@@ -118,6 +118,40 @@ def test_too_few_says_why_and_how_many():
         too_few(5, "umap")
 
 
+def test_exact_neighbours_list_each_sample_first_then_the_nearest_others():
+    g = np.random.default_rng(0)
+    f = g.normal(size=(60, 5))
+    f[7] = f[3]  # a duplicate: each of the two lists itself first, the other second
+    idx, dist = latent.exact_neighbours(f, 4)
+    full = np.sqrt(((f[:, None] - f[None]) ** 2).sum(-1))
+    np.testing.assert_array_equal(idx[:, 0], np.arange(60))
+    assert idx[3, 1] == 7 and idx[7, 1] == 3 and dist[3, 1] == 0
+    for i in range(60):
+        others = np.argsort(np.where(np.arange(60) == i, np.inf, full[i]), kind="stable")[:3]
+        np.testing.assert_allclose(np.sort(full[i, idx[i, 1:]]), full[i, others], rtol=1e-5)
+        np.testing.assert_allclose(dist[i], full[i, idx[i]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(latent.exact_neighbours(f, 1)[0][:, 0], np.arange(60))
+    with pytest.raises(ValueError, match=r"k must be between 1 and the number of samples \(60\)"):
+        latent.exact_neighbours(f, 61)
+
+
+@pytest.mark.slow
+def test_umap_of_thousands_of_samples_uses_exact_neighbours_not_pynndescent(monkeypatch):
+    """Above umap-learn's 4,096 samples its neighbours would come from pynndescent, whose
+    functions numba cannot cache (compiled again in every process): convviz gives it exact ones."""
+    import umap.umap_
+
+    class Refused(umap.umap_.NNDescent):  # still a type: umap checks isinstance against it
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("pynndescent's approximate search was used")
+
+    monkeypatch.setattr(umap.umap_, "NNDescent", Refused)
+    x, y = clusters(n_per=1400, d=6)  # 4,200 samples
+    xy = latent.project(x, method="umap", random_state=0, n_epochs=30)
+    idx, _ = latent.exact_neighbours(xy, 6)
+    assert (y[idx[:, 1:]] == y[:, None]).mean() > 0.99  # the three clusters stay apart
+
+
 _UMAP_RUN = """
 import json, os, sys
 from pathlib import Path

@@ -27,9 +27,18 @@ __all__ = [
     "too_few",
     "compile_umap",
     "projection_libs",
+    "EXACT_NEIGHBOURS",
+    "exact_neighbours",
 ]
 
 PROJECTIONS = ("umap", "tsne", "pca")
+
+# umap-learn finds the nearest neighbours exactly below 4,096 samples, and above with
+# pynndescent's approximate search, whose numba functions (taking the distance function as an
+# argument) cannot enter numba's on-disk cache: every process that projects that many samples
+# compiled them again (15 s here), for a search that an exact one does in a second at a page's
+# sizes (bench_latent). Up to this many samples, UMAP gets exact neighbours at every size.
+EXACT_NEIGHBOURS = 30_000
 
 
 def default_embedding_layer(model: keras.Model) -> str:
@@ -122,11 +131,31 @@ def project(
         warnings.filterwarnings(
             "ignore", message=r".*Cannot cache compiled function"
         )  # numba bolds it: ANSI codes first
+        # exact neighbours come without pynndescent's search index, which only UMAP.transform needs
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
         umap = _umap()
         opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
+        if 4096 <= len(f) <= EXACT_NEIGHBOURS and opts.get("metric", "euclidean") == "euclidean":
+            opts.setdefault("precomputed_knn", exact_neighbours(f, opts["n_neighbors"]))
         return (
             umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
         )
+
+
+def exact_neighbours(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's ``k`` nearest samples by Euclidean distance, itself first (as umap-learn
+    lists them): ``(indices (N, k) int, distances (N, k) float32)``, exact (scikit-learn's
+    brute-force search, in blocks)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    f = _check_features(features)
+    if not 1 <= k <= len(f):
+        raise InputError(f"k must be between 1 and the number of samples ({len(f)}), got {k}")
+    own = np.arange(len(f))[:, None]
+    if k == 1:
+        return own, np.zeros((len(f), 1), np.float32)
+    dist, idx = NearestNeighbors(n_neighbors=k - 1, algorithm="brute").fit(f).kneighbors()  # others only
+    return np.hstack([own, idx]), np.hstack([np.zeros((len(f), 1)), dist]).astype(np.float32)
 
 
 def _umap() -> Any:
