@@ -209,6 +209,8 @@ def randomization_check(
             deg.append(flat)
             sp.append(np.where(flat, np.nan, spearman_per_map(ref_maps, maps)))
             with np.errstate(divide="ignore", invalid="ignore"):  # a flat map's ratio is dropped below
-                scaled = np.asarray(maps, np.float64) / np.asarray(maps, np.float64).max(axis=(1, 2), keepdims=True)
-                ss.append(np.where(flat, np.nan, ssim_per_map(ref_maps / ref_top, scaled)))
+                m = np.asarray(maps, np.float64)
+                ss.append(
+                    np.where(flat, np.nan, ssim_per_map(ref_maps / ref_top, m / m.max(axis=(1, 2), keepdims=True)))
+                )
     return RandomizationResult(method, tuple(names), np.array(sp, float), np.array(ss, float), np.array(deg, bool))

@@ -15,6 +15,7 @@ import numpy as np
 
 from convviz.compare.result import ModelDiff
 from convviz.figures.heatmaps import overlay_heatmap, plot_heat_colorbar
+from convviz.figures.style import HEAT_SCALE
 from convviz.figures.output import given_or_new_axes
 from convviz.core.errors import InputError
 
@@ -331,8 +332,6 @@ def plot_flips(
             )
         for ax in row:
             ax.set_axis_off()
-    from convviz.figures.style import HEAT_SCALE
-
     plot_heat_colorbar(axes[:, 1:], label=f"Grad-CAM, {HEAT_SCALE}", orientation="horizontal")
     engine = axes[0, 0].figure.get_layout_engine()
     if engine is not None and hasattr(engine, "set") and "h_pad" in engine.get():

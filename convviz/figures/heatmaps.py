@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convviz.figures.output import given_or_new_axes
+from convviz.figures.style import HEAT_SCALE
 from convviz.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -129,8 +130,6 @@ def plot_heat_colorbar(
     """
     import matplotlib.cm
     from matplotlib.colors import Normalize
-
-    from convviz.figures.style import HEAT_SCALE
 
     if kind not in HEAT_KINDS:
         raise InputError(f"unknown colour bar kind {kind!r}; valid: {', '.join(HEAT_KINDS)}")

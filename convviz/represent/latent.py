@@ -40,6 +40,7 @@ PROJECTIONS = ("umap", "tsne", "pca")
 # and warm, with the same trustworthiness (bench_latent). Up to this many samples, UMAP gets exact
 # neighbours at every size (the search is quadratic in the samples).
 EXACT_NEIGHBOURS = 30_000
+_UMAP_EXACT_BELOW = 4096  # umap-learn's own switch to the approximate search
 
 
 def default_embedding_layer(model: keras.Model) -> str:
@@ -136,8 +137,8 @@ def project(
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
         umap = _umap()
         opts = {"n_neighbors": min(15, len(f) - 1), **kwargs}
-        if 4096 <= len(f) <= EXACT_NEIGHBOURS and opts.get("metric", "euclidean") == "euclidean":
-            opts.setdefault("precomputed_knn", exact_neighbours(f, opts["n_neighbors"]))
+        if _UMAP_EXACT_BELOW <= len(f) <= EXACT_NEIGHBOURS and opts.get("metric", "euclidean") == "euclidean":
+            opts.setdefault("precomputed_knn", _neighbours(f, opts["n_neighbors"]))
         return (
             umap.UMAP(n_components=n_components, random_state=random_state, **opts).fit_transform(f).astype(np.float32)
         )
@@ -147,11 +148,16 @@ def exact_neighbours(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
     """Each sample's ``k`` nearest samples by Euclidean distance, itself first (as umap-learn
     lists them): ``(indices (N, k) int, distances (N, k) float32)``, exact (scikit-learn's
     brute-force search, in blocks)."""
-    from sklearn.neighbors import NearestNeighbors
-
     f = _check_features(features)
     if not 1 <= k <= len(f):
         raise InputError(f"k must be between 1 and the number of samples ({len(f)}), got {k}")
+    return _neighbours(f, k)
+
+
+def _neighbours(f: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`exact_neighbours` of checked features."""
+    from sklearn.neighbors import NearestNeighbors
+
     own = np.arange(len(f))[:, None]
     if k == 1:
         return own, np.zeros((len(f), 1), np.float32)
