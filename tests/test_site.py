@@ -740,13 +740,16 @@ _TO_DARK = """() => {
 
 
 def _settled(page) -> None:
-    """The page and what it draws with (styles, fonts) loaded, and every image of the first
-    screen; the search index, fetched later, and the lazy images below change nothing there."""
+    """The page and what it draws with (styles, fonts) loaded, every image of the first screen,
+    no CSS transition running (a link's colour fades to the new scheme's), and two frames drawn
+    since: the state a reader sees, waited for rather than slept on. The search index, fetched
+    later, and the lazy images below change nothing there."""
     page.wait_for_function(
         "() => document.fonts.status === 'loaded' && Array.from(document.images).filter((i) =>"
         " i.offsetParent !== null && i.getBoundingClientRect().top < window.innerHeight).every((i) => i.complete)"
+        " && document.getAnimations().every((a) => a.playState !== 'running')"
     )
-    page.wait_for_timeout(200)
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def _as_seen(page, path: str, shot: Path) -> list[str]:
