@@ -819,3 +819,22 @@ def test_every_unit_layer_and_class_page_is_in_the_navigation(built):
         assert not missing, (model, missing)
         # each under its own name: not taken for a section's own page (Material's navigation.indexes)
         assert "Activation atlas" in nav and "What each class is made of" in nav
+
+
+def test_footer_links_name_the_section_of_a_neighbour_in_another_one(built):
+    """At the edge of a model's pages the previous and next links say whose page they lead to
+    (convviz's footer partial): before, "Previous: What each class is made of" on
+    shapes-xception's first page did not say it was shapes-cnn's."""
+    site = built[0] / "site"
+
+    def footer(rel: str) -> list[str]:
+        return re.findall(r'class="md-footer__link md-footer__link--\w+" aria-label="([^"]+)"', _html(site, rel))
+
+    assert footer("gallery/shapes-xception/activations") == [
+        "Previous: shapes-cnn › What each class is made of",  # another model's section
+        "Next: Filter patterns · shapes-xception",  # the same section: the title alone
+    ]
+    assert "Next: Layers and units › All layers" in footer("gallery/shapes-cnn/latent")
+    # a title that names its section already is not prefixed again
+    assert "Next: Intermediate activations · shapes-xception" in footer("gallery/shapes-cnn/concepts")
+    assert "Next: block1_relu1" in footer("gallery/shapes-cnn/units")

@@ -90,6 +90,7 @@ def test_wheel_holds_templates_starter_class_names_and_plugin(wheel):
         assert f"convviz/site/starter/{starter}" in names
     assert "convviz/py.typed" in names
     assert {"convviz/site/assets/explorer.js", "convviz/site/assets/explorer.css"} <= names
+    assert "convviz/site/theme/partials/footer.html" in names  # the theme partial the plugin adds
     assert any(n.startswith("convviz/zoo/data/") and "imagenet" in n and n.endswith(".json") for n in names)
     assert "[mkdocs.plugins]\nconvviz = convviz.site.plugin:ConvvizPlugin" in entry_points
     assert not any(n.startswith(("tests/", "gallery/", "docs/")) for n in names)

@@ -43,6 +43,8 @@ from convviz.site.nav import EXTRA_PAGES, ChapterOrder, nav_has, with_extra_page
 from convviz.site.options import ASSETS, GALLERY_DEFAULTS, GALLERY_FOLDERS, Options, assets
 from convviz.site.summary import print_accuracies, print_times, train_first
 
+THEME_DIR = str(Path(__file__).with_name("theme"))  # template overrides: theme/partials/
+
 __all__ = ["ConvvizPlugin"]
 
 
@@ -169,6 +171,11 @@ class ConvvizPlugin(BasePlugin[Options]):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         if "md_in_html" not in config.markdown_extensions:  # folded code: <details markdown="1">
             config.markdown_extensions.append("md_in_html")
+        # convviz's partials (the footer that names a neighbour's section) after the site's own
+        # custom_dir, before the theme's
+        theme = config.theme
+        if THEME_DIR not in theme.dirs:
+            theme.dirs.insert(1 if theme.custom_dir else 0, THEME_DIR)
         prepare_gallery()
         from convviz.zoo.errors import ZooError
 
