@@ -109,3 +109,24 @@ def test_save_image_and_figure(tmp_path):
     assert Image.open(p).size == (3, 3)
     fig = plt.figure()
     assert output_module.save_figure(fig, tmp_path / "f.png").stat().st_size > 0
+
+
+def test_numbers_of_suspicious_points_close_together_do_not_cover_one_another():
+    """The latent figure numbers its most suspicious points; outliers often lie close together,
+    and the numbers fanned at fixed angles overlapped (3 points apart for ten at one place)."""
+    from convviz.figures.embedding import label_offsets
+
+    np.testing.assert_allclose(label_offsets(np.array([[50.0, 50.0]])), [[12 / 2**0.5, 12 / 2**0.5]])  # upper right
+    rng = np.random.default_rng(0)
+    for spread in (0.0, 0.5, 2.0, 5.0):  # ten points on one spot, then ever less crowded
+        at = rng.normal(size=(10, 2)) * spread + 100
+        spots = at + label_offsets(at)
+        apart = np.linalg.norm(spots[:, None] - spots[None], axis=-1)
+        np.fill_diagonal(apart, np.inf)
+        assert apart.min() >= 9, spread  # a 9-point digit is about 5 points wide, 7 tall
+        assert np.linalg.norm(spots[:, None] - at[None], axis=-1).min() >= 9  # off every circle (5 points wide)
+    ax = embedding_module.plot_embedding(
+        np.zeros((12, 2)) + np.arange(12)[:, None] * 1e-3, np.arange(12) % 2, highlight=np.arange(12)
+    )
+    numbers = [t for t in ax.texts if t.get_text().isdigit()]
+    assert [t.get_text() for t in numbers] == [str(k) for k in range(1, 11)]  # ten numbered, in rank order

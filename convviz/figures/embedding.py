@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-__all__ = ["plot_embedding", "plot_thumbnails"]
+__all__ = ["label_offsets", "plot_embedding", "plot_thumbnails"]
 
 
 def plot_embedding(
@@ -72,19 +72,22 @@ def plot_embedding(
         ax.scatter(
             p[h, 0], p[h, 1], s=110, facecolors="none", edgecolors="black", linewidths=1.8, label="most suspicious"
         )
-        for rank, j in enumerate(h[:10], start=1):  # numbers fanned out around their points
-            angle = 2.4 * rank
+    ax.margins(0.04)
+    if highlight is not None and len(highlight):
+        ax.autoscale_view()  # the limits the numbers are placed in
+        shown_h = np.asarray(highlight)[:10]
+        at = ax.transData.transform(p[shown_h]) * 72 / ax.figure.dpi  # points on the page
+        for rank, (j, offset) in enumerate(zip(shown_h, label_offsets(at)), start=1):
             ax.annotate(
                 str(rank),
                 p[j],
-                xytext=(9 * np.cos(angle), 9 * np.sin(angle)),
+                xytext=tuple(offset),
                 textcoords="offset points",
                 fontsize=9,
                 ha="center",
                 va="center",
                 color="black",
             )
-    ax.margins(0.04)
     ax.legend(fontsize=9, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # outside the data
     ax.set_xticks([])
     ax.set_yticks([])
@@ -97,6 +100,31 @@ def plot_embedding(
     if head:
         ax.set_title(" · ".join(head), loc="left")
     return ax
+
+
+def label_offsets(at: np.ndarray, *, radius: float = 12.0) -> np.ndarray:
+    """Where to write a number beside each of the points ``at`` (N, 2), in points on the page:
+    the offsets (N, 2) from each point, each chosen in turn among 16 places around it (two
+    rings, ``radius`` and 1.9 × ``radius`` away) as the place farthest from every point and
+    every number already placed (a place at least ``radius`` from all of them is taken first,
+    the inner ring before the outer). Numbers of points close together fan out instead of
+    covering one another; a lone point's number goes to its upper right."""
+    at = np.asarray(at, float).reshape(-1, 2)
+    angles = np.deg2rad(np.arange(45, 405, 45))
+    ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    candidates = np.concatenate([ring * radius, ring * radius * 1.9])
+    placed: list[np.ndarray] = []
+    out = np.zeros_like(at)
+    for i, point in enumerate(at):
+        spots = point + candidates
+        others = np.concatenate([at, np.asarray(placed)]) if placed else at
+        gap = np.linalg.norm(spots[:, None] - others[None], axis=-1).min(axis=1)
+        # room enough (a ring's radius from everything) is as good as more: ties go to the
+        # first place, the inner ring from the upper right round
+        best = int(np.argmax(np.round(np.minimum(gap, radius), 6)))
+        out[i] = candidates[best]
+        placed.append(spots[best])
+    return out
 
 
 def plot_thumbnails(

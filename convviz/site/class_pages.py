@@ -209,8 +209,6 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
         "the softmax), the test images the model is most confident about, the test images it confuses "
         "with the class, and the class's average Grad-CAM over its test images.",
         "",
-        markup.text(budget.describe("classes")),
-        "",
     ]
     pairs = confusions(y, predicted, probs)
     if accuracy is not None:
@@ -342,6 +340,8 @@ def write_class_pages(entry: Any, folder: Path, *, progress: bool = True) -> flo
             if not wrong_in and not wrong_out:
                 lines += [f"No test image is confused with {markup.text(name)}.", ""]
     seconds = time.perf_counter() - start
+    # what the page computes, at its end with its time (the reader came for the classes)
+    lines += [markup.text(budget.describe("classes")), ""]
     lines += [f"This build computed (or read from the cache) this page in {seconds:.1f} s.", ""]
     write_if_changed(folder / "index.md", "\n".join(lines))
     write_stamp(folder, stamp)

@@ -41,7 +41,6 @@ labelled = test.labelled
 ok = test.correct(pred)
 budget = zoo.page_budget(entry, model, images=len(test.x))
 record("budget", budget.knobs())
-print(budget.describe("attributions"))
 pick = pick_examples(ok, labelled, n=budget.examples)
 show = pick[:5]
 PATH = {"steps": budget.ig_steps, "samples": budget.sg_samples}  # Integrated Gradients' and SmoothGrad's
@@ -109,6 +108,8 @@ print(f"Grad-CAM at layer {layer}; the methods' options:")
 for m in methods:
     opts = method_options(m, {**PATH, "layer": layer})
     print(f"  {display_name(m):<22}" + (", ".join(f"{k}={v}" for k, v in opts.items()) if opts else "no options"))
+# what this page computes, last: the reader reads the figure's own lines first
+print("\n" + budget.describe("attributions"))
 
 # %%
 # Signed evidence: for the class, or against it

@@ -38,7 +38,6 @@ record("budget", budget.knobs())
 size = budget.filter_size  # the input's size (small models: 64 pixels), less for a costly model
 crop = size // 16
 SHOWN = budget.filters  # filters per layer on this page (16); the unit pages show every one
-print(budget.describe("filters"))
 native = tuple(model.inputs[0].shape[1:3])
 other = native != (size, size) and None not in native  # the model's own input size, where it has one
 own = f"; the model's own input is {native[0]}×{native[1]}: a conv layer runs on any size" if other else ""
@@ -69,6 +68,8 @@ for layer, patterns in results.items():
         f"{int(patterns.unexcited.sum())} not excited; mean objective over these {len(patterns)}: "
         f"{patterns.losses.mean():.3f}"
     )
+# what this page computes, last: the reader reads the figure's own lines first
+print("\n" + budget.describe("filters"))
 
 # %%
 # The deepest layer's strongest patterns

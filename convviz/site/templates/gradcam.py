@@ -37,7 +37,6 @@ ok = test.correct(pred)
 wrong = np.flatnonzero(labelled & ~ok)
 budget = zoo.page_budget(entry, model, images=len(test.x))
 record("budget", budget.knobs())
-print(budget.describe("gradcam"))
 pick = pick_examples(ok, labelled, n=budget.examples)
 result = convviz.cam_with_predictions(model, test.x[pick], layer=layer, cache=True)
 
@@ -76,6 +75,8 @@ if len(names) > 10:  # many classes: the top-5 predictions say more than one nam
     for i, top in zip(pick, convviz.top_k(probs[pick], names, k=5)):
         who = test.image_names[i] if test.image_names else f"image {i}"
         print(f"  {who:<18} " + ", ".join(f"{name} {p:.1%}" for name, p in top))
+# what this page computes, last: the reader reads the figure's own lines first
+print("\n" + budget.describe("gradcam"))
 
 # %%
 # Five methods on the same images
