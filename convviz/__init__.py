@@ -89,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "overlay_heatmap": "figures.heatmaps",
     "plot_activation_grid": "figures.activations",
     "plot_embedding": "figures.embedding",
+    "plot_atlas_classes": "figures.atlas",
     "plot_filter_grid": "figures.patterns",
     "flat_patterns": "figures.patterns",
     "plot_transparency": "figures.patterns",
@@ -131,6 +132,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from convviz.evaluate.localization import center_baseline, energy_pointing_game, pointing_game, random_baseline
     from convviz.evaluate.sanity import RandomizationResult, spearman, ssim
     from convviz.figures.activations import plot_activation_grid, plot_sparsity
+    from convviz.figures.atlas import plot_atlas_classes
     from convviz.figures.embedding import plot_embedding, plot_thumbnails
     from convviz.evaluate.scorecard import Scorecard
     from convviz.figures.evidence import plot_randomization, plot_scorecard
@@ -235,6 +237,7 @@ __all__ = [
     "overlay_heatmap",
     "pick_examples",
     "plot_activation_grid",
+    "plot_atlas_classes",
     "plot_attribution",
     "plot_embedding",
     "plot_filter_grid",

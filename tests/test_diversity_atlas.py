@@ -240,3 +240,36 @@ def test_a_costly_model_gets_a_smaller_atlas_that_fits_its_icon_seconds():
     g1, s1 = atlas_plan(0.03)
     g2, s2 = atlas_plan(0.2)
     assert (g2, s2) <= (g1, s1)  # costlier: never more
+
+
+def test_the_class_map_colours_each_drawn_cell_by_its_class_and_share():
+    """The atlas page's class map: a drawn cell in its dominant class's colour (the latent
+    space's colours, by class index), as opaque as that class's share; cells not drawn blank."""
+    from types import SimpleNamespace
+
+    from matplotlib.colors import to_rgb
+
+    from convviz.figures.atlas import OTHER, atlas_class_colors, plot_atlas_classes
+    from convviz.figures.style import CLASS_COLORS
+
+    atlas = SimpleNamespace(
+        grid=3,
+        cells=np.array([[0, 0], [0, 2], [1, 1], [2, 0]]),
+        dominant=np.array([1, 4, 1, 0]),
+        share=np.array([1.0, 0.5, 0.8, 0.9]),
+        drawn=np.array([True, True, True, False]),
+        counts=np.array([9, 6, 5, 2]),
+    )
+    ax = plot_atlas_classes(atlas, ["circle", "ring", "square", "triangle", "star"])
+    rgba = np.asarray(ax.images[0].get_array())
+    np.testing.assert_allclose(rgba[0, 0], [*to_rgb(CLASS_COLORS[1]), 1.0])
+    np.testing.assert_allclose(rgba[0, 2], [*to_rgb(CLASS_COLORS[4]), 0.5])
+    np.testing.assert_allclose(rgba[1, 1], [*to_rgb(CLASS_COLORS[1]), 0.8])
+    assert rgba[2, 0, 3] == 0 and rgba[1, 0, 3] == 0  # not drawn, and no cell at all
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ring (2)", "star (1)"]
+    # a model of more classes than colours: its ten classes with the most vectors coloured, the rest gray
+    dominant = np.arange(12)
+    colors = atlas_class_colors(dominant, np.array([1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 2]), classes=1000)
+    assert colors[0] == colors[11] == OTHER and colors[1] == CLASS_COLORS[0] and colors[10] == CLASS_COLORS[9]
+    with pytest.raises(InputError, match="cells must be"):
+        plot_atlas_classes(SimpleNamespace(**{**vars(atlas), "cells": np.zeros((4, 3))}), ["a"])

@@ -5,6 +5,8 @@ shows it, no legend over data. And the check fails on a figure that breaks each 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,6 +17,7 @@ import pytest  # noqa: E402
 
 from convviz.figures.style import COLUMN_WIDTH, figure_problems, site_style  # noqa: E402
 from convviz.figures import activations as activations_module
+from convviz.figures import atlas as atlas_figures
 from convviz.figures import embedding as embedding_module
 from convviz.figures import evidence as evidence_module
 from convviz.figures import heatmaps as heatmaps_module
@@ -146,6 +149,20 @@ KINDS = {
     ),
     "randomization check": _one(lambda ax: evidence_module.plot_randomization(_randomization(), ax=ax)),
     "scorecard": _scorecard_figure,
+    "atlas class map": _one(
+        lambda ax: atlas_figures.plot_atlas_classes(
+            SimpleNamespace(
+                grid=16,
+                cells=np.stack(np.divmod(np.arange(200), 16), axis=1)[:200],
+                dominant=RNG.integers(0, 10, 200),
+                share=RNG.random(200),
+                drawn=RNG.random(200) < 0.7,
+                counts=RNG.integers(1, 50, 200),
+            ),
+            CLASSES,
+            ax=ax,
+        )
+    ),
 }
 
 

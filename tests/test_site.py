@@ -838,3 +838,12 @@ def test_footer_links_name_the_section_of_a_neighbour_in_another_one(built):
     # a title that names its section already is not prefixed again
     assert "Next: Intermediate activations · shapes-xception" in footer("gallery/shapes-cnn/concepts")
     assert "Next: block1_relu1" in footer("gallery/shapes-cnn/units")
+
+
+def test_every_atlas_page_shows_which_class_each_region_stands_for(built):
+    site = built[0] / "site"
+    for model in MODELS:
+        html = _html(site, f"gallery/{model}/atlas")
+        assert 'src="atlas-classes.png"' in html and "dominant predicted class" in html, model
+        png = site / "gallery" / model / "atlas" / "atlas-classes.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000, model

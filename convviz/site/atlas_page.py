@@ -1,10 +1,12 @@
 """The site's activation atlas of a zoo model (:mod:`convviz.optvis.atlas`): the deepest unit
 layer's activation vectors over the test split, laid out by UMAP, each grid cell's mean
 rendered, as one large image with each cell's count and dominant predicted class on hover; the
-regions each class owns; and how much purer the cells are than chance.
+same grid coloured by that class; the regions each class owns; and how much purer the cells are
+than chance.
 
 One Markdown page, ``<folder>/index.md`` (URL ``gallery/<model>/atlas/``), its image
-``atlas.png`` and one thumbnail per cell shown in the class table. The atlas is cached; the
+``atlas.png``, its class map ``atlas-classes.png`` and one thumbnail per cell shown in the class
+table. The atlas is cached; the
 folder is skipped when its fingerprint is unchanged."""
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ ATLAS_VECTORS, ATLAS_EPOCHS, ATLAS_GRID, MIN_COUNT = 8_000, 200, 16, 4
 CELLS_PER_CLASS = 6  # thumbnails per class in the regions table
 ICON_SECONDS = 40.0  # seconds of icon passes a costly model's atlas may spend (see atlas_plan)
 MIN_GRID, MIN_STEPS = 8, 24
+_CLASS_MAP_CODE = Path(__file__).parents[1] / "figures" / "atlas.py"  # the class map's code: in the fingerprint
 
 
 def atlas_plan(seconds_per_pass: float) -> tuple[int, int]:
@@ -151,6 +154,15 @@ def page(
             f"<figcaption>The atlas of {markup.code(atlas.layer)}: open the image for its full size.</figcaption>",
             "</figure>",
             "",
+            "Which class each region stands for: the same grid, each drawn cell in the colour of the class its "
+            "vectors' images are most often predicted as, as strong as that class's share of them (a pale cell "
+            "mixes classes; the colours are the latent space's).",
+            "",
+            '<figure class="cv-atlas-figure">',
+            f'<img src="atlas-classes.png" alt="class map of the atlas of {markup.text(atlas.layer)}: each of '
+            f'the {drawn} drawn cells coloured by its dominant predicted class">',
+            "</figure>",
+            "",
             "## How much of a class a region is",
             "",
             f"A drawn cell's vectors come, on average (weighted by its vectors), {pure:.0%} from images of its "
@@ -209,14 +221,28 @@ def model_atlas(entry: Any, model: Any, x: np.ndarray, predicted: np.ndarray, *,
     )
 
 
+def save_class_map(path: Path, atlas: Any, names: tuple[str, ...]) -> Path:
+    """The atlas's class map (:func:`convviz.plot_atlas_classes`) as a PNG in the site's style."""
+    from matplotlib.figure import Figure
+
+    from convviz.figures.atlas import plot_atlas_classes
+    from convviz.figures.output import save_figure
+    from convviz.figures.style import figsize, site_style
+
+    with site_style():
+        fig = Figure(figsize=figsize(0.62, width=0.75))
+        plot_atlas_classes(atlas, names, ax=fig.add_subplot())
+        return save_figure(fig, path)
+
+
 def write_atlas_page(entry: Any, folder: Path, *, progress: bool = True) -> float | None:
     """Write the activation atlas page of a zoo model into ``folder`` (its ``atlas/`` folder).
 
     Returns the seconds spent, or None when the page was up to date.
     """
     folder = Path(folder)
-    stamp = fingerprint(entry, module_text(__file__))
-    if up_to_date(folder, stamp, "index.md", "atlas.png"):
+    stamp = fingerprint(entry, module_text(__file__) + module_text(str(_CLASS_MAP_CODE)))
+    if up_to_date(folder, stamp, "index.md", "atlas.png", "atlas-classes.png"):
         return None
     import convviz  # only now: it imports Keras (seconds)
     from convviz import zoo
@@ -245,6 +271,7 @@ def write_atlas_page(entry: Any, folder: Path, *, progress: bool = True) -> floa
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     save_image(folder / "atlas.png", atlas.image(background=None))
+    save_class_map(folder / "atlas-classes.png", atlas, names)
     drawn = np.flatnonzero(atlas.drawn)
     for c in {int(atlas.dominant[i]) for i in drawn}:
         mine = sorted((int(i) for i in drawn if int(atlas.dominant[i]) == c), key=lambda i: (-int(atlas.counts[i]), i))
