@@ -130,3 +130,12 @@ def test_numbers_of_suspicious_points_close_together_do_not_cover_one_another():
     )
     numbers = [t for t in ax.texts if t.get_text().isdigit()]
     assert [t.get_text() for t in numbers] == [str(k) for k in range(1, 11)]  # ten numbered, in rank order
+
+
+def test_sparsity_chart_rings_the_marked_image_on_each_layer():
+    shares = {"a": np.array([0.1, 0.2, 0.3]), "b": np.array([0.5, 0.6, 0.7])}
+    ax = activations_module.plot_sparsity(shares, mark={"a": 0.1, "b": 0.9}, mark_label="the first image")
+    (rings,) = [c for c in ax.collections if c.get_label() == "the first image"]
+    np.testing.assert_allclose(rings.get_offsets(), [[10, 0], [90, 1]])  # percent, one row per layer
+    assert ax.get_xlim()[1] >= 90  # the ring is inside the axes
+    assert "the first image" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -80,6 +80,8 @@ def plot_sparsity(
     sparsity: Mapping[str, np.ndarray] | Mapping[str, float],
     *,
     dead: Mapping[str, float] | None = None,
+    mark: Mapping[str, float] | None = None,
+    mark_label: str = "one image",
     ax: Axes | None = None,
     title: str | None = "Blank channels per layer",
 ) -> Axes:
@@ -90,7 +92,9 @@ def plot_sparsity(
     images (the box holds the middle half of them, the line their median, the whiskers 5% to
     95%). A plain number per layer is drawn as a bar. ``dead`` (:func:`convviz.layer_sparsity`:
     channels blank on every image) adds a red diamond for each layer that has any; the legend
-    says so when no layer has one.
+    says so when no layer has one. ``mark`` (a share per layer, e.g. one image's) adds a black
+    ring on each layer's row, named ``mark_label`` in the legend: where an image the page shows
+    stands among the others.
     """
     from convviz.figures.style import figsize
 
@@ -127,9 +131,17 @@ def plot_sparsity(
             zorder=3,
             label="dead: blank for every image" + ("" if some.any() else " (none in any layer)"),
         )
+    if mark is not None:
+        at = np.array([100 * float(mark.get(n, np.nan)) for n in names])
+        ok = np.isfinite(at)
+        ax.scatter(
+            at[ok], y[ok], marker="o", s=34, facecolors="none", edgecolors="black", linewidths=1.3, zorder=4,
+            label=mark_label,
+        )  # fmt: skip
     ax.set_yticks(y, names)
     ax.invert_yaxis()  # the first layer on top
-    top = max([float(np.max(v)) for v in values] + [100 * float(v) for v in (dead or {}).values()] + [0.0])
+    marked = [100 * float(v) for v in (mark or {}).values() if np.isfinite(v)]
+    top = max([float(np.max(v)) for v in values] + [100 * float(v) for v in (dead or {}).values()] + marked + [0.0])
     ax.set_xlim(0, 100 if top > 60 else max(5.0, 1.2 * top))
     ax.set_xlabel("channels blank (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12 - 0.4 / max(len(names), 1)), ncols=1, frameon=False)

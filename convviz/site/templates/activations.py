@@ -82,7 +82,7 @@ print(
 # that stay blank for a given image. Per layer, the share of channels blank for each of the
 # test images below (the box holds the middle half of the images, the line their median),
 # and in red the channels blank for *every* one of them: dead on these images, a different
-# thing.
+# thing. The black rings: the image of the first figure, to see whether it is a typical one.
 SAMPLE = 200
 many = convviz.extract_activations(model, test.x[:SAMPLE])
 shares = convviz.blank_channel_share(many)
@@ -97,9 +97,20 @@ shallow, deep = float(np.mean(values[:half])), float(np.mean(values[half:]))
 record("blank_share_shallow", shallow)
 record("blank_share_deep", deep)
 fig, ax = plt.subplots(figsize=figsize(max(0.3, 0.045 * len(shares) + 0.2)))
+first = {name: float(s[0]) for name, s in shares.items()}  # the first figure's image is test image 0
 convviz.plot_sparsity(
-    shares, dead=dead, ax=ax, title=f"Channels blank per layer, on {len(test.x[:SAMPLE])} test images"
+    shares,
+    dead=dead,
+    mark=first,
+    mark_label="the image of the first figure",
+    ax=ax,
+    title=f"Channels blank per layer, on {len(test.x[:SAMPLE])} test images",
 )
+# where that image stands among the others, layer by layer (its mid-rank: 0.5 is the median)
+rank = {name: float(np.mean(s < s[0]) + 0.5 * np.mean(s == s[0])) for name, s in shares.items()}
+sparser = [name for name, r in rank.items() if r > 0.75]
+denser = [name for name, r in rank.items() if r < 0.25]
+record("example_typical_layers", len(rank) - len(sparser) - len(denser))
 SAME = 0.005  # half a point of the channels: a smaller difference is no change
 if deep - shallow >= SAME:
     verdict = "grows with depth"
@@ -113,6 +124,13 @@ print(
     f"{deep:.1%} in the deeper half: on {MODEL}, sparsity {verdict} (a difference under "
     f"{SAME:.1%} of the channels counts as no change). Most blank, on average: "
     f"{max(means, key=means.get)} ({max(means.values()):.1%} of its channels for an image)."
+)
+print(
+    f"The image of the first figure (the black rings) is within the middle half of these images at "
+    f"{len(rank) - len(sparser) - len(denser)} of {len(rank)} layers"
+    + (f"; more of its channels are blank than for three quarters of them at {', '.join(sparser)}" if sparser else "")
+    + (f"; fewer than for three quarters of them at {', '.join(denser)}" if denser else "")
+    + (": a typical image for this chart." if not sparser and not denser else ": read its grids with that in mind.")
 )
 print(
     "Dead on all these images: "
