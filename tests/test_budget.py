@@ -104,17 +104,17 @@ def test_the_page_says_what_it_reduced_and_from_what():
     assert "(of 15)" in b.describe("attributions")  # an image count is never more than the split's
     small = choose_budget(0.004, input_size=64, layers=12, images=1200, classes=6)
     assert small.describe("gradcam") == (
-        "Budget: the full recipe. One image's forward and backward pass costs this model 4 ms here, "
-        "under the 20 ms below which a model's pages keep every default."
+        "Budget: the full recipe (no image or step count cut). One image's forward and backward pass costs this "
+        "model 4 ms here; a model under 20 ms keeps every default."
     )
 
 
 def test_the_page_says_what_the_entry_set_and_what_its_passes_are_worth():
     own = choose_budget(0.004, input_size=64, layers=12, images=1200, overrides={"ig_steps": 8})
     assert own.describe("attributions") == (
-        "Budget: the defaults. One image's forward and backward pass costs this model 4 ms here, under the 20 ms "
-        "below which a model's pages keep every default. Its zoo entry's budget sets Integrated Gradients' points "
-        "on the path: 8 (default 50)."
+        "Budget: the defaults (no image or step count cut). One image's forward and backward pass costs this model "
+        "4 ms here; a model under 20 ms keeps every default. Its zoo entry's budget sets Integrated Gradients' "
+        "points on the path: 8 (default 50)."
     )
     assert "sets" not in own.describe("filters")  # a knob of another page
     passes = choose_budget(0.005, input_size=32, layers=50, images=15, overrides={"passes": 3000})

@@ -244,7 +244,8 @@ def test_a_costly_model_gets_a_smaller_atlas_that_fits_its_icon_seconds():
 
 def test_the_class_map_colours_each_drawn_cell_by_its_class_and_share():
     """The atlas page's class map: a drawn cell in its dominant class's colour (the latent
-    space's colours, by class index), as opaque as that class's share; cells not drawn blank."""
+    space's colours, by class index), the more opaque the larger that class's share; cells not
+    drawn blank."""
     from types import SimpleNamespace
 
     from matplotlib.colors import to_rgb
@@ -263,8 +264,8 @@ def test_the_class_map_colours_each_drawn_cell_by_its_class_and_share():
     ax = plot_atlas_classes(atlas, ["circle", "ring", "square", "triangle", "star"])
     rgba = np.asarray(ax.images[0].get_array())
     np.testing.assert_allclose(rgba[0, 0], [*to_rgb(CLASS_COLORS[1]), 1.0])
-    np.testing.assert_allclose(rgba[0, 2], [*to_rgb(CLASS_COLORS[4]), 0.5])
-    np.testing.assert_allclose(rgba[1, 1], [*to_rgb(CLASS_COLORS[1]), 0.8])
+    np.testing.assert_allclose(rgba[0, 2], [*to_rgb(CLASS_COLORS[4]), 0.3 + 0.7 * 0.5])  # MIN_OPACITY up to 1
+    np.testing.assert_allclose(rgba[1, 1], [*to_rgb(CLASS_COLORS[1]), 0.3 + 0.7 * 0.8])
     assert rgba[2, 0, 3] == 0 and rgba[1, 0, 3] == 0  # not drawn, and no cell at all
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ring (2)", "star (1)"]
     # a model of more classes than colours: its ten classes with the most vectors coloured, the rest gray

@@ -129,7 +129,7 @@ def test_numbers_of_suspicious_points_close_together_do_not_cover_one_another():
         np.zeros((12, 2)) + np.arange(12)[:, None] * 1e-3, np.arange(12) % 2, highlight=np.arange(12)
     )
     numbers = [t for t in ax.texts if t.get_text().isdigit()]
-    assert [t.get_text() for t in numbers] == [str(k) for k in range(1, 11)]  # ten numbered, in rank order
+    assert [t.get_text() for t in numbers] == [str(k) for k in range(1, 13)]  # every one numbered, in rank order
 
 
 def test_sparsity_chart_rings_the_marked_image_on_each_layer():

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["atlas_class_colors", "plot_atlas_classes"]
 
 OTHER = "#b0b0b0"  # a class past the coloured ones
+MIN_OPACITY = 0.3  # a cell's opacity at a share of 0 (1 at a share of 1): a mixed cell keeps its hue
 
 
 def atlas_class_colors(dominant: np.ndarray, counts: np.ndarray, classes: int) -> dict[int, str]:
@@ -38,8 +39,9 @@ def atlas_class_colors(dominant: np.ndarray, counts: np.ndarray, classes: int) -
 
 def plot_atlas_classes(atlas: Any, class_names: Sequence[str], *, ax: Axes | None = None) -> Axes:
     """The grid of ``atlas`` (a :class:`convviz.ActivationAtlas`), each drawn cell filled with
-    the colour of its dominant predicted class (:func:`atlas_class_colors`), as strong as that
-    class's share of the cell's vectors (a pale cell mixes classes); cells not drawn stay
+    the colour of its dominant predicted class (:func:`atlas_class_colors`), the more opaque the
+    larger that class's share of the cell's vectors (from :data:`MIN_OPACITY` at none to 1 at
+    all: a pale cell mixes classes, and still shows whose it is); cells not drawn stay
     blank. The legend names the classes that dominate a cell and how many cells each does.
     Row 0 is at the top, as in the atlas's image."""
     from matplotlib.colors import to_rgb
@@ -58,7 +60,7 @@ def plot_atlas_classes(atlas: Any, class_names: Sequence[str], *, ax: Axes | Non
     for i in on:
         r, c = cells[i]
         rgba[r, c, :3] = to_rgb(colors[int(dominant[i])])
-        rgba[r, c, 3] = float(np.clip(share[i], 0.15, 1.0))  # a mixed cell stays visible
+        rgba[r, c, 3] = MIN_OPACITY + (1 - MIN_OPACITY) * float(np.clip(share[i], 0.0, 1.0))
     ax = given_or_new_axes(ax, (6, 5))
     ax.imshow(rgba, interpolation="nearest", extent=(0, g, g, 0))
     ax.set_xlim(0, g)

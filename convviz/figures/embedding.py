@@ -34,7 +34,8 @@ def plot_embedding(
 
     ``misclassified`` (bool mask) draws red crosses (red marks wrong predictions on the whole
     site, so no class is red); ``highlight`` (indices) circles the most suspicious samples in
-    black and numbers them; ``trust`` adds the trustworthiness to the
+    black and numbers every one of them in order (1 first), each number on a white patch with
+    a short line to its ring, placed by :func:`label_offsets`; ``trust`` adds the trustworthiness to the
     title. Only the ``max_classes`` most frequent classes get a
     color and a legend entry (the others are light gray, "other"), so a 1,000-class
     model stays readable.
@@ -75,10 +76,10 @@ def plot_embedding(
     ax.margins(0.04)
     if highlight is not None and len(highlight):
         ax.autoscale_view()  # the limits the numbers are placed in
-        shown_h = np.asarray(highlight)[:10]
+        shown_h = np.asarray(highlight)
         at = ax.transData.transform(p[shown_h]) * 72 / ax.figure.dpi  # points on the page
         for rank, (j, offset) in enumerate(zip(shown_h, label_offsets(at)), start=1):
-            ax.annotate(
+            ax.annotate(  # every one numbered (the page's thumbnails carry the same numbers), a line to its ring
                 str(rank),
                 p[j],
                 xytext=tuple(offset),
@@ -87,6 +88,8 @@ def plot_embedding(
                 ha="center",
                 va="center",
                 color="black",
+                bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8),
+                arrowprops=dict(arrowstyle="-", color="0.25", linewidth=0.6, shrinkA=0, shrinkB=5),
             )
     ax.legend(fontsize=9, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # outside the data
     ax.set_xticks([])

@@ -92,23 +92,33 @@ def _overlay(atlas: Any, names: tuple[str, ...]) -> str:
     return "".join(boxes)
 
 
+def _purest(atlas: Any) -> Any:
+    """The order of a class's cells in its row: the highest share first, then the most vectors."""
+    return lambda i: (-round(float(atlas.share[i]), 6), -int(atlas.counts[i]), i)
+
+
 def _regions(atlas: Any, names: tuple[str, ...]) -> list[str]:
-    """Per predicted class: the drawn cells it dominates, their vectors, its largest cells."""
+    """Per predicted class: the drawn cells it dominates, how many of them it holds at least half
+    of, their vectors, and its purest cells (the highest share first, then the most vectors): a
+    cell it dominates at a fifth of its vectors is no part of its vocabulary."""
     rows = [
-        "| predicted class | cells it dominates | their vectors | its largest cells (hover: vectors, share) |",
-        "|---|---|---|---|",
+        "| predicted class | cells it dominates | of them at least half its own | their vectors "
+        "| its purest cells (a tile's title: vectors, share) |",
+        "|---|---|---|---|---|",
     ]
     drawn = np.flatnonzero(atlas.drawn)
     for c in sorted({int(atlas.dominant[i]) for i in drawn}):
         mine = [int(i) for i in drawn if int(atlas.dominant[i]) == c]
-        mine.sort(key=lambda i: (-int(atlas.counts[i]), i))
+        mine.sort(key=_purest(atlas))
+        half = sum(1 for i in mine if float(atlas.share[i]) >= 0.5)
         thumbs = " ".join(
             f'<img src="cell{i}.png" width="48" height="48" loading="lazy" alt="atlas cell {i}" '
             f'title="{int(atlas.counts[i])} vectors, {atlas.share[i]:.0%} {markup.text(_class_name(c, names))}">'
             for i in mine[:CELLS_PER_CLASS]
         )
         rows.append(
-            f"| {markup.text(_class_name(c, names))} | {len(mine)} | {int(atlas.counts[mine].sum())} | {thumbs} |"
+            f"| {markup.text(_class_name(c, names))} | {len(mine)} | {half} | {int(atlas.counts[mine].sum())} "
+            f"| {thumbs} |"
         )
     return rows
 
@@ -145,7 +155,7 @@ def page(
             f"({atlas.steps} Adam steps on a {icon}×{icon}-pixel image, the robust recipe of the "
             "[unit pages](../units/index.md), with lucid's direction objective). Hover a cell for its number "
             "of vectors and the class its images are most often predicted as (on a phone: the table below lists "
-            "each class's largest cells).",
+            "each class's purest cells).",
             "",
             '<figure class="cv-atlas-figure">',
             f'<div class="cv-atlas"><a href="atlas.png"><img src="atlas.png" alt="activation atlas of '
@@ -155,8 +165,8 @@ def page(
             "</figure>",
             "",
             "Which class each region stands for: the same grid, each drawn cell in the colour of the class its "
-            "vectors' images are most often predicted as, as strong as that class's share of them (a pale cell "
-            "mixes classes; the colours are the latent space's).",
+            "vectors' images are most often predicted as, the more opaque the larger that class's share of them "
+            "(a pale cell mixes classes; the colours are the latent space's).",
             "",
             '<figure class="cv-atlas-figure">',
             f'<img src="atlas-classes.png" alt="class map of the atlas of {markup.text(atlas.layer)}: each of '
@@ -169,8 +179,9 @@ def page(
             f"dominant predicted class; cells of vectors drawn at random would hold {chance:.0%} (the most common "
             "predicted class's share of the sample). "
             + (
-                "The layout groups the layer's vectors by what the model concludes from them: the regions below "
-                "are the layer's vocabulary for each class."
+                "The layout groups the layer's vectors by what the model concludes from them: a class's purest "
+                "cells below are the layer's vocabulary for it, and a cell it dominates at a small share (a pale "
+                "cell of the class map) mixes it with others."
                 if pure > chance + 0.1
                 else "The layer's vectors mix the classes: at this depth the model has not yet separated them, "
                 "and a region stands for a texture or a part that several classes share."
@@ -274,7 +285,7 @@ def write_atlas_page(entry: Any, folder: Path, *, progress: bool = True) -> floa
     save_class_map(folder / "atlas-classes.png", atlas, names)
     drawn = np.flatnonzero(atlas.drawn)
     for c in {int(atlas.dominant[i]) for i in drawn}:
-        mine = sorted((int(i) for i in drawn if int(atlas.dominant[i]) == c), key=lambda i: (-int(atlas.counts[i]), i))
+        mine = sorted((int(i) for i in drawn if int(atlas.dominant[i]) == c), key=_purest(atlas))
         for i in mine[:CELLS_PER_CLASS]:
             save_image(folder / f"cell{i}.png", atlas.icons[i])
     from convviz.site.unit_data import selected_layers, unit_layers

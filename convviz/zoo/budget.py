@@ -177,9 +177,9 @@ class PageBudget:
         said = f" Its zoo entry's budget sets {listed(ours, 'default')}." if ours else ""
         if not mine and "passes" not in dict(self.entry) and self.seconds_per_pass <= SMALL_SECONDS:
             return (
-                f"Budget: {'the full recipe' if not ours else 'the defaults'}. One image's forward and backward "
-                f"pass costs this model {cost} here, under the {SMALL_SECONDS * 1000:.0f} ms below which a "
-                f"model's pages keep every default.{said}"
+                f"Budget: {'the full recipe' if not ours else 'the defaults'} (no image or step count cut). One "
+                f"image's forward and backward pass costs this model {cost} here; a model under "
+                f"{SMALL_SECONDS * 1000:.0f} ms keeps every default.{said}"
             )
         allowed = f"{self.passes:,} passes ({self.passes * self.seconds_per_pass:.0f} s)"
         spend = f"its zoo entry allows {allowed}" if "passes" in dict(self.entry) else f"the pages may spend {allowed}"

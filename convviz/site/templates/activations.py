@@ -106,11 +106,13 @@ convviz.plot_sparsity(
     ax=ax,
     title=f"Channels blank per layer, on {len(test.x[:SAMPLE])} test images",
 )
-# where that image stands among the others, layer by layer (its mid-rank: 0.5 is the median)
-rank = {name: float(np.mean(s < s[0]) + 0.5 * np.mean(s == s[0])) for name, s in shares.items()}
-sparser = [name for name, r in rank.items() if r > 0.75]
-denser = [name for name, r in rank.items() if r < 0.25]
-record("example_typical_layers", len(rank) - len(sparser) - len(denser))
+# where that image stands among the others, on the layers where the images differ at all:
+# the share of them with fewer blank channels than it, and the share with more
+alike = [name for name, s in shares.items() if np.ptp(s) == 0]
+fewer = {name: float(np.mean(s < s[0])) for name, s in shares.items() if name not in alike}
+more = {name: float(np.mean(s > s[0])) for name, s in shares.items() if name not in alike}
+unusual = [name for name in fewer if max(fewer[name], more[name]) > 0.75]
+record("example_unusual_layers", len(unusual))
 SAME = 0.005  # half a point of the channels: a smaller difference is no change
 if deep - shallow >= SAME:
     verdict = "grows with depth"
@@ -125,12 +127,26 @@ print(
     f"{SAME:.1%} of the channels counts as no change). Most blank, on average: "
     f"{max(means, key=means.get)} ({max(means.values()):.1%} of its channels for an image)."
 )
+said = [
+    f"at {n} more of its channels are blank than for {fewer[n]:.0%} of them"
+    if fewer[n] > 0.75
+    else f"at {n} fewer than for {more[n]:.0%} of them"
+    for n in unusual
+]
+same = (
+    f"every image has the same share of blank channels at {len(alike)} of the {len(shares)} layers; " if alike else ""
+)
+usual = f"at the {len(fewer)} where they differ" if alike else "at every layer"
 print(
-    f"The image of the first figure (the black rings) is within the middle half of these images at "
-    f"{len(rank) - len(sparser) - len(denser)} of {len(rank)} layers"
-    + (f"; more of its channels are blank than for three quarters of them at {', '.join(sparser)}" if sparser else "")
-    + (f"; fewer than for three quarters of them at {', '.join(denser)}" if denser else "")
-    + (": a typical image for this chart." if not sparser and not denser else ": read its grids with that in mind.")
+    "The image of the first figure (the black rings): "
+    + same
+    + (
+        "; ".join(said) + ": an unusual image there, read its grids with that in mind."
+        if said
+        else f"within the middle half of the images {usual}: a typical image for this chart."
+        if fewer
+        else "so this chart cannot tell it from the others."
+    )
 )
 print(
     "Dead on all these images: "
