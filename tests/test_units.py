@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -560,6 +562,11 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     assert "[c1](c1/index.md)" in index and "[c2](c2/index.md)" in index
     assert "[activations](../activations.md)" in index and "[filter patterns](../filters.md)" in index
     assert "[activation atlas](../atlas/index.md)" in index
+    for name, info in layers.items():  # compared + not excited + dead = the layer's units, row by row
+        above, of = info["visualization_above_best"]
+        row = next(line for line in index.splitlines() if line.startswith(f"| [{name}]"))
+        found = re.search(rf"\| {above} of {of}(?: \((\d+) not excited\))? \|", row)
+        assert found and of + int(found[1] or 0) + info["dead"] == info["units"], row
     # build times stay out of the site search (a unit's number must not match them)
     assert index.count("<span data-search-exclude>") == 3  # each layer's time and the total
     assert '<div class="cv-layer-table" data-search-exclude markdown>' in index  # the table too

@@ -292,7 +292,13 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
             f"{r.k} concept{'s' if r.k != 1 else ''} rebuild the crops' activations of its {len(idx)} images with "
             f"R² {r.r2:.2f}; the image activations rebuilt from them keep {kept} of the class score (median). "
             f"Concept 1 carries the most: Sobol index {r.importance[0]:.2f}, and removing it alone costs "
-            f"{r.ablation[0]:.0%} of the score. [Its class page](../classes/index.md#class-{c}).",
+            f"{r.ablation[0]:.0%} of the score"
+            + (
+                " (more than all of it: without that concept the class score falls below zero, on average)"
+                if r.ablation[0] > 1
+                else ""
+            )
+            + f". [Its class page](../classes/index.md#class-{c}).",
             "",
         ]
         peak = maps.reshape(-1, r.k).max(axis=0)
