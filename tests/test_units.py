@@ -335,6 +335,31 @@ def test_preferred_class_counts_the_top_images_and_breaks_ties_by_rank():
     assert preferred_class(np.array([-1, -1])) == (-1, 0)
 
 
+def test_a_unit_whose_top_images_tie_says_which_class_ties_and_who_wins():
+    """Unit 0 of shapes-cnn's block3_relu1 showed "3 of its top 9 are star" while as many were
+    circles: the sentence names the tie and the rule that broke it."""
+    from convviz.site.unit_data import UnitStats, preferred_class, tied_class
+    from convviz.site.unit_pages import _unit_status
+
+    top = np.array([4, 0, 4, 2, 0, 4, 0, 1, -1])  # star (4) and circle (0) three each; star ranks first
+    assert preferred_class(top) == (4, 3) and tied_class(top, 4, 3) == 0
+    assert tied_class(np.array([4, 4, 0, -1]), 4, 2) == -1  # no tie
+    assert tied_class(np.array([1, 2, 3]), 1, 1) == 2  # several: the better-ranked
+    units = UnitStats(
+        preferred=np.array([4, 4]),
+        count=np.array([3, 2]),
+        firing=np.array([0.5, 0.5]),
+        dead=np.array([False, False]),
+        best=np.array([1.0, 1.0]),
+        response=np.array([2.0, 2.0]),
+        tied=np.array([0, -1]),
+    )
+    names = ("circle", "ring", "square", "triangle", "star")
+    tie = _unit_status(0, units, False, 9, names)
+    assert "3 of its top 9 are <em>star</em> (as many are <em>circle</em>: the tie goes to" in tie
+    assert "as many" not in _unit_status(1, units, False, 9, names)
+
+
 def _signed_model():
     """Unit 0 is relu(x), unit 1 relu(-x), of a one-channel image (1×1 kernels)."""
     m = _model(L.Conv2D(2, 1, activation="relu", name="c"), shape=(6, 6, 1))

@@ -16,6 +16,7 @@ __all__ = [
     "unit_recipe",
     "selected_layers",
     "preferred_class",
+    "tied_class",
     "visualization_response",
     "diverse_responses",
     "MAX_DEFAULT_UNITS",
@@ -174,6 +175,16 @@ def preferred_class(labels: np.ndarray) -> tuple[int, int]:
     return int(classes[best]), int(counts[best])
 
 
+def tied_class(labels: np.ndarray, preferred: int, count: int) -> int:
+    """Another class as frequent as ``preferred`` (``count`` images) among a unit's top test
+    images (``labels``, best first; the better-ranked of several), or -1 when none is."""
+    known = np.asarray(labels)
+    for c in dict.fromkeys(int(v) for v in known[known >= 0]):  # in rank order, once each
+        if c != preferred and int((known == c).sum()) == count:
+            return c
+    return -1
+
+
 def visualization_response(model: Any, layer: str, patterns: Any) -> np.ndarray:
     """Each unit's response to its own visualization: its maximum over positions on the
     optimized image, the measure :attr:`convviz.represent.examples.DatasetExamples.values` gives for
@@ -222,6 +233,7 @@ class UnitStats:
     dead: np.ndarray
     best: np.ndarray  # its best test image's response
     response: np.ndarray  # its visualization's response (NaN: nothing to show)
+    tied: np.ndarray | None = None  # a class as frequent as the preferred one among its top images, -1: none
 
 
 def unit_stats(layer: UnitLayer, labels: np.ndarray) -> UnitStats:
@@ -236,6 +248,7 @@ def unit_stats(layer: UnitLayer, labels: np.ndarray) -> UnitStats:
         dead=ex.dead,
         best=ex.values[:, 0].astype(np.float64),
         response=response,
+        tied=np.array([tied_class(labels[row], p, c) for row, (p, c) in zip(ex.indices, prefs)], int),
     )
 
 
