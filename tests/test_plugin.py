@@ -8,6 +8,7 @@ import pytest
 from convviz.site import gallery as site_gallery
 from convviz.site import generate as site_generate
 from convviz.site import macros as site_macros
+from conftest import default_backend_only
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = "models:\n  - name: m1\n    source: trained\n    architecture: plain_cnn\n    dataset: digits\n    epochs: 1\n"
@@ -495,3 +496,33 @@ def test_the_build_trains_first_what_is_neither_cached_nor_shipped_and_says_each
     assert f"convviz: m1: test accuracy {acc['m1']:.4f} (BELOW min_accuracy 1.00), trained in " in out
     assert f"convviz: m2: test accuracy {acc['m2']:.4f} (ok), trained in " in out
     assert "m1: test accuracy" in caplog.text and "below its min_accuracy 1.00" in caplog.text
+
+
+@pytest.mark.slow  # a process that imports Keras: over 10 s
+@default_backend_only("the gallery's reset is the same on every backend")
+def test_the_first_page_reset_freezes_the_imported_heap_once(tmp_path):
+    """mkdocs-gallery collects garbage before every page script; a collection scanned all of
+    TensorFlow's and Keras' objects (0.42 s a page). The first reset collects once and freezes
+    what is alive; the next ones freeze nothing more, and a page's own garbage is still freed."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc\n"
+        "from convviz.site.gallery import _reset_keras\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "_reset_keras({}, None)\n"
+        "frozen = gc.get_freeze_count()\n"
+        "assert frozen > 100_000, frozen  # TensorFlow's and Keras' objects\n"
+        "import weakref\n"
+        "class Cycle:\n    pass\n"
+        "gc.disable()  # no collection but the one below\n"
+        "a, b = Cycle(), Cycle(); a.b, b.a = b, a; ref = weakref.ref(a); del a, b\n"
+        "_reset_keras({}, None)\n"
+        "assert gc.get_freeze_count() <= frozen and ref() is not None  # nothing more frozen\n"
+        "gc.collect()\n"
+        "assert ref() is None  # a page's cyclic garbage, made after the freeze: collected\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
