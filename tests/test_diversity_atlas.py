@@ -274,3 +274,7 @@ def test_the_class_map_colours_each_drawn_cell_by_its_class_and_share():
     assert colors[0] == colors[11] == OTHER and colors[1] == CLASS_COLORS[0] and colors[10] == CLASS_COLORS[9]
     with pytest.raises(InputError, match="cells must be"):
         plot_atlas_classes(SimpleNamespace(**{**vars(atlas), "cells": np.zeros((4, 3))}), ["a"])
+    with pytest.raises(InputError, match="on its 3×3 grid"):
+        plot_atlas_classes(
+            SimpleNamespace(**{**vars(atlas), "cells": np.array([[0, 0], [0, 3], [1, 1], [2, 0]])}), ["a"]
+        )

@@ -139,3 +139,15 @@ def test_sparsity_chart_rings_the_marked_image_on_each_layer():
     np.testing.assert_allclose(rings.get_offsets(), [[10, 0], [90, 1]])  # percent, one row per layer
     assert ax.get_xlim()[1] >= 90  # the ring is inside the axes
     assert "the first image" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_a_class_keeps_its_colour_when_another_class_is_missing():
+    """The latent figure and the atlas's class map colour a class by its index (at most 10
+    classes): with class 1 absent, class 2 is still the third colour, not the second."""
+    from matplotlib.colors import to_rgba
+
+    from convviz.figures.style import CLASS_COLORS
+
+    ax = embedding_module.plot_embedding(np.random.rand(6, 2), np.array([0, 0, 2, 2, 3, 3]), class_names=list("abcd"))
+    colours = {c.get_label(): to_rgba(c.get_facecolor()[0], 1) for c in ax.collections}
+    assert colours["c"] == to_rgba(CLASS_COLORS[2], 1) and colours["d"] == to_rgba(CLASS_COLORS[3], 1)

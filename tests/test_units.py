@@ -337,27 +337,32 @@ def test_preferred_class_counts_the_top_images_and_breaks_ties_by_rank():
 
 def test_a_unit_whose_top_images_tie_says_which_class_ties_and_who_wins():
     """Unit 0 of shapes-cnn's block3_relu1 showed "3 of its top 9 are star" while as many were
-    circles: the sentence names the tie and the rule that broke it."""
-    from convviz.site.unit_data import UnitStats, preferred_class, tied_class
+    circles: the sentence names every tied class and the rule that broke the tie."""
+    from convviz.site.unit_data import UnitStats, preferred_class, tied_classes
     from convviz.site.unit_pages import _unit_status
 
-    top = np.array([4, 0, 4, 2, 0, 4, 0, 1, -1])  # star (4) and circle (0) three each; star ranks first
-    assert preferred_class(top) == (4, 3) and tied_class(top, 4, 3) == 0
-    assert tied_class(np.array([4, 4, 0, -1]), 4, 2) == -1  # no tie
-    assert tied_class(np.array([1, 2, 3]), 1, 1) == 2  # several: the better-ranked
+    # the best image is a square (2), then star (4) and circle (0) three each: star's first ranks higher
+    top = np.array([2, 4, 0, 4, -1, 0, 4, 0, 1])
+    assert preferred_class(top) == (4, 3) and tied_classes(top, 4, 3) == (0,)
+    assert tied_classes(np.array([4, 4, 0, -1]), 4, 2) == ()  # no tie
+    assert tied_classes(np.array([-1, 3, 1, 1, 3, 2, 2]), 3, 2) == (1, 2)  # several, in rank order
+    assert tied_classes(np.array([1, 2, 3]), 1, 1) == ()  # every class once: no tie worth saying
     units = UnitStats(
-        preferred=np.array([4, 4]),
-        count=np.array([3, 2]),
-        firing=np.array([0.5, 0.5]),
-        dead=np.array([False, False]),
-        best=np.array([1.0, 1.0]),
-        response=np.array([2.0, 2.0]),
-        tied=np.array([0, -1]),
+        preferred=np.array([4, 4, 3]),
+        count=np.array([3, 2, 2]),
+        firing=np.array([0.5, 0.5, 0.5]),
+        dead=np.array([False, False, False]),
+        best=np.array([1.0, 1.0, 1.0]),
+        response=np.array([2.0, 2.0, 2.0]),
+        tied=((0,), (), (1, 2)),
     )
     names = ("circle", "ring", "square", "triangle", "star")
-    tie = _unit_status(0, units, False, 9, names)
-    assert "3 of its top 9 are <em>star</em> (as many are <em>circle</em>: the tie goes to" in tie
+    assert (
+        "3 of its top 9 are <em>star</em> (as many are <em>circle</em>: the tie goes to the class whose first "
+        "image ranks higher)" in _unit_status(0, units, False, 9, names)
+    )
     assert "as many" not in _unit_status(1, units, False, 9, names)
+    assert "(as many are <em>ring</em> and <em>square</em>:" in _unit_status(2, units, False, 9, names)
 
 
 def _signed_model():
@@ -587,10 +592,10 @@ def test_write_unit_pages_links_layers_and_units_and_skips_when_unchanged(tmp_pa
     assert "[c1](c1/index.md)" in index and "[c2](c2/index.md)" in index
     assert "[activations](../activations.md)" in index and "[filter patterns](../filters.md)" in index
     assert "[activation atlas](../atlas/index.md)" in index
-    for name, info in layers.items():  # compared + not excited + dead = the layer's units, row by row
+    for name, info in layers.items():  # compared + gray + dead = the layer's units, row by row
         above, of = info["visualization_above_best"]
         row = next(line for line in index.splitlines() if line.startswith(f"| [{name}]"))
-        found = re.search(rf"\| {above} of {of}(?: \((\d+) not excited\))? \|", row)
+        found = re.search(rf"\| {above} of {of}(?: \((\d+) gray\))? \|", row)
         assert found and of + int(found[1] or 0) + info["dead"] == info["units"], row
     # build times stay out of the site search (a unit's number must not match them)
     assert index.count("<span data-search-exclude>") == 3  # each layer's time and the total

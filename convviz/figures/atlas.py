@@ -1,4 +1,5 @@
-"""The class map of an activation atlas: its grid, each drawn cell in the colour of the class its vectors' images are most often predicted as."""
+"""The class map of an activation atlas: its grid, each drawn cell in the colour of the class
+its vectors' images are most often predicted as."""
 
 from __future__ import annotations
 
@@ -20,12 +21,25 @@ OTHER = "#b0b0b0"  # a class past the coloured ones
 MIN_OPACITY = 0.3  # a cell's opacity at a share of 0 (1 at a share of 1): a mixed cell keeps its hue
 
 
-def atlas_class_colors(dominant: np.ndarray, counts: np.ndarray, classes: int) -> dict[int, str]:
-    """The colour of each class that dominates a cell (``dominant`` (M,), weighted by ``counts``
-    (M,)), out of ``classes`` classes: a model of at most 10 classes keeps the colours of
-    :data:`convviz.figures.style.CLASS_COLORS` by class index, as the latent space's figure
-    draws them; a model of more gives its 10 classes with the most vectors those colours in
-    class order and every other class gray (:data:`OTHER`)."""
+def atlas_class_colors(dominant: np.ndarray, counts: np.ndarray, *, classes: int) -> dict[int, str]:
+    """The colour of each class that dominates a cell.
+
+    Parameters
+    ----------
+    dominant, counts
+        (M,) each cell's dominant class and its number of vectors.
+    classes
+        The model's number of classes.
+
+    Returns
+    -------
+    dict
+        Class → colour: a model of at most 10 classes keeps the colours of
+        :data:`convviz.figures.style.CLASS_COLORS` by class index, as the latent space's figure
+        draws them (:func:`convviz.plot_embedding`); a model of more gives its 10 classes with
+        the most vectors those colours, in class order, and every other class gray
+        (:data:`OTHER`).
+    """
     from convviz.figures.style import CLASS_COLORS
 
     dominant = np.asarray(dominant, int)
@@ -50,11 +64,20 @@ def plot_atlas_classes(atlas: Any, class_names: Sequence[str], *, ax: Axes | Non
     g = int(atlas.grid)
     cells, dominant = np.asarray(atlas.cells, int), np.asarray(atlas.dominant, int)
     drawn, share = np.asarray(atlas.drawn, bool), np.asarray(atlas.share, float)
-    if cells.ndim != 2 or cells.shape[1] != 2 or not len(cells) == len(dominant) == len(drawn) == len(share):
-        raise InputError(f"an atlas's cells must be (M, 2) with a class, share and drawn flag each, got {cells.shape}")
+    counts = np.asarray(atlas.counts)
+    if (
+        cells.ndim != 2
+        or cells.shape[1] != 2
+        or not len(cells) == len(dominant) == len(drawn) == len(share) == len(counts)
+    ):
+        raise InputError(
+            f"an atlas's cells must be (M, 2) with a class, share, count and drawn flag each, got {cells.shape}"
+        )
+    if len(cells) and (cells.min() < 0 or cells.max() >= g):
+        raise InputError(f"an atlas's cells must lie on its {g}×{g} grid (rows and columns 0 to {g - 1})")
     classes = max(len(class_names), int(dominant.max(initial=-1)) + 1)
     on = np.flatnonzero(drawn)
-    colors = atlas_class_colors(dominant[on], np.asarray(atlas.counts)[on], classes)
+    colors = atlas_class_colors(dominant[on], counts[on], classes=classes)
     rgba = np.ones((g, g, 4))
     rgba[..., 3] = 0.0
     for i in on:

@@ -58,10 +58,18 @@ def plot_embedding(
     from convviz.figures.style import CLASS_COLORS, WRONG
 
     cmap = matplotlib.colormaps["tab20"]
+    # a model of at most 10 classes: each class its colour by class index, as every figure of
+    # the site draws it (the atlas's class map too), whichever classes are present
+    known = len(class_names) if class_names is not None else int(y.max(initial=-1)) + 1
+    by_index = known <= len(CLASS_COLORS) and bool((shown >= 0).all())
     for i, c in enumerate(sorted(shown)):
         sel = y == c
         name = class_names[c] if class_names is not None else str(c)
-        color = CLASS_COLORS[i] if len(shown) <= len(CLASS_COLORS) else cmap(i % cmap.N)
+        color: Any
+        if by_index:
+            color = CLASS_COLORS[int(c)]
+        else:
+            color = CLASS_COLORS[i] if len(shown) <= len(CLASS_COLORS) else cmap(i % cmap.N)
         ax.scatter(p[sel, 0], p[sel, 1], s=s, color=color, label=name, alpha=0.8, linewidths=0)
     if misclassified is not None and np.any(misclassified):
         m = np.asarray(misclassified, bool)

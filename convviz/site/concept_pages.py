@@ -166,8 +166,9 @@ def write_concept_pages(entry: Any, folder: Path, *, progress: bool = True) -> f
         "are factored into a few non-negative directions (NMF: the fewest, at most 10, that rebuild the "
         "activations with R² ≥ 0.9), and each direction's importance for the class score is its Sobol total "
         "index (0 to 1: the share of the class score's variance it takes part in, when the concepts are turned "
-        f"down at random), averaged over up to {min(RANK_IMAGES, per_class)} images. Each concept shows its {TOP_CROPS} crops that hold most of "
-        f"it (one per image) and where it lies in {MAP_IMAGES} test images of the class.",
+        f"down at random), averaged over up to {min(RANK_IMAGES, per_class)} images. Each concept shows its "
+        f"{TOP_CROPS} crops that hold most of it (one per image) and where it lies in {MAP_IMAGES} test images "
+        "of the class.",
         "",
         "How to read a concept: the crops say *what* it is, the maps *where* it is; the bar is its Sobol "
         "index; the score change when removed is how much the class score moves without that concept alone, "

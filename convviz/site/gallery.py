@@ -93,7 +93,8 @@ def _reset_keras(gallery_conf: Any, fname: Any) -> None:
         # every object of TensorFlow, Keras and their modules (0.42 s a page, 18 pages: 7.6 s of
         # a build from the cache). Once, with them imported: collect, then move what is alive to
         # the permanent generation, which a collection skips (what dies later is still freed by
-        # its reference count; only cycles among these objects would stay)
+        # its reference count; cycles among these objects wait for the plugin's gc.unfreeze()
+        # at the end of the build)
         gc.collect()
         gc.freeze()
 

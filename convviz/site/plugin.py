@@ -25,6 +25,7 @@ computed in parallel), :mod:`~convviz.site.gallery` (mkdocs-gallery, adjusted),
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -325,12 +326,16 @@ class ConvvizPlugin(BasePlugin[Options]):
         return self._gallery.on_serve(server, config, builder)
 
     def on_build_error(self, error: Exception, **kwargs: Any) -> None:
+        gc.unfreeze()  # see on_post_build
         if self.layout is None:
             return
         for md5 in forget_failed(self.layout.out_dirs):
             print(f"convviz: {md5} forgotten: its example failed")
 
     def on_post_build(self, config: Any, **kwargs: Any) -> None:
+        # the heap the first page script froze (site/gallery.py) is collectable again: a model
+        # dropped from zoo.load's memory, or this build's pages under `mkdocs serve`, is not kept
+        gc.unfreeze()
         self._gallery.on_post_build(config)
         assert self.layout is not None
         print_accuracies()

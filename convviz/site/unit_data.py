@@ -16,7 +16,7 @@ __all__ = [
     "unit_recipe",
     "selected_layers",
     "preferred_class",
-    "tied_class",
+    "tied_classes",
     "visualization_response",
     "diverse_responses",
     "MAX_DEFAULT_UNITS",
@@ -175,14 +175,15 @@ def preferred_class(labels: np.ndarray) -> tuple[int, int]:
     return int(classes[best]), int(counts[best])
 
 
-def tied_class(labels: np.ndarray, preferred: int, count: int) -> int:
-    """Another class as frequent as ``preferred`` (``count`` images) among a unit's top test
-    images (``labels``, best first; the better-ranked of several), or -1 when none is."""
+def tied_classes(labels: np.ndarray, preferred: int, count: int) -> tuple[int, ...]:
+    """The other classes as frequent as ``preferred`` (``count`` images) among a unit's top test
+    images (``labels``, best first; -1 unlabelled), in the order of their first image; none when
+    ``count`` is 1 (no class occurs twice: a tie of that kind says nothing)."""
     known = np.asarray(labels)
-    for c in dict.fromkeys(int(v) for v in known[known >= 0]):  # in rank order, once each
-        if c != preferred and int((known == c).sum()) == count:
-            return c
-    return -1
+    if count < 2:
+        return ()
+    order = dict.fromkeys(int(v) for v in known[known >= 0])  # in rank order, once each
+    return tuple(c for c in order if c != preferred and int((known == c).sum()) == count)
 
 
 def visualization_response(model: Any, layer: str, patterns: Any) -> np.ndarray:
@@ -233,7 +234,7 @@ class UnitStats:
     dead: np.ndarray
     best: np.ndarray  # its best test image's response
     response: np.ndarray  # its visualization's response (NaN: nothing to show)
-    tied: np.ndarray | None = None  # a class as frequent as the preferred one among its top images, -1: none
+    tied: tuple[tuple[int, ...], ...] | None = None  # per unit, the classes as frequent as the preferred one
 
 
 def unit_stats(layer: UnitLayer, labels: np.ndarray) -> UnitStats:
@@ -248,7 +249,7 @@ def unit_stats(layer: UnitLayer, labels: np.ndarray) -> UnitStats:
         dead=ex.dead,
         best=ex.values[:, 0].astype(np.float64),
         response=response,
-        tied=np.array([tied_class(labels[row], p, c) for row, (p, c) in zip(ex.indices, prefs)], int),
+        tied=tuple(tied_classes(labels[row], p, c) for row, (p, c) in zip(ex.indices, prefs)),
     )
 
 

@@ -35,12 +35,13 @@ def _index_row(layer: UnitLayer, labels: np.ndarray) -> str:
     else:
         stats = unit_stats(layer, labels)
         above, of, _ = unit_comparison(stats)
-        # the live units left out of "of" (no start image excited them) are said, so that the
-        # counts add up to the units column: "56 of 56 (8 not excited)" beside 64 units, 0 dead
+        # the live units left out of "of" (left gray: no start image excited them, or they were
+        # silent on the images the ascent was tested on) are said, so that the counts add up to
+        # the units column: "56 of 56 (8 gray)" beside 64 units, 0 dead
         blank = len(stats.best) - of - int((stats.best <= 0).sum())
         link = f"[{markup.text(layer.name)}]({layer_folder(layer.name)}/index.md)"
         recipe = f"{layer.recipe} ({layer.steps})"
-        compared = f"{above} of {of}" + (f" ({blank} not excited)" if blank else "")
+        compared = f"{above} of {of}" + (f" ({blank} gray)" if blank else "")
     return (
         f"| {link} | {'×'.join(map(str, layer.shape))} | {rf.size[0]}×{rf.size[1]} ({rf.jump[0]}) "
         f"| {len(layer.examples.units)} | {int(layer.examples.dead.sum())} | {recipe} | {compared} "
@@ -57,8 +58,8 @@ def index_page(entry: Any, layers: list[UnitLayer], labels: np.ndarray) -> str:
         "that never fire on the test images (*dead*). Each layer's page shows every unit, visualized by "
         "the *recipe* (its steps in brackets). *Visualization ≥ best* counts the units whose visualization "
         f"excites them at least as much as their best test image ({RESPONSE}, on each), of the units that "
-        "have both (not those dead on the test images, nor those no visualization could excite: counted in "
-        "brackets as *not excited*); *s* is the time "
+        "have both (not those dead on the test images, nor those whose visualization is left gray: counted in "
+        "brackets); *s* is the time "
         "this build spent on the layer. The same layers on one image at a time: the "
         "[activations](../activations.md) (with the layer browser, where each channel links to its unit) "
         "and the [filter patterns](../filters.md). The whole deepest layer at once, its activation vectors of every "

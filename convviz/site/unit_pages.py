@@ -199,9 +199,10 @@ def _unit_status(
     if units.preferred[u] >= 0:
         name = markup.text(_class_name(int(units.preferred[u]), class_names))
         text += f"; {units.count[u]} of its top {k} are <em>{name}</em>"
-        if units.tied is not None and units.tied[u] >= 0:
-            other = markup.text(_class_name(int(units.tied[u]), class_names))
-            text += f" (as many are <em>{other}</em>: the tie goes to the class of its best image)"
+        if units.tied is not None and units.tied[u]:
+            others = [f"<em>{markup.text(_class_name(c, class_names))}</em>" for c in units.tied[u]]
+            named = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1]
+            text += f" (as many are {named}: the tie goes to the class whose first image ranks higher)"
     best, vis = units.best[u], units.response[u]
     if unexcited:
         return (

@@ -127,27 +127,30 @@ print(
     f"{SAME:.1%} of the channels counts as no change). Most blank, on average: "
     f"{max(means, key=means.get)} ({max(means.values()):.1%} of its channels for an image)."
 )
+n = len(test.x[:SAMPLE])
 said = [
-    f"at {n} more of its channels are blank than for {fewer[n]:.0%} of them"
-    if fewer[n] > 0.75
-    else f"at {n} fewer than for {more[n]:.0%} of them"
-    for n in unusual
+    f"at {name} more of its channels are blank than for {fewer[name]:.0%} of the {n} images"
+    if fewer[name] > 0.75
+    else f"at {name} fewer of its channels are blank than for {more[name]:.0%} of the {n} images"
+    for name in unusual
 ]
-same = (
-    f"every image has the same share of blank channels at {len(alike)} of the {len(shares)} layers; " if alike else ""
-)
-usual = f"at the {len(fewer)} where they differ" if alike else "at every layer"
-print(
-    "The image of the first figure (the black rings): "
-    + same
-    + (
-        "; ".join(said) + ": an unusual image there, read its grids with that in mind."
-        if said
-        else f"within the middle half of the images {usual}: a typical image for this chart."
-        if fewer
-        else "so this chart cannot tell it from the others."
-    )
-)
+if not fewer:
+    standing = f"every image has the same share of blank channels at all {len(shares)} layers: "
+    standing += "this chart cannot tell it from the others."
+else:
+    standing = ""
+    if alike:
+        standing = f"every image has the same share of blank channels at {len(alike)} of the {len(shares)} layers; "
+    if said:
+        standing += "; ".join(said) + ": an unusual image there, read its grids with that in mind."
+    else:
+        where = "at every layer"
+        if alike:
+            where = (
+                "at the one layer where they differ" if len(fewer) == 1 else f"at the {len(fewer)} where they differ"
+            )
+        standing += f"within the middle half of the {n} images {where}: a typical image for this chart."
+print("The image of the first figure (the black rings): " + standing)
 print(
     "Dead on all these images: "
     + (", ".join(f"{n} {v:.0%}" for n, v in dead.items() if v > 0) or "no channel of any layer")
