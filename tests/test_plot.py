@@ -151,3 +151,15 @@ def test_a_class_keeps_its_colour_when_another_class_is_missing():
     ax = embedding_module.plot_embedding(np.random.rand(6, 2), np.array([0, 0, 2, 2, 3, 3]), class_names=list("abcd"))
     colours = {c.get_label(): to_rgba(c.get_facecolor()[0], 1) for c in ax.collections}
     assert colours["c"] == to_rgba(CLASS_COLORS[2], 1) and colours["d"] == to_rgba(CLASS_COLORS[3], 1)
+
+
+def test_bad_marks_and_label_positions_are_named():
+    from convviz.core.errors import InputError
+    from convviz.figures.embedding import label_offsets
+
+    with pytest.raises(InputError, match=r"mark names layers not in sparsity: c; valid: a, b"):
+        activations_module.plot_sparsity({"a": np.ones(3), "b": np.ones(3)}, mark={"c": 0.5})
+    with pytest.raises(InputError, match=r"at must be \(N, 2\) positions in points, got shape \(2, 3\)"):
+        label_offsets(np.zeros((2, 3)))
+    with pytest.raises(InputError, match="radius must be positive"):
+        label_offsets(np.zeros((2, 2)), radius=0)

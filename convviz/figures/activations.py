@@ -132,6 +132,9 @@ def plot_sparsity(
             label="dead: blank for every image" + ("" if some.any() else " (none in any layer)"),
         )
     if mark is not None:
+        unknown = sorted(set(mark) - set(names))
+        if unknown:
+            raise InputError(f"mark names layers not in sparsity: {', '.join(unknown)}; valid: {', '.join(names)}")
         at = np.array([100 * float(mark.get(n, np.nan)) for n in names])
         ok = np.isfinite(at)
         ax.scatter(

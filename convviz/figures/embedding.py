@@ -120,7 +120,11 @@ def label_offsets(at: np.ndarray, *, radius: float = 12.0) -> np.ndarray:
     every number already placed (a place at least ``radius`` from all of them is taken first,
     the inner ring before the outer). Numbers of points close together fan out instead of
     covering one another; a lone point's number goes to its upper right."""
-    at = np.asarray(at, float).reshape(-1, 2)
+    at = np.asarray(at, float)
+    if at.ndim != 2 or at.shape[1] != 2:
+        raise InputError(f"at must be (N, 2) positions in points, got shape {at.shape}")
+    if not radius > 0:
+        raise InputError(f"radius must be positive (points), got {radius}")
     angles = np.deg2rad(np.arange(45, 405, 45))
     ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     candidates = np.concatenate([ring * radius, ring * radius * 1.9])
