@@ -2,6 +2,7 @@
 copy, offline; actionlint's Python wrapper downloads a binary at install time, which these
 machines cannot do), and what each job must do."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,25 @@ def test_pull_requests_run_make_test_once_per_backend():
     assert job["strategy"]["fail-fast"] is False
     runs = [s["run"] for s in job["steps"] if "run" in s]
     assert any(r.startswith("make test BACKENDS=${{ matrix.backend }}") for r in runs), runs
-    makefile = (WORKFLOW.parents[2] / "Makefile").read_text()
-    assert "BACKENDS ?=" in makefile and "for b in $(BACKENDS)" in makefile
+    # `make test BACKENDS=jax` runs JAX's suite alone: the first backend named runs in front,
+    # the others beside it
+    root = WORKFLOW.parents[2]
+    show = 'show:\n\t@echo "$(FIRST_BACKEND)|$(OTHER_BACKENDS)"\n'
+
+    def backends(*args: str) -> str:
+        out = subprocess.run(
+            ["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "show", *args],
+            cwd=root,
+            input=show,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    assert backends() == "tensorflow|jax torch"
+    assert backends("BACKENDS=jax") == "jax|"
+    assert backends("BACKENDS=torch jax") == "torch|jax"
 
 
 def test_shipped_weights_are_retrained_when_they_or_their_recipe_change():
